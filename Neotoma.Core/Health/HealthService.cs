@@ -1,0 +1,47 @@
+using System.Text.Json.Serialization;
+using Neotoma.Core.Storage;
+using Npgsql;
+
+namespace Neotoma.Core.Health;
+
+public sealed record HealthReport(
+    [property: JsonPropertyName("status")] string Status,
+    [property: JsonPropertyName("database")] string Database,
+    [property: JsonPropertyName("migration_version")] string? MigrationVersion,
+    [property: JsonPropertyName("expected_migration_version")] string? ExpectedMigrationVersion,
+    [property: JsonPropertyName("reason")] string? Reason)
+{
+    [JsonIgnore]
+    public bool IsHealthy => Status == "ok";
+}
+
+/// <summary>
+/// Answers whether this instance can serve: the database answers and the schema is at the
+/// version this build expects. Says nothing that would help an attacker (no host, no user).
+/// </summary>
+public sealed class HealthService(NpgsqlDataSource dataSource)
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
+
+    public async Task<HealthReport> CheckAsync(CancellationToken cancellationToken)
+    {
+        var expected = MigrationScripts.Neotoma.Latest;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(Timeout);
+        string? applied;
+        try
+        {
+            applied = await DatabaseMigrator.ReadAppliedVersionAsync(dataSource, timeout.Token);
+        }
+        catch (Exception e) when (e is NpgsqlException or OperationCanceledException or TimeoutException)
+        {
+            return new HealthReport("unavailable", "unreachable", null, expected,
+                "The database did not answer; check DATABASE_CONNECTION_STRING and that PostgreSQL is running.");
+        }
+
+        return applied == expected
+            ? new HealthReport("ok", "reachable", applied, expected, null)
+            : new HealthReport("unavailable", "reachable", applied, expected,
+                $"Migrations pending: the schema is at {applied ?? "(none)"}, this build needs {expected}. Run ./neotoma migrate.");
+    }
+}

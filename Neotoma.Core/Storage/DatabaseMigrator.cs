@@ -1,0 +1,121 @@
+using System.Reflection;
+using DbUp;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Neotoma.Core.Storage;
+
+/// <summary>A set of numbered SQL scripts embedded in an assembly under one resource prefix.</summary>
+public sealed record MigrationScripts(Assembly Assembly, string ResourcePrefix)
+{
+    /// <summary>Neotoma's own migrations: Neotoma.Core/Storage/Migrations/*.sql.</summary>
+    public static MigrationScripts Neotoma { get; } = new(typeof(MigrationScripts).Assembly, "Neotoma.Core.Storage.Migrations.");
+
+    /// <summary>Migration names (e.g. <c>0001_oauth</c>) in the order they apply.</summary>
+    public IReadOnlyList<string> Names => Assembly.GetManifestResourceNames()
+        .Where(Contains)
+        .Select(ToMigrationName)
+        .Order(StringComparer.Ordinal)
+        .ToArray();
+
+    public string? Latest => Names.LastOrDefault();
+
+    public bool Contains(string resourceName) => resourceName.StartsWith(ResourcePrefix, StringComparison.Ordinal);
+
+    public string ToMigrationName(string resourceName)
+    {
+        var name = Contains(resourceName) ? resourceName[ResourcePrefix.Length..] : resourceName;
+        return name.EndsWith(".sql", StringComparison.Ordinal) ? name[..^4] : name;
+    }
+}
+
+/// <summary>
+/// Applies the numbered scripts in Storage/Migrations with DbUp, each in its own
+/// transaction, under a PostgreSQL advisory lock so that instances starting together
+/// take turns instead of racing on the same DDL.
+/// </summary>
+public sealed class DatabaseMigrator
+{
+    // "NEOTOMA" in ASCII: any fixed 64-bit number works, this one is easy to recognise in pg_locks.
+    internal const long AdvisoryLockKey = 0x4E454F544F4D41;
+
+    private readonly DatabaseOptions options;
+    private readonly NpgsqlDataSource dataSource;
+    private readonly ILogger<DatabaseMigrator> logger;
+    private readonly MigrationScripts scripts;
+
+    public DatabaseMigrator(DatabaseOptions options, NpgsqlDataSource dataSource, ILogger<DatabaseMigrator> logger)
+        : this(options, dataSource, logger, MigrationScripts.Neotoma)
+    {
+    }
+
+    internal DatabaseMigrator(DatabaseOptions options, NpgsqlDataSource dataSource, ILogger<DatabaseMigrator> logger, MigrationScripts scripts)
+    {
+        this.options = options;
+        this.dataSource = dataSource;
+        this.logger = logger;
+        this.scripts = scripts;
+    }
+
+    public async Task<MigrationOutcome> MigrateAsync(CancellationToken cancellationToken)
+    {
+        await using var lockConnection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await ExecuteLockAsync(lockConnection, "SELECT pg_advisory_lock(@key)", cancellationToken);
+        try
+        {
+            var upgrader = DeployChanges.To
+                .PostgresqlDatabase(options.ConnectionString)
+                .WithScriptsEmbeddedInAssembly(scripts.Assembly, scripts.Contains)
+                .WithTransactionPerScript()
+                .LogTo(logger)
+                .Build();
+
+            var result = upgrader.PerformUpgrade();
+            if (!result.Successful)
+            {
+                var file = result.ErrorScript is null ? "(unknown script)" : scripts.ToMigrationName(result.ErrorScript.Name) + ".sql";
+                throw new MigrationFailedException(file, result.Error);
+            }
+
+            var applied = result.Scripts.Select(script => scripts.ToMigrationName(script.Name)).ToArray();
+            return new MigrationOutcome(applied, scripts.Latest);
+        }
+        finally
+        {
+            await ExecuteLockAsync(lockConnection, "SELECT pg_advisory_unlock(@key)", CancellationToken.None);
+        }
+    }
+
+    /// <summary>The newest Neotoma migration recorded in DbUp's journal, or null when none has run.</summary>
+    public static async Task<string?> ReadAppliedVersionAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(
+            "SELECT scriptname FROM schemaversions WHERE scriptname LIKE @prefix ORDER BY scriptname DESC LIMIT 1");
+        command.Parameters.AddWithValue("prefix", MigrationScripts.Neotoma.ResourcePrefix + "%");
+        try
+        {
+            var name = await command.ExecuteScalarAsync(cancellationToken) as string;
+            return name is null ? null : MigrationScripts.Neotoma.ToMigrationName(name);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            return null;
+        }
+    }
+
+    private static async Task ExecuteLockAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        command.Parameters.AddWithValue("key", AdvisoryLockKey);
+        await command.ExecuteScalarAsync(cancellationToken);
+    }
+}
+
+public sealed record MigrationOutcome(IReadOnlyList<string> Applied, string? CurrentVersion);
+
+/// <summary>A migration script failed; its transaction was rolled back and the schema is as it was.</summary>
+public sealed class MigrationFailedException(string file, Exception? inner)
+    : Exception($"Migration {file} failed and was rolled back: {inner?.Message}", inner)
+{
+    public string File { get; } = file;
+}

@@ -1,0 +1,52 @@
+using Npgsql;
+
+namespace Neotoma.Core.Storage;
+
+/// <summary>
+/// The one way Core code runs SQL: a transaction per unit of work, opened in a
+/// <see cref="DbScope"/> that row-level security understands.
+/// </summary>
+public sealed class NeotomaDatabase(NpgsqlDataSource dataSource)
+{
+    public NpgsqlDataSource DataSource => dataSource;
+
+    public async Task<T> InTransactionAsync<T>(
+        DbScope scope,
+        Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work,
+        CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await ApplyScopeAsync(connection, transaction, scope, cancellationToken);
+        var result = await work(connection, transaction);
+        await transaction.CommitAsync(cancellationToken);
+        return result;
+    }
+
+    public Task InTransactionAsync(
+        DbScope scope,
+        Func<NpgsqlConnection, NpgsqlTransaction, Task> work,
+        CancellationToken cancellationToken) =>
+        InTransactionAsync<bool>(scope, async (connection, transaction) =>
+        {
+            await work(connection, transaction);
+            return true;
+        }, cancellationToken);
+
+    private static async Task ApplyScopeAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, DbScope scope, CancellationToken cancellationToken)
+    {
+        // set_config(..., true) is SET LOCAL: the setting ends with the transaction, so a
+        // pooled connection never carries one user's identity into the next request.
+        var (name, value) = scope switch
+        {
+            DbScope.OAuthScope => ("neotoma.scope", "oauth"),
+            DbScope.UserScope user => ("neotoma.user_id", user.UserId),
+            _ => throw new ArgumentOutOfRangeException(nameof(scope)),
+        };
+        await using var command = new NpgsqlCommand("SELECT set_config(@name, @value, true)", connection, transaction);
+        command.Parameters.AddWithValue("name", name);
+        command.Parameters.AddWithValue("value", value);
+        await command.ExecuteScalarAsync(cancellationToken);
+    }
+}

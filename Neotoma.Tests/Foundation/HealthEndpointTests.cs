@@ -1,0 +1,102 @@
+using System.Net;
+using System.Text.Json;
+using Neotoma.Core.Configuration;
+using Neotoma.Core.Storage;
+using Neotoma.Tests.Infrastructure;
+
+namespace Neotoma.Tests.Foundation;
+
+public sealed class HealthEndpointTests(DatabaseFixture database) : IClassFixture<DatabaseFixture>
+{
+    [Fact]
+    public async Task Health_WithDatabaseUpAndMigrated_Answers200WithTheSchemaVersion()
+    {
+        await using var server = await SelfHostServer.StartAsync(new Dictionary<string, string?>
+        {
+            [SettingNames.DatabaseConnectionString] = database.AppConnectionString,
+        });
+
+        var response = await server.Client.GetAsync("/api/health");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("no-store", response.Headers.CacheControl?.ToString());
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("ok", body.RootElement.GetProperty("status").GetString());
+        Assert.Equal(MigrationScripts.Neotoma.Latest, body.RootElement.GetProperty("migration_version").GetString());
+    }
+
+    [Fact]
+    public async Task Health_WithDatabaseDown_Answers503WithAReasonAndNoSecret()
+    {
+        const string password = "do-not-leak-this-password";
+        await using var server = await SelfHostServer.StartAsync(new Dictionary<string, string?>
+        {
+            // Nothing listens on port 1.
+            [SettingNames.DatabaseConnectionString] = $"Host=127.0.0.1;Port=1;Database=neotoma;Username=neotoma_app;Password={password};Timeout=2",
+        });
+
+        var response = await server.Client.GetAsync("/api/health");
+        var text = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        using var body = JsonDocument.Parse(text);
+        Assert.Equal("unreachable", body.RootElement.GetProperty("database").GetString());
+        Assert.Contains("DATABASE_CONNECTION_STRING", body.RootElement.GetProperty("reason").GetString());
+        Assert.DoesNotContain(password, text);
+        Assert.DoesNotContain("127.0.0.1", text);
+    }
+
+    [Fact]
+    public async Task Health_WithMigrationsPending_Answers503NamingTheVersions()
+    {
+        var empty = await PostgresServer.CreateEmptyDatabaseAsync();
+        try
+        {
+            await using var server = await SelfHostServer.StartAsync(new Dictionary<string, string?>
+            {
+                [SettingNames.DatabaseConnectionString] = PostgresServer.AppConnectionString(empty),
+                [SettingNames.MigrateOnStartup] = "false",
+            });
+
+            var response = await server.Client.GetAsync("/api/health");
+
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            Assert.Equal("reachable", body.RootElement.GetProperty("database").GetString());
+            Assert.Contains("./neotoma migrate", body.RootElement.GetProperty("reason").GetString());
+        }
+        finally
+        {
+            await PostgresServer.DropDatabaseAsync(empty);
+        }
+    }
+
+    [Fact]
+    public async Task Startup_MigratesAnEmptyDatabase_ThenHealthSays200()
+    {
+        var empty = await PostgresServer.CreateEmptyDatabaseAsync();
+        try
+        {
+            await using var server = await SelfHostServer.StartAsync(new Dictionary<string, string?>
+            {
+                [SettingNames.DatabaseConnectionString] = PostgresServer.AppConnectionString(empty),
+            });
+
+            var status = HttpStatusCode.ServiceUnavailable;
+            for (var attempt = 0; attempt < 100 && status != HttpStatusCode.OK; attempt++)
+            {
+                status = (await server.Client.GetAsync("/api/health")).StatusCode;
+                if (status != HttpStatusCode.OK)
+                {
+                    await Task.Delay(100);
+                }
+            }
+
+            Assert.Equal(HttpStatusCode.OK, status);
+        }
+        finally
+        {
+            await PostgresServer.DropDatabaseAsync(empty);
+        }
+    }
+}

@@ -1,0 +1,152 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Neotoma.Core.Storage;
+using Neotoma.Tests.Infrastructure;
+using Npgsql;
+
+namespace Neotoma.Tests.Foundation;
+
+public sealed class MigrationTests
+{
+    [Fact]
+    public async Task Migrate_CreatesTheGuideTablesWithRowLevelSecurityOn()
+    {
+        var database = await PostgresServer.CreateEmptyDatabaseAsync();
+        try
+        {
+            var outcome = await MigrateAsync(database, MigrationScripts.Neotoma);
+
+            Assert.Equal(MigrationScripts.Neotoma.Names, outcome.Applied);
+            // The guide's security check, verbatim.
+            var rows = await QueryAsync(database,
+                "SELECT tablename, rowsecurity FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'mcp_oauth%' ORDER BY tablename");
+            Assert.Contains(("mcp_oauth_connections", true), rows);
+            Assert.Contains(("mcp_oauth_state", true), rows);
+            Assert.All(rows, row => Assert.True(row.Item2, $"{row.Item1} has row-level security off"));
+        }
+        finally
+        {
+            await PostgresServer.DropDatabaseAsync(database);
+        }
+    }
+
+    [Fact]
+    public async Task Migrate_CreatesEveryColumnTheGuideQueries()
+    {
+        var database = await PostgresServer.CreateEmptyDatabaseAsync();
+        try
+        {
+            await MigrateAsync(database, MigrationScripts.Neotoma);
+            // The guide's debug queries must run as written.
+            await using var dataSource = NpgsqlDataSource.Create(PostgresServer.AdminConnectionStringFor(database));
+            foreach (var sql in new[]
+            {
+                "SELECT connection_id, expires_at, created_at FROM mcp_oauth_state WHERE expires_at > NOW()",
+                "SELECT * FROM mcp_oauth_state WHERE state = 'your-state-token'",
+                "SELECT connection_id, user_id, client_name, created_at, last_used_at, revoked_at FROM mcp_oauth_connections WHERE revoked_at IS NULL ORDER BY created_at DESC",
+                "SELECT refresh_token FROM mcp_oauth_connections LIMIT 1",
+                "SELECT COUNT(*) FROM mcp_oauth_state WHERE created_at < NOW() - INTERVAL '10 minutes'",
+            })
+            {
+                await using var command = dataSource.CreateCommand(sql);
+                await command.ExecuteNonQueryAsync();
+            }
+        }
+        finally
+        {
+            await PostgresServer.DropDatabaseAsync(database);
+        }
+    }
+
+    [Fact]
+    public async Task Migrate_IsANoOpTheSecondTime()
+    {
+        var database = await PostgresServer.CreateEmptyDatabaseAsync();
+        try
+        {
+            await MigrateAsync(database, MigrationScripts.Neotoma);
+            var second = await MigrateAsync(database, MigrationScripts.Neotoma);
+
+            Assert.Empty(second.Applied);
+            Assert.Equal(MigrationScripts.Neotoma.Latest, second.CurrentVersion);
+        }
+        finally
+        {
+            await PostgresServer.DropDatabaseAsync(database);
+        }
+    }
+
+    [Fact]
+    public async Task Migrate_FromSeveralInstancesAtOnce_AppliesEachScriptOnce()
+    {
+        var database = await PostgresServer.CreateEmptyDatabaseAsync();
+        try
+        {
+            var outcomes = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => MigrateAsync(database, MigrationScripts.Neotoma)));
+
+            Assert.Equal(MigrationScripts.Neotoma.Names, outcomes.SelectMany(o => o.Applied).Order(StringComparer.Ordinal));
+            var journal = await QueryAsync(database, "SELECT scriptname, true FROM schemaversions");
+            Assert.Equal(MigrationScripts.Neotoma.Names.Count, journal.Count);
+        }
+        finally
+        {
+            await PostgresServer.DropDatabaseAsync(database);
+        }
+    }
+
+    [Fact]
+    public async Task Migrate_FailingScript_IsRolledBackAndNamed()
+    {
+        var database = await PostgresServer.CreateEmptyDatabaseAsync();
+        var scripts = new MigrationScripts(typeof(MigrationTests).Assembly, "Neotoma.Tests.TestMigrations.");
+        try
+        {
+            var failure = await Assert.ThrowsAsync<MigrationFailedException>(() => MigrateAsync(database, scripts));
+
+            Assert.Equal("0002_broken.sql", failure.File);
+            Assert.Contains("0002_broken.sql", failure.Message);
+            var tables = await QueryAsync(database,
+                "SELECT tablename, true FROM pg_tables WHERE tablename LIKE 'migration_probe%'");
+            Assert.Equal([("migration_probe_ok", true)], tables);
+        }
+        finally
+        {
+            await PostgresServer.DropDatabaseAsync(database);
+        }
+    }
+
+    [Fact]
+    public async Task AppRole_IsNeitherSuperuserNorBypassesRowLevelSecurity()
+    {
+        await using var connection = new NpgsqlConnection(PostgresServer.AppConnectionString("postgres"));
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        Assert.False(reader.GetBoolean(0));
+        Assert.False(reader.GetBoolean(1));
+    }
+
+    private static async Task<MigrationOutcome> MigrateAsync(string database, MigrationScripts scripts)
+    {
+        var connectionString = PostgresServer.AppConnectionString(database);
+        await using var dataSource = NpgsqlDataSource.Create(connectionString);
+        var migrator = new DatabaseMigrator(new DatabaseOptions { ConnectionString = connectionString }, dataSource,
+            NullLogger<DatabaseMigrator>.Instance, scripts);
+        return await migrator.MigrateAsync(CancellationToken.None);
+    }
+
+    private static async Task<List<(string, bool)>> QueryAsync(string database, string sql)
+    {
+        await using var connection = new NpgsqlConnection(PostgresServer.AdminConnectionStringFor(database));
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<(string, bool)>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add((reader.GetString(0), reader.GetBoolean(1)));
+        }
+
+        return rows;
+    }
+}

@@ -1,0 +1,1 @@
+CREATE TABLE migration_probe_ok (id int PRIMARY KEY);

@@ -1,0 +1,2 @@
+CREATE TABLE migration_probe_half (id int PRIMARY KEY);
+SELECT 1 / 0;
