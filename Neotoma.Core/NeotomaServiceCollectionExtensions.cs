@@ -4,6 +4,10 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Neotoma.Core.Configuration;
 using Neotoma.Core.Health;
 using Neotoma.Core.Maintenance;
+using Neotoma.Core.Mcp;
+using Neotoma.Core.OAuth;
+using Neotoma.Core.Security;
+using Neotoma.Core.Upstream;
 using Neotoma.Core.Storage;
 using Npgsql;
 
@@ -17,6 +21,17 @@ public static class NeotomaServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddNeotoma(this IServiceCollection services, IConfiguration configuration)
     {
+        services.AddNeotomaStorage(configuration);
+        AddOAuth(services, configuration);
+
+        services.AddSingleton<HealthService>();
+        services.AddSingleton<StateCleanupService>();
+        return services;
+    }
+
+    /// <summary>The database alone: what `migrate` needs, without the OAuth settings.</summary>
+    public static IServiceCollection AddNeotomaStorage(this IServiceCollection services, IConfiguration configuration)
+    {
         services.TryAddSingleton(TimeProvider.System);
 
         var database = new DatabaseOptions
@@ -29,10 +44,48 @@ public static class NeotomaServiceCollectionExtensions
         services.AddSingleton<NeotomaDatabase>();
         services.AddSingleton<DatabaseMigrator>();
         services.AddHostedService<MigrationHostedService>();
-
-        services.AddSingleton<HealthService>();
-        services.AddSingleton<StateCleanupService>();
         return services;
+    }
+
+    private static void AddOAuth(IServiceCollection services, IConfiguration configuration)
+    {
+        var server = new OAuthServerOptions
+        {
+            Issuer = OAuthServerOptions.NormalizeIssuer(Required(configuration, SettingNames.ApiBase), SettingNames.ApiBase),
+        };
+        services.AddSingleton(server);
+        // Checked here so a missing or malformed key stops the app at start-up, with the guide's code and fix.
+        services.AddSingleton(new TokenCipher(configuration[SettingNames.EncryptionKey], SettingNames.EncryptionKey));
+
+        var presetText = configuration[SettingNames.UpstreamPreset];
+        if (!Enum.TryParse<UpstreamPreset>(string.IsNullOrWhiteSpace(presetText) ? "oidc" : presetText, ignoreCase: true, out var preset))
+        {
+            throw new NeotomaConfigurationException(SettingNames.UpstreamPreset, $"{SettingNames.UpstreamPreset} must be oidc, entra or supabase; got '{presetText}'.");
+        }
+
+        var clientId = configuration[SettingNames.UpstreamClientId];
+        services.AddSingleton(new UpstreamOptions
+        {
+            Issuer = OAuthServerOptions.NormalizeIssuer(Required(configuration, SettingNames.UpstreamIssuer), SettingNames.UpstreamIssuer),
+            Preset = preset,
+            ClientId = string.IsNullOrWhiteSpace(clientId) ? configuration[SettingNames.SupabaseClientId] : clientId,
+            ClientSecret = configuration[SettingNames.UpstreamClientSecret],
+            Scopes = configuration[SettingNames.UpstreamScopes] is { Length: > 0 } scopes ? scopes : UpstreamOptions.DefaultScopes(preset),
+        });
+        services.AddHttpClient(UpstreamIdentityProvider.HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(15));
+
+        services.AddSingleton<UpstreamIdentityProvider>();
+        services.AddSingleton<AuditLog>();
+        services.AddSingleton<DiscoveryDocuments>();
+        services.AddSingleton<ClientRegistrationService>();
+        services.AddSingleton<AuthorizationService>();
+        services.AddSingleton<CallbackService>();
+        services.AddSingleton<TokenService>();
+        services.AddSingleton<BearerAuthenticator>();
+        services.AddSingleton<McpEndpoint>();
+        services.AddMcpServer(mcp => mcp.ServerInfo = new() { Name = "neotoma", Version = "1.0.0" })
+            .WithHttpTransport(http => http.Stateless = true)
+            .WithTools<IdentityTools>();
     }
 
     internal static string Required(IConfiguration configuration, string name)
@@ -45,10 +98,4 @@ public static class NeotomaServiceCollectionExtensions
 
         return value;
     }
-}
-
-/// <summary>A setting is missing or malformed; the app refuses to start and names it.</summary>
-public sealed class NeotomaConfigurationException(string setting, string message) : Exception(message)
-{
-    public string Setting { get; } = setting;
 }

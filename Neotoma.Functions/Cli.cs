@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Neotoma.Core;
+using Neotoma.Core.Configuration;
 using Neotoma.Core.Storage;
 using Neotoma.Functions.SelfHost;
 
@@ -19,7 +20,7 @@ internal static class Cli
             await verb();
             return 0;
         }
-        catch (Exception e) when (e is NeotomaConfigurationException or MigrationFailedException)
+        catch (Exception e) when (e is NeotomaConfigurationException or MigrationFailedException or Neotoma.Core.OAuth.OAuthException)
         {
             Console.Error.WriteLine($"neotoma: {e.Message}");
             return 1;
@@ -31,7 +32,7 @@ internal static class Cli
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.Sources.Insert(0, new ConfigurationBuilder()
             .AddLocalSettings(Path.Combine(AppContext.BaseDirectory, "local.settings.json")).Sources.Single());
-        builder.Services.AddNeotoma(builder.Configuration);
+        builder.Services.AddNeotomaStorage(builder.Configuration);
         using var host = builder.Build();
         var migrator = host.Services.GetRequiredService<DatabaseMigrator>();
         var options = host.Services.GetRequiredService<DatabaseOptions>();

@@ -3,13 +3,25 @@ namespace Neotoma.Core.Configuration;
 /// <summary>
 /// The names of every setting Neotoma reads. They are flat upper-case names because Azure
 /// app settings, local.settings.json and shell environments all carry them unchanged, and
-/// because the troubleshooting guide uses these exact names.
+/// because the troubleshooting guide uses these exact names. docs/configuration.md explains each.
 /// </summary>
 public static class SettingNames
 {
-    /// <summary>Npgsql connection string of the app's database role (not a superuser).</summary>
     public const string DatabaseConnectionString = "DATABASE_CONNECTION_STRING";
-
-    /// <summary>Apply pending migrations when the app starts ("true" unless set to "false").</summary>
     public const string MigrateOnStartup = "DATABASE_MIGRATE_ON_STARTUP";
+
+    /// <summary>The public base URL clients use; the OAuth issuer. Never derived from the request's Host.</summary>
+    public const string ApiBase = "API_BASE";
+
+    /// <summary>64 hex characters: the AES-256-GCM key for upstream refresh tokens at rest.</summary>
+    public const string EncryptionKey = "MCP_TOKEN_ENCRYPTION_KEY";
+
+    public const string UpstreamIssuer = "OIDC_ISSUER";
+    public const string UpstreamPreset = "OIDC_PRESET";
+    public const string UpstreamClientId = "OIDC_CLIENT_ID";
+    public const string UpstreamClientSecret = "OIDC_CLIENT_SECRET";
+    public const string UpstreamScopes = "OIDC_SCOPES";
+
+    /// <summary>The guide's name for the upstream client id with Supabase Auth; read when OIDC_CLIENT_ID is absent.</summary>
+    public const string SupabaseClientId = "SUPABASE_OAUTH_CLIENT_ID";
 }

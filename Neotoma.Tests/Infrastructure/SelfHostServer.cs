@@ -1,50 +1,72 @@
+using System.Net;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Neotoma.Core.Configuration;
 using Neotoma.Functions.SelfHost;
 
 namespace Neotoma.Tests.Infrastructure;
 
-/// <summary>The real app, self-hosted on Kestrel on a free loopback port, reached over real HTTP.</summary>
+/// <summary>The real app, self-hosted on Kestrel on a loopback port, reached over real HTTP.</summary>
 public sealed class SelfHostServer : IAsyncDisposable
 {
+    /// <summary>A test key (64 hex characters); real keys come from Key Vault or the environment.</summary>
+    public const string TestEncryptionKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
     private readonly WebApplication app;
 
     private SelfHostServer(WebApplication app, Uri baseAddress)
     {
         this.app = app;
         BaseAddress = baseAddress;
-        Client = new HttpClient { BaseAddress = baseAddress };
+        Client = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = baseAddress };
     }
 
     public Uri BaseAddress { get; }
 
+    /// <summary>A client that does not follow redirects, so tests see them.</summary>
     public HttpClient Client { get; }
 
     public IServiceProvider Services => app.Services;
 
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>
+    /// Starts the app. <paramref name="port"/> is chosen first when the caller must know the
+    /// base URL in advance (API_BASE, the upstream provider's redirect URI).
+    /// </summary>
     public static async Task<SelfHostServer> StartAsync(
         IDictionary<string, string?> settings,
-        Action<IServiceCollection>? services = null)
+        Action<IServiceCollection>? services = null,
+        int? port = null)
     {
+        var chosenPort = port ?? FreePort();
+        var baseAddress = new Uri($"http://127.0.0.1:{chosenPort}");
         var app = SelfHostApplication.Build(
-            ["--urls", "http://127.0.0.1:0"],
+            ["--urls", baseAddress.ToString().TrimEnd('/')],
             builder =>
             {
                 builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
                 {
                     ["Logging:LogLevel:Default"] = "Warning",
                     ["Logging:LogLevel:Neotoma"] = "Information",
+                    [SettingNames.ApiBase] = baseAddress.ToString().TrimEnd('/'),
+                    [SettingNames.EncryptionKey] = TestEncryptionKey,
+                    // Nothing listens on port 9: tests that sign in start a real provider and set this.
+                    [SettingNames.UpstreamIssuer] = "http://127.0.0.1:9",
+                    [SettingNames.UpstreamClientId] = "unused",
                 });
                 builder.Configuration.AddInMemoryCollection(settings);
             },
             services);
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
-        return new SelfHostServer(app, new Uri(address));
+        return new SelfHostServer(app, baseAddress);
     }
 
     public async ValueTask DisposeAsync()

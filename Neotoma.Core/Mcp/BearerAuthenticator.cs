@@ -1,0 +1,58 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Http;
+using Neotoma.Core.OAuth;
+
+namespace Neotoma.Core.Mcp;
+
+public sealed record BearerResult(ClaimsPrincipal? Principal, string? Challenge);
+
+/// <summary>
+/// /mcp as an OAuth protected resource (RFC 6750, RFC 9728): a missing token is answered
+/// with where to find the authorization server; a bad one adds error="invalid_token".
+/// </summary>
+public sealed class BearerAuthenticator(TokenService tokens, OAuthServerOptions options)
+{
+    public const string ClientIdClaim = "client_id";
+    public const string ConnectionIdClaim = "connection_id";
+    public const string ScopeClaim = "scope";
+
+    public async Task<BearerResult> AuthenticateAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        var header = request.Headers.Authorization;
+        if (header.Count == 0)
+        {
+            return new BearerResult(null, Challenge(null));
+        }
+
+        var value = header.Count == 1 ? header[0] : null;
+        if (value is null || !value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || value.Length <= 7 || value.Length > 1024)
+        {
+            return new BearerResult(null, Challenge("The Authorization header must be a single 'Bearer <token>'."));
+        }
+
+        var grant = await tokens.ValidateAccessTokenAsync(value[7..].Trim(), cancellationToken);
+        if (grant is null)
+        {
+            return new BearerResult(null, Challenge("The access token is invalid, expired or revoked."));
+        }
+
+        var identity = new ClaimsIdentity(
+            [
+                new Claim(ClaimTypes.NameIdentifier, grant.UserId),
+                new Claim("sub", grant.UserId),
+                new Claim(ClientIdClaim, grant.ClientId),
+                new Claim(ConnectionIdClaim, grant.ConnectionId),
+                new Claim(ScopeClaim, grant.Scope),
+            ],
+            authenticationType: "Bearer", nameType: "sub", roleType: null);
+        return new BearerResult(new ClaimsPrincipal(identity), null);
+    }
+
+    private string Challenge(string? invalidTokenDescription)
+    {
+        var challenge = $"Bearer resource_metadata=\"{options.ProtectedResourceMetadataUrl}\", scope=\"{OAuthServerOptions.McpScope}\"";
+        return invalidTokenDescription is null
+            ? challenge
+            : challenge + $", error=\"invalid_token\", error_description=\"{invalidTokenDescription}\"";
+    }
+}

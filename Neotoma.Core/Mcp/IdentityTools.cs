@@ -1,0 +1,24 @@
+using System.ComponentModel;
+using System.Security.Claims;
+using System.Text.Json.Serialization;
+using ModelContextProtocol.Server;
+
+namespace Neotoma.Core.Mcp;
+
+public sealed record AuthenticatedUser(
+    [property: JsonPropertyName("user_id")] string UserId,
+    [property: JsonPropertyName("client_id")] string? ClientId,
+    [property: JsonPropertyName("connection_id")] string? ConnectionId,
+    [property: JsonPropertyName("scope")] string? Scope);
+
+[McpServerToolType]
+public sealed class IdentityTools
+{
+    [McpServerTool(Name = "get_authenticated_user", ReadOnly = true, Idempotent = true)]
+    [Description("Returns who this MCP connection acts for: the signed-in user's id, and the client and connection that were authorized.")]
+    public static AuthenticatedUser GetAuthenticatedUser(ClaimsPrincipal user) => new(
+        user.FindFirstValue("sub") ?? throw new InvalidOperationException("No authenticated user."),
+        user.FindFirstValue(BearerAuthenticator.ClientIdClaim),
+        user.FindFirstValue(BearerAuthenticator.ConnectionIdClaim),
+        user.FindFirstValue(BearerAuthenticator.ScopeClaim));
+}

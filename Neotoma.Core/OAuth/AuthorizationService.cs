@@ -1,0 +1,254 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Primitives;
+using Neotoma.Core.Security;
+using Neotoma.Core.Storage;
+using Neotoma.Core.Upstream;
+using Npgsql;
+
+namespace Neotoma.Core.OAuth;
+
+/// <summary>A validated authorization request: the client and redirect URI are trusted from here on.</summary>
+public sealed record AuthorizationRequest(
+    ClientRecord Client, string RedirectUri, string CodeChallenge, string? State, string Scope, string Resource)
+{
+    public string RedirectHost => Uri.TryCreate(RedirectUri, UriKind.Absolute, out var uri)
+        ? (string.IsNullOrEmpty(uri.Authority) ? uri.Scheme + ":" : uri.Scheme is "http" or "https" ? uri.Authority : $"{uri.Scheme}://{uri.Authority}")
+        : RedirectUri;
+}
+
+/// <summary>An error found after the client and redirect URI were trusted: it goes back to the client.</summary>
+public sealed class AuthorizationErrorRedirect(Uri location, OAuthException error) : Exception(error.Message, error)
+{
+    public Uri Location { get; } = location;
+
+    public OAuthException Error { get; } = error;
+}
+
+public sealed record InitiatedFlow(string ConnectionId, Uri AuthUrl, DateTimeOffset ExpiresAt);
+
+/// <summary>
+/// The authorization endpoint, the consent decision and the start of the upstream sign-in
+/// (the guide's "initiate"). Consent is mandatory: every MCP client shares Neotoma's one
+/// upstream client id, so skipping it would make Neotoma a confused deputy.
+/// </summary>
+public sealed partial class AuthorizationService(
+    ClientRegistrationService clients,
+    UpstreamIdentityProvider upstream,
+    NeotomaDatabase database,
+    OAuthServerOptions options,
+    TokenCipher cipher,
+    AuditLog audit,
+    TimeProvider timeProvider,
+    ILogger<AuthorizationService> logger)
+{
+    private static readonly TimeSpan ConsentLifetime = TimeSpan.FromMinutes(10);
+    private readonly byte[] consentKey = cipher.DeriveKey("neotoma-consent-csrf-v1");
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,100}$")]
+    private static partial Regex ConnectionIdPattern();
+
+    /// <summary>Validates an authorization request (query of GET /authorize, or the consent form).</summary>
+    public async Task<AuthorizationRequest> ValidateAsync(IEnumerable<KeyValuePair<string, StringValues>> parameters, CancellationToken cancellationToken)
+    {
+        var p = OAuthParameters.SingleValued(parameters);
+        var clientId = p.GetValueOrDefault("client_id");
+        if (string.IsNullOrEmpty(clientId))
+        {
+            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "client_id is missing. Register the client at /api/mcp/oauth/register first.");
+        }
+
+        var client = await clients.FindAsync(clientId, cancellationToken)
+            ?? throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_CLIENT,
+                "This client_id is not registered with Neotoma (it may have been removed after long disuse). Remove and re-add the MCP server in your client.");
+
+        var redirectUri = p.GetValueOrDefault("redirect_uri");
+        if (string.IsNullOrEmpty(redirectUri))
+        {
+            redirectUri = client.RedirectUris.Count == 1
+                ? client.RedirectUris[0]
+                : throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REDIRECT_URI, "redirect_uri is required: this client registered more than one.");
+        }
+        else if (!client.RedirectUris.Any(registered => RedirectUriPolicy.Matches(registered, redirectUri)))
+        {
+            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REDIRECT_URI,
+                $"redirect_uri '{ClientRegistrationService.Printable(redirectUri)}' does not match any URI this client registered.");
+        }
+
+        // From here the redirect URI is trusted: errors go back to the client.
+        var state = p.GetValueOrDefault("state");
+        OAuthException Redirectable(OAuthErrorCode code, string description) =>
+            throw new AuthorizationErrorRedirect(ErrorRedirect(redirectUri, code, description, state), new OAuthException(code, description));
+
+        if (p.GetValueOrDefault("response_type") != "code")
+        {
+            throw Redirectable(OAuthErrorCode.OAUTH_UNSUPPORTED_RESPONSE_TYPE, "response_type must be \"code\".");
+        }
+
+        var challenge = p.GetValueOrDefault("code_challenge");
+        if (!Pkce.IsValidChallenge(challenge))
+        {
+            throw Redirectable(OAuthErrorCode.OAUTH_INVALID_REQUEST, "code_challenge is required: PKCE with S256 (43 base64url characters).");
+        }
+
+        if (p.GetValueOrDefault("code_challenge_method") != "S256")
+        {
+            throw Redirectable(OAuthErrorCode.OAUTH_INVALID_REQUEST, "code_challenge_method must be S256.");
+        }
+
+        var scopes = (p.GetValueOrDefault("scope") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (scopes.Any(s => !OAuthServerOptions.ScopesSupported.Contains(s)))
+        {
+            throw Redirectable(OAuthErrorCode.OAUTH_INVALID_SCOPE, $"Unknown scope; supported: {string.Join(" ", OAuthServerOptions.ScopesSupported)}.");
+        }
+
+        var resource = p.GetValueOrDefault("resource");
+        if (resource is not null && !IsOurResource(resource))
+        {
+            throw Redirectable(OAuthErrorCode.OAUTH_INVALID_TARGET, $"resource must be {options.Resource}.");
+        }
+
+        var scope = string.Join(' ', scopes.Append(OAuthServerOptions.McpScope).Distinct().Order(StringComparer.Ordinal));
+        return new AuthorizationRequest(client, redirectUri, challenge!, state, scope, options.Resource);
+    }
+
+    public bool IsOurResource(string resource) =>
+        string.Equals(resource.TrimEnd('/'), options.Resource, StringComparison.Ordinal);
+
+    /// <summary>The CSRF token of the consent form, bound to the browser's cookie and to this exact request.</summary>
+    public string ProtectConsent(AuthorizationRequest request, string browserNonce)
+    {
+        var expires = timeProvider.GetUtcNow().Add(ConsentLifetime).ToUnixTimeSeconds();
+        return $"{expires}.{ConsentMac(request, browserNonce, expires)}";
+    }
+
+    public async Task<Uri> DecideAsync(
+        AuthorizationRequest request, string? csrfToken, string? browserNonce, bool approved, string? clientIp, CancellationToken cancellationToken)
+    {
+        if (!IsValidConsent(request, csrfToken, browserNonce))
+        {
+            throw new OAuthException(OAuthErrorCode.OAUTH_CONSENT_INVALID,
+                "This consent form has expired or did not come from this browser. Go back to your MCP client and connect again.");
+        }
+
+        if (!approved)
+        {
+            return ErrorRedirect(request.RedirectUri, OAuthErrorCode.OAUTH_ACCESS_DENIED, "The user denied access.", request.State);
+        }
+
+        var flow = await InitiateAsync(new PendingSignIn(NewConnectionId(), request.Client.ClientId, request.Client.ClientName,
+            request.RedirectUri, request.CodeChallenge, request.State, request.Scope, request.Resource), clientIp, cancellationToken);
+        return flow.AuthUrl;
+    }
+
+    /// <summary>The guide's JSON initiate: a connection for the signed-in user without an MCP client in the loop.</summary>
+    public Task<InitiatedFlow> InitiateConnectionAsync(string? connectionId, string? clientName, string? redirectUri, string? clientIp, CancellationToken cancellationToken)
+    {
+        if (connectionId is not null && !ConnectionIdPattern().IsMatch(connectionId))
+        {
+            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST,
+                "connection_id must match ^[A-Za-z0-9_-]{1,100}$ (letters, digits, '-' and '_', at most 100).");
+        }
+
+        if (clientName is { Length: > ClientRegistrationService.MaxClientNameLength } || (clientName?.Any(char.IsControl) ?? false))
+        {
+            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST,
+                $"client_name must be at most {ClientRegistrationService.MaxClientNameLength} characters without control characters.");
+        }
+
+        if (redirectUri is not null && RedirectUriPolicy.Validate(redirectUri) is { } reason)
+        {
+            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REDIRECT_URI,
+                $"Redirect URI '{ClientRegistrationService.Printable(redirectUri)}' is not allowed: {reason}.");
+        }
+
+        return InitiateAsync(new PendingSignIn(connectionId ?? NewConnectionId(), null, clientName, redirectUri, null, null, null, null),
+            clientIp, cancellationToken);
+    }
+
+    public Uri ErrorRedirect(string redirectUri, OAuthErrorCode code, string description, string? state)
+    {
+        var query = new Dictionary<string, string?>
+        {
+            ["error"] = OAuthErrors.Describe(code).Error,
+            ["error_description"] = $"{code}: {description}",
+        };
+        if (state is not null)
+        {
+            query["state"] = state;
+        }
+
+        query["iss"] = options.Issuer;
+        return new Uri(QueryHelpers.AddQueryString(redirectUri, query));
+    }
+
+    private sealed record PendingSignIn(
+        string ConnectionId, string? ClientId, string? ClientName, string? RedirectUri, string? CodeChallenge,
+        string? ClientState, string? Scope, string? Resource);
+
+    private async Task<InitiatedFlow> InitiateAsync(PendingSignIn pending, string? clientIp, CancellationToken cancellationToken)
+    {
+        var state = OpaqueToken.New(32);
+        var verifier = OpaqueToken.New(32);
+        var nonce = OpaqueToken.New(16);
+        var now = timeProvider.GetUtcNow();
+        var expires = now.Add(options.StateLifetime);
+        var authUrl = await upstream.BuildAuthorizeUrlAsync(state, verifier, nonce, cancellationToken);
+
+        await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand("""
+                INSERT INTO mcp_oauth_state (state, connection_id, upstream_code_verifier, upstream_nonce, client_id, client_name,
+                    redirect_uri, code_challenge, client_state, scope, resource, created_at, expires_at)
+                VALUES (@state, @connection, @verifier, @nonce, @client, @name, @redirect, @challenge, @clientState, @scope, @resource, @now, @expires)
+                """, connection, transaction);
+            command.Parameters.AddWithValue("state", state);
+            command.Parameters.AddWithValue("connection", pending.ConnectionId);
+            command.Parameters.AddWithValue("verifier", verifier);
+            command.Parameters.AddWithValue("nonce", nonce);
+            command.Parameters.AddWithValue("client", (object?)pending.ClientId ?? DBNull.Value);
+            command.Parameters.AddWithValue("name", (object?)pending.ClientName ?? DBNull.Value);
+            command.Parameters.AddWithValue("redirect", (object?)pending.RedirectUri ?? DBNull.Value);
+            command.Parameters.AddWithValue("challenge", (object?)pending.CodeChallenge ?? DBNull.Value);
+            command.Parameters.AddWithValue("clientState", (object?)pending.ClientState ?? DBNull.Value);
+            command.Parameters.AddWithValue("scope", (object?)pending.Scope ?? DBNull.Value);
+            command.Parameters.AddWithValue("resource", (object?)pending.Resource ?? DBNull.Value);
+            command.Parameters.AddWithValue("now", now);
+            command.Parameters.AddWithValue("expires", expires);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }, cancellationToken);
+
+        OAuthLog.Initiated(logger, pending.ConnectionId);
+        await audit.WriteAsync(new AuditEntry(AuditEvents.FlowInitiated, pending.ConnectionId, ClientId: pending.ClientId, ClientIp: clientIp), cancellationToken);
+        return new InitiatedFlow(pending.ConnectionId, authUrl, expires);
+    }
+
+    private bool IsValidConsent(AuthorizationRequest request, string? token, string? browserNonce)
+    {
+        if (string.IsNullOrEmpty(token) || string.IsNullOrEmpty(browserNonce))
+        {
+            return false;
+        }
+
+        var dot = token.IndexOf('.');
+        if (dot <= 0 || !long.TryParse(token.AsSpan(0, dot), out var expires) || expires < timeProvider.GetUtcNow().ToUnixTimeSeconds())
+        {
+            return false;
+        }
+
+        var expected = ConsentMac(request, browserNonce, expires);
+        return CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(expected), Encoding.ASCII.GetBytes(token[(dot + 1)..]));
+    }
+
+    private string ConsentMac(AuthorizationRequest request, string browserNonce, long expires)
+    {
+        var material = string.Join('\n', expires, browserNonce, request.Client.ClientId, request.RedirectUri,
+            request.CodeChallenge, request.State ?? "", request.Scope, request.Resource);
+        return OpaqueToken.Base64Url(HMACSHA256.HashData(consentKey, Encoding.UTF8.GetBytes(material)));
+    }
+
+    private static string NewConnectionId() => "conn_" + OpaqueToken.New(16);
+}

@@ -1,0 +1,184 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Logging;
+using Neotoma.Core.Security;
+using Neotoma.Core.Storage;
+using Npgsql;
+
+namespace Neotoma.Core.OAuth;
+
+public sealed record RegisteredClient(
+    [property: JsonPropertyName("client_id")] string ClientId,
+    [property: JsonPropertyName("client_id_issued_at")] long ClientIdIssuedAt,
+    [property: JsonPropertyName("client_name")] string? ClientName,
+    [property: JsonPropertyName("redirect_uris")] IReadOnlyList<string> RedirectUris,
+    [property: JsonPropertyName("grant_types")] IReadOnlyList<string> GrantTypes,
+    [property: JsonPropertyName("response_types")] IReadOnlyList<string> ResponseTypes,
+    [property: JsonPropertyName("token_endpoint_auth_method")] string TokenEndpointAuthMethod);
+
+/// <summary>
+/// RFC 7591 dynamic client registration. Every client is public (PKCE, no secret): MCP
+/// clients run on users' machines and cannot keep one. Registrations live in PostgreSQL so
+/// any instance can serve the next step.
+/// </summary>
+public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProvider timeProvider, ILogger<ClientRegistrationService> logger)
+{
+    public const int MaxBodyBytes = 16 * 1024;
+    public const int MaxRedirectUris = 10;
+    public const int MaxClientNameLength = 200;
+
+    private static readonly string[] SupportedGrantTypes = ["authorization_code", "refresh_token"];
+
+    public async Task<RegisteredClient> RegisterAsync(string json, CancellationToken cancellationToken)
+    {
+        var request = Parse(json);
+        var now = timeProvider.GetUtcNow();
+        var client = new RegisteredClient(
+            "mcp_" + OpaqueToken.New(18),
+            now.ToUnixTimeSeconds(),
+            request.ClientName,
+            request.RedirectUris,
+            request.GrantTypes,
+            ["code"],
+            "none");
+
+        await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand("""
+                INSERT INTO mcp_oauth_clients
+                    (client_id, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, client_uri, created_at)
+                VALUES (@id, @name, @redirects, @grants, @responses, @auth, @uri, @now)
+                """, connection, transaction);
+            command.Parameters.AddWithValue("id", client.ClientId);
+            command.Parameters.AddWithValue("name", (object?)client.ClientName ?? DBNull.Value);
+            command.Parameters.AddWithValue("redirects", client.RedirectUris.ToArray());
+            command.Parameters.AddWithValue("grants", client.GrantTypes.ToArray());
+            command.Parameters.AddWithValue("responses", client.ResponseTypes.ToArray());
+            command.Parameters.AddWithValue("auth", client.TokenEndpointAuthMethod);
+            command.Parameters.AddWithValue("uri", (object?)request.ClientUri ?? DBNull.Value);
+            command.Parameters.AddWithValue("now", now);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }, cancellationToken);
+
+        OAuthLog.ClientRegistered(logger, client.ClientId, client.ClientName ?? "(unnamed)");
+        return client;
+    }
+
+    public Task<ClientRecord?> FindAsync(string clientId, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand(
+                "SELECT client_id, client_name, redirect_uris, grant_types FROM mcp_oauth_clients WHERE client_id = @id",
+                connection, transaction);
+            command.Parameters.AddWithValue("id", clientId);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            return await reader.ReadAsync(cancellationToken)
+                ? new ClientRecord(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1),
+                    reader.GetFieldValue<string[]>(2), reader.GetFieldValue<string[]>(3))
+                : null;
+        }, cancellationToken);
+
+    private sealed record ParsedRequest(string? ClientName, string? ClientUri, string[] RedirectUris, string[] GrantTypes);
+
+    private static ParsedRequest Parse(string json)
+    {
+        JsonElement root;
+        try
+        {
+            using var document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
+            root = document.RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            throw Invalid("The request body is not valid JSON.");
+        }
+
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw Invalid("The request body must be a JSON object of client metadata.");
+        }
+
+        if (!root.TryGetProperty("redirect_uris", out var uris) || uris.ValueKind != JsonValueKind.Array || uris.GetArrayLength() == 0)
+        {
+            throw Invalid("redirect_uris is required: a non-empty array of strings.");
+        }
+
+        if (uris.GetArrayLength() > MaxRedirectUris)
+        {
+            throw Invalid($"redirect_uris may hold at most {MaxRedirectUris} URIs.");
+        }
+
+        var redirectUris = new List<string>();
+        foreach (var uri in uris.EnumerateArray())
+        {
+            if (uri.ValueKind != JsonValueKind.String)
+            {
+                throw Invalid("redirect_uris must contain only strings.");
+            }
+
+            var value = uri.GetString()!;
+            if (RedirectUriPolicy.Validate(value) is { } reason)
+            {
+                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REDIRECT_URI, $"Redirect URI '{Printable(value)}' is not allowed: {reason}.");
+            }
+
+            redirectUris.Add(value);
+        }
+
+        var grantTypes = OptionalStrings(root, "grant_types") ?? ["authorization_code", "refresh_token"];
+        if (grantTypes.Length == 0 || grantTypes.Any(g => !SupportedGrantTypes.Contains(g)) || !grantTypes.Contains("authorization_code"))
+        {
+            throw Invalid("grant_types may hold only authorization_code and refresh_token, and must include authorization_code.");
+        }
+
+        if (OptionalStrings(root, "response_types") is { } responseTypes && responseTypes.Any(r => r != "code"))
+        {
+            throw Invalid("response_types may hold only \"code\".");
+        }
+
+        var name = OptionalString(root, "client_name");
+        if (name is { Length: > MaxClientNameLength } || (name is not null && name.Any(char.IsControl)))
+        {
+            throw Invalid($"client_name must be at most {MaxClientNameLength} characters without control characters.");
+        }
+
+        var clientUri = OptionalString(root, "client_uri");
+        if (clientUri is not null && (!Uri.TryCreate(clientUri, UriKind.Absolute, out var parsedUri) || parsedUri.Scheme != "https"))
+        {
+            clientUri = null; // informational only; an unusable one is dropped, not fatal
+        }
+
+        return new ParsedRequest(name, clientUri, redirectUris.Distinct().ToArray(), grantTypes.Distinct().ToArray());
+    }
+
+    private static string? OptionalString(JsonElement root, string name) =>
+        !root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null ? null
+        : value.ValueKind == JsonValueKind.String ? value.GetString()
+        : throw Invalid($"{name} must be a string.");
+
+    private static string[]? OptionalStrings(JsonElement root, string name)
+    {
+        if (!root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (value.ValueKind != JsonValueKind.Array || value.EnumerateArray().Any(v => v.ValueKind != JsonValueKind.String))
+        {
+            throw Invalid($"{name} must be an array of strings.");
+        }
+
+        return value.EnumerateArray().Select(v => v.GetString()!).ToArray();
+    }
+
+    private static OAuthException Invalid(string description) => new(OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA, description);
+
+    /// <summary>An attacker's URI is echoed back to its sender only, and without control characters.</summary>
+    internal static string Printable(string value)
+    {
+        var clean = new string(value.Where(c => !char.IsControl(c)).ToArray());
+        return clean.Length > 200 ? clean[..200] + "…" : clean;
+    }
+}
+
+public sealed record ClientRecord(string ClientId, string? ClientName, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> GrantTypes);

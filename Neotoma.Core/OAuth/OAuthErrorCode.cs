@@ -1,0 +1,76 @@
+namespace Neotoma.Core.OAuth;
+
+/// <summary>
+/// Every error a user can hit, named as in the troubleshooting guide so that its scenarios
+/// apply word for word. Each maps once (in <see cref="OAuthErrors"/>) to an HTTP status and
+/// the RFC 6749 / RFC 7591 / RFC 8707 <c>error</c> string.
+/// </summary>
+public enum OAuthErrorCode
+{
+    OAUTH_CLIENT_REGISTRATION_FAILED,
+    OAUTH_INVALID_CLIENT_METADATA,
+    OAUTH_INVALID_REDIRECT_URI,
+    OAUTH_INVALID_CLIENT,
+    OAUTH_INVALID_REQUEST,
+    OAUTH_UNSUPPORTED_RESPONSE_TYPE,
+    OAUTH_UNSUPPORTED_GRANT_TYPE,
+    OAUTH_INVALID_SCOPE,
+    OAUTH_INVALID_TARGET,
+    OAUTH_ACCESS_DENIED,
+    OAUTH_CONSENT_INVALID,
+    OAUTH_STATE_INVALID,
+    OAUTH_STATE_EXPIRED,
+    OAUTH_UPSTREAM_ERROR,
+    OAUTH_TOKEN_EXCHANGE_FAILED,
+    OAUTH_ID_TOKEN_INVALID,
+    OAUTH_INVALID_GRANT,
+    OAUTH_PKCE_FAILED,
+    OAUTH_TOKEN_REFRESH_FAILED,
+    OAUTH_CONNECTION_NOT_FOUND,
+    OAUTH_ENCRYPTION_KEY_MISSING,
+    OAUTH_ENCRYPTION_KEY_INVALID,
+    OAUTH_INVALID_TOKEN,
+    OAUTH_RATE_LIMITED,
+}
+
+public sealed record OAuthErrorInfo(int Status, string Error, bool Retryable);
+
+public static class OAuthErrors
+{
+    public static OAuthErrorInfo Describe(OAuthErrorCode code) => code switch
+    {
+        OAuthErrorCode.OAUTH_CLIENT_REGISTRATION_FAILED => new(502, "server_error", true),
+        OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA => new(400, "invalid_client_metadata", false),
+        OAuthErrorCode.OAUTH_INVALID_REDIRECT_URI => new(400, "invalid_redirect_uri", false),
+        OAuthErrorCode.OAUTH_INVALID_CLIENT => new(401, "invalid_client", false),
+        OAuthErrorCode.OAUTH_INVALID_REQUEST => new(400, "invalid_request", false),
+        OAuthErrorCode.OAUTH_UNSUPPORTED_RESPONSE_TYPE => new(400, "unsupported_response_type", false),
+        OAuthErrorCode.OAUTH_UNSUPPORTED_GRANT_TYPE => new(400, "unsupported_grant_type", false),
+        OAuthErrorCode.OAUTH_INVALID_SCOPE => new(400, "invalid_scope", false),
+        OAuthErrorCode.OAUTH_INVALID_TARGET => new(400, "invalid_target", false),
+        OAuthErrorCode.OAUTH_ACCESS_DENIED => new(403, "access_denied", false),
+        OAuthErrorCode.OAUTH_CONSENT_INVALID => new(400, "invalid_request", false),
+        OAuthErrorCode.OAUTH_STATE_INVALID => new(400, "invalid_request", false),
+        OAuthErrorCode.OAUTH_STATE_EXPIRED => new(400, "invalid_request", false),
+        OAuthErrorCode.OAUTH_UPSTREAM_ERROR => new(502, "server_error", true),
+        OAuthErrorCode.OAUTH_TOKEN_EXCHANGE_FAILED => new(502, "server_error", true),
+        OAuthErrorCode.OAUTH_ID_TOKEN_INVALID => new(502, "server_error", false),
+        OAuthErrorCode.OAUTH_INVALID_GRANT => new(400, "invalid_grant", false),
+        OAuthErrorCode.OAUTH_PKCE_FAILED => new(400, "invalid_grant", false),
+        OAuthErrorCode.OAUTH_TOKEN_REFRESH_FAILED => new(400, "invalid_grant", false),
+        OAuthErrorCode.OAUTH_CONNECTION_NOT_FOUND => new(400, "invalid_grant", false),
+        OAuthErrorCode.OAUTH_ENCRYPTION_KEY_MISSING => new(500, "server_error", false),
+        OAuthErrorCode.OAUTH_ENCRYPTION_KEY_INVALID => new(500, "server_error", false),
+        OAuthErrorCode.OAUTH_INVALID_TOKEN => new(401, "invalid_token", false),
+        OAuthErrorCode.OAUTH_RATE_LIMITED => new(429, "rate_limited", true),
+        _ => throw new ArgumentOutOfRangeException(nameof(code), code, null),
+    };
+}
+
+/// <summary>An OAuth failure with its guide code and a description safe to show (no secrets).</summary>
+public sealed class OAuthException(OAuthErrorCode code, string description) : Exception(description)
+{
+    public OAuthErrorCode Code { get; } = code;
+
+    public OAuthErrorInfo Info => OAuthErrors.Describe(Code);
+}

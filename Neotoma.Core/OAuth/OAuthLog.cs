@@ -1,0 +1,38 @@
+using Microsoft.Extensions.Logging;
+
+namespace Neotoma.Core.OAuth;
+
+/// <summary>The log lines the troubleshooting guide quotes, word for word. No token, code, verifier or key ever goes in.</summary>
+internal static partial class OAuthLog
+{
+    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "[MCP OAuth] Initiated OAuth flow for connection: {ConnectionId}")]
+    public static partial void Initiated(ILogger logger, string connectionId);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "[MCP OAuth] Connection created: {ConnectionId} for user: {UserId}")]
+    public static partial void ConnectionCreated(ILogger logger, string connectionId, string userId);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Information, Message = "[MCP OAuth] Refreshing access token for connection: {ConnectionId}")]
+    public static partial void Refreshing(ILogger logger, string connectionId);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Warning, Message = "[MCP OAuth] Invalid or expired state: {StatePrefix}…")]
+    public static partial void InvalidState(ILogger logger, string statePrefix);
+
+    [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "[MCP OAuth] Failed to {Action}: {Reason}")]
+    public static partial void FailedTo(ILogger logger, string action, string reason);
+
+    [LoggerMessage(EventId = 205, Level = LogLevel.Warning, Message = "[MCP OAuth] Failed to {Action} at the sign-in provider: {Reason}")]
+    public static partial void UpstreamFailure(ILogger logger, string action, string reason);
+
+    [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "[MCP OAuth] Dynamically registered OAuth client {ClientId} at {Issuer}")]
+    public static partial void DynamicallyRegistered(ILogger logger, string issuer, string clientId);
+
+    [LoggerMessage(EventId = 207, Level = LogLevel.Warning, Message = "[ERROR] APIError:{Operation} {{ error: \"{ErrorCode}\" }}")]
+    public static partial void ApiError(ILogger logger, string operation, string errorCode);
+
+    [LoggerMessage(EventId = 208, Level = LogLevel.Warning,
+        Message = "[MCP OAuth] Refresh token reused outside its grace window; revoked token family of connection: {ConnectionId}")]
+    public static partial void RefreshReuse(ILogger logger, string connectionId);
+
+    [LoggerMessage(EventId = 209, Level = LogLevel.Information, Message = "[MCP OAuth] Registered MCP client {ClientId} ({ClientName})")]
+    public static partial void ClientRegistered(ILogger logger, string clientId, string clientName);
+}

@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Primitives;
+
+namespace Neotoma.Core.OAuth;
+
+public static class OAuthParameters
+{
+    public const int MaxParameterLength = 2048;
+
+    /// <summary>Each parameter at most once (RFC 6749 §3.1), bounded in length, without control characters.</summary>
+    public static Dictionary<string, string> SingleValued(IEnumerable<KeyValuePair<string, StringValues>> parameters)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, values) in parameters)
+        {
+            if (values.Count > 1)
+            {
+                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, $"The parameter '{ClientRegistrationService.Printable(name)}' appears more than once.");
+            }
+
+            var value = values.ToString();
+            if (value.Length > MaxParameterLength)
+            {
+                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, $"The parameter '{ClientRegistrationService.Printable(name)}' is longer than {MaxParameterLength} characters.");
+            }
+
+            if (value.Any(char.IsControl))
+            {
+                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, $"The parameter '{ClientRegistrationService.Printable(name)}' contains control characters.");
+            }
+
+            result[name] = value;
+        }
+
+        return result;
+    }
+}

@@ -1,0 +1,57 @@
+using Neotoma.Core.Configuration;
+
+namespace Neotoma.Core.OAuth;
+
+public sealed record OAuthServerOptions
+{
+    /// <summary>The public base URL, exactly as clients reach it, without a trailing slash: the issuer.</summary>
+    public required string Issuer { get; init; }
+
+    /// <summary>The MCP endpoint users give their clients; tokens are bound to it (RFC 8707).</summary>
+    public string Resource => Issuer + "/mcp";
+
+    public string ProtectedResourceMetadataUrl => Issuer + "/.well-known/oauth-protected-resource/mcp";
+
+    public string AuthorizationEndpoint => Issuer + "/api/mcp/oauth/authorize";
+
+    public string InitiateEndpoint => Issuer + "/api/mcp/oauth/initiate";
+
+    public string CallbackEndpoint => Issuer + "/api/mcp/oauth/callback";
+
+    public string TokenEndpoint => Issuer + "/api/mcp/oauth/token";
+
+    public string RegistrationEndpoint => Issuer + "/api/mcp/oauth/register";
+
+    public string RevocationEndpoint => Issuer + "/api/mcp/oauth/revoke";
+
+    /// <summary>The scope that grants use of the MCP tools; a request without scope gets it.</summary>
+    public const string McpScope = "mcp";
+
+    public static readonly IReadOnlyList<string> ScopesSupported = [McpScope, "offline_access"];
+
+    public TimeSpan StateLifetime { get; init; } = TimeSpan.FromMinutes(10);
+
+    public TimeSpan CodeLifetime { get; init; } = TimeSpan.FromSeconds(60);
+
+    public TimeSpan AccessTokenLifetime { get; init; } = TimeSpan.FromHours(1);
+
+    public TimeSpan RefreshTokenLifetime { get; init; } = TimeSpan.FromDays(30);
+
+    /// <summary>How long a just-rotated refresh token may be presented again without revoking its family.</summary>
+    public TimeSpan RefreshReuseGrace { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The upstream access token is refreshed when it expires within this margin.</summary>
+    public TimeSpan UpstreamRefreshMargin { get; init; } = TimeSpan.FromMinutes(5);
+
+    public static string NormalizeIssuer(string baseUrl, string settingName)
+    {
+        if (!Uri.TryCreate(baseUrl.Trim(), UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")
+            || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment))
+        {
+            throw new NeotomaConfigurationException(settingName,
+                $"{settingName} must be the absolute http(s) URL clients use to reach Neotoma, without query or fragment (e.g. https://neotoma.example.com); got '{baseUrl}'.");
+        }
+
+        return uri.GetLeftPart(UriPartial.Path).TrimEnd('/');
+    }
+}

@@ -1,0 +1,343 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Logging;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Protocols;
+using Microsoft.IdentityModel.Protocols.OpenIdConnect;
+using Microsoft.IdentityModel.Tokens;
+using Neotoma.Core.OAuth;
+using Neotoma.Core.Security;
+using Neotoma.Core.Storage;
+using Npgsql;
+
+namespace Neotoma.Core.Upstream;
+
+public sealed record UpstreamTokens(string AccessToken, string? RefreshToken, string? IdToken, DateTimeOffset AccessTokenExpiresAt);
+
+public sealed record UpstreamIdentity(string Subject, string? Email, string? Name);
+
+public sealed record UpstreamClient(string ClientId, string? ClientSecret);
+
+/// <summary>
+/// The OpenID provider users sign in with. Neotoma is its client: it sends users there with
+/// its own PKCE verifier and nonce, exchanges codes, validates ID tokens against the
+/// provider's JWKS, and refreshes upstream tokens. Nothing from here reaches MCP clients.
+/// </summary>
+public sealed class UpstreamIdentityProvider
+{
+    internal const string HttpClientName = "neotoma-upstream";
+    private const long RegistrationLockKey = 0x4E454F5F444352; // "NEO_DCR"
+
+    private readonly UpstreamOptions options;
+    private readonly OAuthServerOptions server;
+    private readonly IHttpClientFactory httpClients;
+    private readonly NeotomaDatabase database;
+    private readonly TokenCipher cipher;
+    private readonly TimeProvider timeProvider;
+    private readonly ILogger<UpstreamIdentityProvider> logger;
+    private readonly ConfigurationManager<OpenIdConnectConfiguration> configuration;
+    private readonly SemaphoreSlim clientLock = new(1, 1);
+    private UpstreamClient? client;
+
+    public UpstreamIdentityProvider(
+        UpstreamOptions options,
+        OAuthServerOptions server,
+        IHttpClientFactory httpClients,
+        NeotomaDatabase database,
+        TokenCipher cipher,
+        TimeProvider timeProvider,
+        ILogger<UpstreamIdentityProvider> logger)
+    {
+        this.options = options;
+        this.server = server;
+        this.httpClients = httpClients;
+        this.database = database;
+        this.cipher = cipher;
+        this.timeProvider = timeProvider;
+        this.logger = logger;
+        var metadataAddress = options.Issuer.TrimEnd('/') + "/.well-known/openid-configuration";
+        configuration = new ConfigurationManager<OpenIdConnectConfiguration>(
+            metadataAddress,
+            new OpenIdConnectConfigurationRetriever(),
+            new HttpDocumentRetriever(httpClients.CreateClient(HttpClientName)) { RequireHttps = options.RequireHttps });
+    }
+
+    public UpstreamOptions Options => options;
+
+    public async Task<OpenIdConnectConfiguration> GetConfigurationAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await configuration.GetConfigurationAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or HttpRequestException)
+        {
+            OAuthLog.UpstreamFailure(logger, "read the discovery document", e.InnerException?.Message ?? e.Message);
+            throw new OAuthException(OAuthErrorCode.OAUTH_UPSTREAM_ERROR,
+                $"The sign-in provider's discovery document ({options.Issuer}/.well-known/openid-configuration) could not be read. Check OIDC_ISSUER and that the provider is reachable.");
+        }
+    }
+
+    /// <summary>The configured client, or the one registered dynamically once per deployment and kept in PostgreSQL.</summary>
+    public async Task<UpstreamClient> GetClientAsync(CancellationToken cancellationToken)
+    {
+        if (options.ClientId is { Length: > 0 } configured)
+        {
+            return new UpstreamClient(configured, options.ClientSecret);
+        }
+
+        if (client is not null)
+        {
+            return client;
+        }
+
+        await clientLock.WaitAsync(cancellationToken);
+        try
+        {
+            return client ??= await LoadOrRegisterClientAsync(cancellationToken);
+        }
+        finally
+        {
+            clientLock.Release();
+        }
+    }
+
+    public async Task<Uri> BuildAuthorizeUrlAsync(string state, string codeVerifier, string nonce, CancellationToken cancellationToken)
+    {
+        var metadata = await GetConfigurationAsync(cancellationToken);
+        var upstreamClient = await GetClientAsync(cancellationToken);
+        var query = new Dictionary<string, string?>
+        {
+            ["response_type"] = "code",
+            ["client_id"] = upstreamClient.ClientId,
+            ["redirect_uri"] = server.CallbackEndpoint,
+            ["scope"] = options.Scopes,
+            ["state"] = state,
+            ["nonce"] = nonce,
+            ["code_challenge"] = Pkce.Challenge(codeVerifier),
+            ["code_challenge_method"] = "S256",
+        };
+        if (options.Preset == UpstreamPreset.Oidc && options.Scopes.Split(' ').Contains("offline_access"))
+        {
+            // Generic providers (oidc-provider among them) grant offline_access only with consent.
+            query["prompt"] = "consent";
+        }
+
+        return new Uri(Microsoft.AspNetCore.WebUtilities.QueryHelpers.AddQueryString(metadata.AuthorizationEndpoint, query));
+    }
+
+    public Task<UpstreamTokens> ExchangeCodeAsync(string code, string codeVerifier, CancellationToken cancellationToken) =>
+        RequestTokensAsync(new Dictionary<string, string>
+        {
+            ["grant_type"] = "authorization_code",
+            ["code"] = code,
+            ["redirect_uri"] = server.CallbackEndpoint,
+            ["code_verifier"] = codeVerifier,
+        }, OAuthErrorCode.OAUTH_TOKEN_EXCHANGE_FAILED, "exchange code", cancellationToken);
+
+    public Task<UpstreamTokens> RefreshAsync(string refreshToken, CancellationToken cancellationToken) =>
+        RequestTokensAsync(new Dictionary<string, string>
+        {
+            ["grant_type"] = "refresh_token",
+            ["refresh_token"] = refreshToken,
+        }, OAuthErrorCode.OAUTH_TOKEN_REFRESH_FAILED, "refresh token", cancellationToken);
+
+    /// <summary>Validates the ID token: signature (provider JWKS), issuer, audience (our client id), expiry and nonce.</summary>
+    public async Task<UpstreamIdentity> ValidateIdTokenAsync(string? idToken, string expectedNonce, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(idToken))
+        {
+            throw new OAuthException(OAuthErrorCode.OAUTH_ID_TOKEN_INVALID,
+                "The sign-in provider returned no ID token; check that the 'openid' scope is in OIDC_SCOPES.");
+        }
+
+        var upstreamClient = await GetClientAsync(cancellationToken);
+        var handler = new JsonWebTokenHandler();
+        for (var attempt = 0; ; attempt++)
+        {
+            var metadata = await GetConfigurationAsync(cancellationToken);
+            var result = await handler.ValidateTokenAsync(idToken, new TokenValidationParameters
+            {
+                ValidIssuer = metadata.Issuer,
+                ValidAudience = upstreamClient.ClientId,
+                IssuerSigningKeys = metadata.SigningKeys,
+                ValidateLifetime = true,
+                ClockSkew = TimeSpan.FromMinutes(2),
+                LifetimeValidator = (notBefore, expires, _, _) =>
+                {
+                    var now = timeProvider.GetUtcNow().UtcDateTime;
+                    return (notBefore is null || notBefore <= now.AddMinutes(2)) && expires is not null && expires > now.AddMinutes(-2);
+                },
+            });
+            if (!result.IsValid && result.Exception is SecurityTokenSignatureKeyNotFoundException && attempt == 0)
+            {
+                // The provider rotated its keys since we cached them: fetch them once more.
+                configuration.RequestRefresh();
+                continue;
+            }
+
+            if (!result.IsValid)
+            {
+                OAuthLog.UpstreamFailure(logger, "validate the ID token", result.Exception?.GetType().Name ?? "invalid");
+                throw new OAuthException(OAuthErrorCode.OAUTH_ID_TOKEN_INVALID,
+                    "The sign-in provider's ID token did not validate (signature, issuer, audience or expiry).");
+            }
+
+            var claims = result.Claims;
+            if (!claims.TryGetValue("nonce", out var nonce) || nonce as string != expectedNonce)
+            {
+                throw new OAuthException(OAuthErrorCode.OAUTH_ID_TOKEN_INVALID, "The ID token's nonce does not match this sign-in.");
+            }
+
+            if (!claims.TryGetValue("sub", out var subject) || subject is not string { Length: > 0 } sub)
+            {
+                throw new OAuthException(OAuthErrorCode.OAUTH_ID_TOKEN_INVALID, "The ID token names no subject (sub).");
+            }
+
+            return new UpstreamIdentity(sub, claims.TryGetValue("email", out var email) ? email as string : null,
+                claims.TryGetValue("name", out var name) ? name as string : null);
+        }
+    }
+
+    private async Task<UpstreamTokens> RequestTokensAsync(
+        Dictionary<string, string> form, OAuthErrorCode failure, string action, CancellationToken cancellationToken)
+    {
+        var metadata = await GetConfigurationAsync(cancellationToken);
+        var upstreamClient = await GetClientAsync(cancellationToken);
+        form["client_id"] = upstreamClient.ClientId;
+        if (upstreamClient.ClientSecret is { Length: > 0 } secret)
+        {
+            form["client_secret"] = secret;
+        }
+
+        HttpResponseMessage response;
+        try
+        {
+            response = await httpClients.CreateClient(HttpClientName)
+                .PostAsync(metadata.TokenEndpoint, new FormUrlEncodedContent(form), cancellationToken);
+        }
+        catch (HttpRequestException e)
+        {
+            OAuthLog.FailedTo(logger, action, e.Message);
+            throw new OAuthException(failure, "The sign-in provider could not be reached.");
+        }
+
+        using (response)
+        {
+            var body = await response.Content.ReadAsStringAsync(cancellationToken);
+            TokenResponse? tokens = null;
+            try
+            {
+                tokens = JsonSerializer.Deserialize<TokenResponse>(body);
+            }
+            catch (JsonException)
+            {
+            }
+
+            if (!response.IsSuccessStatusCode || tokens?.AccessToken is null)
+            {
+                // The provider's error and description name the problem without holding secrets.
+                var reason = tokens?.Error is { } error ? $"{error}: {tokens.ErrorDescription}" : $"HTTP {(int)response.StatusCode}";
+                OAuthLog.FailedTo(logger, action, reason);
+                throw new OAuthException(failure, failure == OAuthErrorCode.OAUTH_TOKEN_REFRESH_FAILED
+                    ? "The sign-in provider refused to refresh this connection; sign in again."
+                    : "The sign-in provider refused the authorization code; start the sign-in again.");
+            }
+
+            var expiresIn = tokens.ExpiresIn is > 0 ? tokens.ExpiresIn.Value : 3600;
+            return new UpstreamTokens(tokens.AccessToken, tokens.RefreshToken, tokens.IdToken,
+                timeProvider.GetUtcNow().AddSeconds(expiresIn));
+        }
+    }
+
+    private async Task<UpstreamClient> LoadOrRegisterClientAsync(CancellationToken cancellationToken)
+    {
+        return await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            // One registration per deployment: instances that start together wait for the first.
+            await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock(@key)", connection, transaction))
+            {
+                lockCommand.Parameters.AddWithValue("key", RegistrationLockKey);
+                await lockCommand.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            await using (var select = new NpgsqlCommand(
+                "SELECT client_id, client_secret FROM mcp_oauth_upstream_clients WHERE issuer = @issuer", connection, transaction))
+            {
+                select.Parameters.AddWithValue("issuer", options.Issuer);
+                await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+                if (await reader.ReadAsync(cancellationToken))
+                {
+                    var storedSecret = reader.IsDBNull(1) ? null : cipher.TryDecrypt(reader.GetString(1));
+                    return new UpstreamClient(reader.GetString(0), storedSecret);
+                }
+            }
+
+            var registered = await RegisterAsync(cancellationToken);
+            await using var insert = new NpgsqlCommand(
+                "INSERT INTO mcp_oauth_upstream_clients (issuer, client_id, client_secret) VALUES (@issuer, @id, @secret)",
+                connection, transaction);
+            insert.Parameters.AddWithValue("issuer", options.Issuer);
+            insert.Parameters.AddWithValue("id", registered.ClientId);
+            insert.Parameters.AddWithValue("secret", registered.ClientSecret is null ? DBNull.Value : cipher.Encrypt(registered.ClientSecret));
+            await insert.ExecuteNonQueryAsync(cancellationToken);
+            OAuthLog.DynamicallyRegistered(logger, options.Issuer, registered.ClientId);
+            return registered;
+        }, cancellationToken);
+    }
+
+    private async Task<UpstreamClient> RegisterAsync(CancellationToken cancellationToken)
+    {
+        var metadata = await GetConfigurationAsync(cancellationToken);
+        if (string.IsNullOrEmpty(metadata.RegistrationEndpoint))
+        {
+            throw RegistrationFailed("the provider does not advertise a registration_endpoint");
+        }
+
+        try
+        {
+            using var response = await httpClients.CreateClient(HttpClientName).PostAsJsonAsync(metadata.RegistrationEndpoint, new
+            {
+                client_name = "Neotoma",
+                redirect_uris = new[] { server.CallbackEndpoint },
+                grant_types = new[] { "authorization_code", "refresh_token" },
+                response_types = new[] { "code" },
+                token_endpoint_auth_method = "client_secret_post",
+            }, cancellationToken);
+            var body = await response.Content.ReadFromJsonAsync<RegistrationResponse>(cancellationToken);
+            if (!response.IsSuccessStatusCode || body?.ClientId is null)
+            {
+                throw RegistrationFailed($"HTTP {(int)response.StatusCode} {body?.Error}".TrimEnd());
+            }
+
+            return new UpstreamClient(body.ClientId, body.ClientSecret);
+        }
+        catch (Exception e) when (e is HttpRequestException or JsonException)
+        {
+            throw RegistrationFailed(e.Message);
+        }
+    }
+
+    private OAuthException RegistrationFailed(string reason)
+    {
+        OAuthLog.FailedTo(logger, "register OAuth client", reason);
+        return new OAuthException(OAuthErrorCode.OAUTH_CLIENT_REGISTRATION_FAILED,
+            "Neotoma could not register itself at the sign-in provider. Enable dynamic client registration there " +
+            "(Supabase: Authentication > OAuth Server > Allow Dynamic OAuth Apps) or set OIDC_CLIENT_ID " +
+            "(SUPABASE_OAUTH_CLIENT_ID) and OIDC_CLIENT_SECRET, then restart.");
+    }
+
+    private sealed record TokenResponse(
+        [property: JsonPropertyName("access_token")] string? AccessToken,
+        [property: JsonPropertyName("refresh_token")] string? RefreshToken,
+        [property: JsonPropertyName("id_token")] string? IdToken,
+        [property: JsonPropertyName("expires_in")] int? ExpiresIn,
+        [property: JsonPropertyName("error")] string? Error,
+        [property: JsonPropertyName("error_description")] string? ErrorDescription);
+
+    private sealed record RegistrationResponse(
+        [property: JsonPropertyName("client_id")] string? ClientId,
+        [property: JsonPropertyName("client_secret")] string? ClientSecret,
+        [property: JsonPropertyName("error")] string? Error);
+}

@@ -1,0 +1,18 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
+using Neotoma.Core.OAuth;
+
+namespace Neotoma.Functions;
+
+/// <summary>RFC 8414 metadata, served without authentication.</summary>
+public sealed class AuthorizationServerMetadataFunction(DiscoveryDocuments discovery)
+{
+    [Function("AuthorizationServerMetadata")]
+    public IActionResult Run(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = ".well-known/oauth-authorization-server")] HttpRequest req)
+    {
+        req.HttpContext.Response.Headers.AccessControlAllowOrigin = "*";
+        return new JsonResult(discovery.AuthorizationServer());
+    }
+}

@@ -1,0 +1,68 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
+using Neotoma.Core.OAuth;
+using Neotoma.Core.Security;
+using Neotoma.Functions.Http;
+
+namespace Neotoma.Functions;
+
+/// <summary>The authorization endpoint: validates the request and shows the consent page.</summary>
+public sealed class AuthorizeFunction(AuthorizationService authorization, OAuthServerOptions options)
+{
+    public const string ConsentCookie = "neotoma_consent";
+
+    [Function("Authorize")]
+    public async Task<IActionResult> Run(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "api/mcp/oauth/authorize")] HttpRequest req,
+        CancellationToken cancellationToken)
+    {
+        AuthorizationRequest request;
+        try
+        {
+            request = await authorization.ValidateAsync(req.Query, cancellationToken);
+        }
+        catch (AuthorizationErrorRedirect e)
+        {
+            return OAuthResults.Redirect(req, e.Location);
+        }
+        catch (OAuthException e)
+        {
+            return OAuthResults.Page(req, e);
+        }
+
+        var browserNonce = req.Cookies[ConsentCookie] is { Length: 43 } existing ? existing : OpaqueToken.New(32);
+        req.HttpContext.Response.Cookies.Append(ConsentCookie, browserNonce, new CookieOptions
+        {
+            HttpOnly = true,
+            Secure = options.Issuer.StartsWith("https://", StringComparison.Ordinal),
+            SameSite = SameSiteMode.Strict,
+            Path = "/api/mcp/oauth",
+            MaxAge = TimeSpan.FromMinutes(10),
+        });
+        return OAuthResults.Html(req, StatusCodes.Status200OK, "Connect to Neotoma?", ConsentPage(request, authorization.ProtectConsent(request, browserNonce)));
+    }
+
+    private static string ConsentPage(AuthorizationRequest request, string csrf)
+    {
+        string Hidden(string name, string? value) =>
+            value is null ? "" : $"<input type=\"hidden\" name=\"{name}\" value=\"{OAuthResults.Encode(value)}\">";
+
+        var name = request.Client.ClientName ?? "An unnamed MCP client";
+        return $"""
+            <p><strong>{OAuthResults.Encode(name)}</strong> wants to use Neotoma as you: to read and write your
+            entities, observations, relationships and timeline through MCP.</p>
+            <p>After you approve, you sign in with your identity provider, and then you are sent back to
+            <strong>{OAuthResults.Encode(request.RedirectHost)}</strong>.</p>
+            <p class="code">Redirect URI: <code>{OAuthResults.Encode(request.RedirectUri)}</code></p>
+            <p>Only approve if you started this connection yourself.</p>
+            <form method="post" action="/api/mcp/oauth/initiate">
+            {Hidden("client_id", request.Client.ClientId)}{Hidden("redirect_uri", request.RedirectUri)}
+            {Hidden("response_type", "code")}{Hidden("code_challenge", request.CodeChallenge)}{Hidden("code_challenge_method", "S256")}
+            {Hidden("state", request.State)}{Hidden("scope", request.Scope)}{Hidden("resource", request.Resource)}{Hidden("csrf_token", csrf)}
+            <button type="submit" name="decision" value="approve">Approve</button>
+            <button type="submit" name="decision" value="deny">Deny</button>
+            </form>
+            """;
+    }
+}

@@ -1,0 +1,37 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
+using Neotoma.Core.OAuth;
+using Neotoma.Functions.Http;
+
+namespace Neotoma.Functions;
+
+/// <summary>Where the upstream provider sends the browser after sign-in.</summary>
+public sealed class CallbackFunction(CallbackService callbacks)
+{
+    [Function("Callback")]
+    public async Task<IActionResult> Run(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "api/mcp/oauth/callback")] HttpRequest req,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            var query = OAuthParameters.SingleValued(req.Query);
+            var outcome = await callbacks.CompleteAsync(query.GetValueOrDefault("code"), query.GetValueOrDefault("state"),
+                query.GetValueOrDefault("error"), OAuthResults.ClientIp(req), cancellationToken);
+            return outcome.ClientRedirect is { } location
+                ? OAuthResults.Redirect(req, location)
+                : OAuthResults.Html(req, StatusCodes.Status200OK, "Connection created",
+                    $"<p>Neotoma connection <code>{OAuthResults.Encode(outcome.ConnectionId)}</code>" +
+                    $"{(outcome.ClientName is null ? "" : $" for <strong>{OAuthResults.Encode(outcome.ClientName)}</strong>")} is ready. You can close this window.</p>");
+        }
+        catch (AuthorizationErrorRedirect e)
+        {
+            return OAuthResults.Redirect(req, e.Location);
+        }
+        catch (OAuthException e)
+        {
+            return OAuthResults.Page(req, e);
+        }
+    }
+}

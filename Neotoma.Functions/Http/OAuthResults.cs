@@ -1,0 +1,67 @@
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Neotoma.Core.OAuth;
+
+namespace Neotoma.Functions.Http;
+
+/// <summary>The one place an <see cref="OAuthException"/> becomes an HTTP response.</summary>
+internal static class OAuthResults
+{
+    /// <summary>RFC 6749 §5.2 JSON error with the guide's <c>error_code</c>; never cached.</summary>
+    public static IActionResult Json(HttpRequest request, OAuthException e)
+    {
+        NoStore(request);
+        return new JsonResult(new Dictionary<string, object>
+        {
+            ["error"] = e.Info.Error,
+            ["error_description"] = e.Message,
+            ["error_code"] = e.Code.ToString(),
+        })
+        { StatusCode = e.Info.Status };
+    }
+
+    /// <summary>An error a person sees in the browser: what happened and what to do, never a redirect to an untrusted URI.</summary>
+    public static IActionResult Page(HttpRequest request, OAuthException e) =>
+        Html(request, e.Info.Status, "Neotoma could not connect",
+            $"<p>{Encode(e.Message)}</p><p class=\"code\">Error code: <code>{e.Code}</code> ({Encode(e.Info.Error)})</p>" +
+            "<p>See the troubleshooting guide in Neotoma's README for this code.</p>");
+
+    public static IActionResult Html(HttpRequest request, int status, string title, string bodyHtml)
+    {
+        NoStore(request);
+        var headers = request.HttpContext.Response.Headers;
+        headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
+        headers.XFrameOptions = "DENY";
+        headers["Referrer-Policy"] = "no-referrer";
+        return new ContentResult
+        {
+            StatusCode = status,
+            ContentType = "text/html; charset=utf-8",
+            Content = $$"""
+                <!doctype html>
+                <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+                <title>{{Encode(title)}}</title>
+                <style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;line-height:1.5}
+                button{font-size:1rem;padding:.5rem 1.25rem;margin-right:.5rem} .code{color:#555}</style></head>
+                <body><h1>{{Encode(title)}}</h1>{{bodyHtml}}</body></html>
+                """,
+        };
+    }
+
+    public static IActionResult Redirect(HttpRequest request, Uri location)
+    {
+        NoStore(request);
+        return new RedirectResult(location.AbsoluteUri, permanent: false);
+    }
+
+    public static string Encode(string? text) => HtmlEncoder.Default.Encode(text ?? "");
+
+    public static string? ClientIp(HttpRequest request) => request.HttpContext.Connection.RemoteIpAddress?.ToString();
+
+    public static void NoStore(HttpRequest request)
+    {
+        request.HttpContext.Response.Headers.CacheControl = "no-store";
+        request.HttpContext.Response.Headers.Pragma = "no-cache";
+    }
+}

@@ -1,0 +1,24 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
+using Neotoma.Core.OAuth;
+
+namespace Neotoma.Functions;
+
+/// <summary>RFC 9728 metadata at the root and at the path of the resource (/mcp), without authentication.</summary>
+public sealed class ProtectedResourceMetadataFunction(DiscoveryDocuments discovery)
+{
+    [Function("ProtectedResourceMetadata")]
+    public IActionResult Root(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = ".well-known/oauth-protected-resource")] HttpRequest req) => Serve(req);
+
+    [Function("ProtectedResourceMetadataMcp")]
+    public IActionResult Mcp(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = ".well-known/oauth-protected-resource/mcp")] HttpRequest req) => Serve(req);
+
+    private IActionResult Serve(HttpRequest req)
+    {
+        req.HttpContext.Response.Headers.AccessControlAllowOrigin = "*";
+        return new JsonResult(discovery.ProtectedResource());
+    }
+}

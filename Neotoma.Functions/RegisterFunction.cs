@@ -1,0 +1,34 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
+using Neotoma.Core.OAuth;
+using Neotoma.Functions.Http;
+
+namespace Neotoma.Functions;
+
+/// <summary>RFC 7591 dynamic client registration.</summary>
+public sealed class RegisterFunction(ClientRegistrationService registrations)
+{
+    [Function("Register")]
+    public async Task<IActionResult> Run(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "api/mcp/oauth/register")] HttpRequest req,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (!RequestBody.IsMediaType(req, "application/json"))
+            {
+                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA, "The request body must be application/json client metadata.");
+            }
+
+            var body = await RequestBody.ReadTextAsync(req, ClientRegistrationService.MaxBodyBytes, OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA, cancellationToken);
+            var client = await registrations.RegisterAsync(body, cancellationToken);
+            OAuthResults.NoStore(req);
+            return new JsonResult(client) { StatusCode = StatusCodes.Status201Created };
+        }
+        catch (OAuthException e)
+        {
+            return OAuthResults.Json(req, e);
+        }
+    }
+}

@@ -1,0 +1,141 @@
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.WebUtilities;
+using Neotoma.Core.Configuration;
+
+namespace Neotoma.Tests.Infrastructure;
+
+/// <summary>
+/// A migrated database, the dev OpenID provider and Neotoma wired to both, for one test class.
+/// Also drives the OAuth flow over raw HTTP, as an MCP client would, for tests of single steps.
+/// </summary>
+public sealed class OAuthFixture : IAsyncLifetime
+{
+    public DatabaseFixture Database { get; } = new();
+
+    public DevIdentityProvider Provider { get; private set; } = null!;
+
+    public SelfHostServer Server { get; private set; } = null!;
+
+    public Uri BaseAddress => Server.BaseAddress;
+
+    public string Issuer => BaseAddress.ToString().TrimEnd('/');
+
+    public string Resource => Issuer + "/mcp";
+
+    public async Task InitializeAsync()
+    {
+        await Database.InitializeAsync();
+        var port = SelfHostServer.FreePort();
+        Provider = await DevIdentityProvider.StartAsync($"http://127.0.0.1:{port}/api/mcp/oauth/callback");
+        Server = await SelfHostServer.StartAsync(new Dictionary<string, string?>
+        {
+            [SettingNames.DatabaseConnectionString] = Database.AppConnectionString,
+            [SettingNames.UpstreamIssuer] = Provider.Issuer.ToString(),
+            [SettingNames.UpstreamClientId] = DevIdentityProvider.ClientId,
+            [SettingNames.UpstreamClientSecret] = DevIdentityProvider.ClientSecret,
+        }, port: port);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        await Provider.DisposeAsync();
+        await Database.DisposeAsync();
+    }
+
+    public sealed record RegisteredClient(string ClientId, Uri RedirectUri);
+
+    public sealed record Tokens(string AccessToken, string RefreshToken, int ExpiresIn, string Scope);
+
+    public async Task<RegisteredClient> RegisterAsync(string redirectUri = "http://127.0.0.1:8787/callback", string name = "Test Client")
+    {
+        var response = await Server.Client.PostAsJsonAsync("/api/mcp/oauth/register", new
+        {
+            client_name = name,
+            redirect_uris = new[] { redirectUri },
+            grant_types = new[] { "authorization_code", "refresh_token" },
+            token_endpoint_auth_method = "none",
+        });
+        response.EnsureSuccessStatusCode();
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return new RegisteredClient(body.RootElement.GetProperty("client_id").GetString()!, new Uri(redirectUri));
+    }
+
+    public static (string Verifier, string Challenge) NewPkce()
+    {
+        var verifier = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var challenge = Convert.ToBase64String(SHA256.HashData(Encoding.ASCII.GetBytes(verifier))).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        return (verifier, challenge);
+    }
+
+    public Uri AuthorizeUrl(RegisteredClient client, string challenge, string state = "client-state-1", IDictionary<string, string?>? extra = null)
+    {
+        var query = new Dictionary<string, string?>
+        {
+            ["response_type"] = "code",
+            ["client_id"] = client.ClientId,
+            ["redirect_uri"] = client.RedirectUri.ToString(),
+            ["code_challenge"] = challenge,
+            ["code_challenge_method"] = "S256",
+            ["state"] = state,
+            ["resource"] = Resource,
+        };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string?>())
+        {
+            query[key] = value;
+        }
+
+        return new Uri(BaseAddress, QueryHelpers.AddQueryString("/api/mcp/oauth/authorize", query.Where(q => q.Value is not null)!));
+    }
+
+    /// <summary>Registration, consent and upstream sign-in: the code that reaches the client's redirect URI.</summary>
+    public async Task<(RegisteredClient Client, string Code, string Verifier)> AuthorizeAsync(string login, RegisteredClient? client = null)
+    {
+        client ??= await RegisterAsync();
+        var (verifier, challenge) = NewPkce();
+        using var browser = new BrowserAgent();
+        var landing = await browser.SignInAsync(AuthorizeUrl(client, challenge), client.RedirectUri, login);
+        var query = QueryHelpers.ParseQuery(landing.Query);
+        if (!query.TryGetValue("code", out var code))
+        {
+            throw new InvalidOperationException("No code at the redirect URI: " + landing);
+        }
+
+        return (client, code.ToString(), verifier);
+    }
+
+    public Task<HttpResponseMessage> TokenRequestAsync(IDictionary<string, string> form) =>
+        Server.Client.PostAsync("/api/mcp/oauth/token", new FormUrlEncodedContent(form));
+
+    public async Task<(Tokens Tokens, RegisteredClient Client)> SignInAsync(string login)
+    {
+        var (client, code, verifier) = await AuthorizeAsync(login);
+        var response = await TokenRequestAsync(new Dictionary<string, string>
+        {
+            ["grant_type"] = "authorization_code",
+            ["code"] = code,
+            ["client_id"] = client.ClientId,
+            ["redirect_uri"] = client.RedirectUri.ToString(),
+            ["code_verifier"] = verifier,
+            ["resource"] = Resource,
+        });
+        return (await ReadTokensAsync(response), client);
+    }
+
+    public static async Task<Tokens> ReadTokensAsync(HttpResponseMessage response)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"token endpoint answered {(int)response.StatusCode}: {text}");
+        }
+
+        using var body = JsonDocument.Parse(text);
+        var root = body.RootElement;
+        return new Tokens(root.GetProperty("access_token").GetString()!, root.GetProperty("refresh_token").GetString()!,
+            root.GetProperty("expires_in").GetInt32(), root.GetProperty("scope").GetString()!);
+    }
+}
