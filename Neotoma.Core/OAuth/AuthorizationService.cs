@@ -175,6 +175,7 @@ public sealed partial class AuthorizationService(
         {
             ["error"] = OAuthErrors.Describe(code).Error,
             ["error_description"] = $"{code}: {description}",
+            ["error_code"] = code.ToString(),
         };
         if (state is not null)
         {

@@ -34,7 +34,10 @@ public static class RedirectUriPolicy
             return "a redirect URI must not contain whitespace or control characters";
         }
 
-        if (!Uri.TryCreate(uri, UriKind.Absolute, out var parsed))
+        // Checked by hand: on Unix, Uri also reads "/path" as an absolute file URI.
+        var colon = uri.IndexOf(':');
+        if (colon < 1 || !char.IsAsciiLetter(uri[0]) || !uri[..colon].All(c => char.IsAsciiLetterOrDigit(c) || c is '+' or '-' or '.')
+            || !Uri.TryCreate(uri, UriKind.Absolute, out var parsed))
         {
             return "it is not an absolute URI (a protocol such as https:// is missing)";
         }

@@ -208,24 +208,40 @@ public sealed class TokenService(
             }
         }
 
-        await using var reused = new NpgsqlCommand(
-            "SELECT family_id, connection_id FROM mcp_oauth_tokens WHERE token_hash = @hash AND kind = 'refresh' AND used_at IS NOT NULL",
-            connection, transaction);
-        reused.Parameters.AddWithValue("hash", hash);
+        await using var lookup = new NpgsqlCommand("""
+            SELECT t.family_id, t.connection_id, t.used_at IS NOT NULL, c.connection_id IS NULL OR c.revoked_at IS NOT NULL
+            FROM mcp_oauth_tokens t LEFT JOIN mcp_oauth_connections c ON c.connection_id = t.connection_id
+            WHERE t.token_hash = @hash AND t.kind = 'refresh' AND t.client_id = @client
+            """, connection, transaction);
+        lookup.Parameters.AddWithValue("hash", hash);
+        lookup.Parameters.AddWithValue("client", clientId);
         string? family = null, connectionId = null;
-        await using (var reader = await reused.ExecuteReaderAsync(cancellationToken))
+        bool reused = false, connectionGone = false;
+        await using (var reader = await lookup.ExecuteReaderAsync(cancellationToken))
         {
             if (await reader.ReadAsync(cancellationToken))
             {
                 family = reader.GetString(0);
-                connectionId = reader.GetString(1);
+                connectionId = reader.IsDBNull(1) ? null : reader.GetString(1);
+                reused = reader.GetBoolean(2);
+                connectionGone = reader.GetBoolean(3);
             }
         }
 
-        if (family is not null)
+        if (connectionGone)
         {
-            await RevokeFamilyAsync(connection, transaction, family, cancellationToken);
-            OAuthLog.RefreshReuse(logger, connectionId!);
+            throw new OAuthException(OAuthErrorCode.OAUTH_CONNECTION_NOT_FOUND,
+                "The connection behind this token was revoked or deleted. Remove and re-add Neotoma in your MCP client to sign in again.");
+        }
+
+        if (reused)
+        {
+            // Commit the revocation even though the request fails: that is the point of it.
+            await RevokeFamilyAsync(connection, transaction, family!, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            OAuthLog.RefreshReuse(logger, connectionId ?? "(deleted)");
+            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_GRANT,
+                "This refresh token was already used; every token of this sign-in is now revoked. Sign in again.");
         }
 
         return null;

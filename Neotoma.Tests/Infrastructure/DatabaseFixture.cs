@@ -28,24 +28,24 @@ public sealed class DatabaseFixture : IAsyncLifetime
     }
 
     /// <summary>Runs SQL as the superuser (row-level security does not bind it): for arranging and inspecting.</summary>
-    public async Task<T?> AdminScalarAsync<T>(string sql, params (string Name, object Value)[] parameters)
+    public async Task<T?> AdminScalarAsync<T>(string sql, params (string Name, object? Value)[] parameters)
     {
         await using var command = AdminDataSource.CreateCommand(sql);
         foreach (var (name, value) in parameters)
         {
-            command.Parameters.AddWithValue(name, value);
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
         }
 
         var result = await command.ExecuteScalarAsync();
         return result is DBNull or null ? default : (T)result;
     }
 
-    public async Task AdminExecuteAsync(string sql, params (string Name, object Value)[] parameters)
+    public async Task AdminExecuteAsync(string sql, params (string Name, object? Value)[] parameters)
     {
         await using var command = AdminDataSource.CreateCommand(sql);
         foreach (var (name, value) in parameters)
         {
-            command.Parameters.AddWithValue(name, value);
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
         }
 
         await command.ExecuteNonQueryAsync();

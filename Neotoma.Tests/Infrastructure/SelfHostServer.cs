@@ -20,7 +20,7 @@ public sealed class SelfHostServer : IAsyncDisposable
     {
         this.app = app;
         BaseAddress = baseAddress;
-        Client = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = baseAddress };
+        Client = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = baseAddress };
     }
 
     public Uri BaseAddress { get; }

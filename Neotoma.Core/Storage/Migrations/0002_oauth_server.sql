@@ -33,11 +33,13 @@ CREATE INDEX mcp_oauth_codes_connection_id_idx ON mcp_oauth_codes (connection_id
 
 -- Access and refresh tokens issued to MCP clients. A family is every token descended from
 -- one authorization code; reuse of a rotated refresh token revokes the whole family.
+-- Deleting a connection keeps its tokens (connection_id NULL) so that their holder is told
+-- OAUTH_CONNECTION_NOT_FOUND instead of a bare invalid_grant; the cleanup job removes them.
 CREATE TABLE mcp_oauth_tokens (
     token_hash      text        PRIMARY KEY,
     kind            text        NOT NULL CHECK (kind IN ('access', 'refresh')),
     family_id       text        NOT NULL,
-    connection_id   text        NOT NULL REFERENCES mcp_oauth_connections (connection_id) ON DELETE CASCADE,
+    connection_id   text        REFERENCES mcp_oauth_connections (connection_id) ON DELETE SET NULL,
     client_id       text        NOT NULL,
     user_id         text        NOT NULL,
     scope           text        NOT NULL,
