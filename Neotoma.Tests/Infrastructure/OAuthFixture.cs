@@ -3,6 +3,8 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Neotoma.Core.Configuration;
 
 namespace Neotoma.Tests.Infrastructure;
@@ -18,6 +20,9 @@ public sealed class OAuthFixture : IAsyncLifetime
     public DevIdentityProvider Provider { get; private set; } = null!;
 
     public SelfHostServer Server { get; private set; } = null!;
+
+    /// <summary>Every line the app logged, to prove what never appears in logs.</summary>
+    public LogCollector Logs { get; } = new();
 
     public Uri BaseAddress => Server.BaseAddress;
 
@@ -36,7 +41,7 @@ public sealed class OAuthFixture : IAsyncLifetime
             [SettingNames.UpstreamIssuer] = Provider.Issuer.ToString(),
             [SettingNames.UpstreamClientId] = DevIdentityProvider.ClientId,
             [SettingNames.UpstreamClientSecret] = DevIdentityProvider.ClientSecret,
-        }, port: port);
+        }, services => services.AddSingleton<ILoggerProvider>(Logs), port: port);
     }
 
     public async Task DisposeAsync()

@@ -16,6 +16,7 @@ public static class PostgresServer
     private const string TemplateName = "neotoma_template";
 
     private static readonly SemaphoreSlim TemplateLock = new(1, 1);
+    private static readonly Lazy<Task> Role = new(CreateRoleAsync);
     private static bool templateReady;
 
     public static string AdminConnectionString =>
@@ -72,7 +73,10 @@ public static class PostgresServer
         await command.ExecuteNonQueryAsync();
     }
 
-    private static async Task EnsureRoleAsync()
+    /// <summary>Once per run: test classes run in parallel and CREATE ROLE is not idempotent under races.</summary>
+    private static Task EnsureRoleAsync() => Role.Value;
+
+    private static async Task CreateRoleAsync()
     {
         await AdminExecuteAsync($"""
             DO $$ BEGIN
