@@ -21,7 +21,7 @@ public sealed class DevIdentityProvider : IAsyncDisposable
 
     public Uri Issuer { get; }
 
-    public static async Task<DevIdentityProvider> StartAsync(string redirectUri)
+    public static async Task<DevIdentityProvider> StartAsync(string redirectUri, bool enableRegistration = false)
     {
         var port = SelfHostServer.FreePort();
         var issuer = new Uri($"http://127.0.0.1:{port}");
@@ -37,6 +37,7 @@ public sealed class DevIdentityProvider : IAsyncDisposable
         start.Environment["IDP_CLIENT_ID"] = ClientId;
         start.Environment["IDP_CLIENT_SECRET"] = ClientSecret;
         start.Environment["IDP_REDIRECT_URIS"] = redirectUri;
+        start.Environment["IDP_ENABLE_REGISTRATION"] = enableRegistration ? "1" : "0";
 
         var process = Process.Start(start) ?? throw new InvalidOperationException("node did not start");
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

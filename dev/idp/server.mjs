@@ -9,6 +9,7 @@
 //   IDP_CLIENT_SECRET   its secret (client_secret_post)                     default neotoma-local-secret
 //   IDP_REDIRECT_URIS   comma-separated redirect URIs of that client        default http://localhost:8080/api/mcp/oauth/callback
 //   IDP_ACCESS_TOKEN_TTL seconds an upstream access token lives             default 3600
+//   IDP_ENABLE_REGISTRATION  1: open dynamic client registration at /reg  default off
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.IDP_PORT ?? 9400);
@@ -43,6 +44,7 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: true },
     revocation: { enabled: true },
+    registration: { enabled: process.env.IDP_ENABLE_REGISTRATION === '1' },
   },
   pkce: { required: () => true },
   // Refresh tokens whenever the client may use them, as Entra ID and Supabase do with
