@@ -25,6 +25,10 @@ public static class NeotomaServiceCollectionExtensions
         AddOAuth(services, configuration);
 
         services.AddSingleton<HealthService>();
+        services.AddSingleton(new CleanupOptions
+        {
+            ClientRetention = TimeSpan.FromDays(Integer(configuration, SettingNames.ClientRetentionDays, 90)),
+        });
         services.AddSingleton<StateCleanupService>();
         return services;
     }
@@ -74,6 +78,16 @@ public static class NeotomaServiceCollectionExtensions
         });
         services.AddHttpClient(UpstreamIdentityProvider.HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(15));
 
+        services.AddSingleton(new RateLimitOptions
+        {
+            InitiatePerMinute = Integer(configuration, SettingNames.RateLimitInitiate, 5),
+            CallbackPerMinute = Integer(configuration, SettingNames.RateLimitCallback, 10),
+            TokenPerMinute = Integer(configuration, SettingNames.RateLimitToken, 20),
+            RegisterPerMinute = Integer(configuration, SettingNames.RateLimitRegister, 10),
+        });
+        services.AddSingleton<RateLimiter>();
+        services.AddSingleton(new ClientIpResolver(Integer(configuration, SettingNames.TrustedProxyCount, 0)));
+
         services.AddSingleton<UpstreamIdentityProvider>();
         services.AddSingleton<AuditLog>();
         services.AddSingleton<DiscoveryDocuments>();
@@ -86,6 +100,19 @@ public static class NeotomaServiceCollectionExtensions
         services.AddMcpServer(mcp => mcp.ServerInfo = new() { Name = "neotoma", Version = "1.0.0" })
             .WithHttpTransport(http => http.Stateless = true)
             .WithTools<IdentityTools>();
+    }
+
+    internal static int Integer(IConfiguration configuration, string name, int defaultValue)
+    {
+        var value = configuration[name];
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return defaultValue;
+        }
+
+        return int.TryParse(value, out var parsed) && parsed >= 0
+            ? parsed
+            : throw new NeotomaConfigurationException(name, $"{name} must be a whole number of 0 or more; got '{value}'.");
     }
 
     internal static string Required(IConfiguration configuration, string name)

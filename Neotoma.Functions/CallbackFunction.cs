@@ -2,23 +2,30 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 using Neotoma.Core.OAuth;
+using Neotoma.Core.Security;
 using Neotoma.Functions.Http;
 
 namespace Neotoma.Functions;
 
 /// <summary>Where the upstream provider sends the browser after sign-in.</summary>
-public sealed class CallbackFunction(CallbackService callbacks)
+public sealed class CallbackFunction(CallbackService callbacks, OAuthRequestGuard guard)
 {
     [Function("Callback")]
     public async Task<IActionResult> Run(
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "api/mcp/oauth/callback")] HttpRequest req,
         CancellationToken cancellationToken)
     {
+        var entry = await guard.EnterAsync(req, RateLimitedEndpoint.Callback, browser: true, cancellationToken);
+        if (entry.Refusal is not null)
+        {
+            return entry.Refusal;
+        }
+
         try
         {
             var query = OAuthParameters.SingleValued(req.Query);
             var outcome = await callbacks.CompleteAsync(query.GetValueOrDefault("code"), query.GetValueOrDefault("state"),
-                query.GetValueOrDefault("error"), OAuthResults.ClientIp(req), cancellationToken);
+                query.GetValueOrDefault("error"), entry.ClientIp, cancellationToken);
             return outcome.ClientRedirect is { } location
                 ? OAuthResults.Redirect(req, location)
                 : OAuthResults.Html(req, StatusCodes.Status200OK, "Connection created",

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Primitives;
 using Neotoma.Core.OAuth;
+using Neotoma.Core.Security;
 using Neotoma.Functions.Http;
 
 namespace Neotoma.Functions;
@@ -13,7 +14,7 @@ namespace Neotoma.Functions;
 /// and sends the browser to the upstream sign-in; Deny returns access_denied to the client.
 /// From a JSON caller: starts a connection and answers {authUrl, connectionId, expiresAt}.
 /// </summary>
-public sealed class InitiateFunction(AuthorizationService authorization)
+public sealed class InitiateFunction(AuthorizationService authorization, OAuthRequestGuard guard)
 {
     private static readonly HashSet<string> ConsentOnlyFields = ["csrf_token", "decision"];
 
@@ -22,9 +23,16 @@ public sealed class InitiateFunction(AuthorizationService authorization)
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "api/mcp/oauth/initiate")] HttpRequest req,
         CancellationToken cancellationToken)
     {
-        if (RequestBody.IsMediaType(req, "application/json"))
+        var json = RequestBody.IsMediaType(req, "application/json");
+        var entry = await guard.EnterAsync(req, RateLimitedEndpoint.Initiate, browser: !json, cancellationToken);
+        if (entry.Refusal is not null)
         {
-            return await FromJsonAsync(req, cancellationToken);
+            return entry.Refusal;
+        }
+
+        if (json)
+        {
+            return await FromJsonAsync(req, entry.ClientIp, cancellationToken);
         }
 
         try
@@ -39,7 +47,7 @@ public sealed class InitiateFunction(AuthorizationService authorization)
             }
 
             var location = await authorization.DecideAsync(request, fields.GetValueOrDefault("csrf_token"),
-                req.Cookies[AuthorizeFunction.ConsentCookie], decision == "approve", OAuthResults.ClientIp(req), cancellationToken);
+                req.Cookies[AuthorizeFunction.ConsentCookie], decision == "approve", entry.ClientIp, cancellationToken);
             return OAuthResults.Redirect(req, location);
         }
         catch (AuthorizationErrorRedirect e)
@@ -52,7 +60,7 @@ public sealed class InitiateFunction(AuthorizationService authorization)
         }
     }
 
-    private async Task<IActionResult> FromJsonAsync(HttpRequest req, CancellationToken cancellationToken)
+    private async Task<IActionResult> FromJsonAsync(HttpRequest req, string clientIp, CancellationToken cancellationToken)
     {
         try
         {
@@ -75,7 +83,7 @@ public sealed class InitiateFunction(AuthorizationService authorization)
                 throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "The request body is not valid JSON.");
             }
 
-            var flow = await authorization.InitiateConnectionAsync(connectionId, clientName, redirectUri, OAuthResults.ClientIp(req), cancellationToken);
+            var flow = await authorization.InitiateConnectionAsync(connectionId, clientName, redirectUri, clientIp, cancellationToken);
             OAuthResults.NoStore(req);
             return new JsonResult(new { authUrl = flow.AuthUrl.AbsoluteUri, connectionId = flow.ConnectionId, expiresAt = flow.ExpiresAt });
         }

@@ -16,6 +16,6 @@ switch (args.FirstOrDefault())
 
 var builder = FunctionsApplication.CreateBuilder(args);
 builder.ConfigureFunctionsWebApplication();
-builder.Services.AddNeotoma(builder.Configuration);
+builder.Services.AddNeotomaFunctions(builder.Configuration);
 await builder.Build().RunAsync();
 return 0;

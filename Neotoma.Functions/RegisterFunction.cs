@@ -2,18 +2,25 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 using Neotoma.Core.OAuth;
+using Neotoma.Core.Security;
 using Neotoma.Functions.Http;
 
 namespace Neotoma.Functions;
 
 /// <summary>RFC 7591 dynamic client registration.</summary>
-public sealed class RegisterFunction(ClientRegistrationService registrations)
+public sealed class RegisterFunction(ClientRegistrationService registrations, OAuthRequestGuard guard)
 {
     [Function("Register")]
     public async Task<IActionResult> Run(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "api/mcp/oauth/register")] HttpRequest req,
         CancellationToken cancellationToken)
     {
+        var entry = await guard.EnterAsync(req, RateLimitedEndpoint.Register, browser: false, cancellationToken);
+        if (entry.Refusal is not null)
+        {
+            return entry.Refusal;
+        }
+
         try
         {
             if (!RequestBody.IsMediaType(req, "application/json"))

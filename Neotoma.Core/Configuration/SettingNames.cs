@@ -22,6 +22,17 @@ public static class SettingNames
     public const string UpstreamClientSecret = "OIDC_CLIENT_SECRET";
     public const string UpstreamScopes = "OIDC_SCOPES";
 
+    public const string RateLimitInitiate = "RATE_LIMIT_INITIATE_PER_MINUTE";
+    public const string RateLimitCallback = "RATE_LIMIT_CALLBACK_PER_MINUTE";
+    public const string RateLimitToken = "RATE_LIMIT_TOKEN_PER_MINUTE";
+    public const string RateLimitRegister = "RATE_LIMIT_REGISTER_PER_MINUTE";
+
+    /// <summary>Days after which a dynamically registered client without a live connection is deleted.</summary>
+    public const string ClientRetentionDays = "CLIENT_RETENTION_DAYS";
+
+    /// <summary>How many proxies in front of the app append to X-Forwarded-For (1 on Azure); 0 trusts no header.</summary>
+    public const string TrustedProxyCount = "TRUSTED_PROXY_COUNT";
+
     /// <summary>The guide's name for the upstream client id with Supabase Auth; read when OIDC_CLIENT_ID is absent.</summary>
     public const string SupabaseClientId = "SUPABASE_OAUTH_CLIENT_ID";
 }

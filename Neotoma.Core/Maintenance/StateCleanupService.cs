@@ -4,57 +4,104 @@ using Npgsql;
 
 namespace Neotoma.Core.Maintenance;
 
-public sealed record CleanupReport(long ExpiredStates, TimeSpan Elapsed, TimeSpan LongestBatch);
+public sealed record CleanupReport(IReadOnlyDictionary<string, long> Deleted, TimeSpan Elapsed, TimeSpan LongestBatch)
+{
+    public long ExpiredStates => Deleted.GetValueOrDefault(StateCleanupService.States);
+}
+
+public sealed record CleanupOptions
+{
+    /// <summary>Dynamically registered clients without a live connection are forgotten after this long unused.</summary>
+    public TimeSpan ClientRetention { get; init; } = TimeSpan.FromDays(90);
+}
 
 /// <summary>
-/// Deletes expired OAuth state. Runs from the 5-minute timer. Deletes in small batches, each
-/// its own short transaction, so a large backlog never holds row locks long enough to stall
-/// sign-ins that are consuming live states at the same time.
+/// Deletes what has expired: OAuth states, authorization codes, tokens, rate-limit windows and
+/// long-unused client registrations. Runs from the 5-minute timer. Deletes in small batches,
+/// each its own short transaction with SKIP LOCKED, so a backlog of millions never holds
+/// locks that stall sign-ins consuming live rows at the same time.
 /// </summary>
-public sealed class StateCleanupService(NeotomaDatabase database, TimeProvider timeProvider, ILogger<StateCleanupService> logger)
+public sealed class StateCleanupService(
+    NeotomaDatabase database, CleanupOptions options, TimeProvider timeProvider, ILogger<StateCleanupService> logger)
 {
+    public const string States = "states";
+    public const string Codes = "codes";
+    public const string Tokens = "tokens";
+    public const string RateLimitWindows = "rate_limit_windows";
+    public const string Clients = "clients";
+
     internal const int BatchSize = 5_000;
+
+    // Each statement deletes at most @batch rows and reports how many it deleted.
+    private static readonly (string Kind, string Sql)[] Batches =
+    [
+        (States, """
+            DELETE FROM mcp_oauth_state WHERE state IN (
+                SELECT state FROM mcp_oauth_state WHERE expires_at <= @now LIMIT @batch FOR UPDATE SKIP LOCKED)
+            """),
+        // Codes are kept ten minutes past expiry so a late replay is still recognised as one.
+        (Codes, """
+            DELETE FROM mcp_oauth_codes WHERE code_hash IN (
+                SELECT code_hash FROM mcp_oauth_codes WHERE expires_at <= @now - interval '10 minutes' LIMIT @batch FOR UPDATE SKIP LOCKED)
+            """),
+        (Tokens, """
+            DELETE FROM mcp_oauth_tokens WHERE token_hash IN (
+                SELECT token_hash FROM mcp_oauth_tokens WHERE expires_at <= @now LIMIT @batch FOR UPDATE SKIP LOCKED)
+            """),
+        (RateLimitWindows, """
+            DELETE FROM mcp_oauth_rate_limits WHERE (bucket, window_start) IN (
+                SELECT bucket, window_start FROM mcp_oauth_rate_limits WHERE window_start < @now - interval '2 minutes'
+                LIMIT @batch FOR UPDATE SKIP LOCKED)
+            """),
+        (Clients, """
+            DELETE FROM mcp_oauth_clients WHERE client_id IN (
+                SELECT client_id FROM mcp_oauth_clients cl
+                WHERE coalesce(cl.last_used_at, cl.created_at) < @now - @clientRetention
+                  AND NOT EXISTS (SELECT 1 FROM mcp_oauth_connections c WHERE c.client_id = cl.client_id AND c.revoked_at IS NULL)
+                LIMIT @batch FOR UPDATE SKIP LOCKED)
+            """),
+    ];
 
     public async Task<CleanupReport> RunAsync(CancellationToken cancellationToken)
     {
         MaintenanceLog.CleanupStarting(logger);
         var started = timeProvider.GetTimestamp();
         var longest = TimeSpan.Zero;
-        long deleted = 0;
-        while (true)
+        var deleted = new Dictionary<string, long>();
+        foreach (var (kind, sql) in Batches)
         {
-            var batchStarted = timeProvider.GetTimestamp();
-            var count = await DeleteExpiredStatesBatchAsync(cancellationToken);
-            var batchTime = timeProvider.GetElapsedTime(batchStarted);
-            longest = batchTime > longest ? batchTime : longest;
-            deleted += count;
-            if (count < BatchSize)
+            long total = 0;
+            int count;
+            do
             {
-                break;
+                var batchStarted = timeProvider.GetTimestamp();
+                count = await DeleteBatchAsync(sql, cancellationToken);
+                var batchTime = timeProvider.GetElapsedTime(batchStarted);
+                longest = batchTime > longest ? batchTime : longest;
+                total += count;
             }
+            while (count == BatchSize);
+
+            deleted[kind] = total;
         }
 
         var report = new CleanupReport(deleted, timeProvider.GetElapsedTime(started), longest);
-        MaintenanceLog.CleanupFinished(logger, report.ExpiredStates, (long)report.Elapsed.TotalMilliseconds, (long)report.LongestBatch.TotalMilliseconds);
+        MaintenanceLog.CleanupFinished(logger, deleted[States], deleted[Codes], deleted[Tokens], deleted[RateLimitWindows], deleted[Clients],
+            (long)report.Elapsed.TotalMilliseconds, (long)report.LongestBatch.TotalMilliseconds);
         return report;
     }
 
-    private Task<int> DeleteExpiredStatesBatchAsync(CancellationToken cancellationToken) =>
+    private Task<int> DeleteBatchAsync(string sql, CancellationToken cancellationToken) =>
         database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
-            // SKIP LOCKED: a state that a callback is consuming right now is that callback's business.
-            await using var command = new NpgsqlCommand(
-                """
-                DELETE FROM mcp_oauth_state
-                WHERE state IN (
-                    SELECT state FROM mcp_oauth_state
-                    WHERE expires_at <= @now
-                    ORDER BY expires_at
-                    LIMIT @batch
-                    FOR UPDATE SKIP LOCKED)
-                """, connection, transaction);
+            await using var command = new NpgsqlCommand(sql, connection, transaction);
             command.Parameters.AddWithValue("now", timeProvider.GetUtcNow());
             command.Parameters.AddWithValue("batch", BatchSize);
+            if (sql.Contains("@clientRetention", StringComparison.Ordinal))
+            {
+                command.Parameters.AddWithValue("clientRetention", options.ClientRetention);
+            }
+
             return await command.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
 }
@@ -65,6 +112,6 @@ internal static partial class MaintenanceLog
     public static partial void CleanupStarting(ILogger logger);
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Information,
-        Message = "State cleanup finished: deleted {ExpiredStates} expired state(s) in {ElapsedMs} ms (longest batch {LongestBatchMs} ms)")]
-    public static partial void CleanupFinished(ILogger logger, long expiredStates, long elapsedMs, long longestBatchMs);
+        Message = "State cleanup finished: deleted {States} expired state(s), {Codes} code(s), {Tokens} token(s), {Windows} rate-limit window(s), {Clients} unused client(s) in {ElapsedMs} ms (longest batch {LongestBatchMs} ms)")]
+    public static partial void CleanupFinished(ILogger logger, long states, long codes, long tokens, long windows, long clients, long elapsedMs, long longestBatchMs);
 }

@@ -305,6 +305,7 @@ public sealed class TokenService(
             VALUES (@accessHash, 'access', @family, @connection, @client, @user, @scope, @resource, @now, @accessExpires),
                    (@refreshHash, 'refresh', @family, @connection, @client, @user, @scope, @resource, @now, @refreshExpires);
             UPDATE mcp_oauth_connections SET last_used_at = @now WHERE connection_id = @connection;
+            UPDATE mcp_oauth_clients SET last_used_at = @now WHERE client_id = @client;
             """, connection, transaction);
         insert.Parameters.AddWithValue("accessHash", OpaqueToken.Hash(access));
         insert.Parameters.AddWithValue("refreshHash", OpaqueToken.Hash(refresh));

@@ -57,8 +57,6 @@ internal static class OAuthResults
 
     public static string Encode(string? text) => HtmlEncoder.Default.Encode(text ?? "");
 
-    public static string? ClientIp(HttpRequest request) => request.HttpContext.Connection.RemoteIpAddress?.ToString();
-
     public static void NoStore(HttpRequest request)
     {
         request.HttpContext.Response.Headers.CacheControl = "no-store";

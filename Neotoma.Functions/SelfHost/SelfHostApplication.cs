@@ -10,12 +10,12 @@ namespace Neotoma.Functions.SelfHost;
 /// <summary>
 /// Serves the function classes of this assembly on Kestrel, for machines without Azure
 /// Functions Core Tools: the same routes (host.json's routePrefix included), the same
-/// container (<see cref="NeotomaServiceCollectionExtensions.AddNeotoma"/>), the same timers.
+/// container (<see cref="FunctionsServiceCollectionExtensions.AddNeotomaFunctions"/>), the same timers.
 /// </summary>
 public static class SelfHostApplication
 {
     /// <param name="configure">Runs before the container is built from configuration (tests add settings here).</param>
-    /// <param name="overrideServices">Runs after <c>AddNeotoma</c> (tests replace a service here).</param>
+    /// <param name="overrideServices">Runs after <c>AddNeotomaFunctions</c> (tests replace a service here).</param>
     public static WebApplication Build(
         string[] args,
         Action<WebApplicationBuilder>? configure = null,
@@ -39,7 +39,7 @@ public static class SelfHostApplication
 
         var routePrefix = HostSettings.ReadRoutePrefix(Path.Combine(AppContext.BaseDirectory, "host.json"));
         var catalog = FunctionCatalog.Discover(typeof(SelfHostApplication).Assembly);
-        builder.Services.AddNeotoma(builder.Configuration);
+        builder.Services.AddNeotomaFunctions(builder.Configuration);
         builder.Services.AddMvcCore();
         builder.Services.AddSingleton(catalog);
         builder.Services.AddHostedService<TimerFunctionScheduler>();

@@ -61,6 +61,11 @@ public sealed class SelfHostServer : IAsyncDisposable
                     // Nothing listens on port 9: tests that sign in start a real provider and set this.
                     [SettingNames.UpstreamIssuer] = "http://127.0.0.1:9",
                     [SettingNames.UpstreamClientId] = "unused",
+                    // Tests send many requests from one address; RateLimitTests turns the limits on.
+                    [SettingNames.RateLimitInitiate] = "0",
+                    [SettingNames.RateLimitCallback] = "0",
+                    [SettingNames.RateLimitToken] = "0",
+                    [SettingNames.RateLimitRegister] = "0",
                 });
                 builder.Configuration.AddInMemoryCollection(settings);
             },
