@@ -1,0 +1,83 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using Neotoma.Core.Security;
+using Neotoma.Tests.Infrastructure;
+
+namespace Neotoma.Tests.OAuth;
+
+/// <summary>/mcp as an OAuth protected resource (RFC 6750 §3, RFC 9728 §5.1) served by the MCP SDK.</summary>
+public sealed class ProtectedResourceTests(OAuthFixture fixture) : IClassFixture<OAuthFixture>
+{
+    private async Task<HttpResponseMessage> PostAsync(string? token, string body, string? protocolVersion = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        if (token is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        if (protocolVersion is not null)
+        {
+            request.Headers.Add("MCP-Protocol-Version", protocolVersion);
+        }
+
+        return await fixture.Server.Client.SendAsync(request);
+    }
+
+    private static string Initialize(string version) =>
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"" + version +
+        "\",\"capabilities\":{},\"clientInfo\":{\"name\":\"raw\",\"version\":\"1\"}}}";
+
+    [Theory]
+    [InlineData("expires_at = now() - interval '1 second'")]
+    [InlineData("revoked_at = now()")]
+    [InlineData("resource = 'https://other.example/mcp'")]
+    public async Task ExpiredRevokedOrWrongAudienceToken_Is401InvalidToken(string damage)
+    {
+        var (tokens, _) = await fixture.SignInAsync("pr-" + Guid.NewGuid().ToString("N")[..8]);
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(tokens.AccessToken, Initialize("2025-06-18"))).StatusCode);
+        await fixture.Database.AdminExecuteAsync($"UPDATE mcp_oauth_tokens SET {damage} WHERE token_hash = @h", ("h", OpaqueToken.Hash(tokens.AccessToken)));
+
+        var response = await PostAsync(tokens.AccessToken, Initialize("2025-06-18"));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        var challenge = response.Headers.WwwAuthenticate.ToString();
+        Assert.Contains("error=\"invalid_token\"", challenge);
+        Assert.Contains($"resource_metadata=\"{fixture.Issuer}/.well-known/oauth-protected-resource/mcp\"", challenge);
+    }
+
+    [Theory]
+    [InlineData("2025-03-26")]
+    [InlineData("2025-06-18")]
+    [InlineData("2025-11-25")]
+    public async Task ClientsOfEachProtocolRevision_CanInitialize(string version)
+    {
+        var (tokens, _) = await fixture.SignInAsync("pv-" + version);
+
+        var response = await PostAsync(tokens.AccessToken, Initialize(version));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("\"protocolVersion\"", body);
+        Assert.Contains("\"neotoma\"", body);
+    }
+
+    [Theory]
+    [InlineData("GET")]
+    [InlineData("DELETE")]
+    public async Task GetAndDelete_Answer405AllowPost(string method)
+    {
+        var (tokens, _) = await fixture.SignInAsync("m405-" + method);
+        using var request = new HttpRequestMessage(new HttpMethod(method), "/mcp");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", tokens.AccessToken);
+        request.Headers.Accept.ParseAdd("text/event-stream");
+
+        var response = await fixture.Server.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        Assert.Equal("POST", string.Join(",", response.Content.Headers.Allow));
+    }
+}
