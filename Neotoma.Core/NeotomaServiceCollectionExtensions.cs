@@ -9,6 +9,9 @@ using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
 using Neotoma.Core.Upstream;
 using Neotoma.Core.Storage;
+using Azure.Core;
+using Azure.Identity;
+using Azure.Security.KeyVault.Secrets;
 using Npgsql;
 
 namespace Neotoma.Core;
@@ -58,8 +61,7 @@ public static class NeotomaServiceCollectionExtensions
             Issuer = OAuthServerOptions.NormalizeIssuer(Required(configuration, SettingNames.ApiBase), SettingNames.ApiBase),
         };
         services.AddSingleton(server);
-        // Checked here so a missing or malformed key stops the app at start-up, with the guide's code and fix.
-        services.AddSingleton(new TokenCipher(configuration[SettingNames.EncryptionKey], SettingNames.EncryptionKey));
+        AddEncryptionKeys(services, configuration);
 
         var presetText = configuration[SettingNames.UpstreamPreset];
         if (!Enum.TryParse<UpstreamPreset>(string.IsNullOrWhiteSpace(presetText) ? "oidc" : presetText, ignoreCase: true, out var preset))
@@ -100,6 +102,40 @@ public static class NeotomaServiceCollectionExtensions
         services.AddMcpServer(mcp => mcp.ServerInfo = new() { Name = "neotoma", Version = "1.0.0" })
             .WithHttpTransport(http => http.Stateless = true)
             .WithTools<IdentityTools>();
+    }
+
+    private static void AddEncryptionKeys(IServiceCollection services, IConfiguration configuration)
+    {
+        var ring = new KeyRing();
+        services.AddSingleton(ring);
+        services.AddSingleton<TokenCipher>();
+        services.AddSingleton<KeyRotationService>();
+        var vault = configuration[SettingNames.KeyVaultUri];
+        if (string.IsNullOrWhiteSpace(vault))
+        {
+            // Checked here so a missing or malformed key stops the app at start-up, with the guide's code and fix.
+            ring.Set(configuration[SettingNames.EncryptionKey] ?? "",
+                (configuration[SettingNames.PreviousEncryptionKeys] ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+                SettingNames.EncryptionKey);
+            return;
+        }
+
+        if (!Uri.TryCreate(vault, UriKind.Absolute, out var vaultUri) || vaultUri.Scheme != "https")
+        {
+            throw new NeotomaConfigurationException(SettingNames.KeyVaultUri, $"{SettingNames.KeyVaultUri} must be the vault's https URI (https://<name>.vault.azure.net/); got '{vault}'.");
+        }
+
+        services.AddSingleton(new KeyVaultOptions
+        {
+            VaultUri = vaultUri,
+            SecretName = configuration[SettingNames.KeyVaultSecretName] is { Length: > 0 } name ? name : "mcp-token-encryption-key",
+        });
+        // The app's managed identity in Azure; a developer's az login locally. Injectable for tests.
+        services.TryAddSingleton<TokenCredential>(_ => new DefaultAzureCredential());
+        services.TryAddSingleton(new SecretClientOptions());
+        services.AddSingleton(sp => new SecretClient(vaultUri, sp.GetRequiredService<TokenCredential>(), sp.GetRequiredService<SecretClientOptions>()));
+        services.AddSingleton<EncryptionKeyLoader>();
+        services.AddHostedService(sp => sp.GetRequiredService<EncryptionKeyLoader>());
     }
 
     internal static int Integer(IConfiguration configuration, string name, int defaultValue)

@@ -18,9 +18,12 @@ public sealed class AuthorizeFunction(AuthorizationService authorization, OAuthS
         CancellationToken cancellationToken)
     {
         AuthorizationRequest request;
+        string csrf;
+        var browserNonce = req.Cookies[ConsentCookie] is { Length: 43 } existing ? existing : OpaqueToken.New(32);
         try
         {
             request = await authorization.ValidateAsync(req.Query, cancellationToken);
+            csrf = authorization.ProtectConsent(request, browserNonce);
         }
         catch (AuthorizationErrorRedirect e)
         {
@@ -31,7 +34,6 @@ public sealed class AuthorizeFunction(AuthorizationService authorization, OAuthS
             return OAuthResults.Page(req, e);
         }
 
-        var browserNonce = req.Cookies[ConsentCookie] is { Length: 43 } existing ? existing : OpaqueToken.New(32);
         req.HttpContext.Response.Cookies.Append(ConsentCookie, browserNonce, new CookieOptions
         {
             HttpOnly = true,
@@ -40,7 +42,7 @@ public sealed class AuthorizeFunction(AuthorizationService authorization, OAuthS
             Path = "/api/mcp/oauth",
             MaxAge = TimeSpan.FromMinutes(10),
         });
-        return OAuthResults.Html(req, StatusCodes.Status200OK, "Connect to Neotoma?", ConsentPage(request, authorization.ProtectConsent(request, browserNonce)));
+        return OAuthResults.Html(req, StatusCodes.Status200OK, "Connect to Neotoma?", ConsentPage(request, csrf));
     }
 
     private static string ConsentPage(AuthorizationRequest request, string csrf)

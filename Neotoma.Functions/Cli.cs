@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Neotoma.Core;
 using Neotoma.Core.Configuration;
+using Neotoma.Core.Security;
 using Neotoma.Core.Storage;
 using Neotoma.Functions.SelfHost;
 
@@ -20,18 +21,43 @@ internal static class Cli
             await verb();
             return 0;
         }
-        catch (Exception e) when (e is NeotomaConfigurationException or MigrationFailedException or Neotoma.Core.OAuth.OAuthException)
+        catch (Exception e) when (e is NeotomaConfigurationException or MigrationFailedException or Neotoma.Core.OAuth.OAuthException or Azure.RequestFailedException)
         {
             Console.Error.WriteLine($"neotoma: {e.Message}");
             return 1;
         }
     }
 
-    public static async Task MigrateAsync(string[] args)
+    private static HostApplicationBuilder CreateBuilder(string[] args)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.Sources.Insert(0, new ConfigurationBuilder()
             .AddLocalSettings(Path.Combine(AppContext.BaseDirectory, "local.settings.json")).Sources.Single());
+        return builder;
+    }
+
+    /// <summary>Re-encrypts every stored upstream token with the current key (after a rotation), in batches.</summary>
+    public static async Task RotateKeyAsync(string[] args)
+    {
+        var builder = CreateBuilder(args);
+        builder.Services.AddNeotomaFunctions(builder.Configuration);
+        using var host = builder.Build();
+        if (host.Services.GetService<EncryptionKeyLoader>() is { } vault)
+        {
+            await vault.LoadAsync(CancellationToken.None);
+        }
+
+        var report = await host.Services.GetRequiredService<KeyRotationService>().RotateAllAsync(CancellationToken.None);
+        Console.WriteLine($"re-encrypted {report.Reencrypted}, already current {report.AlreadyCurrent}, unreadable {report.Unreadable}");
+        if (report.Unreadable > 0)
+        {
+            Console.Error.WriteLine("neotoma: some connections could not be decrypted with any key; their users must sign in again.");
+        }
+    }
+
+    public static async Task MigrateAsync(string[] args)
+    {
+        var builder = CreateBuilder(args);
         builder.Services.AddNeotomaStorage(builder.Configuration);
         using var host = builder.Build();
         var migrator = host.Services.GetRequiredService<DatabaseMigrator>();

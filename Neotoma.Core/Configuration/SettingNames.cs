@@ -16,6 +16,15 @@ public static class SettingNames
     /// <summary>64 hex characters: the AES-256-GCM key for upstream refresh tokens at rest.</summary>
     public const string EncryptionKey = "MCP_TOKEN_ENCRYPTION_KEY";
 
+    /// <summary>Comma-separated previous keys that still decrypt (local rotation without Key Vault).</summary>
+    public const string PreviousEncryptionKeys = "MCP_TOKEN_ENCRYPTION_PREVIOUS_KEYS";
+
+    /// <summary>When set, the encryption key comes from this Azure Key Vault (https://&lt;name&gt;.vault.azure.net/).</summary>
+    public const string KeyVaultUri = "KEY_VAULT_URI";
+
+    /// <summary>The vault secret holding the key; its earlier enabled versions still decrypt.</summary>
+    public const string KeyVaultSecretName = "KEY_VAULT_SECRET_NAME";
+
     public const string UpstreamIssuer = "OIDC_ISSUER";
     public const string UpstreamPreset = "OIDC_PRESET";
     public const string UpstreamClientId = "OIDC_CLIENT_ID";

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Neotoma.Core.Security;
 using Neotoma.Core.Storage;
 using Npgsql;
 
@@ -19,13 +20,19 @@ public sealed record HealthReport(
 /// Answers whether this instance can serve: the database answers and the schema is at the
 /// version this build expects. Says nothing that would help an attacker (no host, no user).
 /// </summary>
-public sealed class HealthService(NpgsqlDataSource dataSource)
+public sealed class HealthService(NpgsqlDataSource dataSource, KeyRing keys)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
 
     public async Task<HealthReport> CheckAsync(CancellationToken cancellationToken)
     {
         var expected = MigrationScripts.Neotoma.Latest;
+        if (!keys.IsLoaded)
+        {
+            return new HealthReport("unavailable", "unknown", null, expected,
+                "The encryption key is not loaded: " + (keys.LoadError ?? "loading") + ".");
+        }
+
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(Timeout);
         string? applied;

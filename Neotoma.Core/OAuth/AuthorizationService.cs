@@ -46,7 +46,6 @@ public sealed partial class AuthorizationService(
     ILogger<AuthorizationService> logger)
 {
     private static readonly TimeSpan ConsentLifetime = TimeSpan.FromMinutes(10);
-    private readonly byte[] consentKey = cipher.DeriveKey("neotoma-consent-csrf-v1");
 
     [GeneratedRegex("^[A-Za-z0-9_-]{1,100}$")]
     private static partial Regex ConnectionIdPattern();
@@ -248,7 +247,7 @@ public sealed partial class AuthorizationService(
     {
         var material = string.Join('\n', expires, browserNonce, request.Client.ClientId, request.RedirectUri,
             request.CodeChallenge, request.State ?? "", request.Scope, request.Resource);
-        return OpaqueToken.Base64Url(HMACSHA256.HashData(consentKey, Encoding.UTF8.GetBytes(material)));
+        return OpaqueToken.Base64Url(HMACSHA256.HashData(cipher.DeriveKey("neotoma-consent-csrf-v1"), Encoding.UTF8.GetBytes(material)));
     }
 
     private static string NewConnectionId() => "conn_" + OpaqueToken.New(16);

@@ -28,6 +28,7 @@ public sealed class TokenService(
     OAuthServerOptions options,
     UpstreamIdentityProvider upstream,
     TokenCipher cipher,
+    KeyRotationService rotation,
     AuthorizationService authorization,
     AuditLog audit,
     TimeProvider timeProvider,
@@ -264,6 +265,12 @@ public sealed class TokenService(
 
         if (expiresAt is { } expiry && expiry > timeProvider.GetUtcNow().Add(options.UpstreamRefreshMargin))
         {
+            // No upstream call; but rows written under a previous key move to the current one as they are used.
+            if (encryptedRefresh is not null && cipher.TryDecryptWithAge(encryptedRefresh) is { Stale: true })
+            {
+                await rotation.ReencryptIfStaleAsync(connectionId, cancellationToken);
+            }
+
             return;
         }
 

@@ -1,30 +1,27 @@
 using System.Security.Cryptography;
 using System.Text;
-using Neotoma.Core.OAuth;
 
 namespace Neotoma.Core.Security;
 
+/// <summary>What a stored text decrypted to, and whether it was made with a previous key (and should be re-encrypted).</summary>
+public sealed record Decrypted(string Plaintext, bool Stale);
+
 /// <summary>
-/// AES-256-GCM for upstream refresh tokens at rest. The stored text is
-/// <c>iv:authTag:ciphertext</c> in lower-case hex, the format the troubleshooting guide checks.
+/// AES-256-GCM for upstream tokens at rest. The stored text is <c>iv:authTag:ciphertext</c> in
+/// lower-case hex, the format the troubleshooting guide checks. There is no key marker: the
+/// authentication tag tells which key fits, and trying the few previous keys costs microseconds.
 /// </summary>
-public sealed class TokenCipher
+public sealed class TokenCipher(KeyRing keys)
 {
     private const int NonceSize = 12;
     private const int TagSize = 16;
-    private readonly byte[] key;
 
-    public TokenCipher(string? hexKey, string settingName)
+    /// <summary>A cipher over one key given as hex (tests, tools).</summary>
+    public TokenCipher(string? hexKey, string settingName) : this(KeyRing.FromHex(hexKey, settingName))
     {
-        if (string.IsNullOrWhiteSpace(hexKey))
-        {
-            throw new OAuthException(OAuthErrorCode.OAUTH_ENCRYPTION_KEY_MISSING,
-                $"OAUTH_ENCRYPTION_KEY_MISSING: {settingName} is not set. Generate 32 random bytes as 64 hex characters, " +
-                "e.g. node -e \"console.log(require('crypto').randomBytes(32).toString('hex'))\" or openssl rand -hex 32.");
-        }
-
-        key = ParseKey(hexKey.Trim(), settingName);
     }
+
+    public KeyRing Keys => keys;
 
     public string Encrypt(string plaintext)
     {
@@ -32,13 +29,15 @@ public sealed class TokenCipher
         var plain = Encoding.UTF8.GetBytes(plaintext);
         var cipher = new byte[plain.Length];
         var tag = new byte[TagSize];
-        using var aes = new AesGcm(key, TagSize);
+        using var aes = new AesGcm(keys.Get().Current, TagSize);
         aes.Encrypt(nonce, plain, cipher, tag);
         return $"{Convert.ToHexStringLower(nonce)}:{Convert.ToHexStringLower(tag)}:{Convert.ToHexStringLower(cipher)}";
     }
 
-    /// <summary>Null when the text is not ours to read: malformed, tampered with, or made with another key.</summary>
-    public string? TryDecrypt(string stored)
+    /// <summary>Null when the text is not ours to read: malformed, tampered with, or made with a key we no longer hold.</summary>
+    public string? TryDecrypt(string stored) => TryDecryptWithAge(stored)?.Plaintext;
+
+    public Decrypted? TryDecryptWithAge(string stored)
     {
         var parts = stored.Split(':');
         if (parts.Length != 3)
@@ -46,40 +45,42 @@ public sealed class TokenCipher
             return null;
         }
 
+        byte[] nonce, tag, cipher;
         try
         {
-            var nonce = Convert.FromHexString(parts[0]);
-            var tag = Convert.FromHexString(parts[1]);
-            var cipher = Convert.FromHexString(parts[2]);
-            if (nonce.Length != NonceSize || tag.Length != TagSize)
-            {
-                return null;
-            }
-
-            var plain = new byte[cipher.Length];
-            using var aes = new AesGcm(key, TagSize);
-            aes.Decrypt(nonce, cipher, tag, plain);
-            return Encoding.UTF8.GetString(plain);
+            nonce = Convert.FromHexString(parts[0]);
+            tag = Convert.FromHexString(parts[1]);
+            cipher = Convert.FromHexString(parts[2]);
         }
-        catch (Exception e) when (e is FormatException or AuthenticationTagMismatchException or CryptographicException)
+        catch (FormatException)
         {
             return null;
         }
-    }
 
-    /// <summary>A key for another purpose (e.g. consent CSRF tokens), derived so it never equals the encryption key.</summary>
-    public byte[] DeriveKey(string purpose) =>
-        HKDF.DeriveKey(HashAlgorithmName.SHA256, key, 32, info: Encoding.UTF8.GetBytes(purpose));
-
-    private static byte[] ParseKey(string hex, string settingName)
-    {
-        if (hex.Length != 64 || !hex.All(Uri.IsHexDigit))
+        if (nonce.Length != NonceSize || tag.Length != TagSize)
         {
-            throw new OAuthException(OAuthErrorCode.OAUTH_ENCRYPTION_KEY_INVALID,
-                $"OAUTH_ENCRYPTION_KEY_INVALID: {settingName} must be exactly 64 hex characters (32 bytes); it has {hex.Length} characters" +
-                (hex.All(Uri.IsHexDigit) ? "." : " and contains characters that are not hex digits."));
+            return null;
         }
 
-        return Convert.FromHexString(hex);
+        var ring = keys.Get();
+        var plain = new byte[cipher.Length];
+        foreach (var (key, stale) in ring.Previous.Select(k => (k, true)).Prepend((ring.Current, false)))
+        {
+            try
+            {
+                using var aes = new AesGcm(key, TagSize);
+                aes.Decrypt(nonce, cipher, tag, plain);
+                return new Decrypted(Encoding.UTF8.GetString(plain), stale);
+            }
+            catch (AuthenticationTagMismatchException)
+            {
+            }
+        }
+
+        return null;
     }
+
+    /// <summary>A key for another purpose (consent CSRF tokens), derived so it never equals the encryption key.</summary>
+    public byte[] DeriveKey(string purpose) =>
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, keys.Get().Current, 32, info: Encoding.UTF8.GetBytes(purpose));
 }

@@ -13,7 +13,7 @@ namespace Neotoma.Tests.Infrastructure;
 /// A migrated database, the dev OpenID provider and Neotoma wired to both, for one test class.
 /// Also drives the OAuth flow over raw HTTP, as an MCP client would, for tests of single steps.
 /// </summary>
-public sealed class OAuthFixture : IAsyncLifetime
+public class OAuthFixture : IAsyncLifetime
 {
     public DatabaseFixture Database { get; } = new();
 
@@ -30,21 +30,53 @@ public sealed class OAuthFixture : IAsyncLifetime
 
     public string Resource => Issuer + "/mcp";
 
+    private int port;
+
     public async Task InitializeAsync()
     {
         await Database.InitializeAsync();
-        var port = SelfHostServer.FreePort();
+        await BeforeStartAsync();
+        port = SelfHostServer.FreePort();
         Provider = await DevIdentityProvider.StartAsync($"http://127.0.0.1:{port}/api/mcp/oauth/callback");
-        Server = await SelfHostServer.StartAsync(new Dictionary<string, string?>
+        Server = await StartServerAsync();
+    }
+
+    /// <summary>Stops the app and starts it again on the same URL (a deployment, a key rotation).</summary>
+    public async Task RestartServerAsync()
+    {
+        await Server.DisposeAsync();
+        Server = await StartServerAsync();
+    }
+
+    private Task<SelfHostServer> StartServerAsync()
+    {
+        var settings = new Dictionary<string, string?>
         {
             [SettingNames.DatabaseConnectionString] = Database.AppConnectionString,
             [SettingNames.UpstreamIssuer] = Provider.Issuer.ToString(),
             [SettingNames.UpstreamClientId] = DevIdentityProvider.ClientId,
             [SettingNames.UpstreamClientSecret] = DevIdentityProvider.ClientSecret,
-        }, services => services.AddSingleton<ILoggerProvider>(Logs), port: port);
+        };
+        Configure(settings);
+        return SelfHostServer.StartAsync(settings, services =>
+        {
+            services.AddSingleton<ILoggerProvider>(Logs);
+            ConfigureServices(services);
+        }, port: port);
     }
 
-    public async Task DisposeAsync()
+    /// <summary>Runs before the provider and the app start (a derived fixture starts what the app needs).</summary>
+    protected virtual Task BeforeStartAsync() => Task.CompletedTask;
+
+    protected virtual void Configure(Dictionary<string, string?> settings)
+    {
+    }
+
+    protected virtual void ConfigureServices(IServiceCollection services)
+    {
+    }
+
+    public virtual async Task DisposeAsync()
     {
         await Server.DisposeAsync();
         await Provider.DisposeAsync();

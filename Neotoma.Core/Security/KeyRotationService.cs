@@ -1,0 +1,123 @@
+using Microsoft.Extensions.Logging;
+using Neotoma.Core.Storage;
+using Npgsql;
+
+namespace Neotoma.Core.Security;
+
+public sealed record RotationReport(int Reencrypted, int AlreadyCurrent, int Unreadable);
+
+/// <summary>
+/// Re-encrypts every stored upstream secret with the current key, in batches, for
+/// `./neotoma rotate-key`. Rows are also re-encrypted one by one as they are next used, so
+/// running this is what lets an old key be retired, not what keeps connections working.
+/// </summary>
+public sealed partial class KeyRotationService(NeotomaDatabase database, TokenCipher cipher, ILogger<KeyRotationService> logger)
+{
+    private const int BatchSize = 200;
+
+    public async Task<RotationReport> RotateAllAsync(CancellationToken cancellationToken)
+    {
+        int reencrypted = 0, current = 0, unreadable = 0;
+        var after = "";
+        while (true)
+        {
+            var batch = await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+            {
+                var rows = new List<(string Id, string? Refresh, string? Access)>();
+                await using (var select = new NpgsqlCommand("""
+                    SELECT connection_id, refresh_token, upstream_access_token FROM mcp_oauth_connections
+                    WHERE connection_id > @after ORDER BY connection_id LIMIT @batch FOR UPDATE SKIP LOCKED
+                    """, connection, transaction))
+                {
+                    select.Parameters.AddWithValue("after", after);
+                    select.Parameters.AddWithValue("batch", BatchSize);
+                    await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+                    while (await reader.ReadAsync(cancellationToken))
+                    {
+                        rows.Add((reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2)));
+                    }
+                }
+
+                foreach (var (id, refresh, access) in rows)
+                {
+                    var outcome = await ReencryptRowAsync(connection, transaction, id, refresh, access, cancellationToken);
+                    reencrypted += outcome == Outcome.Reencrypted ? 1 : 0;
+                    current += outcome == Outcome.Current ? 1 : 0;
+                    unreadable += outcome == Outcome.Unreadable ? 1 : 0;
+                }
+
+                return rows;
+            }, cancellationToken);
+
+            if (batch.Count == 0)
+            {
+                break;
+            }
+
+            after = batch[^1].Id;
+        }
+
+        var report = new RotationReport(reencrypted, current, unreadable);
+        Rotated(logger, report.Reencrypted, report.AlreadyCurrent, report.Unreadable);
+        return report;
+    }
+
+    /// <summary>Re-encrypts one connection's stored tokens if a previous key made them; used by rotation and on next use.</summary>
+    public async Task ReencryptIfStaleAsync(string connectionId, CancellationToken cancellationToken) =>
+        await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            await using var select = new NpgsqlCommand(
+                "SELECT refresh_token, upstream_access_token FROM mcp_oauth_connections WHERE connection_id = @id FOR UPDATE",
+                connection, transaction);
+            select.Parameters.AddWithValue("id", connectionId);
+            string? refresh = null, access = null;
+            await using (var reader = await select.ExecuteReaderAsync(cancellationToken))
+            {
+                if (!await reader.ReadAsync(cancellationToken))
+                {
+                    return;
+                }
+
+                refresh = reader.IsDBNull(0) ? null : reader.GetString(0);
+                access = reader.IsDBNull(1) ? null : reader.GetString(1);
+            }
+
+            await ReencryptRowAsync(connection, transaction, connectionId, refresh, access, cancellationToken);
+        }, cancellationToken);
+
+    private enum Outcome
+    {
+        Current,
+        Reencrypted,
+        Unreadable,
+    }
+
+    private async Task<Outcome> ReencryptRowAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string id, string? refresh, string? access, CancellationToken cancellationToken)
+    {
+        var refreshPlain = refresh is null ? null : cipher.TryDecryptWithAge(refresh);
+        var accessPlain = access is null ? null : cipher.TryDecryptWithAge(access);
+        if ((refresh is not null && refreshPlain is null) || (access is not null && accessPlain is null))
+        {
+            return Outcome.Unreadable;
+        }
+
+        if (refreshPlain?.Stale != true && accessPlain?.Stale != true)
+        {
+            return Outcome.Current;
+        }
+
+        await using var update = new NpgsqlCommand(
+            "UPDATE mcp_oauth_connections SET refresh_token = @refresh, upstream_access_token = @access WHERE connection_id = @id",
+            connection, transaction);
+        update.Parameters.AddWithValue("refresh", refreshPlain is null ? DBNull.Value : cipher.Encrypt(refreshPlain.Plaintext));
+        update.Parameters.AddWithValue("access", accessPlain is null ? DBNull.Value : cipher.Encrypt(accessPlain.Plaintext));
+        update.Parameters.AddWithValue("id", id);
+        await update.ExecuteNonQueryAsync(cancellationToken);
+        return Outcome.Reencrypted;
+    }
+
+    [LoggerMessage(EventId = 410, Level = LogLevel.Information,
+        Message = "Key rotation: re-encrypted {Reencrypted} connection(s), {Current} already current, {Unreadable} unreadable with any key")]
+    private static partial void Rotated(ILogger logger, int reencrypted, int current, int unreadable);
+}
