@@ -47,7 +47,28 @@ public static class NeotomaServiceCollectionExtensions
             MigrateOnStartup = !string.Equals(configuration[SettingNames.MigrateOnStartup], "false", StringComparison.OrdinalIgnoreCase),
         };
         services.AddSingleton(database);
-        services.AddSingleton(_ => NpgsqlDataSource.Create(database.ConnectionString));
+        var auth = configuration[SettingNames.DatabaseAuth] is { Length: > 0 } value ? value.ToLowerInvariant() : "password";
+        if (auth is not ("password" or "entra"))
+        {
+            throw new NeotomaConfigurationException(SettingNames.DatabaseAuth, $"{SettingNames.DatabaseAuth} must be password or entra; got '{auth}'.");
+        }
+
+        services.AddSingleton(sp =>
+        {
+            var builder = new NpgsqlDataSourceBuilder(database.ConnectionString);
+            if (auth == "entra")
+            {
+                // Azure Database for PostgreSQL with Entra authentication: the password is a token of the
+                // app's managed identity, renewed before it expires, so no secret sits in app settings.
+                var credential = sp.GetService<TokenCredential>() ?? new DefaultAzureCredential();
+                var scope = new TokenRequestContext(["https://ossrdbms-aad.database.windows.net/.default"]);
+                builder.UsePeriodicPasswordProvider(
+                    async (_, cancellationToken) => (await credential.GetTokenAsync(scope, cancellationToken)).Token,
+                    TimeSpan.FromMinutes(30), TimeSpan.FromSeconds(10));
+            }
+
+            return builder.Build();
+        });
         services.AddSingleton<NeotomaDatabase>();
         services.AddSingleton<DatabaseMigrator>();
         services.AddHostedService<MigrationHostedService>();

@@ -10,6 +10,9 @@ public static class SettingNames
     public const string DatabaseConnectionString = "DATABASE_CONNECTION_STRING";
     public const string MigrateOnStartup = "DATABASE_MIGRATE_ON_STARTUP";
 
+    /// <summary>"password" (in the connection string) or "entra": Microsoft Entra tokens of the app's managed identity.</summary>
+    public const string DatabaseAuth = "DATABASE_AUTH";
+
     /// <summary>The public base URL clients use; the OAuth issuer. Never derived from the request's Host.</summary>
     public const string ApiBase = "API_BASE";
 

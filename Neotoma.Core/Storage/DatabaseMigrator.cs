@@ -1,5 +1,6 @@
 using System.Reflection;
 using DbUp;
+using DbUp.Postgresql;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -64,7 +65,7 @@ public sealed class DatabaseMigrator
         try
         {
             var upgrader = DeployChanges.To
-                .PostgresqlDatabase(options.ConnectionString)
+                .PostgresqlDatabase(new PostgresqlConnectionManager(dataSource))
                 .WithScriptsEmbeddedInAssembly(scripts.Assembly, scripts.Contains)
                 .WithTransactionPerScript()
                 .LogTo(logger)
