@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Neotoma.Core;
 using Neotoma.Core.Configuration;
+using Neotoma.Core.Diagnostics;
 using Neotoma.Core.Security;
 using Neotoma.Core.Storage;
 using Neotoma.Functions.SelfHost;
@@ -14,12 +15,17 @@ namespace Neotoma.Functions;
 internal static class Cli
 {
     /// <summary>Runs a verb; a configuration or migration error is one line on stderr and exit code 1, not a stack trace.</summary>
-    public static async Task<int> RunAsync(Func<Task> verb)
+    public static Task<int> RunAsync(Func<Task> verb) => RunAsync(async () =>
+    {
+        await verb();
+        return 0;
+    });
+
+    public static async Task<int> RunAsync(Func<Task<int>> verb)
     {
         try
         {
-            await verb();
-            return 0;
+            return await verb();
         }
         catch (Exception e) when (e is NeotomaConfigurationException or MigrationFailedException or Neotoma.Core.OAuth.OAuthException or Azure.RequestFailedException)
         {
@@ -53,6 +59,23 @@ internal static class Cli
         {
             Console.Error.WriteLine("neotoma: some connections could not be decrypted with any key; their users must sign in again.");
         }
+    }
+
+    /// <summary>The guide's quick diagnostics; exit code 1 when any check fails.</summary>
+    public static async Task<int> DoctorAsync(string[] args)
+    {
+        var builder = CreateBuilder(args);
+        var url = builder.Configuration["url"] is { Length: > 0 } given ? new Uri(given.TrimEnd('/') + "/") : null;
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var checks = await new DoctorService(builder.Configuration, http, TimeProvider.System).RunAsync(url, CancellationToken.None);
+        foreach (var check in checks)
+        {
+            Console.WriteLine(check);
+        }
+
+        var failed = checks.Count(c => !c.Ok);
+        Console.WriteLine(failed == 0 ? $"doctor: all {checks.Count} checks passed" : $"doctor: {failed} of {checks.Count} checks failed");
+        return failed == 0 ? 0 : 1;
     }
 
     public static async Task MigrateAsync(string[] args)

@@ -12,6 +12,8 @@ switch (args.FirstOrDefault())
         return await Cli.RunAsync(() => SelfHostApplication.Build(args[1..]).RunAsync());
     case "migrate":
         return await Cli.RunAsync(() => Cli.MigrateAsync(args[1..]));
+    case "doctor":
+        return await Cli.RunAsync(() => Cli.DoctorAsync(args[1..]));
     case "rotate-key":
         return await Cli.RunAsync(() => Cli.RotateKeyAsync(args[1..]));
 }

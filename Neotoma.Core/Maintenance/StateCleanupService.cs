@@ -86,10 +86,31 @@ public sealed class StateCleanupService(
         }
 
         var report = new CleanupReport(deleted, timeProvider.GetElapsedTime(started), longest);
+        await RecordRunAsync(report, cancellationToken);
         MaintenanceLog.CleanupFinished(logger, deleted[States], deleted[Codes], deleted[Tokens], deleted[RateLimitWindows], deleted[Clients],
             (long)report.Elapsed.TotalMilliseconds, (long)report.LongestBatch.TotalMilliseconds);
         return report;
     }
+
+    public const string JobName = "state_cleanup";
+
+    private Task RecordRunAsync(CleanupReport report, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand("""
+                INSERT INTO mcp_maintenance_runs (job, last_run_at, last_result) VALUES (@job, @now, @result::jsonb)
+                ON CONFLICT (job) DO UPDATE SET last_run_at = EXCLUDED.last_run_at, last_result = EXCLUDED.last_result
+                """, connection, transaction);
+            command.Parameters.AddWithValue("job", JobName);
+            command.Parameters.AddWithValue("now", timeProvider.GetUtcNow());
+            command.Parameters.AddWithValue("result", System.Text.Json.JsonSerializer.Serialize(new
+            {
+                deleted = report.Deleted,
+                elapsed_ms = (long)report.Elapsed.TotalMilliseconds,
+                longest_batch_ms = (long)report.LongestBatch.TotalMilliseconds,
+            }));
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }, cancellationToken);
 
     private Task<int> DeleteBatchAsync(string sql, CancellationToken cancellationToken) =>
         database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>

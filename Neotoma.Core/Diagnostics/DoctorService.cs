@@ -1,0 +1,220 @@
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using Microsoft.Extensions.Configuration;
+using Neotoma.Core.Configuration;
+using Neotoma.Core.Maintenance;
+using Neotoma.Core.OAuth;
+using Neotoma.Core.Security;
+using Neotoma.Core.Storage;
+using Npgsql;
+
+namespace Neotoma.Core.Diagnostics;
+
+public sealed record DoctorCheck(string Name, bool Ok, string Detail, string? Fix = null)
+{
+    public override string ToString() => Ok ? $"OK    {Name}: {Detail}" : $"FAIL  {Name}: {Detail}" + (Fix is null ? "" : $"\n      fix: {Fix}");
+}
+
+/// <summary>
+/// The troubleshooting guide's Quick Diagnostics and Configuration Checklist as one command:
+/// each check reads configuration or asks the running app, the provider or the database,
+/// and says OK or FAIL with the guide's fix. Misconfiguration is reported, never thrown.
+/// </summary>
+public sealed class DoctorService(IConfiguration configuration, HttpClient http, TimeProvider timeProvider)
+{
+    public async Task<IReadOnlyList<DoctorCheck>> RunAsync(Uri? appUrl, CancellationToken cancellationToken)
+    {
+        var checks = new List<DoctorCheck>();
+        var baseUrl = appUrl ?? (Uri.TryCreate(configuration[SettingNames.ApiBase], UriKind.Absolute, out var configured) ? configured : null);
+        checks.Add(await ServerReachableAsync(baseUrl, cancellationToken));
+        checks.Add(await DiscoveryAsync(baseUrl, cancellationToken));
+        checks.Add(EncryptionKey());
+        checks.Add(await UpstreamAsync(cancellationToken));
+        checks.AddRange(await DatabaseAsync(cancellationToken));
+        return checks;
+    }
+
+    private async Task<DoctorCheck> ServerReachableAsync(Uri? baseUrl, CancellationToken cancellationToken)
+    {
+        const string name = "server reachable";
+        if (baseUrl is null)
+        {
+            return new(name, false, "no URL: API_BASE is not set and no --url was given", "set API_BASE or pass --url http://localhost:8080");
+        }
+
+        var mcp = new Uri(baseUrl, "mcp");
+        try
+        {
+            using var response = await http.PostAsync(mcp, new StringContent("{}"), cancellationToken);
+            var status = (int)response.StatusCode;
+            return status is 401 or 200
+                ? new(name, true, $"{mcp} answers {status}")
+                : new(name, false, $"{mcp} answers {status}, expected 401 (auth required) or 200", "check that this URL is Neotoma's /mcp");
+        }
+        catch (HttpRequestException e)
+        {
+            var https443 = mcp.Scheme == "https" && mcp.Port == 443 && (mcp.IsLoopback || mcp.Host == "localhost");
+            return new(name, false, $"{mcp}: {(e.InnerException as SocketException)?.SocketErrorCode.ToString() ?? e.Message}",
+                https443
+                    ? "ECONNREFUSED 127.0.0.1:443: the local server listens on http://localhost:8080; use http://localhost:8080/mcp as the MCP URL"
+                    : "start the server (./neotoma up) and use the URL it prints");
+        }
+        catch (TaskCanceledException)
+        {
+            return new(name, false, $"{mcp} did not answer in time", "check the server and the network path");
+        }
+    }
+
+    private async Task<DoctorCheck> DiscoveryAsync(Uri? baseUrl, CancellationToken cancellationToken)
+    {
+        const string name = "discovery advertises registration";
+        if (baseUrl is null)
+        {
+            return new(name, false, "skipped: no server URL", "set API_BASE or pass --url");
+        }
+
+        try
+        {
+            var metadata = await http.GetFromJsonAsync<JsonElement>(new Uri(baseUrl, ".well-known/oauth-authorization-server"), cancellationToken);
+            var resource = await http.GetFromJsonAsync<JsonElement>(new Uri(baseUrl, ".well-known/oauth-protected-resource/mcp"), cancellationToken);
+            var registration = metadata.TryGetProperty("registration_endpoint", out var r) ? r.GetString() : null;
+            var issuer = metadata.TryGetProperty("issuer", out var i) ? i.GetString() : null;
+            var servers = resource.TryGetProperty("authorization_servers", out var s) ? s.EnumerateArray().Select(e => e.GetString()).ToArray() : [];
+            if (string.IsNullOrEmpty(registration))
+            {
+                return new(name, false, "/.well-known/oauth-authorization-server has no registration_endpoint (Cursor: \"does not support dynamic client registration\")",
+                    "serve Neotoma's discovery document; registration is built in");
+            }
+
+            return servers.Contains(issuer)
+                ? new(name, true, $"registration_endpoint {registration}; issuer {issuer} matches the protected resource metadata")
+                : new(name, false, $"issuer {issuer} is not in authorization_servers [{string.Join(", ", servers)}]", "API_BASE must be the exact public URL");
+        }
+        catch (Exception e) when (e is HttpRequestException or JsonException or TaskCanceledException or InvalidOperationException)
+        {
+            return new(name, false, $"discovery could not be read: {e.Message}", "start the server; check API_BASE");
+        }
+    }
+
+    private DoctorCheck EncryptionKey()
+    {
+        const string name = "encryption key";
+        if (configuration[SettingNames.KeyVaultUri] is { Length: > 0 } vault)
+        {
+            return new(name, true, $"from Key Vault {vault} (secret {configuration[SettingNames.KeyVaultSecretName] ?? "mcp-token-encryption-key"}); /api/health reports whether it loaded");
+        }
+
+        try
+        {
+            KeyRing.Parse(configuration[SettingNames.EncryptionKey], SettingNames.EncryptionKey);
+            return new(name, true, $"{SettingNames.EncryptionKey} is 64 hex characters");
+        }
+        catch (OAuthException e)
+        {
+            return new(name, false, e.Message,
+                "node -e \"console.log(require('crypto').randomBytes(32).toString('hex'))\" and set MCP_TOKEN_ENCRYPTION_KEY (changing it breaks existing connections unless the old key is kept in MCP_TOKEN_ENCRYPTION_PREVIOUS_KEYS)");
+        }
+    }
+
+    private async Task<DoctorCheck> UpstreamAsync(CancellationToken cancellationToken)
+    {
+        const string name = "upstream OpenID provider";
+        var issuer = configuration[SettingNames.UpstreamIssuer];
+        if (string.IsNullOrWhiteSpace(issuer))
+        {
+            return new(name, false, "OIDC_ISSUER is not set", "set OIDC_ISSUER to the provider's issuer URL");
+        }
+
+        try
+        {
+            var document = await http.GetFromJsonAsync<JsonElement>(issuer.TrimEnd('/') + "/.well-known/openid-configuration", cancellationToken);
+            var missing = new[] { "authorization_endpoint", "token_endpoint", "jwks_uri", "issuer" }
+                .Where(field => !document.TryGetProperty(field, out _)).ToList();
+            var clientId = configuration[SettingNames.UpstreamClientId] is { Length: > 0 } id ? id : configuration[SettingNames.SupabaseClientId];
+            if (string.IsNullOrEmpty(clientId) && !document.TryGetProperty("registration_endpoint", out _))
+            {
+                return new(name, false, "no OIDC_CLIENT_ID and the provider advertises no registration_endpoint (OAUTH_CLIENT_REGISTRATION_FAILED)",
+                    "set OIDC_CLIENT_ID (SUPABASE_OAUTH_CLIENT_ID) and OIDC_CLIENT_SECRET, or enable dynamic registration (Supabase: Allow Dynamic OAuth Apps)");
+            }
+
+            if (document.TryGetProperty("code_challenge_methods_supported", out var methods)
+                && !methods.EnumerateArray().Any(m => m.GetString() == "S256"))
+            {
+                missing.Add("code_challenge_methods_supported: S256");
+            }
+
+            return missing.Count == 0
+                ? new(name, true, $"{issuer} discovery has what Neotoma needs; client {(string.IsNullOrEmpty(clientId) ? "registered dynamically" : clientId)}")
+                : new(name, false, $"{issuer} discovery lacks {string.Join(", ", missing)}", "use the provider's issuer URL (Entra: https://login.microsoftonline.com/<tenant>/v2.0)");
+        }
+        catch (Exception e) when (e is HttpRequestException or JsonException or TaskCanceledException or InvalidOperationException or NotSupportedException)
+        {
+            return new(name, false, $"{issuer}/.well-known/openid-configuration could not be read: {e.Message}", "check OIDC_ISSUER and that the provider is reachable");
+        }
+    }
+
+    private async Task<IReadOnlyList<DoctorCheck>> DatabaseAsync(CancellationToken cancellationToken)
+    {
+        var connectionString = configuration[SettingNames.DatabaseConnectionString];
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            return [new("database reachable", false, "DATABASE_CONNECTION_STRING is not set", "set it (./neotoma up sets it for the local cluster)")];
+        }
+
+        var options = new DatabaseOptions { ConnectionString = connectionString };
+        await using var dataSource = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { Timeout = 5 }.ConnectionString);
+        string? version;
+        try
+        {
+            version = await DatabaseMigrator.ReadAppliedVersionAsync(dataSource, cancellationToken);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            return [new("database reachable", false, $"{options.Describe()}: {MigrationHostedService.Describe(e)}", "start PostgreSQL (./neotoma up) or fix DATABASE_CONNECTION_STRING")];
+        }
+
+        var checks = new List<DoctorCheck> { new("database reachable", true, options.Describe()) };
+        var expected = MigrationScripts.Neotoma.Latest;
+        checks.Add(version == expected
+            ? new("migrations applied", true, $"schema at {version}")
+            : new("migrations applied", false, $"schema at {version ?? "(none)"}, this build needs {expected}", "./neotoma migrate"));
+        if (version is null)
+        {
+            return checks;
+        }
+
+        await using (var rls = dataSource.CreateCommand(
+            "SELECT string_agg(tablename, ', ' ORDER BY tablename) FILTER (WHERE NOT rowsecurity), count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'mcp_%'"))
+        await using (var reader = await rls.ExecuteReaderAsync(cancellationToken))
+        {
+            await reader.ReadAsync(cancellationToken);
+            checks.Add(reader.IsDBNull(0)
+                ? new("row-level security", true, $"on for all {reader.GetInt64(1)} mcp_ tables")
+                : new("row-level security", false, $"off for {reader.GetString(0)}", "ALTER TABLE <table> ENABLE ROW LEVEL SECURITY (the migrations set it; something turned it off)"));
+        }
+
+        var database = new NeotomaDatabase(dataSource);
+        var (lastRun, oldStates) = await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand("""
+                SELECT (SELECT last_run_at FROM mcp_maintenance_runs WHERE job = @job),
+                       (SELECT count(*) FROM mcp_oauth_state WHERE created_at < now() - interval '10 minutes')
+                """, connection, transaction);
+            command.Parameters.AddWithValue("job", StateCleanupService.JobName);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            return (reader.IsDBNull(0) ? (DateTimeOffset?)null : reader.GetFieldValue<DateTimeOffset>(0), reader.GetInt64(1));
+        }, cancellationToken);
+
+        var age = lastRun is null ? (TimeSpan?)null : timeProvider.GetUtcNow() - lastRun.Value;
+        checks.Add(age is { } ran && ran <= TimeSpan.FromMinutes(10)
+            ? new("state cleanup running", true, $"last run {(int)ran.TotalSeconds} s ago (every 5 minutes)")
+            : new("state cleanup running", false, lastRun is null ? "no cleanup run recorded" : $"last run {(int)age!.Value.TotalMinutes} minutes ago",
+                "the StateCleanup timer runs every 5 minutes: check the app runs (under func start, AzureWebJobsStorage must reach Azurite)"));
+        checks.Add(oldStates == 0
+            ? new("no stale OAuth states", true, "no state older than 10 minutes")
+            : new("no stale OAuth states", false, $"{oldStates} state(s) older than 10 minutes", "the cleanup job is not running; see the check above"));
+        return checks;
+    }
+}
