@@ -1,11 +1,13 @@
+using Microsoft.Azure.Functions.Worker;
 using Microsoft.Azure.Functions.Worker.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Neotoma.Core;
+using Microsoft.Extensions.Logging;
 using Neotoma.Functions;
 using Neotoma.Functions.SelfHost;
 
-// `selfhost` and `migrate` are this project's own verbs; anything else is the Functions
-// host launching its worker, which it does with its own arguments.
+// `selfhost`, `migrate`, `doctor` and `rotate-key` are this project's own verbs; anything else
+// is the Functions host launching its worker, which it does with its own arguments.
 switch (args.FirstOrDefault())
 {
     case "selfhost":
@@ -21,5 +23,21 @@ switch (args.FirstOrDefault())
 var builder = FunctionsApplication.CreateBuilder(args);
 builder.ConfigureFunctionsWebApplication();
 builder.Services.AddNeotomaFunctions(builder.Configuration);
+
+// Logs, requests and dependencies go to Application Insights (APPLICATIONINSIGHTS_CONNECTION_STRING);
+// audit events and cleanup counts are Information, which the worker's default filter would drop.
+builder.Services
+    .AddApplicationInsightsTelemetryWorkerService()
+    .ConfigureFunctionsApplicationInsights();
+builder.Logging.Services.Configure<LoggerFilterOptions>(options =>
+{
+    var warningsOnly = options.Rules.FirstOrDefault(rule =>
+        rule.ProviderName == "Microsoft.Extensions.Logging.ApplicationInsights.ApplicationInsightsLoggerProvider");
+    if (warningsOnly is not null)
+    {
+        options.Rules.Remove(warningsOnly);
+    }
+});
+
 await builder.Build().RunAsync();
 return 0;
