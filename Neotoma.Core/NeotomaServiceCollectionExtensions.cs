@@ -7,6 +7,7 @@ using Neotoma.Core.Maintenance;
 using Neotoma.Core.Mcp;
 using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
+using Neotoma.Core.Truth;
 using Neotoma.Core.Upstream;
 using Neotoma.Core.Storage;
 using Azure.Core;
@@ -120,9 +121,25 @@ public static class NeotomaServiceCollectionExtensions
         services.AddSingleton<TokenService>();
         services.AddSingleton<BearerAuthenticator>();
         services.AddSingleton<McpEndpoint>();
+        var issuerOrigin = new Uri(server.Issuer).GetLeftPart(UriPartial.Authority);
+        services.AddSingleton(new McpOptions
+        {
+            MaxBodyBytes = Integer(configuration, SettingNames.McpMaxBodyBytes, 1024 * 1024),
+            AllowedOrigins = (configuration[SettingNames.McpAllowedOrigins] ?? "")
+                .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(origin => origin.TrimEnd('/'))
+                .Append(issuerOrigin)
+                .ToHashSet(StringComparer.OrdinalIgnoreCase),
+        });
         services.AddMcpServer(mcp => mcp.ServerInfo = new() { Name = "neotoma", Version = "1.0.0" })
             .WithHttpTransport(http => http.Stateless = true)
-            .WithTools<IdentityTools>();
+            .WithTools<IdentityTools>()
+            .WithTools<TruthTools>();
+        services.AddSingleton(new TruthOptions
+        {
+            MaxEntitiesPerStore = Integer(configuration, SettingNames.StoreMaxEntities, 100),
+        });
+        services.AddSingleton<TruthStore>();
     }
 
     private static void AddEncryptionKeys(IServiceCollection services, IConfiguration configuration)

@@ -6,13 +6,18 @@ using Neotoma.Core.Mcp;
 namespace Neotoma.Functions;
 
 /// <summary>/mcp: the bearer token decides who the tools act for; the MCP SDK does the rest.</summary>
-public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp)
+public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, McpOptions options)
 {
     [Function("Mcp")]
     public async Task<IActionResult> Run(
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", "post", "delete", Route = "mcp")] HttpRequest req,
         CancellationToken cancellationToken)
     {
+        if (!options.IsAllowedOrigin(req.Headers.Origin))
+        {
+            return JsonRpcError(StatusCodes.Status403Forbidden, $"Origin {req.Headers.Origin} may not call this MCP server.");
+        }
+
         var result = await bearer.AuthenticateAsync(req, cancellationToken);
         if (result.Principal is null)
         {
@@ -20,8 +25,43 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp)
             return new UnauthorizedResult();
         }
 
+        if (HttpMethods.IsPost(req.Method) && !await BufferBodyAsync(req, cancellationToken))
+        {
+            return JsonRpcError(StatusCodes.Status413PayloadTooLarge,
+                $"The request body is larger than {options.MaxBodyBytes} bytes; nothing was done. Send less per call.");
+        }
+
         req.HttpContext.User = result.Principal;
         await mcp.HandleAsync(req.HttpContext);
         return new EmptyResult();
     }
+
+    /// <summary>Reads the body up to the limit before any tool runs, so an oversized call writes nothing.</summary>
+    private async Task<bool> BufferBodyAsync(HttpRequest req, CancellationToken cancellationToken)
+    {
+        if (req.ContentLength > options.MaxBodyBytes)
+        {
+            return false;
+        }
+
+        var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await req.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffer.Length + read > options.MaxBodyBytes)
+            {
+                return false;
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        buffer.Position = 0;
+        req.Body = buffer;
+        return true;
+    }
+
+    private static JsonResult JsonRpcError(int status, string message) =>
+        new(new { jsonrpc = "2.0", id = (object?)null, error = new { code = -32600, message } }) { StatusCode = status };
 }

@@ -45,6 +45,15 @@ public static class SettingNames
     /// <summary>How many proxies in front of the app append to X-Forwarded-For (1 on Azure); 0 trusts no header.</summary>
     public const string TrustedProxyCount = "TRUSTED_PROXY_COUNT";
 
+    /// <summary>Most entities one `store` call may write (default 100).</summary>
+    public const string StoreMaxEntities = "STORE_MAX_ENTITIES";
+
+    /// <summary>Largest /mcp request body in bytes (default 1 MiB); larger ones are refused before any tool runs.</summary>
+    public const string McpMaxBodyBytes = "MCP_MAX_BODY_BYTES";
+
+    /// <summary>Comma-separated browser origins allowed to call /mcp (besides API_BASE's own); others get 403.</summary>
+    public const string McpAllowedOrigins = "MCP_ALLOWED_ORIGINS";
+
     /// <summary>The guide's name for the upstream client id with Supabase Auth; read when OIDC_CLIENT_ID is absent.</summary>
     public const string SupabaseClientId = "SUPABASE_OAUTH_CLIENT_ID";
 }

@@ -162,6 +162,21 @@ public class OAuthFixture : IAsyncLifetime
         return (await ReadTokensAsync(response), client);
     }
 
+    /// <summary>An MCP SDK client connected to /mcp as the given user, with a token from the real flow.</summary>
+    public async Task<ModelContextProtocol.Client.McpClient> ConnectAsync(string login)
+    {
+        var (tokens, _) = await SignInAsync(login);
+        return await ConnectWithTokenAsync(tokens.AccessToken);
+    }
+
+    public Task<ModelContextProtocol.Client.McpClient> ConnectWithTokenAsync(string accessToken) =>
+        ModelContextProtocol.Client.McpClient.CreateAsync(new ModelContextProtocol.Client.HttpClientTransport(
+            new ModelContextProtocol.Client.HttpClientTransportOptions
+            {
+                Endpoint = new Uri(Resource),
+                AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + accessToken },
+            }, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance));
+
     public static async Task<Tokens> ReadTokensAsync(HttpResponseMessage response)
     {
         var text = await response.Content.ReadAsStringAsync();

@@ -1,0 +1,756 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Neotoma.Core.Storage;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Neotoma.Core.Truth;
+
+/// <summary>
+/// The truth layer's reads and writes. Every operation runs in one transaction scoped to one
+/// user (<see cref="DbScope.ForUser"/>): row-level security decides what exists, so a missing
+/// WHERE clause can never show another user's rows.
+/// </summary>
+public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, TimeProvider timeProvider)
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    // ------------------------------------------------------------------ store
+
+    public Task<StoreResult> StoreAsync(
+        string userId, IReadOnlyList<EntityInput>? entities, IReadOnlyList<RelationshipInput>? relationships, string? idempotencyKey,
+        CancellationToken cancellationToken)
+    {
+        entities ??= [];
+        relationships ??= [];
+        Validate(entities, relationships, idempotencyKey);
+        return database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
+        {
+            if (idempotencyKey is not null)
+            {
+                // The first call inserts the key; a concurrent twin waits on the unique index until it
+                // commits, then finds the key taken and answers what the first one stored.
+                await using var claim = new NpgsqlCommand("""
+                    INSERT INTO store_requests (user_id, idempotency_key) VALUES (@user, @key) ON CONFLICT DO NOTHING
+                    """, connection, transaction);
+                claim.Parameters.AddWithValue("user", userId);
+                claim.Parameters.AddWithValue("key", idempotencyKey);
+                if (await claim.ExecuteNonQueryAsync(cancellationToken) == 0)
+                {
+                    await using var previous = new NpgsqlCommand(
+                        "SELECT response FROM store_requests WHERE idempotency_key = @key", connection, transaction);
+                    previous.Parameters.AddWithValue("key", idempotencyKey);
+                    var stored = (string)(await previous.ExecuteScalarAsync(cancellationToken))!;
+                    return JsonSerializer.Deserialize<StoreResult>(stored, Json)! with { Replayed = true };
+                }
+            }
+
+            var now = timeProvider.GetUtcNow();
+            var storedEntities = new List<StoredEntity>();
+            var byName = new Dictionary<(string Type, string Name), string>();
+            foreach (var input in entities)
+            {
+                var entity = await StoreEntityAsync(connection, transaction, userId, input, idempotencyKey, now, cancellationToken);
+                storedEntities.Add(entity);
+                byName[(entity.EntityType, EntityIdentity.Normalize(input.Name!))] = entity.Id;
+            }
+
+            var storedRelationships = new List<StoredRelationship>();
+            for (var i = 0; i < relationships.Count; i++)
+            {
+                storedRelationships.Add(await StoreRelationshipAsync(connection, transaction, userId, relationships[i], i, byName, now, cancellationToken));
+            }
+
+            var result = new StoreResult(storedEntities, storedRelationships, Replayed: false);
+            if (idempotencyKey is not null)
+            {
+                await using var save = new NpgsqlCommand(
+                    "UPDATE store_requests SET response = @response::jsonb WHERE idempotency_key = @key", connection, transaction);
+                save.Parameters.AddWithValue("response", JsonSerializer.Serialize(result, Json));
+                save.Parameters.AddWithValue("key", idempotencyKey);
+                await save.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            return result;
+        }, cancellationToken);
+    }
+
+    private void Validate(IReadOnlyList<EntityInput> entities, IReadOnlyList<RelationshipInput> relationships, string? idempotencyKey)
+    {
+        if (entities.Count == 0 && relationships.Count == 0)
+        {
+            throw new TruthInputException("entities", "give at least one entity or relationship to store");
+        }
+
+        if (entities.Count > options.MaxEntitiesPerStore)
+        {
+            throw new TruthInputException("entities", $"at most {options.MaxEntitiesPerStore} entities per call; got {entities.Count}. Split the call.");
+        }
+
+        if (relationships.Count > options.MaxRelationshipsPerStore)
+        {
+            throw new TruthInputException("relationships", $"at most {options.MaxRelationshipsPerStore} relationships per call; got {relationships.Count}.");
+        }
+
+        if (idempotencyKey is not null && (idempotencyKey.Length is 0 or > 200 || idempotencyKey.Any(char.IsControl)))
+        {
+            throw new TruthInputException("idempotency_key", "must be 1-200 characters without control characters");
+        }
+
+        for (var i = 0; i < entities.Count; i++)
+        {
+            var e = entities[i];
+            RequireText($"entities[{i}].entity_type", e.EntityType, 100);
+            RequireText($"entities[{i}].name", e.Name, 500);
+            if (e.Fields is { ValueKind: not (JsonValueKind.Object or JsonValueKind.Undefined or JsonValueKind.Null) })
+            {
+                throw new TruthInputException($"entities[{i}].fields", "must be a JSON object of field names to values");
+            }
+
+            if (e.Source is not null && !Sources.IsKnown(e.Source))
+            {
+                throw new TruthInputException($"entities[{i}].source", "must be structured, ai or correction");
+            }
+
+            if (e.Specificity is < 0 or > 100)
+            {
+                throw new TruthInputException($"entities[{i}].specificity", "must be between 0 and 100");
+            }
+
+            foreach (var alias in e.Aliases ?? [])
+            {
+                RequireText($"entities[{i}].aliases", alias, 500);
+            }
+        }
+
+        for (var i = 0; i < relationships.Count; i++)
+        {
+            var r = relationships[i];
+            if (r.Type is null || !RelationshipTypes.All.Contains(r.Type))
+            {
+                throw new TruthInputException($"relationships[{i}].type", $"must be one of {string.Join(", ", RelationshipTypes.All.Order())}");
+            }
+
+            if (r.Fields is { ValueKind: not (JsonValueKind.Object or JsonValueKind.Undefined or JsonValueKind.Null) })
+            {
+                throw new TruthInputException($"relationships[{i}].fields", "must be a JSON object");
+            }
+        }
+    }
+
+    private static void RequireText(string field, string? value, int max)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            throw new TruthInputException(field, "is required");
+        }
+
+        if (value.Length > max || value.Any(char.IsControl))
+        {
+            throw new TruthInputException(field, $"must be at most {max} characters without control characters");
+        }
+    }
+
+    private async Task<StoredEntity> StoreEntityAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string userId,
+        EntityInput input, string? idempotencyKey, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var type = EntityIdentity.NormalizeType(input.EntityType!);
+        var name = input.Name!.Trim();
+        var normalized = EntityIdentity.Normalize(name);
+        var aliases = (input.Aliases ?? []).Select(a => a.Trim()).Where(a => a.Length > 0).Distinct().ToArray();
+        await using var upsert = new NpgsqlCommand("""
+            INSERT INTO entities (id, user_id, entity_type, canonical_name, normalized_name, aliases, normalized_aliases, created_at, updated_at)
+            VALUES (@id, @user, @type, @name, @normalized, @aliases, @normalizedAliases, @now, @now)
+            ON CONFLICT (user_id, entity_type, normalized_name) DO UPDATE SET
+                aliases = ARRAY(SELECT DISTINCT unnest(entities.aliases || EXCLUDED.aliases)),
+                normalized_aliases = ARRAY(SELECT DISTINCT unnest(entities.normalized_aliases || EXCLUDED.normalized_aliases)),
+                deleted_at = NULL,
+                updated_at = EXCLUDED.updated_at
+            RETURNING coalesce(merged_to, id), canonical_name, xmax = 0
+            """, connection, transaction);
+        upsert.Parameters.AddWithValue("id", EntityIdentity.EntityId(userId, type, normalized));
+        upsert.Parameters.AddWithValue("user", userId);
+        upsert.Parameters.AddWithValue("type", type);
+        upsert.Parameters.AddWithValue("name", name);
+        upsert.Parameters.AddWithValue("normalized", normalized);
+        upsert.Parameters.AddWithValue("aliases", aliases);
+        upsert.Parameters.AddWithValue("normalizedAliases", aliases.Select(EntityIdentity.Normalize).Distinct().ToArray());
+        upsert.Parameters.AddWithValue("now", now);
+        string id, canonical;
+        bool created;
+        await using (var reader = await upsert.ExecuteReaderAsync(cancellationToken))
+        {
+            await reader.ReadAsync(cancellationToken);
+            (id, canonical, created) = (reader.GetString(0), reader.GetString(1), reader.GetBoolean(2));
+        }
+
+        string? observationId = null;
+        if (input.Fields is { ValueKind: JsonValueKind.Object } fields && fields.EnumerateObject().Any())
+        {
+            observationId = await AddObservationAsync(connection, transaction, userId, id, type, fields, input.Source ?? Sources.Structured,
+                input.Specificity ?? 0, input.ObservedAt ?? now, idempotencyKey, now, cancellationToken);
+        }
+
+        await RefreshSnapshotAsync(connection, transaction, userId, id, now, cancellationToken);
+        return new StoredEntity(id, type, canonical, created, observationId);
+    }
+
+    private async Task<string> AddObservationAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string userId, string entityId,
+        string entityType, JsonElement fields, string source, int specificity, DateTimeOffset observedAt, string? idempotencyKey,
+        DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var id = "obs_" + Guid.CreateVersion7(now).ToString("N");
+        await using var insert = new NpgsqlCommand("""
+            INSERT INTO observations (id, user_id, entity_id, fields, source, source_priority, specificity, observed_at, idempotency_key, created_at)
+            VALUES (@id, @user, @entity, @fields::jsonb, @source, @priority, @specificity, @observedAt, @key, clock_timestamp());
+            INSERT INTO entity_types (user_id, entity_type, fields, first_seen_at) VALUES (@user, @type, @kinds::jsonb, @now)
+            ON CONFLICT (user_id, entity_type) DO UPDATE SET fields = entity_types.fields || EXCLUDED.fields;
+            """, connection, transaction);
+        insert.Parameters.AddWithValue("id", id);
+        insert.Parameters.AddWithValue("user", userId);
+        insert.Parameters.AddWithValue("entity", entityId);
+        insert.Parameters.AddWithValue("fields", fields.GetRawText());
+        insert.Parameters.AddWithValue("source", source);
+        insert.Parameters.AddWithValue("priority", Sources.Priority(source));
+        insert.Parameters.AddWithValue("specificity", specificity);
+        insert.Parameters.AddWithValue("observedAt", observedAt);
+        insert.Parameters.AddWithValue("key", (object?)idempotencyKey ?? DBNull.Value);
+        insert.Parameters.AddWithValue("type", entityType);
+        insert.Parameters.AddWithValue("kinds", JsonSerializer.Serialize(
+            fields.EnumerateObject().ToDictionary(f => f.Name, f => KindOf(f.Value))));
+        insert.Parameters.AddWithValue("now", now);
+        await insert.ExecuteNonQueryAsync(cancellationToken);
+
+        foreach (var field in fields.EnumerateObject())
+        {
+            if (TryParseDate(field.Value, out var at))
+            {
+                await using var timeline = new NpgsqlCommand("""
+                    INSERT INTO timeline_events (user_id, entity_id, observation_id, entity_type, field, event_at)
+                    VALUES (@user, @entity, @observation, @type, @field, @at)
+                    """, connection, transaction);
+                timeline.Parameters.AddWithValue("user", userId);
+                timeline.Parameters.AddWithValue("entity", entityId);
+                timeline.Parameters.AddWithValue("observation", id);
+                timeline.Parameters.AddWithValue("type", entityType);
+                timeline.Parameters.AddWithValue("field", field.Name);
+                timeline.Parameters.AddWithValue("at", at);
+                await timeline.ExecuteNonQueryAsync(cancellationToken);
+            }
+        }
+
+        return id;
+    }
+
+    private static string KindOf(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.String when TryParseDate(value, out _) => "date",
+        JsonValueKind.String => "string",
+        JsonValueKind.Number => "number",
+        JsonValueKind.True or JsonValueKind.False => "boolean",
+        JsonValueKind.Array => "array",
+        JsonValueKind.Object => "object",
+        _ => "null",
+    };
+
+    private static readonly string[] DateFormats = ["yyyy-MM-dd", "yyyy-MM-dd'T'HH:mm:ssK", "yyyy-MM-dd'T'HH:mm:ss.FFFFFFFK", "yyyy-MM-dd'T'HH:mmK"];
+
+    /// <summary>ISO 8601 dates and date-times only: "3" or "May" are not timeline events.</summary>
+    internal static bool TryParseDate(JsonElement value, out DateTimeOffset at)
+    {
+        at = default;
+        return value.ValueKind == JsonValueKind.String
+            && DateTimeOffset.TryParseExact(value.GetString(), DateFormats, CultureInfo.InvariantCulture,
+                DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out at);
+    }
+
+    private async Task<StoredRelationship> StoreRelationshipAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string userId,
+        RelationshipInput input, int index, Dictionary<(string Type, string Name), string> byName, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var source = await ResolveAsync(connection, transaction, userId, input.Source, $"relationships[{index}].source", byName, cancellationToken);
+        var target = await ResolveAsync(connection, transaction, userId, input.Target, $"relationships[{index}].target", byName, cancellationToken);
+        if (source == target)
+        {
+            throw new TruthInputException($"relationships[{index}]", "source and target are the same entity");
+        }
+
+        var id = EntityIdentity.RelationshipId(userId, input.Type!, source, target);
+        await using var upsert = new NpgsqlCommand("""
+            INSERT INTO relationships (id, user_id, relationship_type, source_entity_id, target_entity_id, created_at, updated_at)
+            VALUES (@id, @user, @type, @source, @target, @now, @now)
+            ON CONFLICT (id) DO UPDATE SET deleted_at = NULL, updated_at = EXCLUDED.updated_at
+            """, connection, transaction);
+        upsert.Parameters.AddWithValue("id", id);
+        upsert.Parameters.AddWithValue("user", userId);
+        upsert.Parameters.AddWithValue("type", input.Type!);
+        upsert.Parameters.AddWithValue("source", source);
+        upsert.Parameters.AddWithValue("target", target);
+        upsert.Parameters.AddWithValue("now", now);
+        await upsert.ExecuteNonQueryAsync(cancellationToken);
+
+        if (input.Fields is { ValueKind: JsonValueKind.Object } fields && fields.EnumerateObject().Any())
+        {
+            await using var observe = new NpgsqlCommand("""
+                INSERT INTO relationship_observations (id, user_id, relationship_id, fields, source_priority, observed_at, created_at)
+                VALUES (@obs, @user, @id, @fields::jsonb, 200, @now, clock_timestamp());
+                UPDATE relationships r SET snapshot = coalesce((
+                    SELECT jsonb_object_agg(key, value) FROM (
+                        SELECT DISTINCT ON (f.key) f.key, f.value
+                        FROM relationship_observations o, jsonb_each(o.fields) f
+                        WHERE o.relationship_id = r.id
+                        ORDER BY f.key, o.source_priority DESC, o.observed_at DESC, o.created_at DESC) latest), '{}')
+                WHERE r.id = @id;
+                """, connection, transaction);
+            observe.Parameters.AddWithValue("obs", "robs_" + Guid.CreateVersion7(now).ToString("N"));
+            observe.Parameters.AddWithValue("user", userId);
+            observe.Parameters.AddWithValue("id", id);
+            observe.Parameters.AddWithValue("fields", fields.GetRawText());
+            observe.Parameters.AddWithValue("now", now);
+            await observe.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        return new StoredRelationship(id, input.Type!, source, target);
+    }
+
+    private static async Task<string> ResolveAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string userId, EntityReference? reference,
+        string field, Dictionary<(string Type, string Name), string> byName, CancellationToken cancellationToken)
+    {
+        if (reference?.EntityId is { Length: > 0 } id)
+        {
+            return await LiveIdAsync(connection, transaction, id, cancellationToken)
+                ?? throw new TruthInputException(field, $"no entity with id {id}");
+        }
+
+        if (string.IsNullOrWhiteSpace(reference?.EntityType) || string.IsNullOrWhiteSpace(reference.Name))
+        {
+            throw new TruthInputException(field, "give entity_id, or entity_type and name");
+        }
+
+        var type = EntityIdentity.NormalizeType(reference.EntityType);
+        var normalized = EntityIdentity.Normalize(reference.Name);
+        if (byName.TryGetValue((type, normalized), out var stored))
+        {
+            return stored;
+        }
+
+        return await LiveIdAsync(connection, transaction, EntityIdentity.EntityId(userId, type, normalized), cancellationToken)
+            ?? throw new TruthInputException(field, $"no {type} named '{reference.Name}'; store it first or in the same call");
+    }
+
+    /// <summary>The entity's id, or the id of the entity it was merged into.</summary>
+    private static async Task<string?> LiveIdAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string id, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("SELECT coalesce(merged_to, id) FROM entities WHERE id = @id", connection, transaction);
+        command.Parameters.AddWithValue("id", id);
+        return await command.ExecuteScalarAsync(cancellationToken) as string;
+    }
+
+    private static async Task RefreshSnapshotAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string userId, string entityId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        // The observations of the entity and of every entity merged into it.
+        var observations = new List<ObservationRecord>();
+        await using (var select = new NpgsqlCommand("""
+            SELECT o.id, o.fields::text, o.source, o.source_priority, o.specificity, o.observed_at, o.created_at
+            FROM observations o JOIN entities e ON e.id = o.entity_id
+            WHERE e.id = @id OR e.merged_to = @id
+            """, connection, transaction))
+        {
+            select.Parameters.AddWithValue("id", entityId);
+            await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                observations.Add(new ObservationRecord(reader.GetString(0), JsonDocument.Parse(reader.GetString(1)).RootElement,
+                    reader.GetString(2), reader.GetInt32(3), reader.GetInt32(4), reader.GetFieldValue<DateTimeOffset>(5), reader.GetFieldValue<DateTimeOffset>(6)));
+            }
+        }
+
+        var (fields, provenance) = SnapshotReducer.Reduce(observations);
+        await using var upsert = new NpgsqlCommand("""
+            INSERT INTO entity_snapshots (entity_id, user_id, fields, provenance, observation_count, updated_at)
+            VALUES (@id, @user, @fields::jsonb, @provenance::jsonb, @count, @now)
+            ON CONFLICT (entity_id) DO UPDATE SET fields = EXCLUDED.fields, provenance = EXCLUDED.provenance,
+                observation_count = EXCLUDED.observation_count, updated_at = EXCLUDED.updated_at
+            """, connection, transaction);
+        upsert.Parameters.AddWithValue("id", entityId);
+        upsert.Parameters.AddWithValue("user", userId);
+        upsert.Parameters.AddWithValue("fields", fields.ToJsonString());
+        upsert.Parameters.AddWithValue("provenance", JsonSerializer.Serialize(provenance));
+        upsert.Parameters.AddWithValue("count", observations.Count);
+        upsert.Parameters.AddWithValue("now", now);
+        await upsert.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    private const string SummaryColumns = """
+        e.id, e.entity_type, e.canonical_name, e.aliases, coalesce(s.fields, '{}')::text, e.deleted_at IS NOT NULL, e.merged_to, e.updated_at
+        """;
+
+    private static EntitySummary ReadSummary(NpgsqlDataReader reader, int offset = 0) => new(
+        reader.GetString(offset), reader.GetString(offset + 1), reader.GetString(offset + 2), reader.GetFieldValue<string[]>(offset + 3),
+        JsonDocument.Parse(reader.GetString(offset + 4)).RootElement.Clone(), reader.GetBoolean(offset + 5),
+        reader.IsDBNull(offset + 6) ? null : reader.GetString(offset + 6), reader.GetFieldValue<DateTimeOffset>(offset + 7));
+
+    public Task<EntityPage> RetrieveEntitiesAsync(string userId, string? entityType, string? search, int? limit, int? offset,
+        bool includeDeleted, CancellationToken cancellationToken)
+    {
+        var (take, skip) = Page(limit, offset);
+        return database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand($"""
+                SELECT {SummaryColumns}, count(*) OVER ()
+                FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
+                WHERE e.merged_to IS NULL
+                  AND (@includeDeleted OR e.deleted_at IS NULL)
+                  AND (@type::text IS NULL OR e.entity_type = @type)
+                  AND (@search::text IS NULL OR e.normalized_name LIKE '%' || @search || '%'
+                       OR EXISTS (SELECT 1 FROM unnest(e.normalized_aliases) a WHERE a LIKE '%' || @search || '%'))
+                ORDER BY e.updated_at DESC, e.id
+                LIMIT @limit OFFSET @offset
+                """, connection, transaction);
+            command.Parameters.AddWithValue("includeDeleted", includeDeleted);
+            command.Parameters.Add(new NpgsqlParameter("type", NpgsqlDbType.Text) { Value = entityType is null ? DBNull.Value : EntityIdentity.NormalizeType(entityType) });
+            command.Parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = string.IsNullOrWhiteSpace(search) ? DBNull.Value : EscapeLike(EntityIdentity.Normalize(search)) });
+            command.Parameters.AddWithValue("limit", take);
+            command.Parameters.AddWithValue("offset", skip);
+            var entities = new List<EntitySummary>();
+            long total = 0;
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                entities.Add(ReadSummary(reader));
+                total = reader.GetInt64(8);
+            }
+
+            if (entities.Count == 0 && skip > 0)
+            {
+                total = -1; // unknown past the end; a caller asks again from offset 0
+            }
+
+            return new EntityPage(total < 0 ? 0 : total, take, skip, entities);
+        }, cancellationToken);
+    }
+
+    private static string EscapeLike(string value) => value.Replace("\\", "\\\\").Replace("%", "\\%").Replace("_", "\\_");
+
+    private (int Limit, int Offset) Page(int? limit, int? offset)
+    {
+        if (limit is < 1 || limit > options.MaxPageSize)
+        {
+            throw new TruthInputException("limit", $"must be between 1 and {options.MaxPageSize}");
+        }
+
+        if (offset is < 0)
+        {
+            throw new TruthInputException("offset", "must be 0 or more");
+        }
+
+        return (limit ?? 20, offset ?? 0);
+    }
+
+    public Task<EntitySnapshot> RetrieveSnapshotAsync(string userId, string entityId, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
+        {
+            var liveId = await LiveIdAsync(connection, transaction, entityId, cancellationToken) ?? throw NotFound(entityId);
+            await using var command = new NpgsqlCommand($$"""
+                SELECT {{SummaryColumns}}, coalesce(s.provenance, '{}')::text, coalesce(s.observation_count, 0)
+                FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id WHERE e.id = @id
+                """, connection, transaction);
+            command.Parameters.AddWithValue("id", liveId);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            var provenance = JsonSerializer.Deserialize<Dictionary<string, FieldProvenance>>(reader.GetString(8))!;
+            return new EntitySnapshot(ReadSummary(reader), provenance, reader.GetInt32(9));
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<EntitySummary>> RetrieveByIdentifierAsync(string userId, string identifier, string? entityType, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(identifier))
+        {
+            throw new TruthInputException("identifier", "is required: an entity id, a name or an alias");
+        }
+
+        return database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand($"""
+                SELECT {SummaryColumns}
+                FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
+                WHERE e.merged_to IS NULL AND e.deleted_at IS NULL
+                  AND (@type::text IS NULL OR e.entity_type = @type)
+                  AND (e.id = @identifier OR e.normalized_name = @normalized OR @normalized = ANY (e.normalized_aliases))
+                ORDER BY e.id = @identifier DESC, e.normalized_name = @normalized DESC, e.updated_at DESC
+                LIMIT 20
+                """, connection, transaction);
+            command.Parameters.AddWithValue("identifier", identifier.Trim());
+            command.Parameters.AddWithValue("normalized", EntityIdentity.Normalize(identifier));
+            command.Parameters.Add(new NpgsqlParameter("type", NpgsqlDbType.Text) { Value = entityType is null ? DBNull.Value : EntityIdentity.NormalizeType(entityType) });
+            var found = new List<EntitySummary>();
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                found.Add(ReadSummary(reader));
+            }
+
+            return (IReadOnlyList<EntitySummary>)found;
+        }, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<EntityTypeView>> ListEntityTypesAsync(string userId, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand("""
+                SELECT t.entity_type, t.fields::text,
+                       (SELECT count(*) FROM entities e WHERE e.entity_type = t.entity_type AND e.merged_to IS NULL AND e.deleted_at IS NULL)
+                FROM (SELECT entity_type, fields FROM entity_types
+                      UNION SELECT DISTINCT entity_type, '{}'::jsonb FROM entities
+                            WHERE entity_type NOT IN (SELECT entity_type FROM entity_types)) t
+                ORDER BY t.entity_type
+                """, connection, transaction);
+            var types = new List<EntityTypeView>();
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                types.Add(new EntityTypeView(reader.GetString(0), reader.GetInt64(2), JsonDocument.Parse(reader.GetString(1)).RootElement.Clone()));
+            }
+
+            return (IReadOnlyList<EntityTypeView>)types;
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<ObservationView>> ListObservationsAsync(string userId, string entityId, int? limit, int? offset, CancellationToken cancellationToken)
+    {
+        var (take, skip) = Page(limit, offset);
+        return database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
+        {
+            var liveId = await LiveIdAsync(connection, transaction, entityId, cancellationToken) ?? throw NotFound(entityId);
+            await using var command = new NpgsqlCommand("""
+                SELECT o.id, o.entity_id, o.fields::text, o.source, o.specificity, o.observed_at
+                FROM observations o JOIN entities e ON e.id = o.entity_id
+                WHERE e.id = @id OR e.merged_to = @id
+                ORDER BY o.observed_at DESC, o.created_at DESC
+                LIMIT @limit OFFSET @offset
+                """, connection, transaction);
+            command.Parameters.AddWithValue("id", liveId);
+            command.Parameters.AddWithValue("limit", take);
+            command.Parameters.AddWithValue("offset", skip);
+            var observations = new List<ObservationView>();
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                observations.Add(new ObservationView(reader.GetString(0), reader.GetString(1), JsonDocument.Parse(reader.GetString(2)).RootElement.Clone(),
+                    reader.GetString(3), reader.GetInt32(4), reader.GetFieldValue<DateTimeOffset>(5)));
+            }
+
+            return (IReadOnlyList<ObservationView>)observations;
+        }, cancellationToken);
+    }
+
+    // ------------------------------------------------------------------ edits
+
+    /// <summary>A user correction of one field: an observation that outranks every structured or AI one.</summary>
+    public async Task<EntitySnapshot> CorrectAsync(string userId, string entityId, string field, JsonElement value, CancellationToken cancellationToken)
+    {
+        RequireText("field", field, 200);
+        await database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
+        {
+            var liveId = await LiveIdAsync(connection, transaction, entityId, cancellationToken) ?? throw NotFound(entityId);
+            var now = timeProvider.GetUtcNow();
+            var type = await ScalarAsync<string>(connection, transaction, "SELECT entity_type FROM entities WHERE id = @id", liveId, cancellationToken);
+            var fields = JsonSerializer.SerializeToElement(new Dictionary<string, JsonElement> { [field] = value });
+            await AddObservationAsync(connection, transaction, userId, liveId, type!, fields, Sources.Correction, 100, now, null, now, cancellationToken);
+            await RefreshSnapshotAsync(connection, transaction, userId, liveId, now, cancellationToken);
+        }, cancellationToken);
+        return await RetrieveSnapshotAsync(userId, entityId, cancellationToken);
+    }
+
+    public async Task<EntitySnapshot> MergeAsync(string userId, string sourceId, string targetId, CancellationToken cancellationToken)
+    {
+        await database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
+        {
+            var source = await LiveIdAsync(connection, transaction, sourceId, cancellationToken) ?? throw NotFound(sourceId);
+            var target = await LiveIdAsync(connection, transaction, targetId, cancellationToken) ?? throw NotFound(targetId);
+            if (source == target)
+            {
+                throw new TruthInputException("source_entity_id", "is already the target entity (or merged into it)");
+            }
+
+            var now = timeProvider.GetUtcNow();
+            await using var merge = new NpgsqlCommand("""
+                UPDATE entities t SET
+                    aliases = ARRAY(SELECT DISTINCT unnest(t.aliases || s.aliases || ARRAY[s.canonical_name])),
+                    normalized_aliases = ARRAY(SELECT DISTINCT unnest(t.normalized_aliases || s.normalized_aliases || ARRAY[s.normalized_name])),
+                    updated_at = @now
+                FROM entities s WHERE t.id = @target AND s.id = @source;
+                UPDATE entities SET merged_to = @target, updated_at = @now WHERE id = @source OR merged_to = @source;
+                UPDATE relationships SET source_entity_id = @target WHERE source_entity_id = @source;
+                UPDATE relationships SET target_entity_id = @target WHERE target_entity_id = @source;
+                UPDATE relationships SET deleted_at = @now WHERE source_entity_id = target_entity_id;
+                DELETE FROM entity_snapshots WHERE entity_id = @source;
+                """, connection, transaction);
+            merge.Parameters.AddWithValue("source", source);
+            merge.Parameters.AddWithValue("target", target);
+            merge.Parameters.AddWithValue("now", now);
+            await merge.ExecuteNonQueryAsync(cancellationToken);
+            await RefreshSnapshotAsync(connection, transaction, userId, target, now, cancellationToken);
+        }, cancellationToken);
+        return await RetrieveSnapshotAsync(userId, targetId, cancellationToken);
+    }
+
+    public Task<EntitySummary> SetDeletedAsync(string userId, string entityId, bool deleted, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand($"""
+                WITH changed AS (
+                    UPDATE entities SET deleted_at = CASE WHEN @deleted THEN coalesce(deleted_at, @now) END, updated_at = @now
+                    WHERE id = @id AND merged_to IS NULL RETURNING *)
+                SELECT {SummaryColumns} FROM changed e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
+                """, connection, transaction);
+            command.Parameters.AddWithValue("id", entityId);
+            command.Parameters.AddWithValue("deleted", deleted);
+            command.Parameters.AddWithValue("now", timeProvider.GetUtcNow());
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            return await reader.ReadAsync(cancellationToken) ? ReadSummary(reader) : throw NotFound(entityId);
+        }, cancellationToken);
+
+    // ------------------------------------------------------------------ graph and timeline
+
+    public Task<IReadOnlyList<RelationshipView>> ListRelationshipsAsync(string userId, string? entityId, string? type, int? limit, int? offset,
+        CancellationToken cancellationToken)
+    {
+        var (take, skip) = Page(limit, offset);
+        if (type is not null && !RelationshipTypes.All.Contains(type))
+        {
+            throw new TruthInputException("type", $"must be one of {string.Join(", ", RelationshipTypes.All.Order())}");
+        }
+
+        return database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand("""
+                SELECT id, relationship_type, source_entity_id, target_entity_id, snapshot::text FROM relationships
+                WHERE deleted_at IS NULL
+                  AND (@entity::text IS NULL OR source_entity_id = @entity OR target_entity_id = @entity)
+                  AND (@type::text IS NULL OR relationship_type = @type)
+                ORDER BY created_at, id LIMIT @limit OFFSET @offset
+                """, connection, transaction);
+            command.Parameters.Add(new NpgsqlParameter("entity", NpgsqlDbType.Text) { Value = (object?)entityId ?? DBNull.Value });
+            command.Parameters.Add(new NpgsqlParameter("type", NpgsqlDbType.Text) { Value = (object?)type ?? DBNull.Value });
+            command.Parameters.AddWithValue("limit", take);
+            command.Parameters.AddWithValue("offset", skip);
+            var found = new List<RelationshipView>();
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                found.Add(new RelationshipView(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
+                    JsonDocument.Parse(reader.GetString(4)).RootElement.Clone()));
+            }
+
+            return (IReadOnlyList<RelationshipView>)found;
+        }, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<RelatedEntity>> RetrieveRelatedAsync(string userId, string entityId, string? direction, IReadOnlyList<string>? types,
+        int? hops, CancellationToken cancellationToken)
+    {
+        direction ??= "both";
+        if (direction is not ("outgoing" or "incoming" or "both"))
+        {
+            throw new TruthInputException("direction", "must be outgoing, incoming or both");
+        }
+
+        if (hops is < 1 or > 3)
+        {
+            throw new TruthInputException("hops", "must be 1, 2 or 3");
+        }
+
+        if (types?.FirstOrDefault(t => !RelationshipTypes.All.Contains(t)) is { } unknown)
+        {
+            throw new TruthInputException("types", $"'{unknown}' is not one of {string.Join(", ", RelationshipTypes.All.Order())}");
+        }
+
+        return database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
+        {
+            var start = await LiveIdAsync(connection, transaction, entityId, cancellationToken) ?? throw NotFound(entityId);
+            await using var command = new NpgsqlCommand($"""
+                WITH RECURSIVE walk (entity_id, hops, via_id, via_type, path) AS (
+                    SELECT @start::text, 0, NULL::text, NULL::text, ARRAY[@start::text]
+                    UNION ALL
+                    SELECT next.entity_id, w.hops + 1, next.id, next.relationship_type, w.path || next.entity_id
+                    FROM walk w
+                    CROSS JOIN LATERAL (
+                        SELECT r.id, r.relationship_type, r.target_entity_id AS entity_id FROM relationships r
+                        WHERE @direction <> 'incoming' AND r.source_entity_id = w.entity_id AND r.deleted_at IS NULL
+                          AND (@types::text[] IS NULL OR r.relationship_type = ANY (@types))
+                        UNION ALL
+                        SELECT r.id, r.relationship_type, r.source_entity_id FROM relationships r
+                        WHERE @direction <> 'outgoing' AND r.target_entity_id = w.entity_id AND r.deleted_at IS NULL
+                          AND (@types::text[] IS NULL OR r.relationship_type = ANY (@types))
+                    ) next
+                    WHERE w.hops < @hops AND NOT next.entity_id = ANY (w.path))
+                SELECT DISTINCT ON (w.entity_id) {SummaryColumns}, w.hops, w.via_id, w.via_type
+                FROM walk w JOIN entities e ON e.id = w.entity_id LEFT JOIN entity_snapshots s ON s.entity_id = e.id
+                WHERE w.hops > 0 AND e.deleted_at IS NULL
+                ORDER BY w.entity_id, w.hops
+                LIMIT 500
+                """, connection, transaction);
+            command.Parameters.AddWithValue("start", start);
+            command.Parameters.AddWithValue("direction", direction);
+            command.Parameters.Add(new NpgsqlParameter("types", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = types is { Count: > 0 } ? types.ToArray() : DBNull.Value });
+            command.Parameters.AddWithValue("hops", hops ?? 1);
+            var related = new List<RelatedEntity>();
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                related.Add(new RelatedEntity(ReadSummary(reader), reader.GetInt32(8), reader.GetString(9), reader.GetString(10)));
+            }
+
+            return (IReadOnlyList<RelatedEntity>)related.OrderBy(r => r.Hops).ThenBy(r => r.Entity.CanonicalName, StringComparer.Ordinal).ToList();
+        }, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<TimelineEvent>> ListTimelineAsync(string userId, string? entityType, DateTimeOffset? from, DateTimeOffset? to,
+        int? limit, int? offset, CancellationToken cancellationToken)
+    {
+        var (take, skip) = Page(limit, offset);
+        if (from > to)
+        {
+            throw new TruthInputException("from", "must not be after to");
+        }
+
+        return database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand("""
+                SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id
+                FROM timeline_events t JOIN entities e ON e.id = t.entity_id
+                WHERE e.deleted_at IS NULL
+                  AND (@type::text IS NULL OR t.entity_type = @type)
+                  AND (@from::timestamptz IS NULL OR t.event_at >= @from)
+                  AND (@to::timestamptz IS NULL OR t.event_at <= @to)
+                ORDER BY t.event_at, t.id LIMIT @limit OFFSET @offset
+                """, connection, transaction);
+            command.Parameters.Add(new NpgsqlParameter("type", NpgsqlDbType.Text) { Value = entityType is null ? DBNull.Value : EntityIdentity.NormalizeType(entityType) });
+            command.Parameters.Add(new NpgsqlParameter("from", NpgsqlDbType.TimestampTz) { Value = (object?)from ?? DBNull.Value });
+            command.Parameters.Add(new NpgsqlParameter("to", NpgsqlDbType.TimestampTz) { Value = (object?)to ?? DBNull.Value });
+            command.Parameters.AddWithValue("limit", take);
+            command.Parameters.AddWithValue("offset", skip);
+            var events = new List<TimelineEvent>();
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                events.Add(new TimelineEvent(reader.GetFieldValue<DateTimeOffset>(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
+                    reader.GetString(4), reader.GetString(5)));
+            }
+
+            return (IReadOnlyList<TimelineEvent>)events;
+        }, cancellationToken);
+    }
+
+    private static async Task<T?> ScalarAsync<T>(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, string id, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        command.Parameters.AddWithValue("id", id);
+        return (T?)await command.ExecuteScalarAsync(cancellationToken);
+    }
+
+    private static TruthNotFoundException NotFound(string entityId) => new($"No entity with id {entityId}.");
+}

@@ -1,0 +1,324 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using ModelContextProtocol.Client;
+using ModelContextProtocol.Protocol;
+using Neotoma.Tests.Infrastructure;
+using Npgsql;
+
+namespace Neotoma.Tests.Truth;
+
+/// <summary>The truth layer through /mcp with the MCP C# SDK client and tokens from the real OAuth flow.</summary>
+public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthFixture>
+{
+    private static async Task<JsonElement> CallAsync(McpClient client, string tool, object? arguments = null)
+    {
+        var result = await client.CallToolAsync(tool, ToArguments(arguments));
+        var text = Assert.IsType<TextContentBlock>(Assert.Single(result.Content)).Text;
+        Assert.True(result.IsError != true, $"{tool} failed: {text}");
+        return JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    private static async Task<string> CallFailingAsync(McpClient client, string tool, object? arguments = null)
+    {
+        var result = await client.CallToolAsync(tool, ToArguments(arguments));
+        Assert.True(result.IsError, $"{tool} should have failed");
+        return Assert.IsType<TextContentBlock>(Assert.Single(result.Content)).Text;
+    }
+
+    private static Dictionary<string, object?>? ToArguments(object? arguments) =>
+        arguments is null ? null : JsonSerializer.Deserialize<Dictionary<string, object?>>(JsonSerializer.Serialize(arguments));
+
+    private static string Unique(string name) => $"{name}-{Guid.NewGuid():N}"[..(name.Length + 9)];
+
+    [Fact]
+    public async Task ToolsList_NamesEveryTool()
+    {
+        await using var client = await fixture.ConnectAsync("tools-lister");
+
+        var names = (await client.ListToolsAsync()).Select(t => t.Name).Order().ToArray();
+
+        Assert.Equal(new[]
+        {
+            "correct", "delete_entity", "get_authenticated_user", "list_entity_types", "list_observations", "list_relationships",
+            "list_timeline_events", "merge_entities", "restore_entity", "retrieve_entities", "retrieve_entity_by_identifier",
+            "retrieve_entity_snapshot", "retrieve_related_entities", "store",
+        }, names);
+    }
+
+    [Fact]
+    public async Task Store_ThenRetrieve_ByTypeSearchAliasAndIdentifier()
+    {
+        await using var client = await fixture.ConnectAsync("retriever");
+        var stored = await CallAsync(client, "store", new
+        {
+            entities = new object[]
+            {
+                new { entity_type = "Person", name = "Ada Lovelace", aliases = new[] { "Countess of Lovelace" }, fields = new { born = "1815-12-10", role = "mathematician" } },
+                new { entity_type = "project", name = "Analytical Engine notes", fields = new { status = "published" } },
+            },
+            relationships = new object[]
+            {
+                new { type = "PART_OF", source = new { entity_type = "person", name = "ada lovelace" }, target = new { entity_type = "project", name = "Analytical Engine notes" }, fields = new { role = "author" } },
+            },
+        });
+        var adaId = stored.GetProperty("entities")[0].GetProperty("id").GetString()!;
+        Assert.True(stored.GetProperty("entities")[0].GetProperty("created").GetBoolean());
+        Assert.Single(stored.GetProperty("relationships").EnumerateArray());
+
+        var people = await CallAsync(client, "retrieve_entities", new { entity_type = "person" });
+        Assert.Equal(1, people.GetProperty("total").GetInt64());
+        Assert.Equal("mathematician", people.GetProperty("entities")[0].GetProperty("fields").GetProperty("role").GetString());
+
+        var byAlias = await CallAsync(client, "retrieve_entities", new { search = "countess" });
+        Assert.Equal(adaId, byAlias.GetProperty("entities")[0].GetProperty("id").GetString());
+
+        var byIdentifier = await CallAsync(client, "retrieve_entity_by_identifier", new { identifier = "ADA  LOVELACE" });
+        Assert.Equal(adaId, byIdentifier[0].GetProperty("id").GetString());
+
+        var again = await CallAsync(client, "store", new { entities = new object[] { new { entity_type = "person", name = "ada lovelace", fields = new { died = "1852-11-27" } } } });
+        Assert.Equal(adaId, again.GetProperty("entities")[0].GetProperty("id").GetString());
+        Assert.False(again.GetProperty("entities")[0].GetProperty("created").GetBoolean());
+
+        var types = await CallAsync(client, "list_entity_types");
+        var person = types.EnumerateArray().Single(t => t.GetProperty("entity_type").GetString() == "person");
+        Assert.Equal(1, person.GetProperty("entity_count").GetInt64());
+        Assert.Equal("date", person.GetProperty("fields").GetProperty("born").GetString());
+
+        var timeline = await CallAsync(client, "list_timeline_events", new { entity_type = "person" });
+        Assert.Equal(new[] { "born", "died" }, timeline.EnumerateArray().Select(e => e.GetProperty("field").GetString()));
+
+        var related = await CallAsync(client, "retrieve_related_entities", new { entity_id = adaId, direction = "outgoing" });
+        Assert.Equal("Analytical Engine notes", related[0].GetProperty("entity").GetProperty("canonical_name").GetString());
+        var relationships = await CallAsync(client, "list_relationships", new { entity_id = adaId });
+        Assert.Equal("author", relationships[0].GetProperty("fields").GetProperty("role").GetString());
+    }
+
+    [Fact]
+    public async Task Snapshot_CorrectionOutranksLaterAiObservations_WithProvenance()
+    {
+        await using var client = await fixture.ConnectAsync("snapshotter");
+        var first = await CallAsync(client, "store", new
+        {
+            entities = new object[] { new { entity_type = "company", name = "Initech", fields = new { employees = 120, city = "Austin" }, source = "structured", observed_at = "2026-01-01T00:00:00Z" } },
+        });
+        var id = first.GetProperty("entities")[0].GetProperty("id").GetString()!;
+        var structuredObservation = first.GetProperty("entities")[0].GetProperty("observation_id").GetString();
+        await CallAsync(client, "store", new
+        {
+            entities = new object[] { new { entity_type = "company", name = "Initech", fields = new { employees = 999, ceo = "Bill" }, source = "ai", observed_at = "2026-06-01T00:00:00Z" } },
+        });
+
+        var beforeCorrection = await CallAsync(client, "retrieve_entity_snapshot", new { entity_id = id });
+        // Structured input outranks a later AI extraction; a field only the AI saw is still kept.
+        Assert.Equal(120, beforeCorrection.GetProperty("entity").GetProperty("fields").GetProperty("employees").GetInt32());
+        Assert.Equal(structuredObservation, beforeCorrection.GetProperty("provenance").GetProperty("employees").GetProperty("observation_id").GetString());
+        Assert.Equal("Bill", beforeCorrection.GetProperty("entity").GetProperty("fields").GetProperty("ceo").GetString());
+
+        var corrected = await CallAsync(client, "correct", new { entity_id = id, field = "employees", value = 130 });
+        await CallAsync(client, "store", new
+        {
+            entities = new object[] { new { entity_type = "company", name = "Initech", fields = new { employees = 5 }, source = "ai", specificity = 100 } },
+        });
+
+        var after = await CallAsync(client, "retrieve_entity_snapshot", new { entity_id = id });
+        Assert.Equal(130, after.GetProperty("entity").GetProperty("fields").GetProperty("employees").GetInt32());
+        Assert.Equal("correction", after.GetProperty("provenance").GetProperty("employees").GetProperty("source").GetString());
+        Assert.Equal(corrected.GetProperty("provenance").GetProperty("employees").GetProperty("observation_id").GetString(),
+            after.GetProperty("provenance").GetProperty("employees").GetProperty("observation_id").GetString());
+        var observations = await CallAsync(client, "list_observations", new { entity_id = id });
+        Assert.Equal(4, observations.GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Store_TenConcurrentCallsWithOneIdempotencyKey_WriteOneSetOfRows()
+    {
+        await using var client = await fixture.ConnectAsync("idempotent");
+        var key = Guid.NewGuid().ToString();
+        var arguments = new
+        {
+            idempotency_key = key,
+            entities = new object[] { new { entity_type = "invoice", name = "INV-1", fields = new { amount = 10 } } },
+        };
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => CallAsync(client, "store", arguments)));
+
+        Assert.Single(results.Select(r => r.GetProperty("entities")[0].GetProperty("observation_id").GetString()).Distinct());
+        Assert.Equal(9, results.Count(r => r.GetProperty("replayed").GetBoolean()));
+        var id = results[0].GetProperty("entities")[0].GetProperty("id").GetString()!;
+        Assert.Equal(1L, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM observations WHERE entity_id = @id", ("id", id)));
+    }
+
+    [Fact]
+    public async Task TwoUsersWithIdenticalNames_EachSeeOnlyTheirOwn_InEveryTool()
+    {
+        await using var alice = await fixture.ConnectAsync("iso-alice");
+        await using var bob = await fixture.ConnectAsync("iso-bob");
+        var store = new
+        {
+            entities = new object[]
+            {
+                new { entity_type = "company", name = "Acme", fields = new { founded = "2001-02-03" } },
+                new { entity_type = "person", name = "Wile E. Coyote" },
+            },
+            relationships = new object[] { new { type = "DEPENDS_ON", source = new { entity_type = "person", name = "Wile E. Coyote" }, target = new { entity_type = "company", name = "Acme" } } },
+        };
+        var aliceAcme = (await CallAsync(alice, "store", store)).GetProperty("entities")[0].GetProperty("id").GetString()!;
+        var bobAcme = (await CallAsync(bob, "store", store)).GetProperty("entities")[0].GetProperty("id").GetString()!;
+
+        Assert.NotEqual(aliceAcme, bobAcme);
+        foreach (var (client, own, other) in new[] { (alice, aliceAcme, bobAcme), (bob, bobAcme, aliceAcme) })
+        {
+            var listed = await CallAsync(client, "retrieve_entities", new { entity_type = "company" });
+            Assert.Equal(new[] { own }, listed.GetProperty("entities").EnumerateArray().Select(e => e.GetProperty("id").GetString()));
+            Assert.Equal(new[] { own }, (await CallAsync(client, "retrieve_entity_by_identifier", new { identifier = "acme" })).EnumerateArray().Select(e => e.GetProperty("id").GetString()));
+            Assert.Contains("No entity", await CallFailingAsync(client, "retrieve_entity_snapshot", new { entity_id = other }));
+            Assert.Contains("No entity", await CallFailingAsync(client, "list_observations", new { entity_id = other }));
+            Assert.Contains("No entity", await CallFailingAsync(client, "correct", new { entity_id = other, field = "x", value = 1 }));
+            Assert.Contains("No entity", await CallFailingAsync(client, "delete_entity", new { entity_id = other }));
+            Assert.Contains("No entity", await CallFailingAsync(client, "merge_entities", new { source_entity_id = other, target_entity_id = own }));
+            Assert.Contains("No entity", await CallFailingAsync(client, "retrieve_related_entities", new { entity_id = other }));
+            Assert.Empty((await CallAsync(client, "list_relationships", new { entity_id = other })).EnumerateArray());
+            Assert.All((await CallAsync(client, "list_timeline_events")).EnumerateArray(), e => Assert.NotEqual(other, e.GetProperty("entity_id").GetString()));
+            Assert.Equal(1, (await CallAsync(client, "list_entity_types")).EnumerateArray().Single(t => t.GetProperty("entity_type").GetString() == "company").GetProperty("entity_count").GetInt64());
+        }
+
+        // Bob's attempt to delete Alice's entity changed nothing.
+        Assert.Null(await fixture.Database.AdminScalarAsync<DateTime?>("SELECT deleted_at FROM entities WHERE id = @id", ("id", aliceAcme)));
+    }
+
+    [Fact]
+    public async Task RowLevelSecurity_BlocksCrossUserReads_EvenWithoutAWhereClause()
+    {
+        await using var alice = await fixture.ConnectAsync("rls-alice");
+        await CallAsync(alice, "store", new { entities = new object[] { new { entity_type = "note", name = "secret plans", fields = new { text = "only for alice" } } } });
+
+        await using var connection = new NpgsqlConnection(fixture.Database.AppConnectionString);
+        await connection.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using (var set = new NpgsqlCommand("SELECT set_config('neotoma.user_id', 'rls-mallory', true)", connection, transaction))
+        {
+            await set.ExecuteNonQueryAsync();
+        }
+
+        foreach (var table in new[] { "entities", "observations", "entity_snapshots", "timeline_events", "entity_types", "relationships" })
+        {
+            await using var count = new NpgsqlCommand($"SELECT count(*) FROM {table}", connection, transaction);
+            Assert.Equal(0L, await count.ExecuteScalarAsync());
+        }
+
+        Assert.True(await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM entities WHERE user_id = 'rls-alice'") > 0);
+    }
+
+    [Fact]
+    public async Task MergeDeleteRestore_AndHops()
+    {
+        await using var client = await fixture.ConnectAsync("grapher");
+        var stored = await CallAsync(client, "store", new
+        {
+            entities = new object[]
+            {
+                new { entity_type = "task", name = "A" }, new { entity_type = "task", name = "B" }, new { entity_type = "task", name = "C" },
+                new { entity_type = "task", name = "D" }, new { entity_type = "task", name = "B duplicate", fields = new { note = "dup" } },
+            },
+            relationships = new object[]
+            {
+                new { type = "DEPENDS_ON", source = new { entity_type = "task", name = "A" }, target = new { entity_type = "task", name = "B" } },
+                new { type = "DEPENDS_ON", source = new { entity_type = "task", name = "B" }, target = new { entity_type = "task", name = "C" } },
+                new { type = "DEPENDS_ON", source = new { entity_type = "task", name = "C" }, target = new { entity_type = "task", name = "D" } },
+            },
+        });
+        string Id(int i) => stored.GetProperty("entities")[i].GetProperty("id").GetString()!;
+
+        var twoHops = await CallAsync(client, "retrieve_related_entities", new { entity_id = Id(0), direction = "outgoing", hops = 2 });
+        Assert.Equal(new[] { "B", "C" }, twoHops.EnumerateArray().Select(r => r.GetProperty("entity").GetProperty("canonical_name").GetString()));
+        Assert.Contains("hops", await CallFailingAsync(client, "retrieve_related_entities", new { entity_id = Id(0), hops = 4 }));
+
+        var merged = await CallAsync(client, "merge_entities", new { source_entity_id = Id(4), target_entity_id = Id(1) });
+        Assert.Equal("dup", merged.GetProperty("entity").GetProperty("fields").GetProperty("note").GetString());
+        Assert.Contains("B duplicate", merged.GetProperty("entity").GetProperty("aliases").EnumerateArray().Select(a => a.GetString()));
+        Assert.Equal(Id(1), (await CallAsync(client, "retrieve_entity_snapshot", new { entity_id = Id(4) })).GetProperty("entity").GetProperty("id").GetString());
+
+        await CallAsync(client, "delete_entity", new { entity_id = Id(3) });
+        Assert.DoesNotContain(Id(3), (await CallAsync(client, "retrieve_entities", new { entity_type = "task" })).GetProperty("entities").EnumerateArray().Select(e => e.GetProperty("id").GetString()));
+        await CallAsync(client, "restore_entity", new { entity_id = Id(3) });
+        Assert.Contains(Id(3), (await CallAsync(client, "retrieve_entities", new { entity_type = "task" })).GetProperty("entities").EnumerateArray().Select(e => e.GetProperty("id").GetString()));
+    }
+
+    [Theory]
+    [InlineData("store", """{"entities":[{"name":"no type"}]}""", "entities[0].entity_type")]
+    [InlineData("store", """{"entities":[{"entity_type":"x","name":"y","fields":[1,2]}]}""", "entities[0].fields")]
+    [InlineData("store", """{"entities":[{"entity_type":"x","name":"y","source":"rumour"}]}""", "entities[0].source")]
+    [InlineData("store", """{"relationships":[{"type":"LIKES","source":{"entity_id":"a"},"target":{"entity_id":"b"}}]}""", "relationships[0].type")]
+    [InlineData("store", """{"relationships":[{"type":"PART_OF","source":{"entity_type":"x","name":"nobody"},"target":{"entity_type":"x","name":"none"}}]}""", "relationships[0].source")]
+    [InlineData("retrieve_entities", """{"limit":1000}""", "limit")]
+    [InlineData("list_timeline_events", """{"from":"2026-02-01T00:00:00Z","to":"2026-01-01T00:00:00Z"}""", "from")]
+    [InlineData("list_relationships", """{"type":"LOVES"}""", "type")]
+    public async Task BadArguments_AreToolErrorsNamingTheField(string tool, string arguments, string field)
+    {
+        await using var client = await fixture.ConnectAsync("bad-args");
+
+        var message = await CallFailingAsync(client, tool, JsonSerializer.Deserialize<JsonElement>(arguments));
+
+        Assert.Contains(field, message);
+    }
+
+    [Fact]
+    public async Task Store_OverTheEntityLimit_WritesNothing()
+    {
+        await using var client = await fixture.ConnectAsync("too-many");
+        var entities = Enumerable.Range(0, 101).Select(i => new { entity_type = "item", name = $"item {i}" }).ToArray();
+
+        var message = await CallFailingAsync(client, "store", new { entities });
+
+        Assert.Contains("at most 100", message);
+        Assert.Equal(0L, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM entities WHERE user_id = 'too-many'"));
+    }
+
+    [Fact]
+    public async Task OversizedBody_Is413AndWritesNothing()
+    {
+        var (tokens, _) = await fixture.SignInAsync("big-body");
+        var huge = JsonSerializer.Serialize(new
+        {
+            jsonrpc = "2.0", id = 1, method = "tools/call",
+            @params = new { name = "store", arguments = new { entities = new[] { new { entity_type = "blob", name = "big", fields = new { data = new string('x', 2 * 1024 * 1024) } } } } },
+        });
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent(huge, Encoding.UTF8, "application/json") };
+        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+
+        var response = await fixture.Server.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Contains("nothing was done", await response.Content.ReadAsStringAsync());
+        Assert.Equal(0L, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM entities WHERE user_id = 'big-body'"));
+    }
+
+    [Theory]
+    [InlineData("https://evil.example", HttpStatusCode.Forbidden)]
+    [InlineData("http://localhost.evil.example:8080", HttpStatusCode.Forbidden)]
+    [InlineData(null, HttpStatusCode.OK)]
+    [InlineData("self", HttpStatusCode.OK)]
+    public async Task Origin_OutsideTheAllowList_Is403(string? origin, HttpStatusCode expected)
+    {
+        var (tokens, _) = await fixture.SignInAsync("origin-check");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp")
+        {
+            Content = new StringContent("""{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"o","version":"1"}}}""",
+                Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        if (origin is not null)
+        {
+            request.Headers.Add("Origin", origin == "self" ? fixture.Issuer : origin);
+        }
+
+        var response = await fixture.Server.Client.SendAsync(request);
+
+        Assert.Equal(expected, response.StatusCode);
+    }
+}
