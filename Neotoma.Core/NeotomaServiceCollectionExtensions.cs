@@ -119,6 +119,8 @@ public static class NeotomaServiceCollectionExtensions
         services.AddSingleton<AuthorizationService>();
         services.AddSingleton<CallbackService>();
         services.AddSingleton<TokenService>();
+        services.AddSingleton(sp => new AccessTokenCache(
+            TimeSpan.FromSeconds(Integer(configuration, SettingNames.AccessTokenCacheSeconds, 5)), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<BearerAuthenticator>();
         services.AddSingleton<McpEndpoint>();
         var issuerOrigin = new Uri(server.Issuer).GetLeftPart(UriPartial.Authority);

@@ -44,7 +44,7 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
             return false;
         }
 
-        var buffer = new MemoryStream();
+        var buffer = new MemoryStream(req.ContentLength is { } length ? (int)length : 4096);
         var chunk = new byte[16 * 1024];
         int read;
         while ((read = await req.Body.ReadAsync(chunk, cancellationToken)) > 0)

@@ -45,6 +45,9 @@ public static class SettingNames
     /// <summary>How many proxies in front of the app append to X-Forwarded-For (1 on Azure); 0 trusts no header.</summary>
     public const string TrustedProxyCount = "TRUSTED_PROXY_COUNT";
 
+    /// <summary>Seconds a validated access token is remembered per instance (default 5; 0 = look up every request).</summary>
+    public const string AccessTokenCacheSeconds = "ACCESS_TOKEN_CACHE_SECONDS";
+
     /// <summary>Most entities one `store` call may write (default 100).</summary>
     public const string StoreMaxEntities = "STORE_MAX_ENTITIES";
 

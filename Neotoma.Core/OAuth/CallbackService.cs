@@ -23,6 +23,7 @@ public sealed class CallbackService(
     TokenCipher cipher,
     AuthorizationService authorization,
     AuditLog audit,
+    AccessTokenCache grants,
     TimeProvider timeProvider,
     ILogger<CallbackService> logger)
 {
@@ -133,6 +134,7 @@ public sealed class CallbackService(
         if (row.ClientId is not null)
         {
             // Re-authorizing a client replaces its earlier grant, and with it every token of that grant.
+            grants.Clear();
             await using var revoke = new NpgsqlCommand("""
                 UPDATE mcp_oauth_connections SET revoked_at = @now
                 WHERE user_id = @user AND client_id = @client AND revoked_at IS NULL

@@ -31,6 +31,7 @@ public sealed class TokenService(
     KeyRotationService rotation,
     AuthorizationService authorization,
     AuditLog audit,
+    AccessTokenCache grants,
     TimeProvider timeProvider,
     ILogger<TokenService> logger)
 {
@@ -329,32 +330,52 @@ public sealed class TokenService(
         return new TokenResponse(access, "Bearer", (int)options.AccessTokenLifetime.TotalSeconds, refresh, scope);
     }
 
-    /// <summary>One indexed lookup (token hash, then its connection by primary key); never a call upstream.</summary>
-    public Task<AccessGrant?> ValidateAccessTokenAsync(string token, CancellationToken cancellationToken) =>
-        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand("""
-                SELECT t.user_id, t.client_id, t.connection_id, t.scope, t.resource
-                FROM mcp_oauth_tokens t JOIN mcp_oauth_connections c ON c.connection_id = t.connection_id
-                WHERE t.token_hash = @hash AND t.kind = 'access' AND t.revoked_at IS NULL AND t.expires_at > @now AND c.revoked_at IS NULL
-                """, connection, transaction);
-            command.Parameters.AddWithValue("hash", OpaqueToken.Hash(token));
-            command.Parameters.AddWithValue("now", timeProvider.GetUtcNow());
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            if (!await reader.ReadAsync(cancellationToken))
-            {
-                return null;
-            }
+    /// <summary>
+    /// Issues a token pair for an existing connection, exactly as the token endpoint does after a
+    /// sign-in. For tools that need a real token without a browser (the benchmark); never exposed over HTTP.
+    /// </summary>
+    public Task<TokenResponse> MintAsync(string connectionId, string clientId, string userId, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(DbScope.OAuth, (connection, transaction) =>
+            IssueAsync(connection, transaction, "mint_" + OpaqueToken.New(16), connectionId, clientId, userId,
+                OAuthServerOptions.McpScope, options.Resource, cancellationToken), cancellationToken);
 
-            var grant = new AccessGrant(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4));
-            return grant.Resource == options.Resource ? grant : null;
-        }, cancellationToken);
+    /// <summary>One indexed lookup (token hash, then its connection by primary key); never a call upstream.</summary>
+    public async Task<AccessGrant?> ValidateAccessTokenAsync(string token, CancellationToken cancellationToken)
+    {
+        var hash = OpaqueToken.Hash(token);
+        if (grants.TryGet(hash, out var cached))
+        {
+            return cached;
+        }
+
+        var found = await database.QuerySingleAsync(DbScope.OAuth, """
+            SELECT t.user_id, t.client_id, t.connection_id, t.scope, t.resource, t.expires_at
+            FROM mcp_oauth_tokens t JOIN mcp_oauth_connections c ON c.connection_id = t.connection_id
+            WHERE t.token_hash = @hash AND t.kind = 'access' AND t.revoked_at IS NULL AND t.expires_at > @now AND c.revoked_at IS NULL
+            """,
+            parameters =>
+            {
+                parameters.AddWithValue("hash", hash);
+                parameters.AddWithValue("now", timeProvider.GetUtcNow());
+            },
+            reader => (Grant: new AccessGrant(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4)),
+                       ExpiresAt: reader.GetFieldValue<DateTimeOffset>(5)),
+            cancellationToken);
+        if (found is not { } row || row.Grant.Resource != options.Resource)
+        {
+            return null;
+        }
+
+        grants.Add(hash, row.Grant, row.ExpiresAt);
+        return row.Grant;
+    }
 
     /// <summary>RFC 7009: revoking a refresh token revokes its family; the answer is the same whether or not the token existed.</summary>
     public Task RevokeAsync(IEnumerable<KeyValuePair<string, StringValues>> form, CancellationToken cancellationToken)
     {
         var p = OAuthParameters.SingleValued(form);
         var token = Required(p, "token");
+        grants.Clear();
         return database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
             await using var command = new NpgsqlCommand("""
@@ -371,6 +392,7 @@ public sealed class TokenService(
     private Task RevokeConnectionAsync(string connectionId, CancellationToken cancellationToken) =>
         database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
+            grants.Clear();
             await using var command = new NpgsqlCommand(
                 "UPDATE mcp_oauth_connections SET revoked_at = coalesce(revoked_at, @now) WHERE connection_id = @id", connection, transaction);
             command.Parameters.AddWithValue("id", connectionId);
@@ -380,6 +402,7 @@ public sealed class TokenService(
 
     private async Task RevokeFamilyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string familyId, CancellationToken cancellationToken)
     {
+        grants.Clear();
         await using var command = new NpgsqlCommand(
             "UPDATE mcp_oauth_tokens SET revoked_at = coalesce(revoked_at, @now) WHERE family_id = @family", connection, transaction);
         command.Parameters.AddWithValue("family", familyId);

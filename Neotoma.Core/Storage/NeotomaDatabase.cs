@@ -33,17 +33,42 @@ public sealed class NeotomaDatabase(NpgsqlDataSource dataSource)
             return true;
         }, cancellationToken);
 
+    /// <summary>
+    /// One read in one round trip: the scope setting and the query travel as one batch, which
+    /// PostgreSQL runs as one implicit transaction (so the setting still ends with it). For hot paths.
+    /// </summary>
+    public async Task<T?> QuerySingleAsync<T>(
+        DbScope scope, string sql, Action<NpgsqlParameterCollection> parameters, Func<NpgsqlDataReader, T> read, CancellationToken cancellationToken)
+        where T : struct
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var batch = new NpgsqlBatch(connection);
+        var (name, value) = Setting(scope);
+        var setScope = new NpgsqlBatchCommand("SELECT set_config($1, $2, true)");
+        setScope.Parameters.Add(new NpgsqlParameter { Value = name });
+        setScope.Parameters.Add(new NpgsqlParameter { Value = value });
+        batch.BatchCommands.Add(setScope);
+        var query = new NpgsqlBatchCommand(sql);
+        parameters(query.Parameters);
+        batch.BatchCommands.Add(query);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        await reader.NextResultAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? read(reader) : null;
+    }
+
+    private static (string Name, string Value) Setting(DbScope scope) => scope switch
+    {
+        DbScope.OAuthScope => ("neotoma.scope", "oauth"),
+        DbScope.UserScope user => ("neotoma.user_id", user.UserId),
+        _ => throw new ArgumentOutOfRangeException(nameof(scope)),
+    };
+
     private static async Task ApplyScopeAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, DbScope scope, CancellationToken cancellationToken)
     {
         // set_config(..., true) is SET LOCAL: the setting ends with the transaction, so a
         // pooled connection never carries one user's identity into the next request.
-        var (name, value) = scope switch
-        {
-            DbScope.OAuthScope => ("neotoma.scope", "oauth"),
-            DbScope.UserScope user => ("neotoma.user_id", user.UserId),
-            _ => throw new ArgumentOutOfRangeException(nameof(scope)),
-        };
+        var (name, value) = Setting(scope);
         await using var command = new NpgsqlCommand("SELECT set_config(@name, @value, true)", connection, transaction);
         command.Parameters.AddWithValue("name", name);
         command.Parameters.AddWithValue("value", value);

@@ -15,6 +15,10 @@ namespace Neotoma.Functions.SelfHost;
 /// </summary>
 internal static class FunctionInvoker
 {
+    // One constructor factory per function class, built on first use: the per-request cost is a
+    // delegate call, as with the worker's generated executor, not a reflection lookup.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, ObjectFactory> Factories = new();
+
     /// <summary>Fails at start-up, naming the function, when it takes a parameter the self-host cannot give.</summary>
     public static void EnsureSupported(MethodInfo method)
     {
@@ -70,7 +74,9 @@ internal static class FunctionInvoker
 
     private static async Task<object?> InvokeAsync(IServiceProvider services, MethodInfo method, object?[] arguments)
     {
-        var instance = method.IsStatic ? null : ActivatorUtilities.CreateInstance(services, method.DeclaringType!);
+        var instance = method.IsStatic
+            ? null
+            : Factories.GetOrAdd(method.DeclaringType!, type => ActivatorUtilities.CreateFactory(type, Type.EmptyTypes))(services, null);
         try
         {
             var returned = method.Invoke(instance, arguments);
