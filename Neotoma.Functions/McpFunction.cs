@@ -36,15 +36,19 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
         return new EmptyResult();
     }
 
-    /// <summary>Reads the body up to the limit before any tool runs, so an oversized call writes nothing.</summary>
+    /// <summary>
+    /// Refuses a body over the limit before any tool runs, so an oversized call writes nothing. A
+    /// declared Content-Length is enforced by the server itself; only a chunked body of unknown
+    /// length has to be read ahead to be measured.
+    /// </summary>
     private async Task<bool> BufferBodyAsync(HttpRequest req, CancellationToken cancellationToken)
     {
-        if (req.ContentLength > options.MaxBodyBytes)
+        if (req.ContentLength is { } declared)
         {
-            return false;
+            return declared <= options.MaxBodyBytes;
         }
 
-        var buffer = new MemoryStream(req.ContentLength is { } length ? (int)length : 4096);
+        var buffer = new MemoryStream();
         var chunk = new byte[16 * 1024];
         int read;
         while ((read = await req.Body.ReadAsync(chunk, cancellationToken)) > 0)

@@ -61,8 +61,31 @@ public sealed class ProtectedResourceTests(OAuthFixture fixture) : IClassFixture
         var body = await response.Content.ReadAsStringAsync();
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Contains("\"protocolVersion\"", body);
+        Assert.True(body.Contains("\"protocolVersion\""), body);
         Assert.Contains("\"neotoma\"", body);
+    }
+
+    /// <summary>The MCP C# SDK client speaking each revision; 2026-07-28 skips the initialize handshake entirely.</summary>
+    [Theory]
+    [InlineData("2025-06-18")]
+    [InlineData("2025-11-25")]
+    [InlineData("2026-07-28")]
+    public async Task SdkClientOfEachRevision_CallsATool(string version)
+    {
+        var (tokens, _) = await fixture.SignInAsync("sdk-" + version);
+        var transport = new ModelContextProtocol.Client.HttpClientTransport(new ModelContextProtocol.Client.HttpClientTransportOptions
+        {
+            Endpoint = new Uri(fixture.Resource),
+            AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + tokens.AccessToken },
+        }, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+
+        await using var client = await ModelContextProtocol.Client.McpClient.CreateAsync(transport,
+            new ModelContextProtocol.Client.McpClientOptions { ProtocolVersion = version });
+        var result = await client.CallToolAsync("get_authenticated_user");
+
+        Assert.Equal(version, client.NegotiatedProtocolVersion);
+        var text = Assert.IsType<ModelContextProtocol.Protocol.TextContentBlock>(Assert.Single(result.Content)).Text;
+        Assert.Contains("\"user_id\":\"sdk-" + version + "\"", text);
     }
 
     [Theory]

@@ -254,6 +254,17 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
     [InlineData("retrieve_entities", """{"limit":1000}""", "limit")]
     [InlineData("list_timeline_events", """{"from":"2026-02-01T00:00:00Z","to":"2026-01-01T00:00:00Z"}""", "from")]
     [InlineData("list_relationships", """{"type":"LOVES"}""", "type")]
+    [InlineData("list_observations", """{"entity_id":"ent_x","limit":0}""", "limit")]
+    [InlineData("retrieve_entity_by_identifier", """{"identifier":"  "}""", "identifier")]
+    [InlineData("retrieve_related_entities", """{"entity_id":"ent_x","direction":"sideways"}""", "direction")]
+    [InlineData("retrieve_related_entities", """{"entity_id":"ent_x","types":["HATES"]}""", "types")]
+    [InlineData("correct", """{"entity_id":"ent_x","field":"","value":1}""", "field")]
+    [InlineData("merge_entities", """{"source_entity_id":"ent_missing","target_entity_id":"ent_missing"}""", "No entity")]
+    [InlineData("delete_entity", """{"entity_id":"ent_missing"}""", "No entity")]
+    [InlineData("restore_entity", """{"entity_id":"ent_missing"}""", "No entity")]
+    [InlineData("retrieve_entity_snapshot", """{"entity_id":"ent_missing"}""", "No entity")]
+    [InlineData("store", """{"idempotency_key":"","entities":[{"entity_type":"x","name":"y"}]}""", "idempotency_key")]
+    [InlineData("store", """{}""", "entities")]
     public async Task BadArguments_AreToolErrorsNamingTheField(string tool, string arguments, string field)
     {
         await using var client = await fixture.ConnectAsync("bad-args");
@@ -275,16 +286,32 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         Assert.Equal(0L, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM entities WHERE user_id = 'too-many'"));
     }
 
-    [Fact]
-    public async Task OversizedBody_Is413AndWritesNothing()
+    /// <summary>A stream without a length makes HttpClient send the body chunked: the server must measure it.</summary>
+    private sealed class UnknownLengthContent(byte[] bytes) : HttpContent
     {
-        var (tokens, _) = await fixture.SignInAsync("big-body");
+        protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) => stream.WriteAsync(bytes).AsTask();
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task OversizedBody_Is413AndWritesNothing(bool chunked)
+    {
+        var (tokens, _) = await fixture.SignInAsync("big-body-" + chunked);
         var huge = JsonSerializer.Serialize(new
         {
             jsonrpc = "2.0", id = 1, method = "tools/call",
             @params = new { name = "store", arguments = new { entities = new[] { new { entity_type = "blob", name = "big", fields = new { data = new string('x', 2 * 1024 * 1024) } } } } },
         });
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent(huge, Encoding.UTF8, "application/json") };
+        HttpContent content = chunked ? new UnknownLengthContent(Encoding.UTF8.GetBytes(huge)) : new StringContent(huge, Encoding.UTF8);
+        content.Headers.ContentType = new("application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = content };
         request.Headers.Authorization = new("Bearer", tokens.AccessToken);
         request.Headers.Accept.ParseAdd("application/json");
         request.Headers.Accept.ParseAdd("text/event-stream");
@@ -293,7 +320,7 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
 
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
         Assert.Contains("nothing was done", await response.Content.ReadAsStringAsync());
-        Assert.Equal(0L, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM entities WHERE user_id = 'big-body'"));
+        Assert.Equal(0L, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM entities WHERE user_id = @u", ("u", "big-body-" + chunked)));
     }
 
     [Theory]
