@@ -11,34 +11,18 @@ namespace Neotoma.Functions;
 public sealed class CallbackFunction(CallbackService callbacks, OAuthRequestGuard guard)
 {
     [Function("Callback")]
-    public async Task<IActionResult> Run(
+    public Task<IActionResult> Run(
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "api/mcp/oauth/callback")] HttpRequest req,
-        CancellationToken cancellationToken)
-    {
-        var entry = await guard.EnterAsync(req, RateLimitedEndpoint.Callback, browser: true, cancellationToken);
-        if (entry.Refusal is not null)
-        {
-            return entry.Refusal;
-        }
-
-        try
+        CancellationToken cancellationToken) =>
+        guard.HandleAsync(req, RateLimitedEndpoint.Callback, browser: true, async clientIp =>
         {
             var query = OAuthParameters.SingleValued(req.Query);
             var outcome = await callbacks.CompleteAsync(query.GetValueOrDefault("code"), query.GetValueOrDefault("state"),
-                query.GetValueOrDefault("error"), entry.ClientIp, cancellationToken);
+                query.GetValueOrDefault("error"), clientIp, cancellationToken);
             return outcome.ClientRedirect is { } location
                 ? OAuthResults.Redirect(req, location)
                 : OAuthResults.Html(req, StatusCodes.Status200OK, "Connection created",
                     $"<p>Neotoma connection <code>{OAuthResults.Encode(outcome.ConnectionId)}</code>" +
                     $"{(outcome.ClientName is null ? "" : $" for <strong>{OAuthResults.Encode(outcome.ClientName)}</strong>")} is ready. You can close this window.</p>");
-        }
-        catch (AuthorizationErrorRedirect e)
-        {
-            return OAuthResults.Redirect(req, e.Location);
-        }
-        catch (OAuthException e)
-        {
-            return OAuthResults.Page(req, e);
-        }
-    }
+        }, cancellationToken);
 }

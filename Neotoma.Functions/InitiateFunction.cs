@@ -2,7 +2,6 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
-using Microsoft.Extensions.Primitives;
 using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
 using Neotoma.Functions.Http;
@@ -19,78 +18,56 @@ public sealed class InitiateFunction(AuthorizationService authorization, OAuthRe
     private static readonly HashSet<string> ConsentOnlyFields = ["csrf_token", "decision"];
 
     [Function("Initiate")]
-    public async Task<IActionResult> Run(
+    public Task<IActionResult> Run(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "api/mcp/oauth/initiate")] HttpRequest req,
         CancellationToken cancellationToken)
     {
         var json = RequestBody.IsMediaType(req, "application/json");
-        var entry = await guard.EnterAsync(req, RateLimitedEndpoint.Initiate, browser: !json, cancellationToken);
-        if (entry.Refusal is not null)
+        return guard.HandleAsync(req, RateLimitedEndpoint.Initiate, browser: !json,
+            clientIp => json ? FromJsonAsync(req, clientIp, cancellationToken) : FromConsentFormAsync(req, clientIp, cancellationToken),
+            cancellationToken);
+    }
+
+    private async Task<IActionResult> FromConsentFormAsync(HttpRequest req, string clientIp, CancellationToken cancellationToken)
+    {
+        var form = (await RequestBody.ReadFormAsync(req, cancellationToken)).ToArray();
+        var fields = OAuthParameters.SingleValued(form);
+        var request = await authorization.ValidateAsync(form.Where(f => !ConsentOnlyFields.Contains(f.Key)), cancellationToken);
+        var decision = fields.GetValueOrDefault("decision");
+        if (decision is not ("approve" or "deny"))
         {
-            return entry.Refusal;
+            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "decision must be approve or deny.");
         }
 
-        if (json)
-        {
-            return await FromJsonAsync(req, entry.ClientIp, cancellationToken);
-        }
-
-        try
-        {
-            var form = (await RequestBody.ReadFormAsync(req, cancellationToken)).ToArray();
-            var fields = OAuthParameters.SingleValued(form);
-            var request = await authorization.ValidateAsync(form.Where(f => !ConsentOnlyFields.Contains(f.Key)), cancellationToken);
-            var decision = fields.GetValueOrDefault("decision");
-            if (decision is not ("approve" or "deny"))
-            {
-                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "decision must be approve or deny.");
-            }
-
-            var location = await authorization.DecideAsync(request, fields.GetValueOrDefault("csrf_token"),
-                req.Cookies[AuthorizeFunction.ConsentCookie], decision == "approve", entry.ClientIp, cancellationToken);
-            return OAuthResults.Redirect(req, location);
-        }
-        catch (AuthorizationErrorRedirect e)
-        {
-            return OAuthResults.Redirect(req, e.Location);
-        }
-        catch (OAuthException e)
-        {
-            return OAuthResults.Page(req, e);
-        }
+        var location = await authorization.DecideAsync(request, fields.GetValueOrDefault("csrf_token"),
+            req.Cookies[AuthorizeFunction.ConsentCookie], decision == "approve", clientIp, cancellationToken);
+        return OAuthResults.Redirect(req, location);
     }
 
     private async Task<IActionResult> FromJsonAsync(HttpRequest req, string clientIp, CancellationToken cancellationToken)
     {
+        var text = await RequestBody.ReadTextAsync(req, RequestBody.MaxFormBytes, OAuthErrorCode.OAUTH_INVALID_REQUEST, cancellationToken);
+        string? connectionId, clientName, redirectUri;
         try
         {
-            var text = await RequestBody.ReadTextAsync(req, RequestBody.MaxFormBytes, OAuthErrorCode.OAUTH_INVALID_REQUEST, cancellationToken);
-            string? connectionId, clientName, redirectUri;
-            try
+            using var document = JsonDocument.Parse(text.Length == 0 ? "{}" : text);
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
             {
-                using var document = JsonDocument.Parse(text.Length == 0 ? "{}" : text);
-                if (document.RootElement.ValueKind != JsonValueKind.Object)
-                {
-                    throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "The body must be a JSON object.");
-                }
-
-                connectionId = OptionalString(document.RootElement, "connection_id");
-                clientName = OptionalString(document.RootElement, "client_name");
-                redirectUri = OptionalString(document.RootElement, "redirect_uri");
-            }
-            catch (JsonException)
-            {
-                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "The request body is not valid JSON.");
+                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "The body must be a JSON object.");
             }
 
-            var flow = await authorization.InitiateConnectionAsync(connectionId, clientName, redirectUri, clientIp, cancellationToken);
-            OAuthResults.NoStore(req);
-            return new JsonResult(new { authUrl = flow.AuthUrl.AbsoluteUri, connectionId = flow.ConnectionId, expiresAt = flow.ExpiresAt });
+            connectionId = OptionalString(document.RootElement, "connection_id");
+            clientName = OptionalString(document.RootElement, "client_name");
+            redirectUri = OptionalString(document.RootElement, "redirect_uri");
         }
-        catch (OAuthException e)
+        catch (JsonException)
         {
-            return OAuthResults.Json(req, e);
+            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "The request body is not valid JSON.");
         }
+
+        var flow = await authorization.InitiateConnectionAsync(connectionId, clientName, redirectUri, clientIp, cancellationToken);
+        OAuthResults.NoStore(req);
+        return new JsonResult(new { authUrl = flow.AuthUrl.AbsoluteUri, connectionId = flow.ConnectionId, expiresAt = flow.ExpiresAt });
     }
 
     private static string? OptionalString(JsonElement root, string name) =>

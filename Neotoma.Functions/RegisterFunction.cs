@@ -11,17 +11,10 @@ namespace Neotoma.Functions;
 public sealed class RegisterFunction(ClientRegistrationService registrations, OAuthRequestGuard guard)
 {
     [Function("Register")]
-    public async Task<IActionResult> Run(
+    public Task<IActionResult> Run(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "api/mcp/oauth/register")] HttpRequest req,
-        CancellationToken cancellationToken)
-    {
-        var entry = await guard.EnterAsync(req, RateLimitedEndpoint.Register, browser: false, cancellationToken);
-        if (entry.Refusal is not null)
-        {
-            return entry.Refusal;
-        }
-
-        try
+        CancellationToken cancellationToken) =>
+        guard.HandleAsync(req, RateLimitedEndpoint.Register, browser: false, async _ =>
         {
             if (!RequestBody.IsMediaType(req, "application/json"))
             {
@@ -32,10 +25,5 @@ public sealed class RegisterFunction(ClientRegistrationService registrations, OA
             var client = await registrations.RegisterAsync(body, cancellationToken);
             OAuthResults.NoStore(req);
             return new JsonResult(client) { StatusCode = StatusCodes.Status201Created };
-        }
-        catch (OAuthException e)
-        {
-            return OAuthResults.Json(req, e);
-        }
-    }
+        }, cancellationToken);
 }

@@ -11,26 +11,14 @@ namespace Neotoma.Functions;
 public sealed class TokenFunction(TokenService tokens, OAuthRequestGuard guard)
 {
     [Function("Token")]
-    public async Task<IActionResult> Run(
+    public Task<IActionResult> Run(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "api/mcp/oauth/token")] HttpRequest req,
-        CancellationToken cancellationToken)
-    {
-        var entry = await guard.EnterAsync(req, RateLimitedEndpoint.Token, browser: false, cancellationToken);
-        if (entry.Refusal is not null)
-        {
-            return entry.Refusal;
-        }
-
-        try
+        CancellationToken cancellationToken) =>
+        guard.HandleAsync(req, RateLimitedEndpoint.Token, browser: false, async clientIp =>
         {
             var form = await RequestBody.ReadFormAsync(req, cancellationToken);
-            var response = await tokens.ExchangeAsync(form, entry.ClientIp, cancellationToken);
+            var response = await tokens.ExchangeAsync(form, clientIp, cancellationToken);
             OAuthResults.NoStore(req);
             return new JsonResult(response);
-        }
-        catch (OAuthException e)
-        {
-            return OAuthResults.Json(req, e);
-        }
-    }
+        }, cancellationToken);
 }

@@ -1,28 +1,42 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
+using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
 
 namespace Neotoma.Functions.Http;
 
-/// <summary>Who is calling (client IP, through trusted proxies only) and whether they are over their rate limit.</summary>
+/// <summary>
+/// The frame of every rate-limited OAuth endpoint: who is calling (client IP, through trusted
+/// proxies only), whether they are over their limit, and how an OAuth failure is answered (a
+/// page for a browser, JSON for a client, a redirect once the client's redirect URI is trusted).
+/// </summary>
 public sealed class OAuthRequestGuard(RateLimiter limiter, ClientIpResolver clientIps)
 {
-    public sealed record Entry(string ClientIp, IActionResult? Refusal);
-
-    /// <summary>A refusal is 429 with Retry-After, never 401: a 401 would send MCP clients into a sign-in loop.</summary>
-    public async Task<Entry> EnterAsync(HttpRequest request, RateLimitedEndpoint endpoint, bool browser, CancellationToken cancellationToken)
+    public async Task<IActionResult> HandleAsync(
+        HttpRequest request, RateLimitedEndpoint endpoint, bool browser, Func<string, Task<IActionResult>> handle, CancellationToken cancellationToken)
     {
         var ip = clientIps.Resolve(request);
         try
         {
             await limiter.HitAsync(endpoint, ip, cancellationToken);
-            return new Entry(ip, null);
+            return await handle(ip);
         }
         catch (RateLimitExceededException e)
         {
+            // 429 with Retry-After, never 401: a 401 would send MCP clients into a sign-in loop.
             request.HttpContext.Response.Headers.RetryAfter = e.RetryAfterSeconds.ToString();
-            var error = e.ToOAuthException();
-            return new Entry(ip, browser ? OAuthResults.Page(request, error) : OAuthResults.Json(request, error));
+            return Refuse(request, e.ToOAuthException(), browser);
+        }
+        catch (AuthorizationErrorRedirect e)
+        {
+            return OAuthResults.Redirect(request, e.Location);
+        }
+        catch (OAuthException e)
+        {
+            return Refuse(request, e, browser);
         }
     }
+
+    private static IActionResult Refuse(HttpRequest request, OAuthException error, bool browser) =>
+        browser ? OAuthResults.Page(request, error) : OAuthResults.Json(request, error);
 }

@@ -162,6 +162,27 @@ public class OAuthFixture : IAsyncLifetime
         return (await ReadTokensAsync(response), client);
     }
 
+    public const string ToolsListRequest = """{"jsonrpc":"2.0","id":1,"method":"tools/list"}""";
+
+    /// <summary>A raw JSON-RPC POST to /mcp with the headers Streamable HTTP requires, for tests of the HTTP layer itself.</summary>
+    public Task<HttpResponseMessage> SendMcpAsync(string? accessToken, string body = ToolsListRequest, string? protocolVersion = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
+        if (accessToken is not null)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", accessToken);
+        }
+
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        if (protocolVersion is not null)
+        {
+            request.Headers.Add("MCP-Protocol-Version", protocolVersion);
+        }
+
+        return Server.Client.SendAsync(request);
+    }
+
     /// <summary>An MCP SDK client connected to /mcp as the given user, with a token from the real flow.</summary>
     public async Task<ModelContextProtocol.Client.McpClient> ConnectAsync(string login)
     {

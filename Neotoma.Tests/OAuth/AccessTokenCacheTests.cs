@@ -15,17 +15,7 @@ public sealed class CachingOAuthFixture : OAuthFixture
 /// <summary>A validated token is remembered a few seconds; revocation through Neotoma still takes effect at once.</summary>
 public sealed class AccessTokenCacheTests(CachingOAuthFixture fixture) : IClassFixture<CachingOAuthFixture>
 {
-    private async Task<HttpStatusCode> CallMcpAsync(string token)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp")
-        {
-            Content = new StringContent("""{"jsonrpc":"2.0","id":1,"method":"tools/list"}""", Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        request.Headers.Accept.ParseAdd("application/json");
-        request.Headers.Accept.ParseAdd("text/event-stream");
-        return (await fixture.Server.Client.SendAsync(request)).StatusCode;
-    }
+    private async Task<HttpStatusCode> CallMcpAsync(string token) => (await fixture.SendMcpAsync(token)).StatusCode;
 
     [Fact]
     public async Task ValidatedToken_IsServedFromTheCache_WithoutTheDatabase()

@@ -9,23 +9,8 @@ namespace Neotoma.Tests.OAuth;
 /// <summary>/mcp as an OAuth protected resource (RFC 6750 §3, RFC 9728 §5.1) served by the MCP SDK.</summary>
 public sealed class ProtectedResourceTests(OAuthFixture fixture) : IClassFixture<OAuthFixture>
 {
-    private async Task<HttpResponseMessage> PostAsync(string? token, string body, string? protocolVersion = null)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-        if (token is not null)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        }
-
-        request.Headers.Accept.ParseAdd("application/json");
-        request.Headers.Accept.ParseAdd("text/event-stream");
-        if (protocolVersion is not null)
-        {
-            request.Headers.Add("MCP-Protocol-Version", protocolVersion);
-        }
-
-        return await fixture.Server.Client.SendAsync(request);
-    }
+    private Task<HttpResponseMessage> PostAsync(string? token, string body, string? protocolVersion = null) =>
+        fixture.SendMcpAsync(token, body, protocolVersion);
 
     private static string Initialize(string version) =>
         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"" + version +

@@ -42,17 +42,7 @@ public sealed class TokenEndpointTests(OAuthFixture fixture) : IClassFixture<OAu
         Assert.Equal(code, body.GetProperty("error_code").GetString());
     }
 
-    private async Task<HttpStatusCode> CallMcpAsync(string accessToken)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp")
-        {
-            Content = new StringContent("""{"jsonrpc":"2.0","id":1,"method":"tools/list"}""", System.Text.Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
-        request.Headers.Accept.ParseAdd("application/json");
-        request.Headers.Accept.ParseAdd("text/event-stream");
-        return (await fixture.Server.Client.SendAsync(request)).StatusCode;
-    }
+    private async Task<HttpStatusCode> CallMcpAsync(string accessToken) => (await fixture.SendMcpAsync(accessToken)).StatusCode;
 
     [Fact]
     public async Task Code_WithVerifierThatDoesNotMatchChallenge_IsRejected()
