@@ -185,12 +185,12 @@ public sealed class DoctorService(IConfiguration configuration, HttpClient http,
         }
 
         await using (var rls = dataSource.CreateCommand(
-            "SELECT string_agg(tablename, ', ' ORDER BY tablename) FILTER (WHERE NOT rowsecurity), count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'mcp_%'"))
+            "SELECT string_agg(tablename, ', ' ORDER BY tablename) FILTER (WHERE NOT rowsecurity), count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schemaversions'"))
         await using (var reader = await rls.ExecuteReaderAsync(cancellationToken))
         {
             await reader.ReadAsync(cancellationToken);
             checks.Add(reader.IsDBNull(0)
-                ? new("row-level security", true, $"on for all {reader.GetInt64(1)} mcp_ tables")
+                ? new("row-level security", true, $"on for all {reader.GetInt64(1)} tables")
                 : new("row-level security", false, $"off for {reader.GetString(0)}", "ALTER TABLE <table> ENABLE ROW LEVEL SECURITY (the migrations set it; something turned it off)"));
         }
 

@@ -157,20 +157,22 @@ public sealed class DoctorTests(OAuthFixture fixture) : IClassFixture<OAuthFixtu
         }
     }
 
-    [Fact]
-    public async Task RowLevelSecurityOff_Fails()
+    [Theory]
+    [InlineData("mcp_oauth_state")]
+    [InlineData("entities")]
+    public async Task RowLevelSecurityOff_Fails(string table)
     {
-        await fixture.Database.AdminExecuteAsync("ALTER TABLE mcp_oauth_state DISABLE ROW LEVEL SECURITY");
+        await fixture.Database.AdminExecuteAsync($"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY");
         try
         {
             var check = Check(await RunAsync(Healthy()), "row-level security");
 
             Assert.False(check.Ok);
-            Assert.Contains("mcp_oauth_state", check.Detail);
+            Assert.Contains(table, check.Detail);
         }
         finally
         {
-            await fixture.Database.AdminExecuteAsync("ALTER TABLE mcp_oauth_state ENABLE ROW LEVEL SECURITY");
+            await fixture.Database.AdminExecuteAsync($"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY");
         }
     }
 
