@@ -42,10 +42,10 @@ public sealed class AuthorizeFunction(AuthorizationService authorization, OAuthS
             Path = "/api/mcp/oauth",
             MaxAge = TimeSpan.FromMinutes(10),
         });
-        return OAuthResults.Html(req, StatusCodes.Status200OK, "Connect to Neotoma?", ConsentPage(request, csrf));
+        return OAuthResults.Html(req, StatusCodes.Status200OK, "Connect to Neotoma?", ConsentPage(request, csrf, options.InitiateEndpoint));
     }
 
-    private static string ConsentPage(AuthorizationRequest request, string csrf)
+    private static string ConsentPage(AuthorizationRequest request, string csrf, string initiateEndpoint)
     {
         string Hidden(string name, string? value) =>
             value is null ? "" : $"<input type=\"hidden\" name=\"{name}\" value=\"{OAuthResults.Encode(value)}\">";
@@ -58,7 +58,7 @@ public sealed class AuthorizeFunction(AuthorizationService authorization, OAuthS
             <strong>{OAuthResults.Encode(request.RedirectHost)}</strong>.</p>
             <p class="code">Redirect URI: <code>{OAuthResults.Encode(request.RedirectUri)}</code></p>
             <p>Only approve if you started this connection yourself.</p>
-            <form method="post" action="/api/mcp/oauth/initiate">
+            <form method="post" action="{OAuthResults.Encode(initiateEndpoint)}">
             {Hidden("client_id", request.Client.ClientId)}{Hidden("redirect_uri", request.RedirectUri)}
             {Hidden("response_type", "code")}{Hidden("code_challenge", request.CodeChallenge)}{Hidden("code_challenge_method", "S256")}
             {Hidden("state", request.State)}{Hidden("scope", request.Scope)}{Hidden("resource", request.Resource)}{Hidden("csrf_token", csrf)}
