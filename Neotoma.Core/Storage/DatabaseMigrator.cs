@@ -68,6 +68,8 @@ public sealed class DatabaseMigrator
                 .PostgresqlDatabase(new PostgresqlConnectionManager(dataSource))
                 .WithScriptsEmbeddedInAssembly(scripts.Assembly, scripts.Contains)
                 .WithTransactionPerScript()
+                // Scripts are plain PostgreSQL: $$ and $tag$ quote function bodies, they are not DbUp variables.
+                .WithVariablesDisabled()
                 .LogTo(logger)
                 .Build();
 

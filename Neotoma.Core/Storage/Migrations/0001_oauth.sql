@@ -42,16 +42,28 @@ CREATE TABLE mcp_oauth_connections (
 CREATE INDEX mcp_oauth_connections_user_id_idx ON mcp_oauth_connections (user_id);
 CREATE INDEX mcp_oauth_connections_client_id_idx ON mcp_oauth_connections (client_id);
 
-ALTER TABLE mcp_oauth_state ENABLE ROW LEVEL SECURITY;
-ALTER TABLE mcp_oauth_state FORCE ROW LEVEL SECURITY;
-CREATE POLICY oauth_service ON mcp_oauth_state
-    USING (current_setting('neotoma.scope', true) = 'oauth')
-    WITH CHECK (current_setting('neotoma.scope', true) = 'oauth');
+-- The two policies every table gets, defined once. Row-level security is enabled and forced
+-- (forced: the owning role is bound too), then one policy says who may see and write rows.
+CREATE FUNCTION neotoma_protect_oauth_table(target regclass) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', target);
+    EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', target);
+    EXECUTE format($sql$CREATE POLICY oauth_service ON %s
+        USING (current_setting('neotoma.scope', true) = 'oauth')
+        WITH CHECK (current_setting('neotoma.scope', true) = 'oauth')$sql$, target);
+END $$;
 
-ALTER TABLE mcp_oauth_connections ENABLE ROW LEVEL SECURITY;
-ALTER TABLE mcp_oauth_connections FORCE ROW LEVEL SECURITY;
-CREATE POLICY oauth_service ON mcp_oauth_connections
-    USING (current_setting('neotoma.scope', true) = 'oauth')
-    WITH CHECK (current_setting('neotoma.scope', true) = 'oauth');
+CREATE FUNCTION neotoma_protect_user_table(target regclass) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', target);
+    EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', target);
+    EXECUTE format($sql$CREATE POLICY owner ON %s
+        USING (user_id = current_setting('neotoma.user_id', true))
+        WITH CHECK (user_id = current_setting('neotoma.user_id', true))$sql$, target);
+END $$;
+
+SELECT neotoma_protect_oauth_table('mcp_oauth_state');
+SELECT neotoma_protect_oauth_table('mcp_oauth_connections');
+-- A signed-in user's tools may also read that user's own connections.
 CREATE POLICY user_reads_own ON mcp_oauth_connections FOR SELECT
     USING (user_id = current_setting('neotoma.user_id', true));

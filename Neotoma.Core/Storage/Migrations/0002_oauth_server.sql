@@ -81,32 +81,8 @@ CREATE UNIQUE INDEX mcp_oauth_connections_user_client_active_idx
     ON mcp_oauth_connections (user_id, client_id) WHERE revoked_at IS NULL AND client_id IS NOT NULL;
 
 -- Only the authorization server (neotoma.scope = 'oauth') sees these tables.
-ALTER TABLE mcp_oauth_clients ENABLE ROW LEVEL SECURITY;
-ALTER TABLE mcp_oauth_clients FORCE ROW LEVEL SECURITY;
-CREATE POLICY oauth_service ON mcp_oauth_clients
-    USING (current_setting('neotoma.scope', true) = 'oauth')
-    WITH CHECK (current_setting('neotoma.scope', true) = 'oauth');
-
-ALTER TABLE mcp_oauth_codes ENABLE ROW LEVEL SECURITY;
-ALTER TABLE mcp_oauth_codes FORCE ROW LEVEL SECURITY;
-CREATE POLICY oauth_service ON mcp_oauth_codes
-    USING (current_setting('neotoma.scope', true) = 'oauth')
-    WITH CHECK (current_setting('neotoma.scope', true) = 'oauth');
-
-ALTER TABLE mcp_oauth_tokens ENABLE ROW LEVEL SECURITY;
-ALTER TABLE mcp_oauth_tokens FORCE ROW LEVEL SECURITY;
-CREATE POLICY oauth_service ON mcp_oauth_tokens
-    USING (current_setting('neotoma.scope', true) = 'oauth')
-    WITH CHECK (current_setting('neotoma.scope', true) = 'oauth');
-
-ALTER TABLE mcp_oauth_upstream_clients ENABLE ROW LEVEL SECURITY;
-ALTER TABLE mcp_oauth_upstream_clients FORCE ROW LEVEL SECURITY;
-CREATE POLICY oauth_service ON mcp_oauth_upstream_clients
-    USING (current_setting('neotoma.scope', true) = 'oauth')
-    WITH CHECK (current_setting('neotoma.scope', true) = 'oauth');
-
-ALTER TABLE mcp_oauth_audit ENABLE ROW LEVEL SECURITY;
-ALTER TABLE mcp_oauth_audit FORCE ROW LEVEL SECURITY;
-CREATE POLICY oauth_service ON mcp_oauth_audit
-    USING (current_setting('neotoma.scope', true) = 'oauth')
-    WITH CHECK (current_setting('neotoma.scope', true) = 'oauth');
+SELECT neotoma_protect_oauth_table('mcp_oauth_clients');
+SELECT neotoma_protect_oauth_table('mcp_oauth_codes');
+SELECT neotoma_protect_oauth_table('mcp_oauth_tokens');
+SELECT neotoma_protect_oauth_table('mcp_oauth_upstream_clients');
+SELECT neotoma_protect_oauth_table('mcp_oauth_audit');

@@ -8,8 +8,4 @@ CREATE TABLE mcp_oauth_rate_limits (
 );
 CREATE INDEX mcp_oauth_rate_limits_window_idx ON mcp_oauth_rate_limits (window_start);
 
-ALTER TABLE mcp_oauth_rate_limits ENABLE ROW LEVEL SECURITY;
-ALTER TABLE mcp_oauth_rate_limits FORCE ROW LEVEL SECURITY;
-CREATE POLICY oauth_service ON mcp_oauth_rate_limits
-    USING (current_setting('neotoma.scope', true) = 'oauth')
-    WITH CHECK (current_setting('neotoma.scope', true) = 'oauth');
+SELECT neotoma_protect_oauth_table('mcp_oauth_rate_limits');

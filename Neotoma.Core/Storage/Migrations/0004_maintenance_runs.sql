@@ -6,8 +6,4 @@ CREATE TABLE mcp_maintenance_runs (
     last_result     jsonb       NOT NULL
 );
 
-ALTER TABLE mcp_maintenance_runs ENABLE ROW LEVEL SECURITY;
-ALTER TABLE mcp_maintenance_runs FORCE ROW LEVEL SECURITY;
-CREATE POLICY oauth_service ON mcp_maintenance_runs
-    USING (current_setting('neotoma.scope', true) = 'oauth')
-    WITH CHECK (current_setting('neotoma.scope', true) = 'oauth');
+SELECT neotoma_protect_oauth_table('mcp_maintenance_runs');

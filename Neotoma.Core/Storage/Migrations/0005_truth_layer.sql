@@ -108,42 +108,11 @@ CREATE TABLE store_requests (
     PRIMARY KEY (user_id, idempotency_key)
 );
 
-ALTER TABLE entities ENABLE ROW LEVEL SECURITY;
-ALTER TABLE entities FORCE ROW LEVEL SECURITY;
-CREATE POLICY owner ON entities
-    USING (user_id = current_setting('neotoma.user_id', true)) WITH CHECK (user_id = current_setting('neotoma.user_id', true));
-
-ALTER TABLE observations ENABLE ROW LEVEL SECURITY;
-ALTER TABLE observations FORCE ROW LEVEL SECURITY;
-CREATE POLICY owner ON observations
-    USING (user_id = current_setting('neotoma.user_id', true)) WITH CHECK (user_id = current_setting('neotoma.user_id', true));
-
-ALTER TABLE entity_snapshots ENABLE ROW LEVEL SECURITY;
-ALTER TABLE entity_snapshots FORCE ROW LEVEL SECURITY;
-CREATE POLICY owner ON entity_snapshots
-    USING (user_id = current_setting('neotoma.user_id', true)) WITH CHECK (user_id = current_setting('neotoma.user_id', true));
-
-ALTER TABLE relationships ENABLE ROW LEVEL SECURITY;
-ALTER TABLE relationships FORCE ROW LEVEL SECURITY;
-CREATE POLICY owner ON relationships
-    USING (user_id = current_setting('neotoma.user_id', true)) WITH CHECK (user_id = current_setting('neotoma.user_id', true));
-
-ALTER TABLE relationship_observations ENABLE ROW LEVEL SECURITY;
-ALTER TABLE relationship_observations FORCE ROW LEVEL SECURITY;
-CREATE POLICY owner ON relationship_observations
-    USING (user_id = current_setting('neotoma.user_id', true)) WITH CHECK (user_id = current_setting('neotoma.user_id', true));
-
-ALTER TABLE timeline_events ENABLE ROW LEVEL SECURITY;
-ALTER TABLE timeline_events FORCE ROW LEVEL SECURITY;
-CREATE POLICY owner ON timeline_events
-    USING (user_id = current_setting('neotoma.user_id', true)) WITH CHECK (user_id = current_setting('neotoma.user_id', true));
-
-ALTER TABLE entity_types ENABLE ROW LEVEL SECURITY;
-ALTER TABLE entity_types FORCE ROW LEVEL SECURITY;
-CREATE POLICY owner ON entity_types
-    USING (user_id = current_setting('neotoma.user_id', true)) WITH CHECK (user_id = current_setting('neotoma.user_id', true));
-
-ALTER TABLE store_requests ENABLE ROW LEVEL SECURITY;
-ALTER TABLE store_requests FORCE ROW LEVEL SECURITY;
-CREATE POLICY owner ON store_requests
-    USING (user_id = current_setting('neotoma.user_id', true)) WITH CHECK (user_id = current_setting('neotoma.user_id', true));
+SELECT neotoma_protect_user_table('entities');
+SELECT neotoma_protect_user_table('observations');
+SELECT neotoma_protect_user_table('entity_snapshots');
+SELECT neotoma_protect_user_table('relationships');
+SELECT neotoma_protect_user_table('relationship_observations');
+SELECT neotoma_protect_user_table('timeline_events');
+SELECT neotoma_protect_user_table('entity_types');
+SELECT neotoma_protect_user_table('store_requests');
