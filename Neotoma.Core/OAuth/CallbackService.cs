@@ -36,7 +36,7 @@ public sealed class CallbackService(
     {
         if (string.IsNullOrEmpty(state))
         {
-            throw await FailAsync(null, null, clientIp, OAuthErrorCode.OAUTH_STATE_INVALID,
+            throw await FailAsync(null, clientIp, OAuthErrorCode.OAUTH_STATE_INVALID,
                 "The sign-in response has no state. Start the connection again from your MCP client.", cancellationToken);
         }
 
@@ -44,7 +44,7 @@ public sealed class CallbackService(
         if (row is null)
         {
             OAuthLog.InvalidState(logger, state.Length > 8 ? state[..8] : state);
-            throw await FailAsync(null, null, clientIp, OAuthErrorCode.OAUTH_STATE_INVALID,
+            throw await FailAsync(null, clientIp, OAuthErrorCode.OAUTH_STATE_INVALID,
                 "This sign-in link is unknown or was already used (for example after pressing Back). Start the connection again from your MCP client.",
                 cancellationToken);
         }
@@ -52,14 +52,14 @@ public sealed class CallbackService(
         if (row.ExpiresAt <= timeProvider.GetUtcNow())
         {
             OAuthLog.InvalidState(logger, state[..8]);
-            throw await FailAsync(row, null, clientIp, OAuthErrorCode.OAUTH_STATE_EXPIRED,
+            throw await FailAsync(row, clientIp, OAuthErrorCode.OAUTH_STATE_EXPIRED,
                 "This sign-in took longer than 10 minutes and expired. Start the connection again from your MCP client and finish within 10 minutes.",
                 cancellationToken);
         }
 
         if (!string.IsNullOrEmpty(upstreamError) || string.IsNullOrEmpty(code))
         {
-            var failure = await FailAsync(row, null, clientIp, OAuthErrorCode.OAUTH_ACCESS_DENIED,
+            var failure = await FailAsync(row, clientIp, OAuthErrorCode.OAUTH_ACCESS_DENIED,
                 "The sign-in provider did not sign you in" + (string.IsNullOrEmpty(upstreamError) ? "." : $" ({ClientRegistrationService.Printable(upstreamError)})."),
                 cancellationToken);
             throw ToClientIfPossible(row, failure);
@@ -74,7 +74,7 @@ public sealed class CallbackService(
         }
         catch (OAuthException e)
         {
-            var failure = await FailAsync(row, null, clientIp, e.Code, e.Message, cancellationToken);
+            var failure = await FailAsync(row, clientIp, e.Code, e.Message, cancellationToken);
             throw ToClientIfPossible(row, failure);
         }
 
@@ -190,11 +190,12 @@ public sealed class CallbackService(
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    /// <summary>Logs and audits a failed callback (the user is not known yet: sign-in did not complete).</summary>
     private async Task<OAuthException> FailAsync(
-        StateRow? row, string? userId, string? clientIp, OAuthErrorCode code, string description, CancellationToken cancellationToken)
+        StateRow? row, string? clientIp, OAuthErrorCode code, string description, CancellationToken cancellationToken)
     {
         OAuthLog.ApiError(logger, "MCPOAuthCallback", code.ToString());
-        await audit.WriteAsync(new AuditEntry(AuditEvents.CallbackFailed, row?.ConnectionId, userId, row?.ClientId, clientIp, false, code), cancellationToken);
+        await audit.WriteAsync(new AuditEntry(AuditEvents.CallbackFailed, row?.ConnectionId, null, row?.ClientId, clientIp, false, code), cancellationToken);
         return new OAuthException(code, description);
     }
 
