@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using Neotoma.Core.Configuration;
 using Neotoma.Core.Storage;
+using Microsoft.Extensions.DependencyInjection;
 using Neotoma.Tests.Infrastructure;
 
 namespace Neotoma.Tests.Foundation;
@@ -44,6 +45,31 @@ public sealed class HealthEndpointTests(DatabaseFixture database) : IClassFixtur
         Assert.Contains("DATABASE_CONNECTION_STRING", body.RootElement.GetProperty("reason").GetString());
         Assert.DoesNotContain(password, text);
         Assert.DoesNotContain("127.0.0.1", text);
+    }
+
+    [Fact]
+    public async Task Startup_WithDatabaseDown_LogsOneClearLinePerRetry_WithoutPasswordOrStackTrace()
+    {
+        const string password = "never-log-this-password";
+        var logs = new LogCollector();
+        await using var server = await SelfHostServer.StartAsync(new Dictionary<string, string?>
+        {
+            [SettingNames.DatabaseConnectionString] = $"Host=127.0.0.1;Port=1;Database=neotoma;Username=neotoma_app;Password={password};Timeout=2",
+        }, services => services.AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(logs));
+
+        string[] unreachable = [];
+        for (var attempt = 0; attempt < 50 && unreachable.Length == 0; attempt++)
+        {
+            await Task.Delay(100);
+            unreachable = logs.Lines.Where(line => line.Contains("Database unreachable")).ToArray();
+        }
+
+        var line = Assert.Single(unreachable);
+        Assert.Contains("host=127.0.0.1 port=1 database=neotoma user=neotoma_app", line);
+        Assert.Contains("Retrying in 1 s (attempt 1)", line);
+        Assert.All(logs.Lines, l => Assert.DoesNotContain(password, l));
+        Assert.DoesNotContain(logs.Lines, l => l.Contains("   at "));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await server.Client.GetAsync("/api/health")).StatusCode);
     }
 
     [Fact]
