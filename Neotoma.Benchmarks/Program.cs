@@ -93,6 +93,15 @@ foreach (var (url, bearer, body) in new[]
     await RunAsync("warm-up", "", url, bearer, body, 4, print: false);
 }
 
+foreach (var (name, url, bearer) in new[]
+{
+    ("bare", $"http://127.0.0.1:{barePort}/mcp", (string?)null), ("bare-14", $"http://127.0.0.1:{sameToolsPort}/mcp", null),
+    ("neotoma", $"http://127.0.0.1:{neotomaPort}/mcp", token),
+})
+{
+    Console.WriteLine($"tools/list response of {name}: {await ResponseBytesAsync(url, bearer, ToolsList)} bytes");
+}
+
 Console.WriteLine($"{"target",-10} {"operation",-20} {"clients",7} {"req/s",9} {"p50 ms",8} {"p99 ms",8} {"errors",7}");
 var results = new Dictionary<(string, string, int), Result>();
 foreach (var clients in new[] { 1, 16 })
@@ -157,6 +166,20 @@ async Task<Result> RunAsync(string target, string operation, string url, string?
     }
 
     return result;
+}
+
+async Task<int> ResponseBytesAsync(string url, string? bearer, string body)
+{
+    using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+    request.Headers.Accept.ParseAdd("application/json");
+    request.Headers.Accept.ParseAdd("text/event-stream");
+    if (bearer is not null)
+    {
+        request.Headers.Authorization = new("Bearer", bearer);
+    }
+
+    using var response = await http.SendAsync(request);
+    return (await response.Content.ReadAsByteArrayAsync()).Length;
 }
 
 static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
