@@ -80,7 +80,7 @@ public static class NeotomaServiceCollectionExtensions
     {
         var server = new OAuthServerOptions
         {
-            Issuer = OAuthServerOptions.NormalizeIssuer(Required(configuration, SettingNames.ApiBase), SettingNames.ApiBase),
+            Issuer = OAuthServerOptions.NormalizeApiBase(Required(configuration, SettingNames.ApiBase), SettingNames.ApiBase),
         };
         services.AddSingleton(server);
         AddEncryptionKeys(services, configuration);

@@ -43,6 +43,16 @@ public sealed record OAuthServerOptions
     /// <summary>The upstream access token is refreshed when it expires within this margin.</summary>
     public TimeSpan UpstreamRefreshMargin { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>API_BASE must be an origin: discovery is served at the root, so an issuer with a path could not be discovered (RFC 8414 §3).</summary>
+    public static string NormalizeApiBase(string baseUrl, string settingName)
+    {
+        var issuer = NormalizeIssuer(baseUrl, settingName);
+        return new Uri(issuer).AbsolutePath is "/" or ""
+            ? issuer
+            : throw new NeotomaConfigurationException(settingName,
+                $"{settingName} must be an origin without a path (e.g. https://neotoma.example.com); got '{baseUrl}'. Serve Neotoma at the root of its host.");
+    }
+
     public static string NormalizeIssuer(string baseUrl, string settingName)
     {
         if (!Uri.TryCreate(baseUrl.Trim(), UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")

@@ -42,6 +42,7 @@ public sealed class StartupConfigurationTests
     [InlineData("not a url")]
     [InlineData("ftp://neotoma.example.com")]
     [InlineData("https://neotoma.example.com/?x=1")]
+    [InlineData("https://example.com/neotoma")]
     public void MalformedApiBase_IsNamed(string value)
     {
         var e = Assert.IsType<NeotomaConfigurationException>(Build(SettingNames.ApiBase, value));
@@ -52,8 +53,8 @@ public sealed class StartupConfigurationTests
     [Fact]
     public void ApiBaseWithTrailingSlash_GivesAnIssuerWithout()
     {
-        Assert.Equal("https://neotoma.example.com", OAuthServerOptions.NormalizeIssuer("https://neotoma.example.com/", SettingNames.ApiBase));
-        Assert.Equal("https://example.com/neotoma", OAuthServerOptions.NormalizeIssuer("https://example.com/neotoma/", SettingNames.ApiBase));
+        Assert.Equal("https://neotoma.example.com", OAuthServerOptions.NormalizeApiBase("https://neotoma.example.com/", SettingNames.ApiBase));
+        Assert.Equal("http://localhost:8080", OAuthServerOptions.NormalizeApiBase("http://localhost:8080", SettingNames.ApiBase));
     }
 
     [Theory]
