@@ -128,6 +128,10 @@ public sealed class TokenService(
 
     private sealed record RefreshRow(string FamilyId, string ConnectionId, string ClientId, string UserId, string Scope, string Resource);
 
+    /// <summary>Reads the columns both refresh statements return: family_id, connection_id, client_id, user_id, scope, resource.</summary>
+    private static RefreshRow ReadRefreshRow(NpgsqlDataReader reader) =>
+        new(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5));
+
     private async Task<TokenResponse> RefreshAsync(Dictionary<string, string> p, string? clientIp, CancellationToken cancellationToken)
     {
         var refreshToken = Required(p, "refresh_token");
@@ -152,7 +156,7 @@ public sealed class TokenService(
             {
                 if (await reader.ReadAsync(cancellationToken))
                 {
-                    return new RefreshRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5));
+                    return ReadRefreshRow(reader);
                 }
             }
 
@@ -206,7 +210,7 @@ public sealed class TokenService(
             await using var reader = await grace.ExecuteReaderAsync(cancellationToken);
             if (await reader.ReadAsync(cancellationToken))
             {
-                return new RefreshRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5));
+                return ReadRefreshRow(reader);
             }
         }
 

@@ -411,7 +411,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
                 LIMIT @limit OFFSET @offset
                 """, connection, transaction);
             command.Parameters.AddWithValue("includeDeleted", includeDeleted);
-            command.Parameters.Add(new NpgsqlParameter("type", NpgsqlDbType.Text) { Value = entityType is null ? DBNull.Value : EntityIdentity.NormalizeType(entityType) });
+            command.Parameters.Add(EntityTypeFilter(entityType));
             command.Parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = string.IsNullOrWhiteSpace(search) ? DBNull.Value : EscapeLike(EntityIdentity.Normalize(search)) });
             command.Parameters.AddWithValue("limit", take);
             command.Parameters.AddWithValue("offset", skip);
@@ -485,7 +485,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
                 """, connection, transaction);
             command.Parameters.AddWithValue("identifier", identifier.Trim());
             command.Parameters.AddWithValue("normalized", EntityIdentity.Normalize(identifier));
-            command.Parameters.Add(new NpgsqlParameter("type", NpgsqlDbType.Text) { Value = entityType is null ? DBNull.Value : EntityIdentity.NormalizeType(entityType) });
+            command.Parameters.Add(EntityTypeFilter(entityType));
             var found = new List<EntitySummary>();
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
@@ -728,7 +728,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
                   AND (@to::timestamptz IS NULL OR t.event_at <= @to)
                 ORDER BY t.event_at, t.id LIMIT @limit OFFSET @offset
                 """, connection, transaction);
-            command.Parameters.Add(new NpgsqlParameter("type", NpgsqlDbType.Text) { Value = entityType is null ? DBNull.Value : EntityIdentity.NormalizeType(entityType) });
+            command.Parameters.Add(EntityTypeFilter(entityType));
             command.Parameters.Add(new NpgsqlParameter("from", NpgsqlDbType.TimestampTz) { Value = (object?)from ?? DBNull.Value });
             command.Parameters.Add(new NpgsqlParameter("to", NpgsqlDbType.TimestampTz) { Value = (object?)to ?? DBNull.Value });
             command.Parameters.AddWithValue("limit", take);
@@ -751,6 +751,10 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         command.Parameters.AddWithValue("id", id);
         return (T?)await command.ExecuteScalarAsync(cancellationToken);
     }
+
+    /// <summary>The optional entity-type filter of the list queries, normalized as stored.</summary>
+    private static NpgsqlParameter EntityTypeFilter(string? entityType) =>
+        new("type", NpgsqlDbType.Text) { Value = entityType is null ? DBNull.Value : EntityIdentity.NormalizeType(entityType) };
 
     private static TruthNotFoundException NotFound(string entityId) => new($"No entity with id {entityId}.");
 }
