@@ -10,7 +10,7 @@ namespace Neotoma.Core.Mcp;
 /// against a throw-away route builder to capture those handlers; the /mcp function then
 /// invokes them on its own HttpContext, whichever host (Functions or self-host) it runs in.
 /// </summary>
-public sealed class McpEndpoint(IServiceProvider services)
+public sealed class McpEndpoint(IServiceProvider services, ToolListCache toolList)
 {
     public const string Path = "/mcp";
 
@@ -28,7 +28,9 @@ public sealed class McpEndpoint(IServiceProvider services)
         }
 
         context.SetEndpoint(endpoint);
-        return endpoint.RequestDelegate!(context);
+        return HttpMethods.IsPost(context.Request.Method)
+            ? toolList.InvokeAsync(context, endpoint.RequestDelegate!)
+            : endpoint.RequestDelegate!(context);
     }
 
     private static IReadOnlyDictionary<string, RouteEndpoint> Capture(IServiceProvider services)

@@ -55,7 +55,7 @@ public sealed class ProtectedResourceTests(OAuthFixture fixture) : IClassFixture
     [InlineData("2025-06-18")]
     [InlineData("2025-11-25")]
     [InlineData("2026-07-28")]
-    public async Task SdkClientOfEachRevision_CallsATool(string version)
+    public async Task SdkClientOfEachRevision_ListsToolsAndCallsOne(string version)
     {
         var (tokens, _) = await fixture.SignInAsync("sdk-" + version);
         var transport = new ModelContextProtocol.Client.HttpClientTransport(new ModelContextProtocol.Client.HttpClientTransportOptions
@@ -67,8 +67,12 @@ public sealed class ProtectedResourceTests(OAuthFixture fixture) : IClassFixture
         await using var client = await ModelContextProtocol.Client.McpClient.CreateAsync(transport,
             new ModelContextProtocol.Client.McpClientOptions { ProtocolVersion = version });
         var result = await client.CallToolAsync("get_authenticated_user");
+        var firstList = await client.ListToolsAsync();
+        var secondList = await client.ListToolsAsync();
 
         Assert.Equal(version, client.NegotiatedProtocolVersion);
+        Assert.Equal(14, firstList.Count);
+        Assert.Equal(firstList.Select(tool => tool.Name), secondList.Select(tool => tool.Name));
         var text = Assert.IsType<ModelContextProtocol.Protocol.TextContentBlock>(Assert.Single(result.Content)).Text;
         Assert.Contains("\"user_id\":\"sdk-" + version + "\"", text);
     }
