@@ -8,7 +8,7 @@ namespace Neotoma.Tests.OAuth;
 public sealed class TypeScriptSdkClientTests(OAuthFixture fixture) : IClassFixture<OAuthFixture>
 {
     [Fact]
-    public async Task TypeScriptSdkClient_SignsInCallsAToolAndRefreshes()
+    public async Task TypeScriptSdkClient_SignsInRefreshesStoresAndRetrieves()
     {
         var start = new ProcessStartInfo("node", ["client.mjs", fixture.Resource])
         {
@@ -21,7 +21,7 @@ public sealed class TypeScriptSdkClientTests(OAuthFixture fixture) : IClassFixtu
         using var process = Process.Start(start)!;
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        string? result = null, afterRefresh = null;
+        string? result = null, afterRefresh = null, retrieved = null;
         try
         {
             while (await process.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
@@ -41,6 +41,10 @@ public sealed class TypeScriptSdkClientTests(OAuthFixture fixture) : IClassFixtu
                 {
                     afterRefresh = line["RESULT_AFTER_REFRESH ".Length..];
                 }
+                else if (line.StartsWith("RESULT_RETRIEVED "))
+                {
+                    retrieved = line["RESULT_RETRIEVED ".Length..];
+                }
             }
 
             await process.WaitForExitAsync(timeout.Token);
@@ -56,16 +60,25 @@ public sealed class TypeScriptSdkClientTests(OAuthFixture fixture) : IClassFixtu
         Assert.True(process.ExitCode == 0, "client.mjs failed: " + await stderr);
         Assert.Equal("ts-user", UserIdOf(result));
         Assert.Equal("ts-user", UserIdOf(afterRefresh));
+        var entities = TextOf(retrieved).RootElement;
+        Assert.Equal(1, entities.GetProperty("total").GetInt32());
+        Assert.Equal("Acme Rockets", entities.GetProperty("entities")[0].GetProperty("canonical_name").GetString());
         Assert.True(await fixture.Database.AdminScalarAsync<long>(
             "SELECT count(*) FROM mcp_oauth_audit WHERE event = 'token_refresh_initiated' AND user_id = 'ts-user'") >= 1);
     }
 
     private static string? UserIdOf(string? toolResult)
     {
+        using var user = TextOf(toolResult);
+        return user.RootElement.GetProperty("user_id").GetString();
+    }
+
+    /// <summary>The JSON text of a tool result's only content block.</summary>
+    private static JsonDocument TextOf(string? toolResult)
+    {
         Assert.NotNull(toolResult);
         using var result = JsonDocument.Parse(toolResult);
-        var text = result.RootElement.GetProperty("content")[0].GetProperty("text").GetString()!;
-        using var user = JsonDocument.Parse(text);
-        return user.RootElement.GetProperty("user_id").GetString();
+        Assert.False(result.RootElement.TryGetProperty("isError", out var isError) && isError.GetBoolean(), toolResult);
+        return JsonDocument.Parse(result.RootElement.GetProperty("content")[0].GetProperty("text").GetString()!);
     }
 }

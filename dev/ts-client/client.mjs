@@ -1,5 +1,6 @@
 // Connects to Neotoma's /mcp with the official TypeScript MCP SDK client and its OAuthClientProvider,
-// knowing nothing but the URL. Run by the test suite (Neotoma.Tests/OAuth/TypeScriptSdkClientTests.cs),
+// knowing nothing but the URL, then stores an entity and
+// lists it back. Run by the test suite (Neotoma.Tests/OAuth/TypeScriptSdkClientTests.cs),
 // which plays the browser: this script prints `AUTHORIZE <url>`, and reads back the URL the browser
 // was finally sent to (the redirect URI with code, state and iss).
 //
@@ -57,5 +58,13 @@ console.log(`RESULT ${JSON.stringify(first)}`);
 provider.spoilAccessToken();
 const second = await client.callTool({ name: 'get_authenticated_user', arguments: {} });
 console.log(`RESULT_AFTER_REFRESH ${JSON.stringify(second)}`);
+// The guide's end-to-end check: store facts, then list them back.
+const stored = await client.callTool({
+  name: 'store',
+  arguments: { entities: [{ entity_type: 'company', name: 'Acme Rockets', fields: { city: 'Tucson' } }] },
+});
+if (stored.isError) throw new Error(`store failed: ${JSON.stringify(stored)}`);
+const listed = await client.callTool({ name: 'retrieve_entities', arguments: { entity_type: 'company' } });
+console.log(`RESULT_RETRIEVED ${JSON.stringify(listed)}`);
 await client.close();
 process.exit(0);
