@@ -76,6 +76,11 @@ await neotoma.Services.GetRequiredService<TruthStore>().StoreAsync(userId,
         Name = $"Contact {i:000}",
         Fields = System.Text.Json.JsonSerializer.SerializeToElement(new { email = $"c{i}@example.test", company = $"Company {i % 7}", since = "2024-05-01" }),
     }).ToList(), null, null, CancellationToken.None);
+// A production table has planner statistics; a freshly filled one has none until autovacuum's next round.
+await using (var analyze = neotoma.Services.GetRequiredService<NpgsqlDataSource>().CreateCommand("ANALYZE"))
+{
+    await analyze.ExecuteNonQueryAsync();
+}
 
 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64, PooledConnectionLifetime = TimeSpan.FromMinutes(10) });
 const string ToolsList = """{"jsonrpc":"2.0","id":1,"method":"tools/list"}""";

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
 using Neotoma.Tests.Infrastructure;
@@ -185,6 +186,34 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
 
         // Bob's attempt to delete Alice's entity changed nothing.
         Assert.Null(await fixture.Database.AdminScalarAsync<DateTime?>("SELECT deleted_at FROM entities WHERE id = @id", ("id", aliceAcme)));
+    }
+
+    /// <summary>
+    /// Statements run often enough are prepared once per pooled connection (Max Auto Prepare) and
+    /// their plans reused; the user must still come from each transaction's own setting.
+    /// </summary>
+    [Fact]
+    public async Task PreparedStatementsOnPooledConnections_StillSeeOnlyTheCallersRows()
+    {
+        await using var carol = await fixture.ConnectAsync("prep-carol");
+        await using var dave = await fixture.ConnectAsync("prep-dave");
+        await CallAsync(carol, "store", new { entities = new[] { new { entity_type = "note", name = "Carol's note" } } });
+        await CallAsync(dave, "store", new { entities = new[] { new { entity_type = "note", name = "Dave's note" } } });
+
+        var seen = new List<(string User, string Name)>();
+        for (var round = 0; round < 12; round++)
+        {
+            foreach (var (user, client) in new[] { ("carol", carol), ("dave", dave) })
+            {
+                var listed = await CallAsync(client, "retrieve_entities", new { entity_type = "note" });
+                seen.AddRange(listed.GetProperty("entities").EnumerateArray().Select(e => (user, e.GetProperty("canonical_name").GetString()!)));
+            }
+        }
+
+        Assert.Equal(24, seen.Count);
+        Assert.All(seen, entry => Assert.Equal(entry.User == "carol" ? "Carol's note" : "Dave's note", entry.Name));
+        var dataSource = fixture.Server.Services.GetRequiredService<NpgsqlDataSource>();
+        Assert.Equal(64, new NpgsqlConnectionStringBuilder(dataSource.ConnectionString).MaxAutoPrepare);
     }
 
     [Fact]
