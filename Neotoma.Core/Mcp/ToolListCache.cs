@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Collections.Concurrent;
-using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http;
@@ -110,18 +109,21 @@ public sealed class ToolListCache
         return tee.Captured;
     }
 
-    /// <summary>One answer of the SDK: its headers and framing, and the <c>result</c> object's bytes.</summary>
+    /// <summary>
+    /// One answer of the SDK: its headers, and its body cut around the request id, so a replay
+    /// writes the two cached halves with the caller's id between them and copies nothing.
+    /// </summary>
     private sealed class CachedList
     {
         private readonly KeyValuePair<string, StringValues>[] headers;
-        private readonly bool eventStream;
-        private readonly byte[] result;
+        private readonly byte[] beforeId;
+        private readonly byte[] afterId;
 
-        private CachedList(KeyValuePair<string, StringValues>[] headers, bool eventStream, byte[] result)
+        private CachedList(KeyValuePair<string, StringValues>[] headers, byte[] beforeId, byte[] afterId)
         {
             this.headers = headers;
-            this.eventStream = eventStream;
-            this.result = result;
+            this.beforeId = beforeId;
+            this.afterId = afterId;
         }
 
         /// <summary>Keeps the SDK's answer only if it is exactly one successful JSON-RPC response to this request.</summary>
@@ -165,13 +167,44 @@ public sealed class ToolListCache
                     return null;
                 }
 
+                if (FindIdValue(json) is not { } idValue)
+                {
+                    return null;
+                }
+
+                var jsonStart = body.Length - SseSuffixLength(eventStream) - json.Length;
+                var beforeId = body.AsSpan(0, jsonStart + idValue.Start).ToArray();
+                var afterId = body.AsSpan(jsonStart + idValue.End).ToArray();
                 var replayed = response.Headers.Where(header => !HeadersNotReplayed.Contains(header.Key)).ToArray();
-                return new CachedList(replayed, eventStream, Encoding.UTF8.GetBytes(result.GetRawText()));
+                return new CachedList(replayed, beforeId, afterId);
             }
             catch (JsonException)
             {
                 return null;
             }
+        }
+
+        private static int SseSuffixLength(bool eventStream) => eventStream ? SseMessageSuffix.Length : 0;
+
+        /// <summary>Where the top-level "id" value sits in the response, so the SDK's own bytes around it are kept as they are.</summary>
+        private static (int Start, int End)? FindIdValue(ReadOnlySpan<byte> json)
+        {
+            var reader = new Utf8JsonReader(json);
+            while (reader.Read())
+            {
+                if (reader.CurrentDepth == 1 && reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals("id"u8))
+                {
+                    reader.Read();
+                    return ((int)reader.TokenStartIndex, (int)reader.BytesConsumed);
+                }
+
+                if ((reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray) && reader.CurrentDepth >= 1)
+                {
+                    reader.Skip();
+                }
+            }
+
+            return null;
         }
 
         public async Task WriteAsync(HttpResponse response, RequestId id, CancellationToken cancellationToken)
@@ -182,29 +215,13 @@ public sealed class ToolListCache
                 response.Headers[name] = value;
             }
 
-            var buffer = new ArrayBufferWriter<byte>(result.Length + 128);
-            if (eventStream)
-            {
-                buffer.Write(SseMessagePrefix);
-            }
-
-            using (var writer = new Utf8JsonWriter(buffer))
-            {
-                writer.WriteStartObject();
-                writer.WritePropertyName("result"u8);
-                writer.WriteRawValue(result, skipInputValidation: true);
-                id.WriteTo(writer);
-                writer.WriteString("jsonrpc"u8, "2.0"u8);
-                writer.WriteEndObject();
-            }
-
-            if (eventStream)
-            {
-                buffer.Write(SseMessageSuffix);
-            }
-
-            response.ContentLength = buffer.WrittenCount;
-            await response.Body.WriteAsync(buffer.WrittenMemory, cancellationToken);
+            var idJson = id.ToJson();
+            response.ContentLength = beforeId.Length + idJson.Length + afterId.Length;
+            var body = response.BodyWriter;
+            body.Write(beforeId);
+            body.Write(idJson);
+            body.Write(afterId);
+            await body.FlushAsync(cancellationToken);
         }
     }
 
@@ -215,16 +232,22 @@ public sealed class ToolListCache
             ? element.ValueKind == JsonValueKind.Number && element.TryGetInt64(out var value) && value == number
             : element.ValueKind == JsonValueKind.String && element.GetString() == Text;
 
-        public void WriteTo(Utf8JsonWriter writer)
+        public byte[] ToJson()
         {
-            if (Number is { } number)
+            var buffer = new ArrayBufferWriter<byte>(32);
+            using (var writer = new Utf8JsonWriter(buffer))
             {
-                writer.WriteNumber("id"u8, number);
+                if (Number is { } number)
+                {
+                    writer.WriteNumberValue(number);
+                }
+                else
+                {
+                    writer.WriteStringValue(Text);
+                }
             }
-            else
-            {
-                writer.WriteString("id"u8, Text);
-            }
+
+            return buffer.WrittenSpan.ToArray();
         }
     }
 

@@ -393,44 +393,34 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         JsonDocument.Parse(reader.GetString(offset + 4)).RootElement.Clone(), reader.GetBoolean(offset + 5),
         reader.IsDBNull(offset + 6) ? null : reader.GetString(offset + 6), reader.GetFieldValue<DateTimeOffset>(offset + 7));
 
-    public Task<EntityPage> RetrieveEntitiesAsync(string userId, string? entityType, string? search, int? limit, int? offset,
+    public async Task<EntityPage> RetrieveEntitiesAsync(string userId, string? entityType, string? search, int? limit, int? offset,
         bool includeDeleted, CancellationToken cancellationToken)
     {
         var (take, skip) = Page(limit, offset);
-        return database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand($"""
-                SELECT {SummaryColumns}, count(*) OVER ()
-                FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
-                WHERE e.merged_to IS NULL
-                  AND (@includeDeleted OR e.deleted_at IS NULL)
-                  AND (@type::text IS NULL OR e.entity_type = @type)
-                  AND (@search::text IS NULL OR e.normalized_name LIKE '%' || @search || '%'
-                       OR EXISTS (SELECT 1 FROM unnest(e.normalized_aliases) a WHERE a LIKE '%' || @search || '%'))
-                ORDER BY e.updated_at DESC, e.id
-                LIMIT @limit OFFSET @offset
-                """, connection, transaction);
-            command.Parameters.AddWithValue("includeDeleted", includeDeleted);
-            command.Parameters.Add(EntityTypeFilter(entityType));
-            command.Parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = string.IsNullOrWhiteSpace(search) ? DBNull.Value : EscapeLike(EntityIdentity.Normalize(search)) });
-            command.Parameters.AddWithValue("limit", take);
-            command.Parameters.AddWithValue("offset", skip);
-            var entities = new List<EntitySummary>();
-            long total = 0;
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
+        var rows = await database.QueryListAsync(DbScope.ForUser(userId), $"""
+            SELECT {SummaryColumns}, count(*) OVER ()
+            FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
+            WHERE e.merged_to IS NULL
+              AND (@includeDeleted OR e.deleted_at IS NULL)
+              AND (@type::text IS NULL OR e.entity_type = @type)
+              AND (@search::text IS NULL OR e.normalized_name LIKE '%' || @search || '%'
+                   OR EXISTS (SELECT 1 FROM unnest(e.normalized_aliases) a WHERE a LIKE '%' || @search || '%'))
+            ORDER BY e.updated_at DESC, e.id
+            LIMIT @limit OFFSET @offset
+            """,
+            parameters =>
             {
-                entities.Add(ReadSummary(reader));
-                total = reader.GetInt64(8);
-            }
+                parameters.AddWithValue("includeDeleted", includeDeleted);
+                parameters.Add(EntityTypeFilter(entityType));
+                parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = string.IsNullOrWhiteSpace(search) ? DBNull.Value : EscapeLike(EntityIdentity.Normalize(search)) });
+                parameters.AddWithValue("limit", take);
+                parameters.AddWithValue("offset", skip);
+            },
+            reader => (Entity: ReadSummary(reader), Total: reader.GetInt64(8)),
+            cancellationToken);
 
-            if (entities.Count == 0 && skip > 0)
-            {
-                total = -1; // unknown past the end; a caller asks again from offset 0
-            }
-
-            return new EntityPage(total < 0 ? 0 : total, take, skip, entities);
-        }, cancellationToken);
+        // Past the end there is no row to carry the count: the total is unknown, and a caller asks again from offset 0.
+        return new EntityPage(rows.Count > 0 ? rows[0].Total : 0, take, skip, rows.Select(row => row.Entity).ToList());
     }
 
     private static string EscapeLike(string value) => value.Replace("\\", "\\\\").Replace("%", "\\%").Replace("_", "\\_");
@@ -465,58 +455,44 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             return new EntitySnapshot(ReadSummary(reader), provenance, reader.GetInt32(9));
         }, cancellationToken);
 
-    public Task<IReadOnlyList<EntitySummary>> RetrieveByIdentifierAsync(string userId, string identifier, string? entityType, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<EntitySummary>> RetrieveByIdentifierAsync(string userId, string identifier, string? entityType, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(identifier))
         {
             throw new TruthInputException("identifier", "is required: an entity id, a name or an alias");
         }
 
-        return database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand($"""
-                SELECT {SummaryColumns}
-                FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
-                WHERE e.merged_to IS NULL AND e.deleted_at IS NULL
-                  AND (@type::text IS NULL OR e.entity_type = @type)
-                  AND (e.id = @identifier OR e.normalized_name = @normalized OR @normalized = ANY (e.normalized_aliases))
-                ORDER BY e.id = @identifier DESC, e.normalized_name = @normalized DESC, e.updated_at DESC
-                LIMIT 20
-                """, connection, transaction);
-            command.Parameters.AddWithValue("identifier", identifier.Trim());
-            command.Parameters.AddWithValue("normalized", EntityIdentity.Normalize(identifier));
-            command.Parameters.Add(EntityTypeFilter(entityType));
-            var found = new List<EntitySummary>();
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
+        return await database.QueryListAsync(DbScope.ForUser(userId), $"""
+            SELECT {SummaryColumns}
+            FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
+            WHERE e.merged_to IS NULL AND e.deleted_at IS NULL
+              AND (@type::text IS NULL OR e.entity_type = @type)
+              AND (e.id = @identifier OR e.normalized_name = @normalized OR @normalized = ANY (e.normalized_aliases))
+            ORDER BY e.id = @identifier DESC, e.normalized_name = @normalized DESC, e.updated_at DESC
+            LIMIT 20
+            """,
+            parameters =>
             {
-                found.Add(ReadSummary(reader));
-            }
-
-            return (IReadOnlyList<EntitySummary>)found;
-        }, cancellationToken);
+                parameters.AddWithValue("identifier", identifier.Trim());
+                parameters.AddWithValue("normalized", EntityIdentity.Normalize(identifier));
+                parameters.Add(EntityTypeFilter(entityType));
+            },
+            reader => ReadSummary(reader),
+            cancellationToken);
     }
 
-    public Task<IReadOnlyList<EntityTypeView>> ListEntityTypesAsync(string userId, CancellationToken cancellationToken) =>
-        database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand("""
-                SELECT t.entity_type, t.fields::text,
-                       (SELECT count(*) FROM entities e WHERE e.entity_type = t.entity_type AND e.merged_to IS NULL AND e.deleted_at IS NULL)
-                FROM (SELECT entity_type, fields FROM entity_types
-                      UNION SELECT DISTINCT entity_type, '{}'::jsonb FROM entities
-                            WHERE entity_type NOT IN (SELECT entity_type FROM entity_types)) t
-                ORDER BY t.entity_type
-                """, connection, transaction);
-            var types = new List<EntityTypeView>();
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                types.Add(new EntityTypeView(reader.GetString(0), reader.GetInt64(2), JsonDocument.Parse(reader.GetString(1)).RootElement.Clone()));
-            }
-
-            return (IReadOnlyList<EntityTypeView>)types;
-        }, cancellationToken);
+    public async Task<IReadOnlyList<EntityTypeView>> ListEntityTypesAsync(string userId, CancellationToken cancellationToken) =>
+        await database.QueryListAsync(DbScope.ForUser(userId), """
+            SELECT t.entity_type, t.fields::text,
+                   (SELECT count(*) FROM entities e WHERE e.entity_type = t.entity_type AND e.merged_to IS NULL AND e.deleted_at IS NULL)
+            FROM (SELECT entity_type, fields FROM entity_types
+                  UNION SELECT DISTINCT entity_type, '{}'::jsonb FROM entities
+                        WHERE entity_type NOT IN (SELECT entity_type FROM entity_types)) t
+            ORDER BY t.entity_type
+            """,
+            _ => { },
+            reader => new EntityTypeView(reader.GetString(0), reader.GetInt64(2), JsonDocument.Parse(reader.GetString(1)).RootElement.Clone()),
+            cancellationToken);
 
     public Task<IReadOnlyList<ObservationView>> ListObservationsAsync(string userId, string entityId, int? limit, int? offset, CancellationToken cancellationToken)
     {
@@ -708,7 +684,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         }, cancellationToken);
     }
 
-    public Task<IReadOnlyList<TimelineEvent>> ListTimelineAsync(string userId, string? entityType, DateTimeOffset? from, DateTimeOffset? to,
+    public async Task<IReadOnlyList<TimelineEvent>> ListTimelineAsync(string userId, string? entityType, DateTimeOffset? from, DateTimeOffset? to,
         int? limit, int? offset, CancellationToken cancellationToken)
     {
         var (take, skip) = Page(limit, offset);
@@ -717,32 +693,26 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             throw new TruthInputException("from", "must not be after to");
         }
 
-        return database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand("""
-                SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id
-                FROM timeline_events t JOIN entities e ON e.id = t.entity_id
-                WHERE e.deleted_at IS NULL
-                  AND (@type::text IS NULL OR t.entity_type = @type)
-                  AND (@from::timestamptz IS NULL OR t.event_at >= @from)
-                  AND (@to::timestamptz IS NULL OR t.event_at <= @to)
-                ORDER BY t.event_at, t.id LIMIT @limit OFFSET @offset
-                """, connection, transaction);
-            command.Parameters.Add(EntityTypeFilter(entityType));
-            command.Parameters.Add(new NpgsqlParameter("from", NpgsqlDbType.TimestampTz) { Value = (object?)from ?? DBNull.Value });
-            command.Parameters.Add(new NpgsqlParameter("to", NpgsqlDbType.TimestampTz) { Value = (object?)to ?? DBNull.Value });
-            command.Parameters.AddWithValue("limit", take);
-            command.Parameters.AddWithValue("offset", skip);
-            var events = new List<TimelineEvent>();
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
+        return await database.QueryListAsync(DbScope.ForUser(userId), """
+            SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id
+            FROM timeline_events t JOIN entities e ON e.id = t.entity_id
+            WHERE e.deleted_at IS NULL
+              AND (@type::text IS NULL OR t.entity_type = @type)
+              AND (@from::timestamptz IS NULL OR t.event_at >= @from)
+              AND (@to::timestamptz IS NULL OR t.event_at <= @to)
+            ORDER BY t.event_at, t.id LIMIT @limit OFFSET @offset
+            """,
+            parameters =>
             {
-                events.Add(new TimelineEvent(reader.GetFieldValue<DateTimeOffset>(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
-                    reader.GetString(4), reader.GetString(5)));
-            }
-
-            return (IReadOnlyList<TimelineEvent>)events;
-        }, cancellationToken);
+                parameters.Add(EntityTypeFilter(entityType));
+                parameters.Add(new NpgsqlParameter("from", NpgsqlDbType.TimestampTz) { Value = (object?)from ?? DBNull.Value });
+                parameters.Add(new NpgsqlParameter("to", NpgsqlDbType.TimestampTz) { Value = (object?)to ?? DBNull.Value });
+                parameters.AddWithValue("limit", take);
+                parameters.AddWithValue("offset", skip);
+            },
+            reader => new TimelineEvent(reader.GetFieldValue<DateTimeOffset>(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
+                reader.GetString(4), reader.GetString(5)),
+            cancellationToken);
     }
 
     private static async Task<T?> ScalarAsync<T>(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, string id, CancellationToken cancellationToken)
