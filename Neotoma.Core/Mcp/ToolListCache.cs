@@ -31,10 +31,12 @@ public sealed class ToolListCache
     private const int MaxKeys = 32;
     private static readonly byte[] SseMessagePrefix = "event: message\ndata: "u8.ToArray();
     private static readonly byte[] SseMessageSuffix = "\n\n"u8.ToArray();
-    private static readonly HashSet<string> HeadersNotReplayed = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "Date", "Server", "Content-Length", "Transfer-Encoding",
-    };
+
+    /// <summary>
+    /// The headers the SDK sets on a Streamable HTTP answer. Only these are replayed: anything
+    /// else on the first response (a session id, a per-request header) belongs to that request.
+    /// </summary>
+    private static readonly string[] ReplayedHeaders = ["Content-Type", "Cache-Control", "Content-Encoding", "X-Accel-Buffering"];
 
     private readonly ConcurrentDictionary<(string Accept, string ProtocolVersion), CachedList> entries = new();
     private readonly bool enabled;
@@ -175,7 +177,8 @@ public sealed class ToolListCache
                 var jsonStart = body.Length - SseSuffixLength(eventStream) - json.Length;
                 var beforeId = body.AsSpan(0, jsonStart + idValue.Start).ToArray();
                 var afterId = body.AsSpan(jsonStart + idValue.End).ToArray();
-                var replayed = response.Headers.Where(header => !HeadersNotReplayed.Contains(header.Key)).ToArray();
+                var replayed = ReplayedHeaders.Where(response.Headers.ContainsKey)
+                    .Select(name => KeyValuePair.Create(name, response.Headers[name])).ToArray();
                 return new CachedList(replayed, beforeId, afterId);
             }
             catch (JsonException)
