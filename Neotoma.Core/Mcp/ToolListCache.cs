@@ -12,13 +12,13 @@ namespace Neotoma.Core.Mcp;
 /// Answers a plain <c>tools/list</c> with the answer the MCP SDK gave the first time. The SDK
 /// builds every response as a JSON DOM, so each tools/list re-walks all fourteen tool schemas
 /// (9 KB) and costs about twice a one-tool server's request; the list cannot change while the
-/// process runs, so the SDK is asked once per (Accept, MCP-Protocol-Version) and its result is
-/// replayed with the caller's request id.
+/// process runs, so the SDK is asked once per (Accept, MCP-Protocol-Version, Mcp-Method) and
+/// its answer is replayed with the caller's request id.
 /// <para>
 /// Only a request the SDK would answer from the tool list alone is replayed: one JSON-RPC
 /// request, <c>method</c> "tools/list", no params or empty params (so no cursor and no
-/// 2026-07-28 <c>_meta</c>), an integer or string id. Anything else, and every first request
-/// per key, goes to the SDK untouched. The cache is off when any tool carries authorization
+/// 2026-07-28 <c>_meta</c>), an integer or string id, no Mcp-Session-Id. Anything else, and
+/// every first request per key, goes to the SDK untouched. The cache is off when any tool carries authorization
 /// metadata, since then the list would differ per user.
 /// </para>
 /// </summary>
@@ -38,7 +38,7 @@ public sealed class ToolListCache
     /// </summary>
     private static readonly string[] ReplayedHeaders = ["Content-Type", "Cache-Control", "Content-Encoding", "X-Accel-Buffering"];
 
-    private readonly ConcurrentDictionary<(string Accept, string ProtocolVersion), CachedList> entries = new();
+    private readonly ConcurrentDictionary<(string Accept, string ProtocolVersion, string Method), CachedList> entries = new();
     private readonly bool enabled;
 
     public ToolListCache(IEnumerable<McpServerTool> tools)
@@ -46,7 +46,7 @@ public sealed class ToolListCache
         enabled = !tools.Any(tool => tool.Metadata.Any(metadata => metadata is IAuthorizeData));
     }
 
-    /// <summary>Number of (Accept, protocol version) answers held; for tests and diagnostics.</summary>
+    /// <summary>Number of answers held; for tests and diagnostics.</summary>
     public int Count => entries.Count;
 
     /// <summary>Serves a POST to /mcp: from the cache when the request is a plain tools/list already answered, else through <paramref name="sdk"/>.</summary>
@@ -68,7 +68,14 @@ public sealed class ToolListCache
             return;
         }
 
-        var key = (Accept: request.Headers.Accept.ToString(), ProtocolVersion: request.Headers["MCP-Protocol-Version"].ToString());
+        // The key holds every request header the SDK checks for a tools/list; a session id is refused by a stateless SDK, so that goes to it.
+        var key = (request.Headers.Accept.ToString(), request.Headers["MCP-Protocol-Version"].ToString(), request.Headers["Mcp-Method"].ToString());
+        if (request.Headers.ContainsKey("Mcp-Session-Id"))
+        {
+            await sdk(context);
+            return;
+        }
+
         if (entries.TryGetValue(key, out var cached))
         {
             await cached.WriteAsync(context.Response, id, context.RequestAborted);

@@ -150,6 +150,25 @@ public sealed class ToolListCacheTests(OAuthFixture fixture) : IClassFixture<OAu
         Assert.Equal(HttpStatusCode.BadRequest, unknownRevision.StatusCode);
     }
 
+    [Fact]
+    public async Task SessionIdOnAStatelessServer_IsRefusedByTheSdk_EvenWhenTheListIsCached()
+    {
+        var (tokens, _) = await fixture.SignInAsync("tlc-session");
+        var accept = UniqueAccept();
+        await PostAsync(tokens.AccessToken, ToolsList("1"), accept);
+        await PostAsync(tokens.AccessToken, ToolsList("1"), accept);
+
+        var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent(ToolsList("1"), Encoding.UTF8, "application/json") };
+        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
+        request.Headers.TryAddWithoutValidation("Accept", accept);
+        request.Headers.Add("MCP-Protocol-Version", "2025-06-18");
+        request.Headers.Add("Mcp-Session-Id", "made-up");
+        var response = await fixture.Server.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.DoesNotContain(AllTools, await response.Content.ReadAsStringAsync());
+    }
+
     [Theory]
     [InlineData("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}", true)]
     [InlineData("{\"method\":\"tools/list\",\"id\":\"a\",\"jsonrpc\":\"2.0\"}", true)]
