@@ -20,6 +20,7 @@ using Npgsql;
 var connectionString = Environment.GetEnvironmentVariable("DATABASE_CONNECTION_STRING")
     ?? throw new InvalidOperationException("DATABASE_CONNECTION_STRING is not set; run ./neotoma bench");
 var seconds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_SECONDS"), out var s) ? s : 8;
+var rounds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_ROUNDS"), out var r) && r > 0 ? r : 4;
 
 var neotomaPort = FreePort();
 var neotoma = SelfHostApplication.Build(["--urls", $"http://127.0.0.1:{neotomaPort}"], builder =>
@@ -87,7 +88,7 @@ const string ToolsList = """{"jsonrpc":"2.0","id":1,"method":"tools/list"}""";
 const string Retrieve = """{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"retrieve_entities","arguments":{"limit":100}}}""";
 const string Echo = """{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}""";
 
-Console.WriteLine($"Neotoma /mcp benchmark: {seconds} s per row after 2 s warm-up, {Environment.ProcessorCount} cores, .NET {Environment.Version}");
+Console.WriteLine($"Neotoma /mcp benchmark: {seconds} s per row after 2 s warm-up (tools/list rows in {rounds} interleaved turns), {Environment.ProcessorCount} cores, .NET {Environment.Version}");
 // Warm every path once (JIT, connection pools, PostgreSQL caches) before anything is measured.
 foreach (var (url, bearer, body) in new[]
 {
@@ -95,7 +96,7 @@ foreach (var (url, bearer, body) in new[]
     ($"http://127.0.0.1:{neotomaPort}/mcp", token, ToolsList), ($"http://127.0.0.1:{neotomaPort}/mcp", token, Retrieve),
 })
 {
-    await RunAsync("warm-up", "", url, bearer, body, 4, print: false);
+    await MeasureAsync(new Target("warm-up", url, bearer), body, 4, TimeSpan.FromSeconds(2));
 }
 
 foreach (var (name, url, bearer) in new[]
@@ -109,13 +110,23 @@ foreach (var (name, url, bearer) in new[]
 
 Console.WriteLine($"{"target",-10} {"operation",-20} {"clients",7} {"req/s",9} {"p50 ms",8} {"p99 ms",8} {"errors",7}");
 var results = new Dictionary<(string, string, int), Result>();
+var listTargets = new[]
+{
+    new Target("bare", $"http://127.0.0.1:{barePort}/mcp", null),
+    new Target("bare-14", $"http://127.0.0.1:{sameToolsPort}/mcp", null),
+    new Target("neotoma", $"http://127.0.0.1:{neotomaPort}/mcp", token),
+};
 foreach (var clients in new[] { 1, 16 })
 {
-    results[("bare", "tools/list", clients)] = await RunAsync("bare", "tools/list", $"http://127.0.0.1:{barePort}/mcp", null, ToolsList, clients);
-    results[("bare-14", "tools/list", clients)] = await RunAsync("bare-14", "tools/list", $"http://127.0.0.1:{sameToolsPort}/mcp", null, ToolsList, clients);
-    results[("neotoma", "tools/list", clients)] = await RunAsync("neotoma", "tools/list", $"http://127.0.0.1:{neotomaPort}/mcp", token, ToolsList, clients);
-    results[("bare", "call echo", clients)] = await RunAsync("bare", "call echo", $"http://127.0.0.1:{barePort}/mcp", null, Echo, clients);
-    results[("neotoma", "retrieve_entities", clients)] = await RunAsync("neotoma", "retrieve_entities", $"http://127.0.0.1:{neotomaPort}/mcp", token, Retrieve, clients);
+    foreach (var (target, result) in await InTurnsAsync(listTargets, ToolsList, clients))
+    {
+        results[(target, "tools/list", clients)] = Print(target, "tools/list", clients, result);
+    }
+
+    results[("bare", "call echo", clients)] = Print("bare", "call echo", clients,
+        await RunAsync(listTargets[0], Echo, clients));
+    results[("neotoma", "retrieve_entities", clients)] = Print("neotoma", "retrieve_entities", clients,
+        await RunAsync(listTargets[2], Retrieve, clients));
 }
 
 foreach (var clients in new[] { 1, 16 })
@@ -130,20 +141,47 @@ await bareApp.StopAsync();
 await sameToolsApp.StopAsync();
 return 0;
 
-async Task<Result> RunAsync(string target, string operation, string url, string? bearer, string body, int clients, bool print = true)
+// The tools/list targets are measured in turns, `rounds` slices each, so a busy moment of the
+// machine falls on all of them alike instead of on whichever happened to be running.
+async Task<IEnumerable<(string Target, Result Result)>> InTurnsAsync(Target[] targets, string body, int clients)
+{
+    var samples = targets.ToDictionary(target => target.Name, _ => new List<Sample>());
+    foreach (var target in targets)
+    {
+        await MeasureAsync(target, body, clients, TimeSpan.FromSeconds(2));
+    }
+
+    for (var round = 0; round < rounds; round++)
+    {
+        foreach (var target in targets)
+        {
+            samples[target.Name].Add(await MeasureAsync(target, body, clients, TimeSpan.FromSeconds((double)seconds / rounds)));
+        }
+    }
+
+    return targets.Select(target => (target.Name, Summarize(samples[target.Name])));
+}
+
+async Task<Result> RunAsync(Target target, string body, int clients)
+{
+    await MeasureAsync(target, body, clients, TimeSpan.FromSeconds(2));
+    return Summarize([await MeasureAsync(target, body, clients, TimeSpan.FromSeconds(seconds))]);
+}
+
+async Task<Sample> MeasureAsync(Target target, string body, int clients, TimeSpan duration)
 {
     async Task<List<double>> Worker(DateTime until, int[] errors)
     {
         var latencies = new List<double>();
         while (DateTime.UtcNow < until)
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+            using var request = new HttpRequestMessage(HttpMethod.Post, target.Url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
             request.Headers.Accept.ParseAdd("application/json");
             request.Headers.Accept.ParseAdd("text/event-stream");
             request.Headers.Add("MCP-Protocol-Version", "2025-06-18");
-            if (bearer is not null)
+            if (target.Bearer is not null)
             {
-                request.Headers.Authorization = new("Bearer", bearer);
+                request.Headers.Authorization = new("Bearer", target.Bearer);
             }
 
             var started = Stopwatch.GetTimestamp();
@@ -159,17 +197,22 @@ async Task<Result> RunAsync(string target, string operation, string url, string?
         return latencies;
     }
 
-    var warmErrors = new int[1];
-    await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Worker(DateTime.UtcNow.AddSeconds(2), warmErrors)));
     var errors = new int[1];
     var wall = Stopwatch.StartNew();
-    var all = (await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Worker(DateTime.UtcNow.AddSeconds(seconds), errors)))).SelectMany(l => l).Order().ToArray();
-    var result = new Result(all.Length / wall.Elapsed.TotalSeconds, Percentile(all, 0.50), Percentile(all, 0.99), errors[0]);
-    if (print)
-    {
-        Console.WriteLine($"{target,-10} {operation,-20} {clients,7} {result.RequestsPerSecond,9:F0} {result.P50,8:F2} {result.P99,8:F2} {result.Errors,7}");
-    }
+    var until = DateTime.UtcNow + duration;
+    var latencies = (await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Worker(until, errors)))).SelectMany(l => l).ToList();
+    return new Sample(latencies, wall.Elapsed.TotalSeconds, errors[0]);
+}
 
+static Result Summarize(IReadOnlyCollection<Sample> samples)
+{
+    var all = samples.SelectMany(sample => sample.Latencies).Order().ToArray();
+    return new Result(all.Length / samples.Sum(sample => sample.Seconds), Percentile(all, 0.50), Percentile(all, 0.99), samples.Sum(sample => sample.Errors));
+}
+
+static Result Print(string target, string operation, int clients, Result result)
+{
+    Console.WriteLine($"{target,-10} {operation,-20} {clients,7} {result.RequestsPerSecond,9:F0} {result.P50,8:F2} {result.P99,8:F2} {result.Errors,7}");
     return result;
 }
 
@@ -197,6 +240,10 @@ static int FreePort()
 }
 
 internal sealed record Result(double RequestsPerSecond, double P50, double P99, int Errors);
+
+internal sealed record Sample(List<double> Latencies, double Seconds, int Errors);
+
+internal sealed record Target(string Name, string Url, string? Bearer);
 
 [McpServerToolType]
 internal sealed class BareTools
