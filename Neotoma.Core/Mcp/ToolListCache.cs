@@ -120,7 +120,7 @@ public sealed class ToolListCache
 
     /// <summary>
     /// One answer of the SDK: its headers, and its body cut around the request id, so a replay
-    /// writes the two cached halves with the caller's id between them and copies nothing.
+    /// writes the two cached halves with the caller's id between them and builds nothing.
     /// </summary>
     private sealed class CachedList
     {
@@ -181,7 +181,7 @@ public sealed class ToolListCache
                     return null;
                 }
 
-                var jsonStart = body.Length - SseSuffixLength(eventStream) - json.Length;
+                var jsonStart = eventStream ? SseMessagePrefix.Length : 0;
                 var beforeId = body.AsSpan(0, jsonStart + idValue.Start).ToArray();
                 var afterId = body.AsSpan(jsonStart + idValue.End).ToArray();
                 var replayed = ReplayedHeaders.Where(response.Headers.ContainsKey)
@@ -193,8 +193,6 @@ public sealed class ToolListCache
                 return null;
             }
         }
-
-        private static int SseSuffixLength(bool eventStream) => eventStream ? SseMessageSuffix.Length : 0;
 
         /// <summary>Where the top-level "id" value sits in the response, so the SDK's own bytes around it are kept as they are.</summary>
         private static (int Start, int End)? FindIdValue(ReadOnlySpan<byte> json)
