@@ -89,33 +89,26 @@ const string Retrieve = """{"jsonrpc":"2.0","id":2,"method":"tools/call","params
 const string Echo = """{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}""";
 
 Console.WriteLine($"Neotoma /mcp benchmark: {seconds} s per row after 2 s warm-up (tools/list rows in {rounds} interleaved turns), {Environment.ProcessorCount} cores, .NET {Environment.Version}");
-// Warm every path once (JIT, connection pools, PostgreSQL caches) before anything is measured.
-foreach (var (url, bearer, body) in new[]
-{
-    ($"http://127.0.0.1:{barePort}/mcp", (string?)null, ToolsList), ($"http://127.0.0.1:{sameToolsPort}/mcp", null, ToolsList),
-    ($"http://127.0.0.1:{neotomaPort}/mcp", token, ToolsList), ($"http://127.0.0.1:{neotomaPort}/mcp", token, Retrieve),
-})
-{
-    await MeasureAsync(new Target("warm-up", url, bearer), body, 4, TimeSpan.FromSeconds(2));
-}
-
-foreach (var (name, url, bearer) in new[]
-{
-    ("bare", $"http://127.0.0.1:{barePort}/mcp", (string?)null), ("bare-14", $"http://127.0.0.1:{sameToolsPort}/mcp", null),
-    ("neotoma", $"http://127.0.0.1:{neotomaPort}/mcp", token),
-})
-{
-    Console.WriteLine($"tools/list response of {name}: {await ResponseBytesAsync(url, bearer, ToolsList)} bytes");
-}
-
-Console.WriteLine($"{"target",-10} {"operation",-20} {"clients",7} {"req/s",9} {"p50 ms",8} {"p99 ms",8} {"errors",7}");
-var results = new Dictionary<(string, string, int), Result>();
 var listTargets = new[]
 {
     new Target("bare", $"http://127.0.0.1:{barePort}/mcp", null),
     new Target("bare-14", $"http://127.0.0.1:{sameToolsPort}/mcp", null),
     new Target("neotoma", $"http://127.0.0.1:{neotomaPort}/mcp", token),
 };
+
+// Warm every path once (JIT, connection pools, PostgreSQL caches) before anything is measured.
+foreach (var (target, body) in listTargets.Select(target => (target, ToolsList)).Append((listTargets[2], Retrieve)))
+{
+    await MeasureAsync(target, body, 4, TimeSpan.FromSeconds(2));
+}
+
+foreach (var target in listTargets)
+{
+    Console.WriteLine($"tools/list response of {target.Name}: {await ResponseBytesAsync(target.Url, target.Bearer, ToolsList)} bytes");
+}
+
+Console.WriteLine($"{"target",-10} {"operation",-20} {"clients",7} {"req/s",9} {"p50 ms",8} {"p99 ms",8} {"errors",7}");
+var results = new Dictionary<(string, string, int), Result>();
 foreach (var clients in new[] { 1, 16 })
 {
     foreach (var (target, result) in await InTurnsAsync(listTargets, ToolsList, clients))
