@@ -21,7 +21,8 @@ public sealed class ToolListCacheTests(OAuthFixture fixture) : IClassFixture<OAu
     /// <summary>Each test gets an Accept header of its own, so its first tools/list is the SDK's and the second the cache's.</summary>
     private static string UniqueAccept() => $"application/json, text/event-stream, application/x-test-{Guid.NewGuid():N};q=0.1";
 
-    private async Task<HttpResponseMessage> PostAsync(string? token, string body, string accept, string? protocolVersion = "2025-06-18")
+    private async Task<HttpResponseMessage> PostAsync(
+        string? token, string body, string accept, string? protocolVersion = "2025-06-18", string? sessionId = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
         if (token is not null)
@@ -33,6 +34,11 @@ public sealed class ToolListCacheTests(OAuthFixture fixture) : IClassFixture<OAu
         if (protocolVersion is not null)
         {
             request.Headers.Add("MCP-Protocol-Version", protocolVersion);
+        }
+
+        if (sessionId is not null)
+        {
+            request.Headers.Add("Mcp-Session-Id", sessionId);
         }
 
         return await fixture.Server.Client.SendAsync(request);
@@ -158,12 +164,7 @@ public sealed class ToolListCacheTests(OAuthFixture fixture) : IClassFixture<OAu
         await PostAsync(tokens.AccessToken, ToolsList("1"), accept);
         await PostAsync(tokens.AccessToken, ToolsList("1"), accept);
 
-        var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent(ToolsList("1"), Encoding.UTF8, "application/json") };
-        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
-        request.Headers.TryAddWithoutValidation("Accept", accept);
-        request.Headers.Add("MCP-Protocol-Version", "2025-06-18");
-        request.Headers.Add("Mcp-Session-Id", "made-up");
-        var response = await fixture.Server.Client.SendAsync(request);
+        var response = await PostAsync(tokens.AccessToken, ToolsList("1"), accept, sessionId: "made-up");
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.DoesNotContain(AllTools, await response.Content.ReadAsStringAsync());
