@@ -591,7 +591,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
 
     // ------------------------------------------------------------------ graph and timeline
 
-    public Task<IReadOnlyList<RelationshipView>> ListRelationshipsAsync(string userId, string? entityId, string? type, int? limit, int? offset,
+    public async Task<IReadOnlyList<RelationshipView>> ListRelationshipsAsync(string userId, string? entityId, string? type, int? limit, int? offset,
         CancellationToken cancellationToken)
     {
         var (take, skip) = Page(limit, offset);
@@ -600,29 +600,23 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             throw new TruthInputException("type", $"must be one of {string.Join(", ", RelationshipTypes.All.Order())}");
         }
 
-        return database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand("""
-                SELECT id, relationship_type, source_entity_id, target_entity_id, snapshot::text FROM relationships
-                WHERE deleted_at IS NULL
-                  AND (@entity::text IS NULL OR source_entity_id = @entity OR target_entity_id = @entity)
-                  AND (@type::text IS NULL OR relationship_type = @type)
-                ORDER BY created_at, id LIMIT @limit OFFSET @offset
-                """, connection, transaction);
-            command.Parameters.Add(new NpgsqlParameter("entity", NpgsqlDbType.Text) { Value = (object?)entityId ?? DBNull.Value });
-            command.Parameters.Add(new NpgsqlParameter("type", NpgsqlDbType.Text) { Value = (object?)type ?? DBNull.Value });
-            command.Parameters.AddWithValue("limit", take);
-            command.Parameters.AddWithValue("offset", skip);
-            var found = new List<RelationshipView>();
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
+        return await database.QueryListAsync(DbScope.ForUser(userId), """
+            SELECT id, relationship_type, source_entity_id, target_entity_id, snapshot::text FROM relationships
+            WHERE deleted_at IS NULL
+              AND (@entity::text IS NULL OR source_entity_id = @entity OR target_entity_id = @entity)
+              AND (@type::text IS NULL OR relationship_type = @type)
+            ORDER BY created_at, id LIMIT @limit OFFSET @offset
+            """,
+            parameters =>
             {
-                found.Add(new RelationshipView(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
-                    JsonDocument.Parse(reader.GetString(4)).RootElement.Clone()));
-            }
-
-            return (IReadOnlyList<RelationshipView>)found;
-        }, cancellationToken);
+                parameters.Add(new NpgsqlParameter("entity", NpgsqlDbType.Text) { Value = (object?)entityId ?? DBNull.Value });
+                parameters.Add(new NpgsqlParameter("type", NpgsqlDbType.Text) { Value = (object?)type ?? DBNull.Value });
+                parameters.AddWithValue("limit", take);
+                parameters.AddWithValue("offset", skip);
+            },
+            reader => new RelationshipView(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
+                JsonDocument.Parse(reader.GetString(4)).RootElement.Clone()),
+            cancellationToken);
     }
 
     public Task<IReadOnlyList<RelatedEntity>> RetrieveRelatedAsync(string userId, string entityId, string? direction, IReadOnlyList<string>? types,
