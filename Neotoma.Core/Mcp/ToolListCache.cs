@@ -60,7 +60,7 @@ public sealed class ToolListCache
         }
 
         var body = new byte[(int)request.ContentLength.Value];
-        var length = await ReadBodyAsync(request.Body, body, context.RequestAborted);
+        var length = await request.Body.ReadAtLeastAsync(body, body.Length, throwOnEndOfStream: false, context.RequestAborted);
         request.Body = new MemoryStream(body, 0, length, writable: false);
         if (length != body.Length || !PlainToolsListRequest.TryParse(body, out var id))
         {
@@ -68,13 +68,15 @@ public sealed class ToolListCache
             return;
         }
 
-        // The key holds every request header the SDK checks for a tools/list; a session id is refused by a stateless SDK, so that goes to it.
-        var key = (request.Headers.Accept.ToString(), request.Headers["MCP-Protocol-Version"].ToString(), request.Headers["Mcp-Method"].ToString());
+        // A session id is refused by a stateless SDK, so that request goes to it; the key holds every
+        // other request header the SDK checks for a tools/list.
         if (request.Headers.ContainsKey("Mcp-Session-Id"))
         {
             await sdk(context);
             return;
         }
+
+        var key = (request.Headers.Accept.ToString(), request.Headers["MCP-Protocol-Version"].ToString(), request.Headers["Mcp-Method"].ToString());
 
         if (entries.TryGetValue(key, out var cached))
         {
@@ -87,18 +89,6 @@ public sealed class ToolListCache
         {
             entries.TryAdd(key, learned);
         }
-    }
-
-    private static async Task<int> ReadBodyAsync(Stream stream, byte[] buffer, CancellationToken cancellationToken)
-    {
-        var total = 0;
-        int read;
-        while (total < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(total), cancellationToken)) > 0)
-        {
-            total += read;
-        }
-
-        return total;
     }
 
     private static async Task<byte[]?> InvokeCapturingAsync(HttpContext context, RequestDelegate sdk)
