@@ -129,7 +129,6 @@ public static class NeotomaServiceCollectionExtensions
             TimeSpan.FromSeconds(Integer(configuration, SettingNames.AccessTokenCacheSeconds, 5)), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<BearerAuthenticator>();
         services.AddSingleton<McpEndpoint>();
-        services.AddSingleton<ToolListCache>();
         var issuerOrigin = new Uri(server.Issuer).GetLeftPart(UriPartial.Authority);
         services.AddSingleton(new McpOptions
         {

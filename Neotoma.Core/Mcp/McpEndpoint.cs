@@ -10,13 +10,11 @@ namespace Neotoma.Core.Mcp;
 /// against a throw-away route builder to capture those handlers; the /mcp function then
 /// invokes them on its own HttpContext, whichever host (Functions or self-host) it runs in.
 /// </summary>
-public sealed class McpEndpoint(IServiceProvider services, ToolListCache toolList)
+public sealed class McpEndpoint(IServiceProvider services)
 {
     public const string Path = "/mcp";
 
     private readonly Lazy<IReadOnlyDictionary<string, RouteEndpoint>> handlers = new(() => Capture(services));
-
-    public IReadOnlyCollection<string> Methods => handlers.Value.Keys.ToArray();
 
     public Task HandleAsync(HttpContext context)
     {
@@ -28,9 +26,7 @@ public sealed class McpEndpoint(IServiceProvider services, ToolListCache toolLis
         }
 
         context.SetEndpoint(endpoint);
-        return HttpMethods.IsPost(context.Request.Method)
-            ? toolList.InvokeAsync(context, endpoint.RequestDelegate!)
-            : endpoint.RequestDelegate!(context);
+        return endpoint.RequestDelegate!(context);
     }
 
     private static IReadOnlyDictionary<string, RouteEndpoint> Capture(IServiceProvider services)
