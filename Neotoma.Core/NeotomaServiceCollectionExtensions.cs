@@ -138,6 +138,7 @@ public static class NeotomaServiceCollectionExtensions
                 .Select(origin => origin.TrimEnd('/'))
                 .Append(issuerOrigin)
                 .ToHashSet(StringComparer.OrdinalIgnoreCase),
+            LoopbackServer = McpOptions.IsLoopbackOrigin(issuerOrigin),
         });
         services.AddMcpServer(mcp => mcp.ServerInfo = new() { Name = "neotoma", Version = "1.0.0" })
             .WithHttpTransport(http => http.Stateless = true)

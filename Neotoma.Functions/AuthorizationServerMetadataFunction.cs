@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 using Neotoma.Core.OAuth;
+using Neotoma.Functions.Http;
 
 namespace Neotoma.Functions;
 
@@ -10,9 +11,6 @@ public sealed class AuthorizationServerMetadataFunction(DiscoveryDocuments disco
 {
     [Function("AuthorizationServerMetadata")]
     public IActionResult Run(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = ".well-known/oauth-authorization-server")] HttpRequest req)
-    {
-        req.HttpContext.Response.Headers.AccessControlAllowOrigin = "*";
-        return new JsonResult(discovery.AuthorizationServer());
-    }
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "options", Route = ".well-known/oauth-authorization-server")] HttpRequest req) =>
+        Cors.PublicApi(req, "GET") ?? new JsonResult(discovery.AuthorizationServer());
 }

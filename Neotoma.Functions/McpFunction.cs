@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 using Neotoma.Core.Mcp;
+using Neotoma.Functions.Http;
 
 namespace Neotoma.Functions;
 
@@ -10,12 +11,12 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
 {
     [Function("Mcp")]
     public async Task<IActionResult> Run(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "post", "delete", Route = "mcp")] HttpRequest req,
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "post", "delete", "options", Route = "mcp")] HttpRequest req,
         CancellationToken cancellationToken)
     {
-        if (!options.IsAllowedOrigin(req.Headers.Origin))
+        if (Cors.Mcp(req, options, "GET, POST, DELETE") is { } answered)
         {
-            return JsonRpcError(StatusCodes.Status403Forbidden, $"Origin {req.Headers.Origin} may not call this MCP server.");
+            return answered;
         }
 
         var result = await bearer.AuthenticateAsync(req, cancellationToken);
@@ -27,7 +28,7 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
 
         if (HttpMethods.IsPost(req.Method) && !await BufferBodyAsync(req, cancellationToken))
         {
-            return JsonRpcError(StatusCodes.Status413PayloadTooLarge,
+            return JsonRpcResults.Error(StatusCodes.Status413PayloadTooLarge,
                 $"The request body is larger than {options.MaxBodyBytes} bytes; nothing was done. Send less per call.");
         }
 
@@ -65,7 +66,4 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
         req.Body = buffer;
         return true;
     }
-
-    private static JsonResult JsonRpcError(int status, string message) =>
-        new(new { jsonrpc = "2.0", id = (object?)null, error = new { code = -32600, message } }) { StatusCode = status };
 }

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 using Neotoma.Core.OAuth;
+using Neotoma.Functions.Http;
 
 namespace Neotoma.Functions;
 
@@ -10,15 +11,12 @@ public sealed class ProtectedResourceMetadataFunction(DiscoveryDocuments discove
 {
     [Function("ProtectedResourceMetadata")]
     public IActionResult Root(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = ".well-known/oauth-protected-resource")] HttpRequest req) => Serve(req);
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "options", Route = ".well-known/oauth-protected-resource")] HttpRequest req) => Serve(req);
 
     [Function("ProtectedResourceMetadataMcp")]
     public IActionResult Mcp(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = ".well-known/oauth-protected-resource/mcp")] HttpRequest req) => Serve(req);
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "options", Route = ".well-known/oauth-protected-resource/mcp")] HttpRequest req) => Serve(req);
 
-    private IActionResult Serve(HttpRequest req)
-    {
-        req.HttpContext.Response.Headers.AccessControlAllowOrigin = "*";
-        return new JsonResult(discovery.ProtectedResource());
-    }
+    private IActionResult Serve(HttpRequest req) =>
+        Cors.PublicApi(req, "GET") ?? new JsonResult(discovery.ProtectedResource());
 }

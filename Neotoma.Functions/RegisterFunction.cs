@@ -12,9 +12,9 @@ public sealed class RegisterFunction(ClientRegistrationService registrations, OA
 {
     [Function("Register")]
     public Task<IActionResult> Run(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "api/mcp/oauth/register")] HttpRequest req,
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", "options", Route = "api/mcp/oauth/register")] HttpRequest req,
         CancellationToken cancellationToken) =>
-        guard.HandleAsync(req, RateLimitedEndpoint.Register, browser: false, async _ =>
+        Cors.PublicApi(req, "POST") is { } preflight ? Task.FromResult(preflight) : guard.HandleAsync(req, RateLimitedEndpoint.Register, browser: false, async _ =>
         {
             if (!RequestBody.IsMediaType(req, "application/json"))
             {

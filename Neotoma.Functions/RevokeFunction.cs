@@ -11,9 +11,14 @@ public sealed class RevokeFunction(TokenService tokens)
 {
     [Function("Revoke")]
     public async Task<IActionResult> Run(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "api/mcp/oauth/revoke")] HttpRequest req,
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", "options", Route = "api/mcp/oauth/revoke")] HttpRequest req,
         CancellationToken cancellationToken)
     {
+        if (Cors.PublicApi(req, "POST") is { } preflight)
+        {
+            return preflight;
+        }
+
         try
         {
             await tokens.RevokeAsync(await RequestBody.ReadFormAsync(req, cancellationToken), cancellationToken);

@@ -12,9 +12,9 @@ public sealed class TokenFunction(TokenService tokens, OAuthRequestGuard guard)
 {
     [Function("Token")]
     public Task<IActionResult> Run(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "api/mcp/oauth/token")] HttpRequest req,
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", "options", Route = "api/mcp/oauth/token")] HttpRequest req,
         CancellationToken cancellationToken) =>
-        guard.HandleAsync(req, RateLimitedEndpoint.Token, browser: false, async clientIp =>
+        Cors.PublicApi(req, "POST") is { } preflight ? Task.FromResult(preflight) : guard.HandleAsync(req, RateLimitedEndpoint.Token, browser: false, async clientIp =>
         {
             var form = await RequestBody.ReadFormAsync(req, cancellationToken);
             var response = await tokens.ExchangeAsync(form, clientIp, cancellationToken);

@@ -27,11 +27,11 @@ internal static class OAuthResults
             $"<p>{Encode(e.Message)}</p><p class=\"code\">Error code: <code>{e.Code}</code> ({Encode(e.Info.Error)})</p>" +
             "<p>See the troubleshooting guide in Neotoma's README for this code.</p>");
 
-    public static IActionResult Html(HttpRequest request, int status, string title, string bodyHtml)
+    public static IActionResult Html(HttpRequest request, int status, string title, string bodyHtml, string head = "")
     {
         NoStore(request);
         var headers = request.HttpContext.Response.Headers;
-        headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
+        headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'";
         headers.XFrameOptions = "DENY";
         headers["Referrer-Policy"] = "no-referrer";
         return new ContentResult
@@ -41,18 +41,37 @@ internal static class OAuthResults
             Content = $$"""
                 <!doctype html>
                 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-                <title>{{Encode(title)}}</title>
+                <title>{{Encode(title)}}</title><link rel="icon" href="data:,">{{head}}
                 <style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;line-height:1.5}
-                button{font-size:1rem;padding:.5rem 1.25rem;margin-right:.5rem} .code{color:#555}</style></head>
+                button{font-size:1rem;padding:.5rem 1.25rem;margin-right:.5rem} .code{color:#555} code{overflow-wrap:anywhere}</style></head>
                 <body><h1>{{Encode(title)}}</h1>{{bodyHtml}}</body></html>
                 """,
         };
     }
 
+    /// <summary>
+    /// Sends the browser on. A GET gets a 302. A POST from our consent form gets a page that moves
+    /// on by itself instead: Chromium applies the form's <c>form-action 'self'</c> to every redirect
+    /// that answers the submission, so a 302 to the upstream provider (or to a client's
+    /// <c>cursor:</c> or loopback redirect URI) would be blocked, and the person left on the consent
+    /// page. A listed <c>form-action</c> could not hold every origin an upstream provider may
+    /// redirect through (federated sign-in, social providers), so the policy stays 'self'.
+    /// </summary>
     public static IActionResult Redirect(HttpRequest request, Uri location)
     {
         NoStore(request);
-        return new RedirectResult(location.AbsoluteUri, permanent: false);
+        if (!HttpMethods.IsPost(request.Method))
+        {
+            return new RedirectResult(location.AbsoluteUri, permanent: false);
+        }
+
+        // A quote would end the refresh URL early; %27 is the same URL to every server.
+        var target = Encode(location.AbsoluteUri.Replace("'", "%27", StringComparison.Ordinal));
+        var where = location.Scheme is "http" or "https" ? location.Authority : location.Scheme + ":";
+        return Html(request, StatusCodes.Status200OK, "Continuing…",
+            $"<p>Taking you to <strong>{Encode(where)}</strong>.</p>" +
+            $"<p>If nothing happens, <a id=\"continue\" href=\"{target}\">continue</a>.</p>",
+            head: $"<meta http-equiv=\"refresh\" content=\"0; url='{target}'\">");
     }
 
     public static string Encode(string? text) => HtmlEncoder.Default.Encode(text ?? "");

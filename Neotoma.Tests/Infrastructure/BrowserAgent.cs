@@ -29,7 +29,8 @@ public sealed partial class BrowserAgent : IDisposable
         var response = await GetAsync(current);
         for (var step = 0; step < 25; step++)
         {
-            if ((int)response.StatusCode is >= 300 and < 400 && response.Headers.Location is { } location)
+            var html = (int)response.StatusCode is >= 300 and < 400 ? "" : await response.Content.ReadAsStringAsync();
+            if (NextLocation(response, html) is { } location)
             {
                 var next = new Uri(current, location);
                 if (next.GetLeftPart(UriPartial.Path) == clientRedirectUri.GetLeftPart(UriPartial.Path))
@@ -43,7 +44,6 @@ public sealed partial class BrowserAgent : IDisposable
                 continue;
             }
 
-            var html = await response.Content.ReadAsStringAsync();
             if (response.StatusCode != HttpStatusCode.OK)
             {
                 throw new InvalidOperationException($"{(int)response.StatusCode} at {current}: {html}");
@@ -68,6 +68,12 @@ public sealed partial class BrowserAgent : IDisposable
 
         throw new InvalidOperationException("The sign-in did not reach the client's redirect URI: " + string.Join(" -> ", Visited));
     }
+
+    /// <summary>A redirect, or a page that moves on by itself (Neotoma's answer to a consent form post), as a browser follows both.</summary>
+    private static string? NextLocation(HttpResponseMessage response, string html) =>
+        (int)response.StatusCode is >= 300 and < 400 ? response.Headers.Location?.OriginalString
+        : RefreshPattern().Match(html) is { Success: true } refresh ? WebUtility.HtmlDecode(refresh.Groups["url"].Value)
+        : null;
 
     public Task<HttpResponseMessage> GetAsync(Uri uri)
     {
@@ -107,6 +113,9 @@ public sealed partial class BrowserAgent : IDisposable
 
     [GeneratedRegex("<form[^>]*action=\"(?<action>[^\"]*)\"[^>]*>(?<body>.*?)</form>", RegexOptions.Singleline)]
     private static partial Regex FormPattern();
+
+    [GeneratedRegex("<meta http-equiv=\"refresh\" content=\"0; url='(?<url>[^']*)'\">")]
+    private static partial Regex RefreshPattern();
 
     [GeneratedRegex("<input[^>]*>", RegexOptions.Singleline)]
     private static partial Regex InputPattern();

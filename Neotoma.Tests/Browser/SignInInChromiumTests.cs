@@ -1,0 +1,268 @@
+using System.Net;
+using Microsoft.AspNetCore.WebUtilities;
+using Neotoma.Tests.Infrastructure;
+using PuppeteerSharp;
+
+namespace Neotoma.Tests.Browser;
+
+/// <summary>
+/// The person's path in a real browser (headless Chromium): Neotoma's consent page, the provider's
+/// sign-in, the callback and the client's redirect, with every console error and CSP violation a
+/// failure. An HttpClient enforces no Content-Security-Policy and no CORS, so only these tests can
+/// prove that a person gets through.
+/// </summary>
+[Collection(BrowserCollection.Name)]
+public sealed class SignInInChromiumTests(ChromiumFixture chromium, OAuthFixture fixture) : IClassFixture<OAuthFixture>, IAsyncLifetime
+{
+    private ClientSite site = null!;
+
+    public async Task InitializeAsync() => site = await ClientSite.StartAsync();
+
+    public async Task DisposeAsync() => await site.DisposeAsync();
+
+    [Fact]
+    public async Task Person_Approves_SignsInUpstream_AndTheClientRedeemsTheCode()
+    {
+        var client = await fixture.RegisterAsync(site.NativeCallback.ToString(), "Chromium Test Client");
+        var (verifier, challenge) = OAuthFixture.NewPkce();
+        await using var browser = await chromium.OpenAsync();
+
+        await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, challenge, state: "chromium-1").ToString());
+        Assert.Contains("Chromium Test Client", await browser.TextAsync());
+        await browser.ScreenshotAsync("consent-desktop");
+        await SignInAsync(browser, "chromium-alice", approve: true, () => site.Callbacks.Count > 0);
+
+        var landing = QueryHelpers.ParseQuery(Assert.Single(site.Callbacks).Query);
+        Assert.Equal("chromium-1", landing["state"]);
+        Assert.Equal(fixture.Issuer, landing["iss"]);
+        var tokens = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(new Dictionary<string, string>
+        {
+            ["grant_type"] = "authorization_code",
+            ["code"] = landing["code"].ToString(),
+            ["client_id"] = client.ClientId,
+            ["redirect_uri"] = client.RedirectUri.ToString(),
+            ["code_verifier"] = verifier,
+            ["resource"] = fixture.Resource,
+        }));
+        Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(tokens.AccessToken)).StatusCode);
+        Assert.Contains("You can close this window", await browser.TextAsync());
+        browser.AssertNoProblems();
+    }
+
+    [Fact]
+    public async Task Person_Denies_TheClientGetsAccessDenied_AndNothingGoesUpstream()
+    {
+        var client = await fixture.RegisterAsync(site.NativeCallback.ToString());
+        await using var browser = await chromium.OpenAsync();
+        var upstream = RecordRequests(browser, fixture.Provider.Issuer.ToString().TrimEnd('/'));
+
+        await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge, state: "chromium-deny").ToString());
+        await SignInAsync(browser, "chromium-bob", approve: false, () => site.Callbacks.Count > 0);
+
+        var landing = QueryHelpers.ParseQuery(Assert.Single(site.Callbacks).Query);
+        Assert.Equal("access_denied", landing["error"]);
+        Assert.Equal("chromium-deny", landing["state"]);
+        Assert.Equal(fixture.Issuer, landing["iss"]);
+        Assert.Empty(upstream);
+        browser.AssertNoProblems();
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task CursorRedirect_ReachesTheApp_ApprovedOrDenied(bool approve)
+    {
+        const string redirect = "cursor://anysphere.cursor-mcp/oauth/callback";
+        var client = await fixture.RegisterAsync(redirect, "Cursor");
+        await using var browser = await chromium.OpenAsync();
+
+        // Headless Chromium has no app for cursor:, so it aborts the navigation quietly: the request
+        // it started, with the URL it was sent to, is how the test sees the browser reach the app.
+        var launches = RecordRequests(browser, "cursor://");
+        await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge, state: "cursor-state").ToString());
+        await SignInAsync(browser, "chromium-carol", approve, () => launches.Count > 0);
+
+        var opened = new Uri(Assert.Single(launches));
+        var landing = QueryHelpers.ParseQuery(opened.Query);
+        Assert.StartsWith(redirect + "?", opened.ToString());
+        Assert.Equal("cursor-state", landing["state"]);
+        Assert.Equal(fixture.Issuer, landing["iss"]);
+        Assert.True(approve ? landing.ContainsKey("code") : landing["error"] == "access_denied", opened.ToString());
+        browser.AssertNoProblems();
+    }
+
+    [Fact]
+    public async Task UnknownClient_ShowsTheErrorPage_ReadableAt375Pixels()
+    {
+        await using var browser = await chromium.OpenAsync(width: 375);
+        var client = new OAuthFixture.RegisteredClient("mcp_never_registered", site.NativeCallback);
+
+        var response = await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge).ToString());
+
+        await AssertErrorPageAsync(browser, response, HttpStatusCode.Unauthorized, "OAUTH_INVALID_CLIENT", "error-unknown-client");
+    }
+
+    [Fact]
+    public async Task ConsentWithAForgedCsrfToken_ShowsTheErrorPage_AndStartsNothing()
+    {
+        var client = await fixture.RegisterAsync(site.NativeCallback.ToString());
+        await using var browser = await chromium.OpenAsync(width: 375);
+        await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge).ToString());
+        await browser.ScreenshotAsync("consent-375");
+        Assert.True(await browser.FitsWidthAsync(), "the consent page scrolls sideways at 375 px");
+        await browser.Page.EvaluateExpressionAsync("document.querySelector('input[name=csrf_token]').value = '9999999999.forged'");
+        var states = await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_state");
+
+        var navigation = browser.Page.WaitForNavigationAsync();
+        await browser.Page.ClickAsync("button[value=approve]");
+        var response = await navigation;
+
+        await AssertErrorPageAsync(browser, response, HttpStatusCode.BadRequest, "OAUTH_CONSENT_INVALID", "error-csrf");
+        Assert.Equal(states, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_state"));
+    }
+
+    [Fact]
+    public async Task CallbackReplayedWithTheBackButton_ShowsStateInvalid()
+    {
+        var client = await fixture.RegisterAsync(site.NativeCallback.ToString());
+        await using var browser = await chromium.OpenAsync(width: 375);
+        var callbacks = RecordRequests(browser, fixture.Issuer + "/api/mcp/oauth/callback");
+        await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge).ToString());
+        await SignInAsync(browser, "chromium-dave", approve: true, () => site.Callbacks.Count > 0);
+
+        var response = await browser.Page.GoToAsync(Assert.Single(callbacks));
+
+        await AssertErrorPageAsync(browser, response, HttpStatusCode.BadRequest, "OAUTH_STATE_INVALID", "error-state-replayed");
+    }
+
+    [Fact]
+    public async Task PersonWhoTookTooLong_ShowsStateExpired()
+    {
+        var client = await fixture.RegisterAsync(site.NativeCallback.ToString());
+        await using var browser = await chromium.OpenAsync(width: 375);
+        await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge).ToString());
+        await browser.ClickAndWaitAsync("button[value=approve]");
+        await browser.WaitUntilAsync(() => browser.HasAsync("input[name=login]"), "the provider's sign-in form");
+
+        // Eleven minutes at the provider's sign-in page: the state Neotoma made has expired.
+        await fixture.Database.AdminExecuteAsync(
+            "UPDATE mcp_oauth_state SET created_at = now() - interval '11 minutes', expires_at = now() - interval '1 minute' WHERE client_id = @c",
+            ("c", client.ClientId));
+        IResponse? callback = null;
+        browser.Page.Response += (_, e) =>
+        {
+            if (e.Response.Url.StartsWith(fixture.Issuer + "/api/mcp/oauth/callback", StringComparison.Ordinal))
+            {
+                callback = e.Response;
+            }
+        };
+        await SignInAsync(browser, "chromium-erin", approve: true, () => callback is not null);
+        await browser.WaitUntilAsync(async () => (await browser.TextAsync()).Contains("OAUTH_STATE_EXPIRED"), "the error page");
+
+        await AssertErrorPageAsync(browser, callback, HttpStatusCode.BadRequest, "OAUTH_STATE_EXPIRED", "error-state-expired");
+    }
+
+    [Fact]
+    public async Task BrowserBasedMcpClient_OnAnotherOrigin_DiscoversRegistersSignsInAndCallsATool()
+    {
+        await using var browser = await chromium.OpenAsync();
+        var start = new Uri(site.Origin, "/?mcp=" + Uri.EscapeDataString(fixture.Resource));
+
+        await browser.Page.GoToAsync(start.ToString());
+        await SignInAsync(browser, "chromium-frank", approve: true, async () =>
+            await StatusAsync(browser) is "done" or "failed");
+
+        var error = await browser.Page.EvaluateExpressionAsync<string>("document.getElementById('error').textContent");
+        Assert.True(error.Length == 0, error);
+        var user = await browser.Page.EvaluateExpressionAsync<string>("document.getElementById('result').textContent");
+        Assert.Contains("\"user_id\":\"chromium-frank\"", user.Replace(" ", ""));
+        // The client's first call is meant to get 401 (that is how it discovers where to sign in),
+        // and Chromium reports every non-2xx fetch on the console; nothing else may appear.
+        browser.AssertNoProblems(p => p == $"console Error at {fixture.Resource}: Failed to load resource: the server responded with a status of 401 (Unauthorized)");
+    }
+
+    /// <summary>
+    /// The person's side of the journey: Approve or Deny on Neotoma's consent page, the provider's
+    /// sign-in form and its consent, until <paramref name="arrived"/> holds.
+    /// </summary>
+    private Task SignInAsync(BrowserPage browser, string login, bool approve, Func<bool> arrived) =>
+        SignInAsync(browser, login, approve, () => Task.FromResult(arrived()));
+
+    private async Task SignInAsync(BrowserPage browser, string login, bool approve, Func<Task<bool>> arrived)
+    {
+        var provider = fixture.Provider.Issuer.ToString().TrimEnd('/');
+        await browser.WaitUntilAsync(async () =>
+        {
+            if (await arrived())
+            {
+                return true;
+            }
+
+            try
+            {
+                var url = browser.Page.Url;
+                if (url.StartsWith(fixture.Issuer, StringComparison.Ordinal) && await browser.HasAsync("button[value=approve]"))
+                {
+                    await browser.ClickAndWaitAsync(approve ? "button[value=approve]" : "button[value=deny]");
+                }
+                else if (url.StartsWith(provider, StringComparison.Ordinal) && await browser.HasAsync("input[name=login]"))
+                {
+                    await browser.Page.TypeAsync("input[name=login]", login);
+                    await browser.Page.TypeAsync("input[name=password]", "any-password");
+                    await browser.ClickAndWaitAsync("button[type=submit]");
+                }
+                else if (url.StartsWith(provider, StringComparison.Ordinal) && await browser.HasAsync("button[type=submit]"))
+                {
+                    await browser.ClickAndWaitAsync("button[type=submit]");
+                }
+            }
+            catch (PuppeteerException)
+            {
+                // The page moved on while we looked at it (a redirect, the consent page's continuation).
+            }
+
+            return await arrived();
+        }, "the end of the sign-in", TimeSpan.FromSeconds(30));
+    }
+
+    private static async Task<string> StatusAsync(BrowserPage browser)
+    {
+        try
+        {
+            return await browser.Page.EvaluateExpressionAsync<string>("document.getElementById('status')?.textContent ?? ''");
+        }
+        catch (PuppeteerException)
+        {
+            return "";
+        }
+    }
+
+    private static async Task AssertErrorPageAsync(BrowserPage browser, IResponse? response, HttpStatusCode status, string code, string screenshot)
+    {
+        Assert.NotNull(response);
+        Assert.Equal(status, response.Status);
+        var text = await browser.TextAsync();
+        Assert.Contains("Neotoma could not connect", text);
+        Assert.Contains(code, text);
+        Assert.True(await browser.FitsWidthAsync(), $"the {code} page scrolls sideways at 375 px");
+        await browser.ScreenshotAsync(screenshot);
+        // A 4xx document is reported by Chromium itself as a failed resource load; nothing else may appear.
+        browser.AssertNoProblems(p => p.Contains($"the server responded with a status of {(int)status}", StringComparison.Ordinal));
+    }
+
+    private static List<string> RecordRequests(BrowserPage browser, string prefix)
+    {
+        var seen = new List<string>();
+        browser.Page.Request += (_, e) =>
+        {
+            if (e.Request.Url.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                lock (seen)
+                {
+                    seen.Add(e.Request.Url);
+                }
+            }
+        };
+        return seen;
+    }
+}

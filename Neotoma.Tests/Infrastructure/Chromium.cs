@@ -1,0 +1,190 @@
+using PuppeteerSharp;
+
+namespace Neotoma.Tests.Infrastructure;
+
+/// <summary>
+/// Headless Chromium from the Debian package, started once for every browser test. Nothing
+/// downloads a browser: `./neotoma test` and `.ci/run` install the package when it is missing.
+/// </summary>
+public sealed class ChromiumFixture : IAsyncLifetime
+{
+    public const string ExecutablePath = "/usr/bin/chromium";
+
+    public IBrowser Browser { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        if (!File.Exists(ExecutablePath))
+        {
+            throw new InvalidOperationException($"{ExecutablePath} is missing: install the Debian package `chromium` (./neotoma test does).");
+        }
+
+        Browser = await Puppeteer.LaunchAsync(new LaunchOptions
+        {
+            ExecutablePath = ExecutablePath,
+            Headless = true,
+            // Root (CI) cannot use Chromium's sandbox.
+            Args = ["--no-sandbox", "--disable-gpu", "--no-first-run"],
+        });
+    }
+
+    /// <summary>A fresh profile (no cookies, no storage) with one page of the given width.</summary>
+    public async Task<BrowserPage> OpenAsync(int width = 1280)
+    {
+        var context = await Browser.CreateBrowserContextAsync();
+        var page = await context.NewPageAsync();
+        await page.SetViewportAsync(new ViewPortOptions { Width = width, Height = 900 });
+        return new BrowserPage(context, page);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (Browser is not null)
+        {
+            await Browser.CloseAsync();
+            Browser.Dispose();
+        }
+    }
+}
+
+/// <summary>
+/// The browser tests share one collection and run one at a time: two cores hold one Chromium,
+/// the app, PostgreSQL and the provider steady, not several.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class BrowserCollection : ICollectionFixture<ChromiumFixture>
+{
+    public const string Name = "Browser";
+}
+
+/// <summary>
+/// One page, with every console error, uncaught script error and CSP violation it meets recorded,
+/// so a test can fail on any of them.
+/// </summary>
+public sealed class BrowserPage(IBrowserContext context, IPage page) : IAsyncDisposable
+{
+    private readonly List<string> problems = Watch(page);
+
+    public IPage Page => page;
+
+    /// <summary>Console errors and warnings (CSP violations are reported as console errors), uncaught exceptions.</summary>
+    public IReadOnlyList<string> Problems => problems;
+
+    private static List<string> Watch(IPage page)
+    {
+        var problems = new List<string>();
+        page.Console += (_, e) =>
+        {
+            if (e.Message.Type == ConsoleType.Error || e.Message.Text.Contains("Content Security Policy", StringComparison.OrdinalIgnoreCase))
+            {
+                lock (problems)
+                {
+                    problems.Add($"console {e.Message.Type} at {e.Message.Location?.URL ?? page.Url}: {e.Message.Text}");
+                }
+            }
+        };
+        page.PageError += (_, e) =>
+        {
+            lock (problems)
+            {
+                problems.Add($"uncaught at {page.Url}: {e.Message}");
+            }
+        };
+        return problems;
+    }
+
+    /// <summary>Fails on any recorded problem, except the ones <paramref name="expected"/> accepts.</summary>
+    public void AssertNoProblems(Func<string, bool>? expected = null)
+    {
+        string[] unexpected;
+        lock (problems)
+        {
+            unexpected = problems.Where(p => expected is null || !expected(p)).ToArray();
+        }
+
+        Assert.True(unexpected.Length == 0, "The browser reported:\n" + string.Join("\n", unexpected));
+    }
+
+    /// <summary>
+    /// Clicks and waits for the navigation the click starts to finish, or to be aborted (a
+    /// redirect to an app's own scheme, such as cursor:, which headless Chromium cannot open).
+    /// </summary>
+    public async Task ClickAndWaitAsync(string selector)
+    {
+        var navigation = page.WaitForNavigationAsync(new NavigationOptions { Timeout = 15_000 });
+        var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnFailed(object? sender, RequestEventArgs e)
+        {
+            if (e.Request.IsNavigationRequest)
+            {
+                aborted.TrySetResult();
+            }
+        }
+
+        page.RequestFailed += OnFailed;
+        try
+        {
+            await page.ClickAsync(selector);
+            if (await Task.WhenAny(navigation, aborted.Task) == navigation)
+            {
+                await navigation;
+            }
+            else
+            {
+                _ = navigation.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+            }
+        }
+        finally
+        {
+            page.RequestFailed -= OnFailed;
+        }
+    }
+
+    /// <summary>True when the page shows an element matching the selector; false while the page is changing.</summary>
+    public async Task<bool> HasAsync(string selector)
+    {
+        try
+        {
+            return await page.QuerySelectorAsync(selector) is not null;
+        }
+        catch (PuppeteerException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Waits until <paramref name="done"/> holds, failing with where the page stands.</summary>
+    public async Task WaitUntilAsync(Func<Task<bool>> done, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
+        while (!await done())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Waited for {what}; the page is at {page.Url}. Problems: {string.Join(" | ", Problems)}");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>Whether the page fits its viewport without horizontal scrolling (readable at 375 px).</summary>
+    public Task<bool> FitsWidthAsync() =>
+        page.EvaluateExpressionAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth");
+
+    public Task<string> TextAsync() => page.EvaluateExpressionAsync<string>("document.body.innerText");
+
+    /// <summary>Keeps a screenshot under TestResults/screenshots for people to look at.</summary>
+    public async Task ScreenshotAsync(string name)
+    {
+        var folder = Path.Combine(DevIdentityProvider.RepositoryRoot(), "TestResults", "screenshots");
+        Directory.CreateDirectory(folder);
+        await page.ScreenshotAsync(Path.Combine(folder, name + ".png"), new ScreenshotOptions { FullPage = true });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await page.CloseAsync();
+        await context.CloseAsync();
+    }
+}
