@@ -106,7 +106,10 @@ public static class NeotomaServiceCollectionExtensions
             ClientSecret = configuration[SettingNames.UpstreamClientSecret],
             Scopes = configuration[SettingNames.UpstreamScopes] is { Length: > 0 } scopes ? scopes : UpstreamOptions.DefaultScopes(preset),
         });
-        services.AddHttpClient(UpstreamIdentityProvider.HttpClientName, client => client.Timeout = TimeSpan.FromSeconds(15));
+        // Well below an MCP client's own timeout, so a provider that hangs is answered as 503 OAUTH_UPSTREAM_UNAVAILABLE
+        // while the client still waits, instead of the client giving up and retrying a refresh it thinks failed.
+        var upstreamTimeout = TimeSpan.FromSeconds(Integer(configuration, SettingNames.UpstreamTimeoutSeconds, 5));
+        services.AddHttpClient(UpstreamIdentityProvider.HttpClientName, client => client.Timeout = upstreamTimeout);
 
         services.AddSingleton(new RateLimitOptions
         {
@@ -114,6 +117,7 @@ public static class NeotomaServiceCollectionExtensions
             CallbackPerMinute = Integer(configuration, SettingNames.RateLimitCallback, 10),
             TokenPerMinute = Integer(configuration, SettingNames.RateLimitToken, 20),
             RegisterPerMinute = Integer(configuration, SettingNames.RateLimitRegister, 10),
+            RevokePerMinute = Integer(configuration, SettingNames.RateLimitRevoke, 20),
         });
         services.AddSingleton<RateLimiter>();
         services.AddSingleton(new ClientIpResolver(Integer(configuration, SettingNames.TrustedProxyCount, 0)));
@@ -125,8 +129,12 @@ public static class NeotomaServiceCollectionExtensions
         services.AddSingleton<AuthorizationService>();
         services.AddSingleton<CallbackService>();
         services.AddSingleton<TokenService>();
+        services.AddSingleton<UpstreamSessionRefresher>();
+        services.AddSingleton<TokenRevocation>();
+        services.AddSingleton<AccessTokenValidator>();
         services.AddSingleton(sp => new AccessTokenCache(
             TimeSpan.FromSeconds(Integer(configuration, SettingNames.AccessTokenCacheSeconds, 5)), sp.GetRequiredService<TimeProvider>()));
+        services.AddHostedService<RevocationListener>();
         services.AddSingleton<BearerAuthenticator>();
         services.AddSingleton<McpEndpoint>();
         var issuerOrigin = new Uri(server.Issuer).GetLeftPart(UriPartial.Authority);

@@ -8,42 +8,29 @@ using Neotoma.Functions.Http;
 namespace Neotoma.Functions;
 
 /// <summary>The authorization endpoint: validates the request and shows the consent page.</summary>
-public sealed class AuthorizeFunction(AuthorizationService authorization, OAuthServerOptions options)
+public sealed class AuthorizeFunction(AuthorizationService authorization, OAuthServerOptions options, OAuthRequestGuard guard)
 {
     public const string ConsentCookie = "neotoma_consent";
 
     [Function("Authorize")]
-    public async Task<IActionResult> Run(
+    public Task<IActionResult> Run(
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "api/mcp/oauth/authorize")] HttpRequest req,
-        CancellationToken cancellationToken)
-    {
-        AuthorizationRequest request;
-        string csrf;
-        var browserNonce = req.Cookies[ConsentCookie] is { Length: 43 } existing ? existing : OpaqueToken.New(32);
-        try
+        CancellationToken cancellationToken) =>
+        guard.HandleAsync(req, endpoint: null, browser: true, async _ =>
         {
-            request = await authorization.ValidateAsync(req.Query, cancellationToken);
-            csrf = authorization.ProtectConsent(request, browserNonce);
-        }
-        catch (AuthorizationErrorRedirect e)
-        {
-            return OAuthResults.Redirect(req, e.Location);
-        }
-        catch (OAuthException e)
-        {
-            return OAuthResults.Page(req, e);
-        }
-
-        req.HttpContext.Response.Cookies.Append(ConsentCookie, browserNonce, new CookieOptions
-        {
-            HttpOnly = true,
-            Secure = options.Issuer.StartsWith("https://", StringComparison.Ordinal),
-            SameSite = SameSiteMode.Strict,
-            Path = "/api/mcp/oauth",
-            MaxAge = TimeSpan.FromMinutes(10),
-        });
-        return OAuthResults.Html(req, StatusCodes.Status200OK, "Connect to Neotoma?", ConsentPage(request, csrf, options.InitiateEndpoint));
-    }
+            var browserNonce = req.Cookies[ConsentCookie] is { Length: 43 } existing ? existing : OpaqueToken.New(32);
+            var request = await authorization.ValidateAsync(req.Query, cancellationToken);
+            var csrf = authorization.ProtectConsent(request, browserNonce);
+            req.HttpContext.Response.Cookies.Append(ConsentCookie, browserNonce, new CookieOptions
+            {
+                HttpOnly = true,
+                Secure = options.Issuer.StartsWith("https://", StringComparison.Ordinal),
+                SameSite = SameSiteMode.Strict,
+                Path = "/api/mcp/oauth",
+                MaxAge = TimeSpan.FromMinutes(10),
+            });
+            return OAuthResults.Html(req, StatusCodes.Status200OK, "Connect to Neotoma?", ConsentPage(request, csrf, options.InitiateEndpoint));
+        }, cancellationToken);
 
     private static string ConsentPage(AuthorizationRequest request, string csrf, string initiateEndpoint)
     {

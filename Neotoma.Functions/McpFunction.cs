@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 using Neotoma.Core.Mcp;
+using Neotoma.Core.Storage;
 using Neotoma.Functions.Http;
 
 namespace Neotoma.Functions;
@@ -19,7 +20,18 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
             return answered;
         }
 
-        var result = await bearer.AuthenticateAsync(req, cancellationToken);
+        BearerResult result;
+        try
+        {
+            result = await bearer.AuthenticateAsync(req, cancellationToken);
+        }
+        catch (Exception e) when (DatabaseOutage.Is(e))
+        {
+            var outage = DatabaseOutage.ToOAuthException();
+            req.HttpContext.Response.Headers.RetryAfter = outage.Info.RetryAfterSeconds.ToString();
+            return JsonRpcResults.Error(StatusCodes.Status503ServiceUnavailable, outage.Message);
+        }
+
         if (result.Principal is null)
         {
             req.HttpContext.Response.Headers.WWWAuthenticate = result.Challenge;

@@ -38,6 +38,10 @@ public static class SettingNames
     public const string RateLimitCallback = "RATE_LIMIT_CALLBACK_PER_MINUTE";
     public const string RateLimitToken = "RATE_LIMIT_TOKEN_PER_MINUTE";
     public const string RateLimitRegister = "RATE_LIMIT_REGISTER_PER_MINUTE";
+    public const string RateLimitRevoke = "RATE_LIMIT_REVOKE_PER_MINUTE";
+
+    /// <summary>Seconds to wait for the upstream provider (default 5) before answering OAUTH_UPSTREAM_UNAVAILABLE.</summary>
+    public const string UpstreamTimeoutSeconds = "OIDC_TIMEOUT_SECONDS";
 
     /// <summary>Days after which a dynamically registered client without a live connection is deleted.</summary>
     public const string ClientRetentionDays = "CLIENT_RETENTION_DAYS";

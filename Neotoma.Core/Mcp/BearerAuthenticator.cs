@@ -10,7 +10,7 @@ public sealed record BearerResult(ClaimsPrincipal? Principal, string? Challenge)
 /// /mcp as an OAuth protected resource (RFC 6750, RFC 9728): a missing token is answered
 /// with where to find the authorization server; a bad one adds error="invalid_token".
 /// </summary>
-public sealed class BearerAuthenticator(TokenService tokens, OAuthServerOptions options)
+public sealed class BearerAuthenticator(AccessTokenValidator tokens, OAuthServerOptions options)
 {
     public const string ClientIdClaim = "client_id";
     public const string ConnectionIdClaim = "connection_id";
@@ -30,7 +30,7 @@ public sealed class BearerAuthenticator(TokenService tokens, OAuthServerOptions 
             return new BearerResult(null, Challenge("The Authorization header must be a single 'Bearer <token>'."));
         }
 
-        var grant = await tokens.ValidateAccessTokenAsync(value[7..].Trim(), cancellationToken);
+        var grant = await tokens.ValidateAsync(value[7..].Trim(), cancellationToken);
         if (grant is null)
         {
             return new BearerResult(null, Challenge("The access token is invalid, expired or revoked."));

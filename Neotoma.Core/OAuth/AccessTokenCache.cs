@@ -1,22 +1,34 @@
-using System.Collections.Concurrent;
+using Microsoft.Extensions.Caching.Memory;
 
 namespace Neotoma.Core.OAuth;
 
 /// <summary>
 /// Validated access tokens, remembered for a few seconds so that a busy MCP client costs one
 /// database lookup per token per few seconds instead of one per request. Only valid grants are
-/// kept (an attacker's random tokens cannot fill it), keyed by token hash. Every revocation made
-/// by this instance clears it at once; another instance may keep honouring a revoked token for
-/// at most the cache lifetime (ACCESS_TOKEN_CACHE_SECONDS, 0 turns the cache off).
+/// kept (an attacker's random tokens cannot fill it), keyed by token hash, at most 10,000 of them.
+/// Only <see cref="TokenRevocation"/> evicts entries, on this instance at once and on every other
+/// through <see cref="RevocationListener"/>; while that listener is not connected the cache is off,
+/// since a revocation made elsewhere would go unheard (ACCESS_TOKEN_CACHE_SECONDS=0 turns it off for good).
 /// </summary>
-public sealed class AccessTokenCache(TimeSpan lifetime, TimeProvider timeProvider)
+public sealed class AccessTokenCache(TimeSpan lifetime, TimeProvider timeProvider) : IDisposable
 {
-    private const int MaxEntries = 10_000;
-    private readonly ConcurrentDictionary<string, (AccessGrant Grant, DateTimeOffset Until)> entries = new(StringComparer.Ordinal);
+    private readonly MemoryCache entries = new(new MemoryCacheOptions { SizeLimit = 10_000 });
+    private volatile bool listening;
+
+    /// <summary>Whether revocations from every instance are heard; set by <see cref="RevocationListener"/>.</summary>
+    public bool Listening
+    {
+        get => listening;
+        set
+        {
+            listening = value;
+            Clear();
+        }
+    }
 
     public bool TryGet(string tokenHash, out AccessGrant grant)
     {
-        if (entries.TryGetValue(tokenHash, out var entry) && entry.Until > timeProvider.GetUtcNow())
+        if (listening && entries.TryGetValue(tokenHash, out Entry? entry) && entry!.Until > timeProvider.GetUtcNow())
         {
             grant = entry.Grant;
             return true;
@@ -28,19 +40,21 @@ public sealed class AccessTokenCache(TimeSpan lifetime, TimeProvider timeProvide
 
     public void Add(string tokenHash, AccessGrant grant, DateTimeOffset tokenExpiresAt)
     {
-        if (lifetime <= TimeSpan.Zero)
+        if (lifetime <= TimeSpan.Zero || !listening)
         {
             return;
         }
 
-        if (entries.Count >= MaxEntries)
-        {
-            entries.Clear();
-        }
-
         var until = timeProvider.GetUtcNow().Add(lifetime);
-        entries[tokenHash] = (grant, until < tokenExpiresAt ? until : tokenExpiresAt);
+        entries.Set(tokenHash, new Entry(grant, until < tokenExpiresAt ? until : tokenExpiresAt),
+            new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = lifetime });
     }
 
-    public void Clear() => entries.Clear();
+    internal void Remove(string tokenHash) => entries.Remove(tokenHash);
+
+    internal void Clear() => entries.Clear();
+
+    public void Dispose() => entries.Dispose();
+
+    private sealed record Entry(AccessGrant Grant, DateTimeOffset Until);
 }

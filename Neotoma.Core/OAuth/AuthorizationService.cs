@@ -105,7 +105,7 @@ public sealed partial class AuthorizationService(
         }
 
         var resource = p.GetValueOrDefault("resource");
-        if (resource is not null && !IsOurResource(resource))
+        if (resource is not null && !options.IsOurResource(resource))
         {
             throw Redirectable(OAuthErrorCode.OAUTH_INVALID_TARGET, $"resource must be {options.Resource}.");
         }
@@ -113,9 +113,6 @@ public sealed partial class AuthorizationService(
         var scope = string.Join(' ', scopes.Append(OAuthServerOptions.McpScope).Distinct().Order(StringComparer.Ordinal));
         return new AuthorizationRequest(client, redirectUri, challenge!, state, scope, options.Resource);
     }
-
-    public bool IsOurResource(string resource) =>
-        string.Equals(resource.TrimEnd('/'), options.Resource, StringComparison.Ordinal);
 
     /// <summary>The CSRF token of the consent form, bound to the browser's cookie and to this exact request.</summary>
     public string ProtectConsent(AuthorizationRequest request, string browserNonce)
@@ -144,12 +141,20 @@ public sealed partial class AuthorizationService(
     }
 
     /// <summary>The guide's JSON initiate: a connection for the signed-in user without an MCP client in the loop.</summary>
-    public Task<InitiatedFlow> InitiateConnectionAsync(string? connectionId, string? clientName, string? redirectUri, string? clientIp, CancellationToken cancellationToken)
+    public async Task<InitiatedFlow> InitiateConnectionAsync(string? connectionId, string? clientName, string? redirectUri, string? clientIp, CancellationToken cancellationToken)
     {
         if (connectionId is not null && !ConnectionIdPattern().IsMatch(connectionId))
         {
             throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST,
                 "connection_id must match ^[A-Za-z0-9_-]{1,100}$ (letters, digits, '-' and '_', at most 100).");
+        }
+
+        if (connectionId is not null && await database.QuerySingleAsync(DbScope.OAuth,
+                "SELECT true FROM mcp_oauth_connections WHERE connection_id = @id",
+                parameters => parameters.AddWithValue("id", connectionId), reader => reader.GetBoolean(0), cancellationToken) is true)
+        {
+            // Said early for the caller's sake; the callback is what enforces it.
+            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, CallbackService.ConnectionIdTaken);
         }
 
         if (clientName is { Length: > ClientRegistrationService.MaxClientNameLength } || (clientName?.Any(char.IsControl) ?? false))
@@ -164,7 +169,7 @@ public sealed partial class AuthorizationService(
                 $"Redirect URI '{ClientRegistrationService.Printable(redirectUri)}' is not allowed: {reason}.");
         }
 
-        return InitiateAsync(new PendingSignIn(connectionId ?? NewConnectionId(), null, clientName, redirectUri, null, null, null, null),
+        return await InitiateAsync(new PendingSignIn(connectionId ?? NewConnectionId(), null, clientName, redirectUri, null, null, null, null),
             clientIp, cancellationToken);
     }
 

@@ -23,10 +23,13 @@ public sealed class CallbackService(
     TokenCipher cipher,
     AuthorizationService authorization,
     AuditLog audit,
-    AccessTokenCache grants,
+    TokenRevocation revocation,
     TimeProvider timeProvider,
     ILogger<CallbackService> logger)
 {
+    internal const string ConnectionIdTaken =
+        "This connection_id is already in use (connection ids are never reused, not even after revocation); start again without choosing one.";
+
     private sealed record StateRow(
         string ConnectionId, string Verifier, string Nonce, string? ClientId, string? ClientName, string? RedirectUri,
         string? CodeChallenge, string? ClientState, string? Scope, string? Resource, DateTimeOffset ExpiresAt);
@@ -134,27 +137,34 @@ public sealed class CallbackService(
         if (row.ClientId is not null)
         {
             // Re-authorizing a client replaces its earlier grant, and with it every token of that grant.
-            grants.Clear();
-            await using var revoke = new NpgsqlCommand("""
-                UPDATE mcp_oauth_connections SET revoked_at = @now
+            var earlier = new List<string>();
+            await using (var find = new NpgsqlCommand("""
+                SELECT connection_id FROM mcp_oauth_connections
                 WHERE user_id = @user AND client_id = @client AND revoked_at IS NULL
-                """, connection, transaction);
-            revoke.Parameters.AddWithValue("now", now);
-            revoke.Parameters.AddWithValue("user", userId);
-            revoke.Parameters.AddWithValue("client", row.ClientId);
-            await revoke.ExecuteNonQueryAsync(cancellationToken);
+                ORDER BY connection_id FOR UPDATE
+                """, connection, transaction))
+            {
+                find.Parameters.AddWithValue("user", userId);
+                find.Parameters.AddWithValue("client", row.ClientId);
+                await using var reader = await find.ExecuteReaderAsync(cancellationToken);
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    earlier.Add(reader.GetString(0));
+                }
+            }
+
+            foreach (var id in earlier)
+            {
+                await revocation.RevokeConnectionAsync(connection, transaction, id, cancellationToken);
+            }
         }
 
+        // A connection id is used once: a revoked connection is final and never revived, whoever signs in.
         await using var insert = new NpgsqlCommand("""
             INSERT INTO mcp_oauth_connections (connection_id, user_id, client_id, client_name, refresh_token,
                 upstream_access_token, upstream_access_token_expires_at, created_at, last_used_at)
             VALUES (@id, @user, @client, @name, @refresh, @access, @accessExpires, @now, @now)
-            ON CONFLICT (connection_id) DO UPDATE SET
-                user_id = EXCLUDED.user_id, client_name = EXCLUDED.client_name, refresh_token = EXCLUDED.refresh_token,
-                upstream_access_token = EXCLUDED.upstream_access_token,
-                upstream_access_token_expires_at = EXCLUDED.upstream_access_token_expires_at,
-                last_used_at = EXCLUDED.last_used_at, revoked_at = NULL
-            WHERE mcp_oauth_connections.user_id = EXCLUDED.user_id
+            ON CONFLICT (connection_id) DO NOTHING
             """, connection, transaction);
         insert.Parameters.AddWithValue("id", row.ConnectionId);
         insert.Parameters.AddWithValue("user", userId);
@@ -166,8 +176,7 @@ public sealed class CallbackService(
         insert.Parameters.AddWithValue("now", now);
         if (await insert.ExecuteNonQueryAsync(cancellationToken) == 0)
         {
-            // A caller-chosen connection_id that belongs to another user is never taken over.
-            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "This connection_id is already in use; start again without choosing one.");
+            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, ConnectionIdTaken);
         }
     }
 

@@ -31,38 +31,44 @@ public enum OAuthErrorCode
     OAUTH_ENCRYPTION_KEY_INVALID,
     OAUTH_INVALID_TOKEN,
     OAUTH_RATE_LIMITED,
+    OAUTH_UPSTREAM_UNAVAILABLE,
+    OAUTH_DATABASE_UNAVAILABLE,
 }
 
-public sealed record OAuthErrorInfo(int Status, string Error, bool Retryable);
+/// <summary>How an error is answered: HTTP status, RFC <c>error</c>, and for a passing outage the Retry-After seconds.</summary>
+public sealed record OAuthErrorInfo(int Status, string Error, int? RetryAfterSeconds = null);
 
 public static class OAuthErrors
 {
     public static OAuthErrorInfo Describe(OAuthErrorCode code) => code switch
     {
-        OAuthErrorCode.OAUTH_CLIENT_REGISTRATION_FAILED => new(502, "server_error", true),
-        OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA => new(400, "invalid_client_metadata", false),
-        OAuthErrorCode.OAUTH_INVALID_REDIRECT_URI => new(400, "invalid_redirect_uri", false),
-        OAuthErrorCode.OAUTH_INVALID_CLIENT => new(401, "invalid_client", false),
-        OAuthErrorCode.OAUTH_INVALID_REQUEST => new(400, "invalid_request", false),
-        OAuthErrorCode.OAUTH_UNSUPPORTED_RESPONSE_TYPE => new(400, "unsupported_response_type", false),
-        OAuthErrorCode.OAUTH_UNSUPPORTED_GRANT_TYPE => new(400, "unsupported_grant_type", false),
-        OAuthErrorCode.OAUTH_INVALID_SCOPE => new(400, "invalid_scope", false),
-        OAuthErrorCode.OAUTH_INVALID_TARGET => new(400, "invalid_target", false),
-        OAuthErrorCode.OAUTH_ACCESS_DENIED => new(403, "access_denied", false),
-        OAuthErrorCode.OAUTH_CONSENT_INVALID => new(400, "invalid_request", false),
-        OAuthErrorCode.OAUTH_STATE_INVALID => new(400, "invalid_request", false),
-        OAuthErrorCode.OAUTH_STATE_EXPIRED => new(400, "invalid_request", false),
-        OAuthErrorCode.OAUTH_UPSTREAM_ERROR => new(502, "server_error", true),
-        OAuthErrorCode.OAUTH_TOKEN_EXCHANGE_FAILED => new(502, "server_error", true),
-        OAuthErrorCode.OAUTH_ID_TOKEN_INVALID => new(502, "server_error", false),
-        OAuthErrorCode.OAUTH_INVALID_GRANT => new(400, "invalid_grant", false),
-        OAuthErrorCode.OAUTH_PKCE_FAILED => new(400, "invalid_grant", false),
-        OAuthErrorCode.OAUTH_TOKEN_REFRESH_FAILED => new(400, "invalid_grant", false),
-        OAuthErrorCode.OAUTH_CONNECTION_NOT_FOUND => new(400, "invalid_grant", false),
-        OAuthErrorCode.OAUTH_ENCRYPTION_KEY_MISSING => new(500, "server_error", false),
-        OAuthErrorCode.OAUTH_ENCRYPTION_KEY_INVALID => new(500, "server_error", false),
-        OAuthErrorCode.OAUTH_INVALID_TOKEN => new(401, "invalid_token", false),
-        OAuthErrorCode.OAUTH_RATE_LIMITED => new(429, "rate_limited", true),
+        OAuthErrorCode.OAUTH_CLIENT_REGISTRATION_FAILED => new(502, "server_error"),
+        OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA => new(400, "invalid_client_metadata"),
+        OAuthErrorCode.OAUTH_INVALID_REDIRECT_URI => new(400, "invalid_redirect_uri"),
+        OAuthErrorCode.OAUTH_INVALID_CLIENT => new(401, "invalid_client"),
+        OAuthErrorCode.OAUTH_INVALID_REQUEST => new(400, "invalid_request"),
+        OAuthErrorCode.OAUTH_UNSUPPORTED_RESPONSE_TYPE => new(400, "unsupported_response_type"),
+        OAuthErrorCode.OAUTH_UNSUPPORTED_GRANT_TYPE => new(400, "unsupported_grant_type"),
+        OAuthErrorCode.OAUTH_INVALID_SCOPE => new(400, "invalid_scope"),
+        OAuthErrorCode.OAUTH_INVALID_TARGET => new(400, "invalid_target"),
+        OAuthErrorCode.OAUTH_ACCESS_DENIED => new(403, "access_denied"),
+        OAuthErrorCode.OAUTH_CONSENT_INVALID => new(400, "invalid_request"),
+        OAuthErrorCode.OAUTH_STATE_INVALID => new(400, "invalid_request"),
+        OAuthErrorCode.OAUTH_STATE_EXPIRED => new(400, "invalid_request"),
+        OAuthErrorCode.OAUTH_UPSTREAM_ERROR => new(502, "server_error"),
+        OAuthErrorCode.OAUTH_TOKEN_EXCHANGE_FAILED => new(502, "server_error"),
+        OAuthErrorCode.OAUTH_ID_TOKEN_INVALID => new(502, "server_error"),
+        OAuthErrorCode.OAUTH_INVALID_GRANT => new(400, "invalid_grant"),
+        OAuthErrorCode.OAUTH_PKCE_FAILED => new(400, "invalid_grant"),
+        OAuthErrorCode.OAUTH_TOKEN_REFRESH_FAILED => new(400, "invalid_grant"),
+        OAuthErrorCode.OAUTH_CONNECTION_NOT_FOUND => new(400, "invalid_grant"),
+        OAuthErrorCode.OAUTH_ENCRYPTION_KEY_MISSING => new(500, "server_error"),
+        OAuthErrorCode.OAUTH_ENCRYPTION_KEY_INVALID => new(500, "server_error"),
+        OAuthErrorCode.OAUTH_INVALID_TOKEN => new(401, "invalid_token"),
+        OAuthErrorCode.OAUTH_RATE_LIMITED => new(429, "rate_limited"),
+        // A passing outage: the connection and its tokens are kept, and a retry works once the dependency is back.
+        OAuthErrorCode.OAUTH_UPSTREAM_UNAVAILABLE => new(503, "temporarily_unavailable", 5),
+        OAuthErrorCode.OAUTH_DATABASE_UNAVAILABLE => new(503, "temporarily_unavailable", 2),
         _ => throw new ArgumentOutOfRangeException(nameof(code), code, null),
     };
 }

@@ -10,6 +10,8 @@ public sealed record OAuthServerOptions
     /// <summary>The MCP endpoint users give their clients; tokens are bound to it (RFC 8707).</summary>
     public string Resource => Issuer + "/mcp";
 
+    public bool IsOurResource(string resource) => string.Equals(resource.TrimEnd('/'), Resource, StringComparison.Ordinal);
+
     public string ProtectedResourceMetadataUrl => Issuer + "/.well-known/oauth-protected-resource/mcp";
 
     public string AuthorizationEndpoint => Issuer + "/api/mcp/oauth/authorize";

@@ -85,6 +85,11 @@ public sealed partial class KeyRotationService(NeotomaDatabase database, TokenCi
             await ReencryptRowAsync(connection, transaction, connectionId, refresh, access, cancellationToken);
         }, cancellationToken);
 
+    /// <summary>The same, for a connection whose row the caller's transaction has locked and read.</summary>
+    public Task ReencryptIfStaleAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string connectionId, string? refresh, string? access, CancellationToken cancellationToken) =>
+        ReencryptRowAsync(connection, transaction, connectionId, refresh, access, cancellationToken);
+
     private enum Outcome
     {
         Current,

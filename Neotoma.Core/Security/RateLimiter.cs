@@ -10,6 +10,7 @@ public enum RateLimitedEndpoint
     Callback,
     Token,
     Register,
+    Revoke,
 }
 
 /// <summary>Requests per minute and client IP for each endpoint; 0 turns a limit off.</summary>
@@ -23,12 +24,15 @@ public sealed record RateLimitOptions
 
     public int RegisterPerMinute { get; init; } = 10;
 
+    public int RevokePerMinute { get; init; } = 20;
+
     public int LimitFor(RateLimitedEndpoint endpoint) => endpoint switch
     {
         RateLimitedEndpoint.Initiate => InitiatePerMinute,
         RateLimitedEndpoint.Callback => CallbackPerMinute,
         RateLimitedEndpoint.Token => TokenPerMinute,
         RateLimitedEndpoint.Register => RegisterPerMinute,
+        RateLimitedEndpoint.Revoke => RevokePerMinute,
         _ => throw new ArgumentOutOfRangeException(nameof(endpoint)),
     };
 }

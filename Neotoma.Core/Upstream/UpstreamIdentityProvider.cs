@@ -39,6 +39,7 @@ public sealed class UpstreamIdentityProvider
     private readonly ConfigurationManager<OpenIdConnectConfiguration> configuration;
     private readonly SemaphoreSlim clientLock = new(1, 1);
     private UpstreamClient? client;
+    private volatile IReadOnlyList<SecurityKey>? rotatedKeys;
 
     public UpstreamIdentityProvider(
         UpstreamOptions options,
@@ -161,7 +162,7 @@ public sealed class UpstreamIdentityProvider
             {
                 ValidIssuer = metadata.Issuer,
                 ValidAudience = upstreamClient.ClientId,
-                IssuerSigningKeys = metadata.SigningKeys,
+                IssuerSigningKeys = rotatedKeys is { } fresh ? metadata.SigningKeys.Concat(fresh) : metadata.SigningKeys,
                 ValidateLifetime = true,
                 ClockSkew = TimeSpan.FromMinutes(2),
                 LifetimeValidator = (notBefore, expires, _, _) =>
@@ -172,7 +173,10 @@ public sealed class UpstreamIdentityProvider
             });
             if (!result.IsValid && result.Exception is SecurityTokenSignatureKeyNotFoundException && attempt == 0)
             {
-                // The provider rotated its keys since we cached them: fetch them once more.
+                // The provider signs with a key we have not seen: it rotated its keys (OIDC Core §10.1.1
+                // allows that at any time). The configuration manager refreshes in the background and at
+                // most every few minutes, so read the JWKS now, ourselves, and retry once with it.
+                rotatedKeys = await FetchSigningKeysAsync(metadata.JwksUri, cancellationToken);
                 configuration.RequestRefresh();
                 continue;
             }
@@ -200,6 +204,22 @@ public sealed class UpstreamIdentityProvider
         }
     }
 
+    /// <summary>The provider's current signing keys, read directly after an unknown key id; kept until the next rotation.</summary>
+    private async Task<IReadOnlyList<SecurityKey>> FetchSigningKeysAsync(string jwksUri, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var json = await new HttpDocumentRetriever(httpClients.CreateClient(HttpClientName)) { RequireHttps = options.RequireHttps }
+                .GetDocumentAsync(jwksUri, cancellationToken);
+            return new JsonWebKeySet(json).GetSigningKeys().ToArray();
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException or ArgumentException or TaskCanceledException)
+        {
+            OAuthLog.UpstreamFailure(logger, "read the signing keys", e.Message);
+            throw Unavailable();
+        }
+    }
+
     private async Task<UpstreamTokens> RequestTokensAsync(
         Dictionary<string, string> form, OAuthErrorCode failure, string action, CancellationToken cancellationToken)
     {
@@ -217,10 +237,11 @@ public sealed class UpstreamIdentityProvider
             response = await httpClients.CreateClient(HttpClientName)
                 .PostAsync(metadata.TokenEndpoint, new FormUrlEncodedContent(form), cancellationToken);
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            OAuthLog.FailedTo(logger, action, e.Message);
-            throw new OAuthException(failure, "The sign-in provider could not be reached.");
+            // Refused, reset or no answer within OIDC_TIMEOUT_SECONDS: a passing outage, never a reason to sign anyone out.
+            OAuthLog.FailedTo(logger, action, e is TaskCanceledException ? "no answer in time" : e.Message);
+            throw Unavailable();
         }
 
         using (response)
@@ -229,20 +250,41 @@ public sealed class UpstreamIdentityProvider
             TokenResponse? tokens = null;
             try
             {
-                tokens = JsonSerializer.Deserialize<TokenResponse>(body);
+                tokens = JsonSerializer.Deserialize<TokenResponse>(body, TokenResponseJson);
             }
             catch (JsonException)
             {
             }
 
-            if (!response.IsSuccessStatusCode || tokens?.AccessToken is null)
+            var status = (int)response.StatusCode;
+            if (status is >= 500 or 429 || tokens?.Error is "temporarily_unavailable" or "server_error")
+            {
+                OAuthLog.FailedTo(logger, action, tokens?.Error is { } busy ? $"{busy} (HTTP {status})" : $"HTTP {status}");
+                throw Unavailable();
+            }
+
+            if (!response.IsSuccessStatusCode || tokens?.Error is not null)
             {
                 // The provider's error and description name the problem without holding secrets.
-                var reason = tokens?.Error is { } error ? $"{error}: {tokens.ErrorDescription}" : $"HTTP {(int)response.StatusCode}";
+                var reason = tokens?.Error is { } error ? $"{error}: {tokens.ErrorDescription}" : $"HTTP {status}";
                 OAuthLog.FailedTo(logger, action, reason);
-                throw new OAuthException(failure, failure == OAuthErrorCode.OAUTH_TOKEN_REFRESH_FAILED
-                    ? "The sign-in provider refused to refresh this connection; sign in again."
-                    : "The sign-in provider refused the authorization code; start the sign-in again.");
+                if (tokens?.Error is "invalid_grant")
+                {
+                    // The one terminal answer: this code or refresh token is dead at the provider.
+                    throw new OAuthException(failure, failure == OAuthErrorCode.OAUTH_TOKEN_REFRESH_FAILED
+                        ? "The sign-in provider no longer accepts this connection's sign-in (it expired or was revoked there); sign in again."
+                        : "The sign-in provider refused the authorization code; start the sign-in again.");
+                }
+
+                throw new OAuthException(OAuthErrorCode.OAUTH_UPSTREAM_ERROR,
+                    $"The sign-in provider refused Neotoma's request ({ClientRegistrationService.Printable(reason)}). Check OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and the provider's client settings.");
+            }
+
+            if (tokens?.AccessToken is null)
+            {
+                OAuthLog.FailedTo(logger, action, "the token response could not be read");
+                throw new OAuthException(OAuthErrorCode.OAUTH_UPSTREAM_ERROR,
+                    "The sign-in provider's token response could not be read (it is not the JSON of RFC 6749 §5.1, or has no access_token).");
             }
 
             var expiresIn = tokens.ExpiresIn is > 0 ? tokens.ExpiresIn.Value : 3600;
@@ -250,6 +292,13 @@ public sealed class UpstreamIdentityProvider
                 timeProvider.GetUtcNow().AddSeconds(expiresIn));
         }
     }
+
+    private static OAuthException Unavailable() =>
+        new(OAuthErrorCode.OAUTH_UPSTREAM_UNAVAILABLE,
+            "The sign-in provider is not answering right now; nothing was changed. Try again in a moment.");
+
+    /// <summary>Some providers send numbers as strings ("expires_in": "3600"); RFC 6749 §5.1 means the number.</summary>
+    private static readonly JsonSerializerOptions TokenResponseJson = new() { NumberHandling = JsonNumberHandling.AllowReadingFromString };
 
     private async Task<UpstreamClient> LoadOrRegisterClientAsync(CancellationToken cancellationToken)
     {

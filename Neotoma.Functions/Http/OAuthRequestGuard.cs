@@ -2,23 +2,29 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
+using Neotoma.Core.Storage;
 
 namespace Neotoma.Functions.Http;
 
 /// <summary>
-/// The frame of every rate-limited OAuth endpoint: who is calling (client IP, through trusted
-/// proxies only), whether they are over their limit, and how an OAuth failure is answered (a
-/// page for a browser, JSON for a client, a redirect once the client's redirect URI is trusted).
+/// The frame of every OAuth endpoint: who is calling (client IP, through trusted proxies only),
+/// whether they are over their limit (for the rate-limited ones), and how a failure is answered
+/// (a page for a browser, JSON for a client, a redirect once the client's redirect URI is
+/// trusted; a database that is down is 503 with Retry-After, never 500).
 /// </summary>
 public sealed class OAuthRequestGuard(RateLimiter limiter, ClientIpResolver clientIps)
 {
     public async Task<IActionResult> HandleAsync(
-        HttpRequest request, RateLimitedEndpoint endpoint, bool browser, Func<string, Task<IActionResult>> handle, CancellationToken cancellationToken)
+        HttpRequest request, RateLimitedEndpoint? endpoint, bool browser, Func<string, Task<IActionResult>> handle, CancellationToken cancellationToken)
     {
         var ip = clientIps.Resolve(request);
         try
         {
-            await limiter.HitAsync(endpoint, ip, cancellationToken);
+            if (endpoint is { } limited)
+            {
+                await limiter.HitAsync(limited, ip, cancellationToken);
+            }
+
             return await handle(ip);
         }
         catch (RateLimitExceededException e)
@@ -34,6 +40,10 @@ public sealed class OAuthRequestGuard(RateLimiter limiter, ClientIpResolver clie
         catch (OAuthException e)
         {
             return Refuse(request, e, browser);
+        }
+        catch (Exception e) when (DatabaseOutage.Is(e))
+        {
+            return Refuse(request, DatabaseOutage.ToOAuthException(), browser);
         }
     }
 

@@ -12,6 +12,7 @@ internal static class OAuthResults
     public static IActionResult Json(HttpRequest request, OAuthException e)
     {
         NoStore(request);
+        RetryAfter(request, e);
         return new JsonResult(new Dictionary<string, object>
         {
             ["error"] = e.Info.Error,
@@ -22,10 +23,23 @@ internal static class OAuthResults
     }
 
     /// <summary>An error a person sees in the browser: what happened and what to do, never a redirect to an untrusted URI.</summary>
-    public static IActionResult Page(HttpRequest request, OAuthException e) =>
-        Html(request, e.Info.Status, "Neotoma could not connect",
+    public static IActionResult Page(HttpRequest request, OAuthException e)
+    {
+        RetryAfter(request, e);
+        return Html(request, e.Info.Status, "Neotoma could not connect",
             $"<p>{Encode(e.Message)}</p><p class=\"code\">Error code: <code>{e.Code}</code> ({Encode(e.Info.Error)})</p>" +
             "<p>See the troubleshooting guide in Neotoma's README for this code.</p>");
+    }
+
+    /// <summary>A passing outage says when to come back (a rate limit has set its own, more precise, value already).</summary>
+    private static void RetryAfter(HttpRequest request, OAuthException e)
+    {
+        var headers = request.HttpContext.Response.Headers;
+        if (e.Info.RetryAfterSeconds is { } seconds && headers.RetryAfter.Count == 0)
+        {
+            headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
 
     public static IActionResult Html(HttpRequest request, int status, string title, string bodyHtml, string head = "")
     {

@@ -66,6 +66,7 @@ public sealed class SelfHostServer : IAsyncDisposable
                     [SettingNames.RateLimitCallback] = "0",
                     [SettingNames.RateLimitToken] = "0",
                     [SettingNames.RateLimitRegister] = "0",
+                    [SettingNames.RateLimitRevoke] = "0",
                     // Tests change token rows behind the app's back; AccessTokenCacheTests turns the cache on.
                     [SettingNames.AccessTokenCacheSeconds] = "0",
                 });

@@ -26,14 +26,14 @@ public sealed class SecretHygieneTests(OAuthFixture fixture) : IClassFixture<OAu
         {
             ["grant_type"] = "refresh_token", ["refresh_token"] = tokens.RefreshToken, ["client_id"] = client.ClientId,
         }));
-        // Then the failures: a replayed code (which revokes the family) and a wrong verifier.
-        var replay = await (await fixture.TokenRequestAsync(form)).Content.ReadAsStringAsync();
-        var wrongVerifier = await (await fixture.TokenRequestAsync(new Dictionary<string, string>(form) { ["code_verifier"] = new string('v', 43) }))
-            .Content.ReadAsStringAsync();
         var connection = await fixture.Database.AdminScalarAsync<string>(
             "SELECT connection_id FROM mcp_oauth_tokens WHERE token_hash = @h", ("h", OpaqueToken.Hash(tokens.AccessToken)));
         var upstreamRefresh = new TokenCipher(SelfHostServer.TestEncryptionKey, "k").TryDecrypt(
             (await fixture.Database.AdminScalarAsync<string>("SELECT refresh_token FROM mcp_oauth_connections WHERE connection_id = @c", ("c", connection)))!);
+        // Then the failures: a replayed code (which revokes the sign-in) and a wrong verifier.
+        var replay = await (await fixture.TokenRequestAsync(form)).Content.ReadAsStringAsync();
+        var wrongVerifier = await (await fixture.TokenRequestAsync(new Dictionary<string, string>(form) { ["code_verifier"] = new string('v', 43) }))
+            .Content.ReadAsStringAsync();
         var audit = await fixture.Database.AdminScalarAsync<string>("SELECT string_agg(row_to_json(a)::text, '\n') FROM mcp_oauth_audit a");
 
         var secrets = new[]

@@ -1,0 +1,175 @@
+using Neotoma.Core.Security;
+using Neotoma.Core.Storage;
+using Npgsql;
+
+namespace Neotoma.Core.OAuth;
+
+/// <summary>The row lock on a connection, held until its transaction ends.</summary>
+public sealed record ConnectionLock(string ConnectionId, string UserId, string? ClientId, bool Revoked);
+
+/// <summary>
+/// The one owner of revocation: of a connection with every token issued for it, and of a single
+/// access token. Every writer of a connection's tokens (code redemption, refresh, revocation, a
+/// new sign-in replacing an old one) first locks the connection's row, so they queue in one order
+/// and cannot deadlock, and a token pair issued while reuse is detected either lands before the
+/// revocation (and dies with the rest) or finds the connection revoked. It is the only code that
+/// evicts access tokens from the cache: here at once, and on every instance through PostgreSQL
+/// NOTIFY, which is delivered when the revoking transaction commits (see <see cref="RevocationListener"/>).
+/// </summary>
+public sealed class TokenRevocation(NeotomaDatabase database, AccessTokenCache cache, TimeProvider timeProvider)
+{
+    public const string Channel = "neotoma_revoked_tokens";
+
+    /// <summary>Token hashes are 43 characters: 150 of them stay well under NOTIFY's 8,000-byte payload.</summary>
+    private const int HashesPerNotification = 150;
+
+    /// <summary>Locks a connection's row for the rest of the transaction; null when there is no such connection.</summary>
+    public static async Task<ConnectionLock?> LockConnectionAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string connectionId, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            "SELECT user_id, client_id, revoked_at IS NOT NULL FROM mcp_oauth_connections WHERE connection_id = @id FOR UPDATE",
+            connection, transaction);
+        command.Parameters.AddWithValue("id", connectionId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new ConnectionLock(connectionId, reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetBoolean(2))
+            : null;
+    }
+
+    /// <summary>
+    /// Revokes a connection in the caller's transaction, which holds its lock: the connection, every
+    /// token issued for it, and the upstream tokens stored for it (a revoked connection is final:
+    /// nothing may use them again, so they are not kept).
+    /// </summary>
+    public async Task RevokeConnectionAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string connectionId, CancellationToken cancellationToken)
+    {
+        var now = timeProvider.GetUtcNow();
+        await using (var revokeConnection = new NpgsqlCommand("""
+            UPDATE mcp_oauth_connections SET revoked_at = coalesce(revoked_at, @now), refresh_token = NULL, upstream_access_token = NULL
+            WHERE connection_id = @id
+            """, connection, transaction))
+        {
+            revokeConnection.Parameters.AddWithValue("id", connectionId);
+            revokeConnection.Parameters.AddWithValue("now", now);
+            await revokeConnection.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using var revokeTokens = new NpgsqlCommand("""
+            UPDATE mcp_oauth_tokens SET revoked_at = @now
+            WHERE connection_id = @id AND revoked_at IS NULL
+            RETURNING token_hash, kind = 'access' AND expires_at > @now
+            """, connection, transaction);
+        revokeTokens.Parameters.AddWithValue("id", connectionId);
+        revokeTokens.Parameters.AddWithValue("now", now);
+        var liveAccessTokens = new List<string>();
+        await using (var reader = await revokeTokens.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                if (reader.GetBoolean(1))
+                {
+                    liveAccessTokens.Add(reader.GetString(0));
+                }
+            }
+        }
+
+        await EvictEverywhereAsync(connection, transaction, liveAccessTokens, cancellationToken);
+    }
+
+    /// <summary>Revokes a connection in its own transaction; false when it does not exist.</summary>
+    public Task<bool> RevokeConnectionAsync(string connectionId, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            if (await LockConnectionAsync(connection, transaction, connectionId, cancellationToken) is null)
+            {
+                return false;
+            }
+
+            await RevokeConnectionAsync(connection, transaction, connectionId, cancellationToken);
+            return true;
+        }, cancellationToken);
+
+    /// <summary>The revocation endpoint's form: <c>token</c>, and <c>client_id</c> when the client names itself.</summary>
+    public Task RevokeAsync(IEnumerable<KeyValuePair<string, Microsoft.Extensions.Primitives.StringValues>> form, CancellationToken cancellationToken)
+    {
+        var p = OAuthParameters.SingleValued(form);
+        return RevokeTokenAsync(TokenService.Required(p, "token"), p.GetValueOrDefault("client_id"), cancellationToken);
+    }
+
+    /// <summary>
+    /// RFC 7009. A refresh token stands for the whole grant: its connection is revoked (§2.1: the
+    /// access tokens of the same grant too). An access token is revoked alone. Unknown tokens, and
+    /// tokens of another client than the one named, change nothing and are answered the same.
+    /// Two indexed lookups at most, and one cache entry evicted per access token, never the whole cache.
+    /// </summary>
+    public Task RevokeTokenAsync(string token, string? clientId, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            var hash = OpaqueToken.Hash(token);
+            string kind, tokenClient;
+            string? connectionId;
+            await using (var find = new NpgsqlCommand(
+                "SELECT kind, client_id, connection_id FROM mcp_oauth_tokens WHERE token_hash = @hash", connection, transaction))
+            {
+                find.Parameters.AddWithValue("hash", hash);
+                await using var reader = await find.ExecuteReaderAsync(cancellationToken);
+                if (!await reader.ReadAsync(cancellationToken))
+                {
+                    return;
+                }
+
+                (kind, tokenClient, connectionId) = (reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2));
+            }
+
+            if (clientId is not null && clientId != tokenClient)
+            {
+                return;
+            }
+
+            if (kind == "refresh" && connectionId is not null
+                && await LockConnectionAsync(connection, transaction, connectionId, cancellationToken) is not null)
+            {
+                await RevokeConnectionAsync(connection, transaction, connectionId, cancellationToken);
+                return;
+            }
+
+            await using var revoke = new NpgsqlCommand(
+                "UPDATE mcp_oauth_tokens SET revoked_at = coalesce(revoked_at, @now) WHERE token_hash = @hash", connection, transaction);
+            revoke.Parameters.AddWithValue("hash", hash);
+            revoke.Parameters.AddWithValue("now", timeProvider.GetUtcNow());
+            await revoke.ExecuteNonQueryAsync(cancellationToken);
+            await EvictEverywhereAsync(connection, transaction, [hash], cancellationToken);
+        }, cancellationToken);
+
+    /// <summary>
+    /// Evicts the hashes here now, and everywhere (this instance included, which closes the gap
+    /// in which a request could re-cache the old row) when the transaction commits.
+    /// </summary>
+    private async Task EvictEverywhereAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<string> tokenHashes, CancellationToken cancellationToken)
+    {
+        foreach (var hash in tokenHashes)
+        {
+            cache.Remove(hash);
+        }
+
+        foreach (var chunk in tokenHashes.Chunk(HashesPerNotification))
+        {
+            await using var notify = new NpgsqlCommand("SELECT pg_notify(@channel, @payload)", connection, transaction);
+            notify.Parameters.AddWithValue("channel", Channel);
+            notify.Parameters.AddWithValue("payload", string.Join(' ', chunk));
+            await notify.ExecuteNonQueryAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>What <see cref="RevocationListener"/> hears: the hashes another transaction revoked.</summary>
+    internal void OnNotified(string payload)
+    {
+        foreach (var hash in payload.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            cache.Remove(hash);
+        }
+    }
+}
