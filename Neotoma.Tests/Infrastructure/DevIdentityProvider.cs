@@ -12,18 +12,51 @@ public sealed class DevIdentityProvider : IAsyncDisposable
     public const string ClientSecret = "neotoma-test-secret";
 
     private readonly Process process;
+    private readonly string redirectUri;
+    private readonly bool enableRegistration;
+    private int disposed;
 
-    private DevIdentityProvider(Process process, Uri issuer)
+    private DevIdentityProvider(Process process, Uri issuer, string redirectUri, bool enableRegistration)
     {
         this.process = process;
+        this.redirectUri = redirectUri;
+        this.enableRegistration = enableRegistration;
         Issuer = issuer;
     }
 
     public Uri Issuer { get; }
 
-    public static async Task<DevIdentityProvider> StartAsync(string redirectUri, bool enableRegistration = false)
+    /// <summary>SIGSTOP: the provider keeps its port and its state but answers nothing (a hung provider).</summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>SIGCONT: the paused provider answers again, its sessions and refresh tokens intact.</summary>
+    public void Resume() => Signal("CONT");
+
+    /// <summary>Stops this provider and starts another on the same issuer URL, with a new signing key (a key rotation).</summary>
+    public async Task<DevIdentityProvider> RestartAsync()
     {
-        var port = SelfHostServer.FreePort();
+        await DisposeAsync();
+        return await StartAsync(redirectUri, enableRegistration, Issuer.Port);
+    }
+
+    /// <summary>Makes the token endpoint answer 503 temporarily_unavailable, or send expires_in as a string, until changed back.</summary>
+    public async Task SetQuirksAsync(bool tokenOutage = false, bool expiresInAsString = false)
+    {
+        using var http = new HttpClient();
+        var response = await http.PostAsync(new Uri(Issuer, "/__dev/quirks"),
+            new StringContent($$"""{"tokenOutage":{{(tokenOutage ? "true" : "false")}},"expiresInAsString":{{(expiresInAsString ? "true" : "false")}}}"""));
+        response.EnsureSuccessStatusCode();
+    }
+
+    private void Signal(string name)
+    {
+        using var kill = Process.Start("kill", ["-" + name, process.Id.ToString()])!;
+        kill.WaitForExit();
+    }
+
+    public static async Task<DevIdentityProvider> StartAsync(string redirectUri, bool enableRegistration = false, int? port = null)
+    {
+        port ??= SelfHostServer.FreePort();
         var issuer = new Uri($"http://127.0.0.1:{port}");
         var start = new ProcessStartInfo("node", "server.mjs")
         {
@@ -38,6 +71,7 @@ public sealed class DevIdentityProvider : IAsyncDisposable
         start.Environment["IDP_CLIENT_SECRET"] = ClientSecret;
         start.Environment["IDP_REDIRECT_URIS"] = redirectUri;
         start.Environment["IDP_ENABLE_REGISTRATION"] = enableRegistration ? "1" : "0";
+        start.Environment["IDP_DEV_CONTROLS"] = "1";
 
         var process = Process.Start(start) ?? throw new InvalidOperationException("node did not start");
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -59,7 +93,7 @@ public sealed class DevIdentityProvider : IAsyncDisposable
             throw new InvalidOperationException($"The dev OpenID provider did not start (is `npm ci` done in dev/idp?): {errors}");
         }
 
-        return new DevIdentityProvider(process, issuer);
+        return new DevIdentityProvider(process, issuer, redirectUri, enableRegistration);
     }
 
     public static string RepositoryRoot()
@@ -75,8 +109,14 @@ public sealed class DevIdentityProvider : IAsyncDisposable
         throw new InvalidOperationException("Neotoma.sln not found above " + AppContext.BaseDirectory);
     }
 
+    /// <summary>Stops the provider; safe to call again (a test that stopped it, then the fixture).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref disposed, 1) == 1)
+        {
+            return;
+        }
+
         if (!process.HasExited)
         {
             process.Kill(entireProcessTree: true);

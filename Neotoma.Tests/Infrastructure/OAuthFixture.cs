@@ -41,6 +41,9 @@ public class OAuthFixture : IAsyncLifetime
         Server = await StartServerAsync();
     }
 
+    /// <summary>Restarts the upstream provider on the same issuer URL, signing with a new key.</summary>
+    public async Task RestartProviderAsync() => Provider = await Provider.RestartAsync();
+
     /// <summary>Stops the app and starts it again on the same URL (a deployment, a key rotation).</summary>
     public async Task RestartServerAsync()
     {

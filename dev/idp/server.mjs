@@ -10,6 +10,9 @@
 //   IDP_REDIRECT_URIS   comma-separated redirect URIs of that client        default http://localhost:8080/api/mcp/oauth/callback
 //   IDP_ACCESS_TOKEN_TTL seconds an upstream access token lives             default 3600
 //   IDP_ENABLE_REGISTRATION  1: open dynamic client registration at /reg  default off
+//   IDP_DEV_CONTROLS    1: POST /__dev/quirks {"tokenOutage":bool,"expiresInAsString":bool} makes the
+//                       token endpoint misbehave as real providers sometimes do (tests only)  default off
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.IDP_PORT ?? 9400);
@@ -17,7 +20,15 @@ const issuer = process.env.IDP_ISSUER ?? `http://localhost:${port}`;
 const redirectUris = (process.env.IDP_REDIRECT_URIS ?? 'http://localhost:8080/api/mcp/oauth/callback')
   .split(',').map((uri) => uri.trim()).filter(Boolean);
 
+// A fresh signing key on every start, as a provider that rotates its keys: a restarted dev
+// provider signs with a key id Neotoma has not seen, which it must fetch (OIDC Core §10.1.1).
+const signingKey = {
+  ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+  kid: randomUUID(), alg: 'RS256', use: 'sig',
+};
+
 const provider = new Provider(issuer, {
+  jwks: { keys: [signingKey] },
   clients: [{
     client_id: process.env.IDP_CLIENT_ID ?? 'neotoma-local',
     client_secret: process.env.IDP_CLIENT_SECRET ?? 'neotoma-local-secret',
@@ -68,12 +79,31 @@ provider.proxy = false;
 // The dev sign-in pages import a web font from a third-party host and the browser asks for a
 // favicon the provider does not have. Nothing here can reach the host, and a browser test fails
 // on every console error, so the pages are served without the font and the favicon is empty.
+const quirks = { tokenOutage: false, expiresInAsString: false };
 provider.use(async (ctx, next) => {
   if (ctx.path === '/favicon.ico') {
     ctx.status = 204;
     return;
   }
+  if (process.env.IDP_DEV_CONTROLS === '1' && ctx.path === '/__dev/quirks' && ctx.method === 'POST') {
+    const body = await new Promise((resolve) => {
+      let text = '';
+      ctx.req.on('data', (chunk) => { text += chunk; });
+      ctx.req.on('end', () => resolve(text));
+    });
+    Object.assign(quirks, JSON.parse(body || '{}'));
+    ctx.body = quirks;
+    return;
+  }
+  if (ctx.path === '/token' && quirks.tokenOutage) {
+    ctx.status = 503;
+    ctx.body = { error: 'temporarily_unavailable', error_description: 'maintenance' };
+    return;
+  }
   await next();
+  if (ctx.path === '/token' && quirks.expiresInAsString && ctx.body?.expires_in !== undefined) {
+    ctx.body = { ...ctx.body, expires_in: String(ctx.body.expires_in) };
+  }
   if (typeof ctx.body === 'string' && ctx.type === 'text/html') {
     ctx.body = ctx.body.replace(/@import url\(https:\/\/fonts\.googleapis\.com[^)]*\);/g, '');
   }
