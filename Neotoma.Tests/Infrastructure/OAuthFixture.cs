@@ -51,7 +51,13 @@ public class OAuthFixture : IAsyncLifetime
         Server = await StartServerAsync();
     }
 
-    private Task<SelfHostServer> StartServerAsync()
+    /// <summary>
+    /// Another instance of the app on the same database, provider and API_BASE, as a second
+    /// Functions instance behind the same URL would be. The caller disposes it.
+    /// </summary>
+    public Task<SelfHostServer> StartSecondInstanceAsync() => StartServerAsync(SelfHostServer.FreePort());
+
+    private Task<SelfHostServer> StartServerAsync(int? instancePort = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -61,11 +67,16 @@ public class OAuthFixture : IAsyncLifetime
             [SettingNames.UpstreamClientSecret] = DevIdentityProvider.ClientSecret,
         };
         Configure(settings);
+        if (instancePort is not null)
+        {
+            settings[SettingNames.ApiBase] = Issuer;
+        }
+
         return SelfHostServer.StartAsync(settings, services =>
         {
             services.AddSingleton<ILoggerProvider>(Logs);
             ConfigureServices(services);
-        }, port: port);
+        }, port: instancePort ?? port);
     }
 
     /// <summary>Runs before the provider and the app start (a derived fixture starts what the app needs).</summary>
