@@ -2,6 +2,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Neotoma.Core.Configuration;
+using Neotoma.Core.Diagnostics;
+using Microsoft.Extensions.Logging;
 using Neotoma.Core.Health;
 using Neotoma.Core.Maintenance;
 using Neotoma.Core.Mcp;
@@ -26,6 +28,7 @@ public static class NeotomaServiceCollectionExtensions
     public static IServiceCollection AddNeotoma(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddNeotomaStorage(configuration);
+        services.PostConfigure<LoggerFilterOptions>(SecretSafeLogging.Apply);
         AddOAuth(services, configuration);
 
         services.AddSingleton<HealthService>();
