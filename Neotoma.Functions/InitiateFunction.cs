@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
@@ -47,31 +46,12 @@ public sealed class InitiateFunction(AuthorizationService authorization, OAuthRe
     private async Task<IActionResult> FromJsonAsync(HttpRequest req, string clientIp, CancellationToken cancellationToken)
     {
         var text = await RequestBody.ReadTextAsync(req, RequestBody.MaxFormBytes, OAuthErrorCode.OAUTH_INVALID_REQUEST, cancellationToken);
-        string? connectionId, clientName, redirectUri;
-        try
-        {
-            using var document = JsonDocument.Parse(text.Length == 0 ? "{}" : text);
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "The body must be a JSON object.");
-            }
-
-            connectionId = OptionalString(document.RootElement, "connection_id");
-            clientName = OptionalString(document.RootElement, "client_name");
-            redirectUri = OptionalString(document.RootElement, "redirect_uri");
-        }
-        catch (JsonException)
-        {
-            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "The request body is not valid JSON.");
-        }
-
+        var body = OAuthJson.ParseObject(text, OAuthErrorCode.OAUTH_INVALID_REQUEST, "connection settings");
+        var connectionId = OAuthJson.OptionalString(body, "connection_id", OAuthErrorCode.OAUTH_INVALID_REQUEST);
+        var clientName = OAuthJson.OptionalString(body, "client_name", OAuthErrorCode.OAUTH_INVALID_REQUEST);
+        var redirectUri = OAuthJson.OptionalString(body, "redirect_uri", OAuthErrorCode.OAUTH_INVALID_REQUEST);
         var flow = await authorization.InitiateConnectionAsync(connectionId, clientName, redirectUri, clientIp, cancellationToken);
         OAuthResults.NoStore(req);
         return new JsonResult(new { authUrl = flow.AuthUrl.AbsoluteUri, connectionId = flow.ConnectionId, expiresAt = flow.ExpiresAt });
     }
-
-    private static string? OptionalString(JsonElement root, string name) =>
-        !root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null ? null
-        : value.ValueKind == JsonValueKind.String ? value.GetString()
-        : throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, $"{name} must be a string.");
 }

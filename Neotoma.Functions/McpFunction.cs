@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
@@ -45,7 +46,18 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
         }
 
         req.HttpContext.User = result.Principal;
-        await mcp.HandleAsync(req.HttpContext);
+        try
+        {
+            await mcp.HandleAsync(req.HttpContext);
+        }
+        catch (JsonException e) when (!req.HttpContext.Response.HasStarted)
+        {
+            // The SDK reads some parameters (initialize's among them) outside its own error handling:
+            // a value of the wrong type is the caller's mistake, answered as JSON-RPC invalid params.
+            return JsonRpcResults.Error(StatusCodes.Status400BadRequest,
+                $"Invalid params: the value at {e.Path ?? "$"} has the wrong type.", JsonRpcResults.InvalidParams);
+        }
+
         return new EmptyResult();
     }
 

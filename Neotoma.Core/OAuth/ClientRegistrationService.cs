@@ -82,22 +82,7 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
 
     private static ParsedRequest Parse(string json)
     {
-        JsonElement root;
-        try
-        {
-            using var document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
-            root = document.RootElement.Clone();
-        }
-        catch (JsonException)
-        {
-            throw Invalid("The request body is not valid JSON.");
-        }
-
-        if (root.ValueKind != JsonValueKind.Object)
-        {
-            throw Invalid("The request body must be a JSON object of client metadata.");
-        }
-
+        var root = OAuthJson.ParseObject(json, OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA, "client metadata");
         if (!root.TryGetProperty("redirect_uris", out var uris) || uris.ValueKind != JsonValueKind.Array || uris.GetArrayLength() == 0)
         {
             throw Invalid("redirect_uris is required: a non-empty array of strings.");
@@ -116,7 +101,7 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
                 throw Invalid("redirect_uris must contain only strings.");
             }
 
-            var value = uri.GetString()!;
+            var value = OAuthJson.Text(uri, "redirect_uris", OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA);
             if (RedirectUriPolicy.Validate(value) is { } reason)
             {
                 throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REDIRECT_URI, $"Redirect URI '{Printable(value)}' is not allowed: {reason}.");
@@ -125,50 +110,30 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
             redirectUris.Add(value);
         }
 
-        var grantTypes = OptionalStrings(root, "grant_types") ?? ["authorization_code", "refresh_token"];
+        var grantTypes = OAuthJson.OptionalStrings(root, "grant_types", OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA) ?? ["authorization_code", "refresh_token"];
         if (grantTypes.Length == 0 || grantTypes.Any(g => !SupportedGrantTypes.Contains(g)) || !grantTypes.Contains("authorization_code"))
         {
             throw Invalid("grant_types may hold only authorization_code and refresh_token, and must include authorization_code.");
         }
 
-        if (OptionalStrings(root, "response_types") is { } responseTypes && responseTypes.Any(r => r != "code"))
+        if (OAuthJson.OptionalStrings(root, "response_types", OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA) is { } responseTypes && responseTypes.Any(r => r != "code"))
         {
             throw Invalid("response_types may hold only \"code\".");
         }
 
-        var name = OptionalString(root, "client_name");
+        var name = OAuthJson.OptionalString(root, "client_name", OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA);
         if (name is { Length: > MaxClientNameLength } || (name is not null && name.Any(char.IsControl)))
         {
             throw Invalid($"client_name must be at most {MaxClientNameLength} characters without control characters.");
         }
 
-        var clientUri = OptionalString(root, "client_uri");
+        var clientUri = OAuthJson.OptionalString(root, "client_uri", OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA);
         if (clientUri is not null && (!Uri.TryCreate(clientUri, UriKind.Absolute, out var parsedUri) || parsedUri.Scheme != "https"))
         {
             clientUri = null; // informational only; an unusable one is dropped, not fatal
         }
 
         return new ParsedRequest(name, clientUri, redirectUris.Distinct().ToArray(), grantTypes.Distinct().ToArray());
-    }
-
-    private static string? OptionalString(JsonElement root, string name) =>
-        !root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null ? null
-        : value.ValueKind == JsonValueKind.String ? value.GetString()
-        : throw Invalid($"{name} must be a string.");
-
-    private static string[]? OptionalStrings(JsonElement root, string name)
-    {
-        if (!root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
-        {
-            return null;
-        }
-
-        if (value.ValueKind != JsonValueKind.Array || value.EnumerateArray().Any(v => v.ValueKind != JsonValueKind.String))
-        {
-            throw Invalid($"{name} must be an array of strings.");
-        }
-
-        return value.EnumerateArray().Select(v => v.GetString()!).ToArray();
     }
 
     private static OAuthException Invalid(string description) => new(OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA, description);
