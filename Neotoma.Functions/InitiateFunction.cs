@@ -12,7 +12,7 @@ namespace Neotoma.Functions;
 /// and sends the browser to the upstream sign-in; Deny returns access_denied to the client.
 /// From a JSON caller: starts a connection and answers {authUrl, connectionId, expiresAt}.
 /// </summary>
-public sealed class InitiateFunction(AuthorizationService authorization, OAuthRequestGuard guard)
+public sealed class InitiateFunction(AuthorizationService authorization, OAuthServerOptions options, OAuthRequestGuard guard)
 {
     private static readonly HashSet<string> ConsentOnlyFields = ["csrf_token", "decision"];
 
@@ -29,6 +29,14 @@ public sealed class InitiateFunction(AuthorizationService authorization, OAuthRe
 
     private async Task<IActionResult> FromConsentFormAsync(HttpRequest req, string clientIp, CancellationToken cancellationToken)
     {
+        // Browsers send Origin with every form post (our pages' Referrer-Policy same-origin keeps it
+        // the real origin, not "null"); a post from any other site is refused before anything else.
+        if (req.Headers.Origin is { Count: > 0 } origin && !string.Equals(origin.ToString(), options.Issuer, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new OAuthException(OAuthErrorCode.OAUTH_CONSENT_INVALID,
+                "This consent form was posted from another site. Go back to your MCP client and connect again.");
+        }
+
         var form = (await RequestBody.ReadFormAsync(req, cancellationToken)).ToArray();
         var fields = OAuthParameters.SingleValued(form);
         var request = await authorization.ValidateAsync(form.Where(f => !ConsentOnlyFields.Contains(f.Key)), cancellationToken);

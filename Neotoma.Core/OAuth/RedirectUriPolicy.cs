@@ -86,9 +86,12 @@ public static class RedirectUriPolicy
             return false;
         }
 
+        // RFC 8252 §7.3: only the port of a loopback redirect may differ; the requested URI must
+        // still be one registration would accept (no fragment, no userinfo).
         return a.Scheme == "http" && b.Scheme == "http" && IsLoopback(a) && IsLoopback(b)
             && string.Equals(a.Host, b.Host, StringComparison.OrdinalIgnoreCase)
-            && string.Equals(a.PathAndQuery, b.PathAndQuery, StringComparison.Ordinal);
+            && string.Equals(a.PathAndQuery, b.PathAndQuery, StringComparison.Ordinal)
+            && b.Fragment.Length == 0 && !requested.Contains('#') && b.UserInfo.Length == 0;
     }
 
     public static bool IsLoopback(Uri uri) =>

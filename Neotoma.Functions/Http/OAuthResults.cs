@@ -47,7 +47,9 @@ internal static class OAuthResults
         var headers = request.HttpContext.Response.Headers;
         headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'";
         headers.XFrameOptions = "DENY";
-        headers["Referrer-Policy"] = "no-referrer";
+        // same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on our own form
+        // posts, and the consent endpoint checks Origin. Nothing goes to other origins either way.
+        headers["Referrer-Policy"] = "same-origin";
         return new ContentResult
         {
             StatusCode = status,

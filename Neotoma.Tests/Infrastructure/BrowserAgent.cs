@@ -81,6 +81,8 @@ public sealed partial class BrowserAgent : IDisposable
         return http.GetAsync(uri);
     }
 
+    public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request) => http.SendAsync(request);
+
     public Task<HttpResponseMessage> PostFormAsync(Uri uri, IEnumerable<KeyValuePair<string, string>> fields) =>
         http.PostAsync(uri, new FormUrlEncodedContent(fields));
 

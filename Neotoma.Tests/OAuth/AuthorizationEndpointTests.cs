@@ -124,6 +124,25 @@ public sealed class AuthorizationEndpointTests(OAuthFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task Consent_PostedFromAnotherSite_IsRefused_EvenWithTheBrowsersCookie()
+    {
+        var client = await fixture.RegisterAsync();
+        using var browser = new BrowserAgent();
+        var page = await browser.GetAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge));
+        var (action, fields) = BrowserAgent.ParseForm(await page.Content.ReadAsStringAsync());
+        fields["decision"] = "approve";
+        var states = await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_state");
+
+        using var post = new HttpRequestMessage(HttpMethod.Post, new Uri(fixture.BaseAddress, action)) { Content = new FormUrlEncodedContent(fields) };
+        post.Headers.Add("Origin", "https://evil.example");
+        var response = await browser.SendAsync(post);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("OAUTH_CONSENT_INVALID", await response.Content.ReadAsStringAsync());
+        Assert.Equal(states, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_state"));
+    }
+
+    [Fact]
     public async Task Consent_Approve_CreatesA256BitStateThatLivesTenMinutes_AndGoesUpstream()
     {
         var client = await fixture.RegisterAsync();

@@ -37,6 +37,10 @@ public sealed class RedirectUriPolicyTests
     [InlineData("https://app.example/cb", "https://app.example:8443/cb", false)]
     [InlineData("cursor://anysphere.cursor-mcp/oauth/callback", "cursor://anysphere.cursor-mcp/oauth/callback", true)]
     [InlineData("https://app.example/cb", "https://app.example/cb?x=1", false)]
+    [InlineData("http://127.0.0.1:8787/callback", "http://127.0.0.1:50000/callback#frag", false)]
+    [InlineData("http://127.0.0.1:8787/callback", "http://127.0.0.1:50000/callback#", false)]
+    [InlineData("http://127.0.0.1:8787/callback", "http://user:pass@127.0.0.1:50000/callback", false)]
+    [InlineData("http://localhost/callback", "http://evil@localhost:3000/callback", false)]
     public void Matches(string registered, string requested, bool expected) =>
         Assert.Equal(expected, RedirectUriPolicy.Matches(registered, requested));
 }
