@@ -1,0 +1,144 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Neotoma.Core.Configuration;
+using Neotoma.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Neotoma.Tests.Foundation;
+
+/// <summary>Neotoma on a PostgreSQL cluster of its own, which the tests restart and stop.</summary>
+public sealed class OwnClusterOAuthFixture : OAuthFixture
+{
+    public PostgresCluster Cluster { get; private set; } = null!;
+
+    protected override async Task BeforeStartAsync() => Cluster = await PostgresCluster.StartAsync();
+
+    protected override void Configure(Dictionary<string, string?> settings) =>
+        settings[SettingNames.DatabaseConnectionString] = Cluster.AppConnectionString;
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await Cluster.DisposeAsync();
+    }
+}
+
+/// <summary>
+/// A bad day for the database: restarted under load, every acknowledged write is still there and
+/// errors stop within seconds; down, every endpoint answers 503 with Retry-After (never 500), and
+/// when it is back everything works without restarting the app.
+/// </summary>
+public sealed class DatabaseOutageTests(OwnClusterOAuthFixture fixture, ITestOutputHelper output) : IClassFixture<OwnClusterOAuthFixture>
+{
+    [Fact]
+    public async Task RestartUnderLoad_LosesNoAcknowledgedWrite_AndErrorsStopWithinSeconds()
+    {
+        var (tokens, _) = await fixture.SignInAsync("restart-load");
+        var acknowledged = new ConcurrentBag<string>();
+        var statuses = new ConcurrentDictionary<string, int>();
+        var lastFailure = DateTime.MinValue;
+        var restarted = DateTime.MaxValue;
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(8));
+
+        var load = Enumerable.Range(0, 8).Select(worker => Task.Run(async () =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                var name = $"Load {worker}-{i}";
+                var (status, ok) = await StoreAsync(tokens.AccessToken, name);
+                statuses.AddOrUpdate($"{(int)status}{(ok ? "" : " tool error")}", 1, (_, n) => n + 1);
+                if (ok)
+                {
+                    acknowledged.Add(name);
+                }
+                else
+                {
+                    lastFailure = DateTime.UtcNow;
+                }
+            }
+        })).ToArray();
+        await Task.Delay(2000);
+        await fixture.Cluster.RestartAsync();
+        restarted = DateTime.UtcNow;
+        await Task.WhenAll(load);
+
+        output.WriteLine($"acknowledged {acknowledged.Count}; answers: {string.Join(", ", statuses.Select(s => $"{s.Key}: {s.Value}"))}; " +
+            $"last failure {(lastFailure == DateTime.MinValue ? "none" : $"{(lastFailure - restarted).TotalMilliseconds:F0} ms after the restart returned")}");
+        Assert.DoesNotContain(statuses.Keys, s => s.StartsWith('5') && !s.StartsWith("503"));
+        Assert.True(lastFailure < restarted.AddSeconds(3), "errors went on for more than 3 s after PostgreSQL was back");
+        var stored = await fixture.Cluster.AdminScalarAsync<string[]>(
+            "SELECT array_agg(canonical_name) FROM entities WHERE user_id = 'restart-load'");
+        var lost = acknowledged.Except(stored ?? []).ToArray();
+        Assert.True(lost.Length == 0, $"{lost.Length} acknowledged writes are missing: {string.Join(", ", lost.Take(5))}");
+        Assert.True(acknowledged.Count > 50, $"only {acknowledged.Count} writes were acknowledged");
+    }
+
+    [Fact]
+    public async Task DatabaseDown_EveryEndpointAnswers503WithRetryAfter_AndRecoversWhenItIsBack()
+    {
+        var (tokens, client) = await fixture.SignInAsync("down-and-up");
+        await fixture.Cluster.StopAsync();
+        try
+        {
+            var answers = new Dictionary<string, HttpResponseMessage>
+            {
+                ["mcp"] = await fixture.SendMcpAsync(tokens.AccessToken),
+                ["token"] = await fixture.TokenRequestAsync(new Dictionary<string, string>
+                {
+                    ["grant_type"] = "refresh_token", ["refresh_token"] = tokens.RefreshToken, ["client_id"] = client.ClientId,
+                }),
+                ["register"] = await fixture.Server.Client.PostAsync("/api/mcp/oauth/register",
+                    new StringContent("""{"redirect_uris":["http://127.0.0.1:9/cb"]}""", Encoding.UTF8, "application/json")),
+                ["authorize"] = await fixture.Server.Client.GetAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge)),
+                ["revoke"] = await fixture.Server.Client.PostAsync("/api/mcp/oauth/revoke",
+                    new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = "x" })),
+                ["health"] = await fixture.Server.Client.GetAsync("/api/health"),
+            };
+
+            foreach (var (endpoint, response) in answers)
+            {
+                Assert.True(response.StatusCode == HttpStatusCode.ServiceUnavailable, $"{endpoint}: {(int)response.StatusCode}");
+                var body = await response.Content.ReadAsStringAsync();
+                Assert.DoesNotContain("   at ", body);
+                if (endpoint != "health")
+                {
+                    Assert.NotNull(response.Headers.RetryAfter);
+                    Assert.Contains(endpoint == "mcp" ? "not answering" : "OAUTH_DATABASE_UNAVAILABLE", body);
+                }
+            }
+        }
+        finally
+        {
+            await fixture.Cluster.StartServerAsync();
+        }
+
+        var clock = Stopwatch.StartNew();
+        while ((await fixture.SendMcpAsync(tokens.AccessToken)).StatusCode != HttpStatusCode.OK)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the app did not recover after PostgreSQL came back");
+            await Task.Delay(100);
+        }
+    }
+
+    private async Task<(HttpStatusCode Status, bool Ok)> StoreAsync(string accessToken, string name)
+    {
+        var call = JsonSerializer.Serialize(new
+        {
+            jsonrpc = "2.0", id = 1, method = "tools/call",
+            @params = new { name = "store", arguments = new { entities = new[] { new { entity_type = "person", name } } } },
+        });
+        try
+        {
+            var response = await fixture.SendMcpAsync(accessToken, call);
+            var text = await response.Content.ReadAsStringAsync();
+            return (response.StatusCode, response.IsSuccessStatusCode && !text.Contains("\"isError\":true") && !text.Contains("\"error\""));
+        }
+        catch (HttpRequestException)
+        {
+            return (HttpStatusCode.BadGateway, false);
+        }
+    }
+}
