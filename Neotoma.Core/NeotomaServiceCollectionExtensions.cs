@@ -153,6 +153,7 @@ public static class NeotomaServiceCollectionExtensions
         });
         services.AddMcpServer(mcp => mcp.ServerInfo = new() { Name = "neotoma", Version = "1.0.0" })
             .WithHttpTransport(http => http.Stateless = true)
+            .WithRequestFilters(filters => filters.AddCallToolFilter(ToolArgumentCheck.Filter))
             .WithTools<IdentityTools>()
             .WithTools<TruthTools>();
         services.AddSingleton(new TruthOptions

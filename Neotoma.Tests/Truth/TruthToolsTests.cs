@@ -294,6 +294,13 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
     [InlineData("retrieve_entity_snapshot", """{"entity_id":"ent_missing"}""", "No entity")]
     [InlineData("store", """{"idempotency_key":"","entities":[{"entity_type":"x","name":"y"}]}""", "idempotency_key")]
     [InlineData("store", """{}""", "entities")]
+    [InlineData("retrieve_entities", """{"limit":"ten"}""", "limit: expected integer")]
+    [InlineData("retrieve_entities", """{"include_deleted":"yes"}""", "include_deleted: expected boolean")]
+    [InlineData("retrieve_entity_snapshot", """{"entity_id":42}""", "entity_id: expected string")]
+    [InlineData("retrieve_entity_snapshot", """{}""", "entity_id: is required")]
+    [InlineData("store", """{"entities":"everyone"}""", "entities: expected array")]
+    [InlineData("store", """{"entities":[{"entity_type":"x","name":7}]}""", "entities[0].name: expected string")]
+    [InlineData("list_observations", """{"entity_id":"ent_x","offset":1.5}""", "offset: expected integer")]
     public async Task BadArguments_AreToolErrorsNamingTheField(string tool, string arguments, string field)
     {
         await using var client = await fixture.ConnectAsync("bad-args");

@@ -1,0 +1,137 @@
+using System.Text.Json;
+using ModelContextProtocol.Protocol;
+using ModelContextProtocol.Server;
+
+namespace Neotoma.Core.Mcp;
+
+/// <summary>
+/// Checks a tool call's arguments against the tool's own input schema before the tool runs, so a
+/// value of the wrong type is answered with the argument's path and the type it needs
+/// (<c>Invalid argument limit: expected integer, got string.</c>) instead of the SDK's bare
+/// "An error occurred invoking" (which hides binding errors). Types, required members and array
+/// items are checked, recursively; everything else stays the tool's to validate.
+/// </summary>
+public static class ToolArgumentCheck
+{
+    public static McpRequestHandler<CallToolRequestParams, CallToolResult> Filter(McpRequestHandler<CallToolRequestParams, CallToolResult> next) =>
+        async (context, cancellationToken) =>
+        {
+            if (context.MatchedPrimitive is McpServerTool tool && context.Params is { } call
+                && Problem(tool.ProtocolTool.InputSchema, call.Arguments) is { } problem)
+            {
+                return new CallToolResult { IsError = true, Content = [new TextContentBlock { Text = $"Invalid argument {problem}" }] };
+            }
+
+            return await next(context, cancellationToken);
+        };
+
+    public static string? Problem(JsonElement schema, IDictionary<string, JsonElement>? arguments)
+    {
+        arguments ??= new Dictionary<string, JsonElement>();
+        foreach (var name in Required(schema))
+        {
+            if (!arguments.ContainsKey(name))
+            {
+                return $"{name}: is required.";
+            }
+        }
+
+        if (!schema.TryGetProperty("properties", out var properties))
+        {
+            return null;
+        }
+
+        foreach (var (name, value) in arguments)
+        {
+            if (properties.TryGetProperty(name, out var property) && Check(property, value, name) is { } problem)
+            {
+                return problem;
+            }
+        }
+
+        return null;
+    }
+
+    private static string? Check(JsonElement schema, JsonElement value, string path)
+    {
+        if (schema.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+
+        var types = TypesOf(schema);
+        if (types.Count > 0 && !types.Any(type => Fits(type, value)))
+        {
+            return $"{path}: expected {string.Join(" or ", types)}, got {Describe(value)}.";
+        }
+
+        if (value.ValueKind == JsonValueKind.Array && schema.TryGetProperty("items", out var items))
+        {
+            var index = 0;
+            foreach (var item in value.EnumerateArray())
+            {
+                if (Check(items, item, $"{path}[{index++}]") is { } problem)
+                {
+                    return problem;
+                }
+            }
+        }
+
+        if (value.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var name in Required(schema))
+            {
+                if (!value.TryGetProperty(name, out _))
+                {
+                    return $"{path}.{name}: is required.";
+                }
+            }
+
+            if (schema.TryGetProperty("properties", out var properties))
+            {
+                foreach (var member in value.EnumerateObject())
+                {
+                    if (properties.TryGetProperty(member.Name, out var property) && Check(property, member.Value, $"{path}.{member.Name}") is { } problem)
+                    {
+                        return problem;
+                    }
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static List<string> TypesOf(JsonElement schema) =>
+        !schema.TryGetProperty("type", out var type) ? []
+        : type.ValueKind == JsonValueKind.String ? [type.GetString()!]
+        : type.ValueKind == JsonValueKind.Array ? type.EnumerateArray().Where(t => t.ValueKind == JsonValueKind.String).Select(t => t.GetString()!).ToList()
+        : [];
+
+    private static IEnumerable<string> Required(JsonElement schema) =>
+        schema.TryGetProperty("required", out var required) && required.ValueKind == JsonValueKind.Array
+            ? required.EnumerateArray().Where(r => r.ValueKind == JsonValueKind.String).Select(r => r.GetString()!)
+            : [];
+
+    private static bool Fits(string type, JsonElement value) => type switch
+    {
+        "string" => value.ValueKind == JsonValueKind.String,
+        "integer" => value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out _),
+        "number" => value.ValueKind == JsonValueKind.Number,
+        "boolean" => value.ValueKind is JsonValueKind.True or JsonValueKind.False,
+        "array" => value.ValueKind == JsonValueKind.Array,
+        "object" => value.ValueKind == JsonValueKind.Object,
+        "null" => value.ValueKind == JsonValueKind.Null,
+        _ => true,
+    };
+
+    private static string Describe(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.String => "string",
+        JsonValueKind.Number => value.TryGetInt64(out _) ? "integer" : "number",
+        JsonValueKind.True or JsonValueKind.False => "boolean",
+        JsonValueKind.Array => "array",
+        JsonValueKind.Object => "object",
+        _ => "null",
+    };
+}
