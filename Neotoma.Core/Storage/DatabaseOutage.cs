@@ -18,10 +18,11 @@ public static class DatabaseOutage
             switch (e)
             {
                 // 08: connection exceptions; 53: insufficient resources (too many connections);
-                // 57P01-57P03: shutting down, crashed, starting up.
+                // 57P01-57P03: shutting down, crashed, starting up; 42P01: a table the migrations
+                // create is not there yet (an instance serving while its start-up migration runs).
                 case PostgresException pg:
                     return pg.SqlState.StartsWith("08", StringComparison.Ordinal) || pg.SqlState.StartsWith("53", StringComparison.Ordinal)
-                        || pg.SqlState is "57P01" or "57P02" or "57P03";
+                        || pg.SqlState is "57P01" or "57P02" or "57P03" or "42P01";
                 case NpgsqlException { IsTransient: true }:
                 case SocketException:
                 case TimeoutException:
@@ -36,5 +37,5 @@ public static class DatabaseOutage
 
     public static OAuthException ToOAuthException() =>
         new(OAuthErrorCode.OAUTH_DATABASE_UNAVAILABLE,
-            "Neotoma's database is not answering right now (restarting or overloaded); nothing was changed. Try again in a moment.");
+            "Neotoma's database is not ready right now (restarting, migrating or overloaded); nothing was changed. Try again in a moment.");
 }

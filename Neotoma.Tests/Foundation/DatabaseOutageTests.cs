@@ -19,6 +19,18 @@ public sealed class OwnClusterOAuthFixture : OAuthFixture
     protected override void Configure(Dictionary<string, string?> settings) =>
         settings[SettingNames.DatabaseConnectionString] = Cluster.AppConnectionString;
 
+    /// <summary>The empty cluster is migrated by the app at start-up; the tests begin once it is.</summary>
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        var clock = Stopwatch.StartNew();
+        while ((await Server.Client.GetAsync("/api/health")).StatusCode != HttpStatusCode.OK)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "the app did not migrate its own cluster");
+            await Task.Delay(100);
+        }
+    }
+
     public override async Task DisposeAsync()
     {
         await base.DisposeAsync();
@@ -106,7 +118,7 @@ public sealed class DatabaseOutageTests(OwnClusterOAuthFixture fixture, ITestOut
                 if (endpoint != "health")
                 {
                     Assert.NotNull(response.Headers.RetryAfter);
-                    Assert.Contains(endpoint == "mcp" ? "not answering" : "OAUTH_DATABASE_UNAVAILABLE", body);
+                    Assert.Contains(endpoint == "mcp" ? "not ready" : "OAUTH_DATABASE_UNAVAILABLE", body);
                 }
             }
         }
@@ -120,6 +132,36 @@ public sealed class DatabaseOutageTests(OwnClusterOAuthFixture fixture, ITestOut
         {
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "the app did not recover after PostgreSQL came back");
             await Task.Delay(100);
+        }
+    }
+
+    [Fact]
+    public async Task BeforeTheSchemaIsMigrated_RequestsAre503_Not500()
+    {
+        var empty = await PostgresServer.CreateEmptyDatabaseAsync();
+        try
+        {
+            await using var server = await SelfHostServer.StartAsync(new Dictionary<string, string?>
+            {
+                [SettingNames.DatabaseConnectionString] = PostgresServer.AppConnectionString(empty),
+                [SettingNames.MigrateOnStartup] = "false",
+            });
+
+            var register = await server.Client.PostAsync("/api/mcp/oauth/register",
+                new StringContent("""{"redirect_uris":["http://127.0.0.1:9/cb"]}""", Encoding.UTF8, "application/json"));
+            var mcp = await server.Client.PostAsync("/mcp", new StringContent(OAuthFixture.ToolsListRequest)
+            {
+                Headers = { ContentType = new("application/json") },
+            });
+
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, register.StatusCode);
+            Assert.Contains("OAUTH_DATABASE_UNAVAILABLE", await register.Content.ReadAsStringAsync());
+            Assert.NotNull(register.Headers.RetryAfter);
+            Assert.Equal(HttpStatusCode.Unauthorized, mcp.StatusCode);
+        }
+        finally
+        {
+            await PostgresServer.DropDatabaseAsync(empty);
         }
     }
 

@@ -32,7 +32,7 @@ public class OAuthFixture : IAsyncLifetime
 
     private int port;
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         await Database.InitializeAsync();
         await BeforeStartAsync();
