@@ -24,6 +24,7 @@ public sealed class RateLimitTests(DatabaseFixture database) : IClassFixture<Dat
         [SettingNames.RateLimitCallback] = "10",
         [SettingNames.RateLimitToken] = "20",
         [SettingNames.RateLimitRegister] = "10",
+        [SettingNames.RateLimitRevoke] = "20",
         [SettingNames.TrustedProxyCount] = trustedProxies.ToString(),
     };
 
@@ -92,6 +93,7 @@ public sealed class RateLimitTests(DatabaseFixture database) : IClassFixture<Dat
     [Theory]
     [InlineData("/api/mcp/oauth/token", "application/x-www-form-urlencoded", "grant_type=refresh_token&refresh_token=x&client_id=y", 20)]
     [InlineData("/api/mcp/oauth/register", "application/json", "{}", 10)]
+    [InlineData("/api/mcp/oauth/revoke", "application/x-www-form-urlencoded", "token=never-issued", 20)]
     public async Task OtherEndpoints_RefuseTheRequestAfterTheirLimit(string path, string contentType, string body, int limit)
     {
         await database.AdminExecuteAsync("DELETE FROM mcp_oauth_rate_limits");

@@ -55,6 +55,18 @@ public sealed class TokenEndpointTests(OAuthFixture fixture) : IClassFixture<OAu
     }
 
     [Fact]
+    public async Task Code_AfterAFailedPkceAttempt_IsSpent_EvenWithTheRightVerifier()
+    {
+        var (client, code, verifier) = await fixture.AuthorizeAsync("pkce-once");
+        var (wrongStatus, wrongBody) = await PostAsync(CodeForm(client, code, OAuthFixture.NewPkce().Verifier));
+        AssertError(wrongStatus, wrongBody, "invalid_grant", "OAUTH_PKCE_FAILED");
+
+        var (status, body) = await PostAsync(CodeForm(client, code, verifier));
+
+        AssertError(status, body, "invalid_grant", "OAUTH_INVALID_GRANT");
+    }
+
+    [Fact]
     public async Task Code_Issued_TokensAreOpaqueAndBoundToTheResource()
     {
         var (client, code, verifier) = await fixture.AuthorizeAsync("mia");
