@@ -28,7 +28,8 @@ public static class NeotomaServiceCollectionExtensions
     public static IServiceCollection AddNeotoma(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddNeotomaStorage(configuration);
-        services.PostConfigure<LoggerFilterOptions>(SecretSafeLogging.Apply);
+        services.Configure<LoggerFilterOptions>(LoggingRules.ApplyDefaults);
+        services.PostConfigure<LoggerFilterOptions>(LoggingRules.ApplyCaps);
         AddOAuth(services, configuration);
 
         services.AddSingleton<HealthService>();
