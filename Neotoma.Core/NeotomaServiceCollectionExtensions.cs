@@ -152,6 +152,7 @@ public static class NeotomaServiceCollectionExtensions
                 .ToHashSet(StringComparer.OrdinalIgnoreCase),
             LoopbackServer = McpOptions.IsLoopbackOrigin(issuerOrigin),
         });
+        services.AddSingleton<Microsoft.Extensions.Options.IPostConfigureOptions<ModelContextProtocol.Server.McpServerOptions>, PortableSchemas.Setup>();
         services.AddMcpServer(mcp => mcp.ServerInfo = new() { Name = "neotoma", Version = "1.0.0" })
             .WithHttpTransport(http => http.Stateless = true)
             .WithRequestFilters(filters => filters.AddCallToolFilter(ToolArgumentCheck.Filter))

@@ -14,7 +14,7 @@ public sealed record AuthenticatedUser(
 [McpServerToolType]
 public sealed class IdentityTools
 {
-    [McpServerTool(Name = "get_authenticated_user", ReadOnly = true, Idempotent = true)]
+    [McpServerTool(Name = "get_authenticated_user", UseStructuredContent = true, ReadOnly = true, Idempotent = true)]
     [Description("Returns who this MCP connection acts for: the signed-in user's id, and the client and connection that were authorized.")]
     public static AuthenticatedUser GetAuthenticatedUser(ClaimsPrincipal user) => new(
         user.FindFirstValue("sub") ?? throw new InvalidOperationException("No authenticated user."),

@@ -41,8 +41,15 @@ public static class ToolArgumentCheck
             return null;
         }
 
+        var required = Required(schema).ToHashSet(StringComparer.Ordinal);
         foreach (var (name, value) in arguments)
         {
+            // An optional argument sent as null is taken as left out (PortableSchemas: optional means absent).
+            if (value.ValueKind == JsonValueKind.Null && !required.Contains(name))
+            {
+                continue;
+            }
+
             if (properties.TryGetProperty(name, out var property) && Check(property, value, name) is { } problem)
             {
                 return problem;
@@ -89,8 +96,14 @@ public static class ToolArgumentCheck
 
             if (schema.TryGetProperty("properties", out var properties))
             {
+                var required = Required(schema).ToHashSet(StringComparer.Ordinal);
                 foreach (var member in value.EnumerateObject())
                 {
+                    if (member.Value.ValueKind == JsonValueKind.Null && !required.Contains(member.Name))
+                    {
+                        continue;
+                    }
+
                     if (properties.TryGetProperty(member.Name, out var property) && Check(property, member.Value, $"{path}.{member.Name}") is { } problem)
                     {
                         return problem;

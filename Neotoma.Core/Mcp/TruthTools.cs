@@ -34,7 +34,7 @@ public sealed class TruthTools(TruthStore store)
         }
     }
 
-    [McpServerTool(Name = "store", Idempotent = false)]
+    [McpServerTool(Name = "store", UseStructuredContent = true, Idempotent = false)]
     [Description("Stores entities (people, companies, projects, tasks, ...) with facts about them, and relationships between entities, " +
                  "in one transaction. Storing a name that exists adds facts to that entity. Give an idempotency_key to make a retried call a no-op " +
                  "that returns the same ids.")]
@@ -46,7 +46,7 @@ public sealed class TruthTools(TruthStore store)
         CancellationToken cancellationToken = default) =>
         Run(() => store.StoreAsync(UserOf(user), entities, relationships, idempotency_key, cancellationToken));
 
-    [McpServerTool(Name = "retrieve_entities", ReadOnly = true)]
+    [McpServerTool(Name = "retrieve_entities", UseStructuredContent = true, ReadOnly = true)]
     [Description("Lists the user's entities, newest first, with their current fields; filter by type and search names and aliases. Returns the total count for paging.")]
     public Task<EntityPage> RetrieveEntities(
         ClaimsPrincipal user,
@@ -58,13 +58,13 @@ public sealed class TruthTools(TruthStore store)
         CancellationToken cancellationToken = default) =>
         Run(() => store.RetrieveEntitiesAsync(UserOf(user), entity_type, search, limit, offset, include_deleted, cancellationToken));
 
-    [McpServerTool(Name = "retrieve_entity_snapshot", ReadOnly = true)]
+    [McpServerTool(Name = "retrieve_entity_snapshot", UseStructuredContent = true, ReadOnly = true)]
     [Description("Returns an entity's current truth: each field's winning value and the observation it came from (provenance).")]
     public Task<EntitySnapshot> RetrieveEntitySnapshot(ClaimsPrincipal user, [Description("The entity id (ent_...).")] string entity_id,
         CancellationToken cancellationToken = default) =>
         Run(() => store.RetrieveSnapshotAsync(UserOf(user), entity_id, cancellationToken));
 
-    [McpServerTool(Name = "retrieve_entity_by_identifier", ReadOnly = true)]
+    [McpServerTool(Name = "retrieve_entity_by_identifier", UseStructuredContent = true, ReadOnly = true)]
     [Description("Finds entities by id, exact name or alias (case-insensitive).")]
     public Task<IReadOnlyList<EntitySummary>> RetrieveEntityByIdentifier(ClaimsPrincipal user,
         [Description("An entity id, name or alias.")] string identifier,
@@ -72,42 +72,42 @@ public sealed class TruthTools(TruthStore store)
         CancellationToken cancellationToken = default) =>
         Run(() => store.RetrieveByIdentifierAsync(UserOf(user), identifier, entity_type, cancellationToken));
 
-    [McpServerTool(Name = "list_entity_types", ReadOnly = true)]
+    [McpServerTool(Name = "list_entity_types", UseStructuredContent = true, ReadOnly = true)]
     [Description("Lists the entity types the user has stored, how many entities each has, and the fields seen with their JSON types.")]
     public Task<IReadOnlyList<EntityTypeView>> ListEntityTypes(ClaimsPrincipal user, CancellationToken cancellationToken = default) =>
         Run(() => store.ListEntityTypesAsync(UserOf(user), cancellationToken));
 
-    [McpServerTool(Name = "list_observations", ReadOnly = true)]
+    [McpServerTool(Name = "list_observations", UseStructuredContent = true, ReadOnly = true)]
     [Description("Lists the observations (immutable facts) recorded about an entity, newest first.")]
     public Task<IReadOnlyList<ObservationView>> ListObservations(ClaimsPrincipal user, [Description("The entity id.")] string entity_id,
         [Description("Page size, 1-100 (default 20).")] int? limit = null, [Description("Observations to skip.")] int? offset = null,
         CancellationToken cancellationToken = default) =>
         Run(() => store.ListObservationsAsync(UserOf(user), entity_id, limit, offset, cancellationToken));
 
-    [McpServerTool(Name = "correct", Idempotent = false)]
+    [McpServerTool(Name = "correct", UseStructuredContent = true, Idempotent = false)]
     [Description("Records the user's correction of one field of an entity. A correction outranks every other observation of that field.")]
     public Task<EntitySnapshot> Correct(ClaimsPrincipal user, [Description("The entity id.")] string entity_id,
         [Description("The field to correct.")] string field, [Description("The correct value (any JSON value; null removes the field).")] JsonElement value,
         CancellationToken cancellationToken = default) =>
         Run(() => store.CorrectAsync(UserOf(user), entity_id, field, value, cancellationToken));
 
-    [McpServerTool(Name = "merge_entities", Destructive = true)]
+    [McpServerTool(Name = "merge_entities", UseStructuredContent = true, Destructive = true)]
     [Description("Merges a duplicate entity into another: its names become aliases, its observations and relationships move to the target.")]
     public Task<EntitySnapshot> MergeEntities(ClaimsPrincipal user, [Description("The duplicate to merge away.")] string source_entity_id,
         [Description("The entity that remains.")] string target_entity_id, CancellationToken cancellationToken = default) =>
         Run(() => store.MergeAsync(UserOf(user), source_entity_id, target_entity_id, cancellationToken));
 
-    [McpServerTool(Name = "delete_entity", Destructive = true, Idempotent = true)]
+    [McpServerTool(Name = "delete_entity", UseStructuredContent = true, Destructive = true, Idempotent = true)]
     [Description("Soft-deletes an entity: it disappears from lists and searches until restored. Nothing is erased.")]
     public Task<EntitySummary> DeleteEntity(ClaimsPrincipal user, [Description("The entity id.")] string entity_id, CancellationToken cancellationToken = default) =>
         Run(() => store.SetDeletedAsync(UserOf(user), entity_id, deleted: true, cancellationToken));
 
-    [McpServerTool(Name = "restore_entity", Idempotent = true)]
+    [McpServerTool(Name = "restore_entity", UseStructuredContent = true, Idempotent = true)]
     [Description("Restores a soft-deleted entity.")]
     public Task<EntitySummary> RestoreEntity(ClaimsPrincipal user, [Description("The entity id.")] string entity_id, CancellationToken cancellationToken = default) =>
         Run(() => store.SetDeletedAsync(UserOf(user), entity_id, deleted: false, cancellationToken));
 
-    [McpServerTool(Name = "list_relationships", ReadOnly = true)]
+    [McpServerTool(Name = "list_relationships", UseStructuredContent = true, ReadOnly = true)]
     [Description("Lists relationships, optionally those touching one entity or of one type.")]
     public Task<IReadOnlyList<RelationshipView>> ListRelationships(ClaimsPrincipal user,
         [Description("Only relationships from or to this entity.")] string? entity_id = null,
@@ -116,7 +116,7 @@ public sealed class TruthTools(TruthStore store)
         CancellationToken cancellationToken = default) =>
         Run(() => store.ListRelationshipsAsync(UserOf(user), entity_id, type, limit, offset, cancellationToken));
 
-    [McpServerTool(Name = "retrieve_related_entities", ReadOnly = true)]
+    [McpServerTool(Name = "retrieve_related_entities", UseStructuredContent = true, ReadOnly = true)]
     [Description("Walks the relationship graph from an entity up to 3 hops and returns the entities reached, nearest first.")]
     public Task<IReadOnlyList<RelatedEntity>> RetrieveRelatedEntities(ClaimsPrincipal user, [Description("The starting entity id.")] string entity_id,
         [Description("outgoing, incoming or both (default).")] string? direction = null,
@@ -125,7 +125,7 @@ public sealed class TruthTools(TruthStore store)
         CancellationToken cancellationToken = default) =>
         Run(() => store.RetrieveRelatedAsync(UserOf(user), entity_id, direction, types, hops, cancellationToken));
 
-    [McpServerTool(Name = "list_timeline_events", ReadOnly = true)]
+    [McpServerTool(Name = "list_timeline_events", UseStructuredContent = true, ReadOnly = true)]
     [Description("Lists dated facts in time order: every date-valued field of every observation, with its entity.")]
     public Task<IReadOnlyList<TimelineEvent>> ListTimelineEvents(ClaimsPrincipal user,
         [Description("Only events of entities of this type.")] string? entity_type = null,

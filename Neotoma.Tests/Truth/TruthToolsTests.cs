@@ -311,6 +311,71 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
     }
 
     [Fact]
+    public async Task ToolsList_InputSchemasNameOneTypeEach_AndEveryToolDeclaresItsOutput()
+    {
+        await using var client = await fixture.ConnectAsync("schemas");
+
+        var tools = await client.ListToolsAsync();
+
+        Assert.Equal(14, tools.Count);
+        var unions = new List<string>();
+        foreach (var tool in tools)
+        {
+            CollectUnions(tool.ProtocolTool.InputSchema, tool.Name, unions);
+            Assert.True(tool.ProtocolTool.OutputSchema is { ValueKind: JsonValueKind.Object }, $"{tool.Name} declares no output schema");
+        }
+
+        Assert.True(unions.Count == 0, "union types: " + string.Join(", ", unions));
+    }
+
+    [Fact]
+    public async Task ToolResults_CarryStructuredContent_AndTheSameJsonAsText()
+    {
+        await using var client = await fixture.ConnectAsync("structured");
+        await CallAsync(client, "store", new { entities = new[] { new { entity_type = "person", name = "Structured Sam" } } });
+
+        foreach (var (tool, arguments) in new (string, object?)[] { ("get_authenticated_user", null), ("retrieve_entities", new { limit = 5 }), ("list_entity_types", null) })
+        {
+            var result = await client.CallToolAsync(tool, ToArguments(arguments));
+
+            Assert.NotEqual(true, result.IsError);
+            Assert.True(result.StructuredContent is { ValueKind: JsonValueKind.Object or JsonValueKind.Array }, $"{tool} returned no structured content");
+            // The spec asks for the same result as text, for clients that read only content.
+            var text = JsonDocument.Parse(Assert.IsType<TextContentBlock>(Assert.Single(result.Content)).Text).RootElement;
+            var structured = result.StructuredContent!.Value;
+            var unwrapped = structured.ValueKind == JsonValueKind.Object && text.ValueKind != JsonValueKind.Object && structured.TryGetProperty("result", out var inner)
+                ? inner : structured;
+            Assert.True(JsonElement.DeepEquals(text, unwrapped), $"{tool}: text {text} differs from structured content {structured}");
+        }
+
+        var optionalAsNull = await client.CallToolAsync("retrieve_entities", new Dictionary<string, object?> { ["entity_type"] = null, ["limit"] = 5 });
+        Assert.NotEqual(true, optionalAsNull.IsError);
+    }
+
+    private static void CollectUnions(JsonElement schema, string path, List<string> unions)
+    {
+        if (schema.ValueKind == JsonValueKind.Object)
+        {
+            if (schema.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.Array)
+            {
+                unions.Add(path);
+            }
+
+            foreach (var member in schema.EnumerateObject())
+            {
+                CollectUnions(member.Value, $"{path}.{member.Name}", unions);
+            }
+        }
+        else if (schema.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var item in schema.EnumerateArray())
+            {
+                CollectUnions(item, path + "[]", unions);
+            }
+        }
+    }
+
+    [Fact]
     public async Task Store_OverTheEntityLimit_WritesNothing()
     {
         await using var client = await fixture.ConnectAsync("too-many");
