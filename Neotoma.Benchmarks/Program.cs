@@ -21,6 +21,8 @@ var connectionString = Environment.GetEnvironmentVariable("DATABASE_CONNECTION_S
     ?? throw new InvalidOperationException("DATABASE_CONNECTION_STRING is not set; run ./neotoma bench");
 var seconds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_SECONDS"), out var s) ? s : 8;
 var rounds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_ROUNDS"), out var r) && r > 0 ? r : 4;
+// BENCH_ONLY=retrieve measures the retrieve_entities rows alone (a quick A/B while working on them).
+var only = Environment.GetEnvironmentVariable("BENCH_ONLY");
 
 var neotomaPort = FreePort();
 var neotoma = SelfHostApplication.Build(["--urls", $"http://127.0.0.1:{neotomaPort}"], builder =>
@@ -111,18 +113,22 @@ Console.WriteLine($"{"target",-10} {"operation",-20} {"clients",7} {"req/s",9} {
 var results = new Dictionary<(string, string, int), Result>();
 foreach (var clients in new[] { 1, 16 })
 {
-    foreach (var (target, result) in await InTurnsAsync(listTargets, ToolsList, clients))
+    if (only is null)
     {
-        results[(target, "tools/list", clients)] = Print(target, "tools/list", clients, result);
+        foreach (var (target, result) in await InTurnsAsync(listTargets, ToolsList, clients))
+        {
+            results[(target, "tools/list", clients)] = Print(target, "tools/list", clients, result);
+        }
+
+        results[("bare", "call echo", clients)] = Print("bare", "call echo", clients,
+            await RunAsync(listTargets[0], Echo, clients));
     }
 
-    results[("bare", "call echo", clients)] = Print("bare", "call echo", clients,
-        await RunAsync(listTargets[0], Echo, clients));
     results[("neotoma", "retrieve_entities", clients)] = Print("neotoma", "retrieve_entities", clients,
         await RunAsync(listTargets[2], Retrieve, clients));
 }
 
-foreach (var clients in new[] { 1, 16 })
+foreach (var clients in only is null ? [1, 16] : Array.Empty<int>())
 {
     var ratio = results[("neotoma", "tools/list", clients)].RequestsPerSecond / results[("bare", "tools/list", clients)].RequestsPerSecond;
     var sameToolsRatio = results[("neotoma", "tools/list", clients)].RequestsPerSecond / results[("bare-14", "tools/list", clients)].RequestsPerSecond;
