@@ -25,39 +25,9 @@ public static class ToolArgumentCheck
             return await next(context, cancellationToken);
         };
 
-    public static string? Problem(JsonElement schema, IDictionary<string, JsonElement>? arguments)
-    {
-        arguments ??= new Dictionary<string, JsonElement>();
-        foreach (var name in Required(schema))
-        {
-            if (!arguments.ContainsKey(name))
-            {
-                return $"{name}: is required.";
-            }
-        }
-
-        if (!schema.TryGetProperty("properties", out var properties))
-        {
-            return null;
-        }
-
-        var required = Required(schema).ToHashSet(StringComparer.Ordinal);
-        foreach (var (name, value) in arguments)
-        {
-            // An optional argument sent as null is taken as left out (PortableSchemas: optional means absent).
-            if (value.ValueKind == JsonValueKind.Null && !required.Contains(name))
-            {
-                continue;
-            }
-
-            if (properties.TryGetProperty(name, out var property) && Check(property, value, name) is { } problem)
-            {
-                return problem;
-            }
-        }
-
-        return null;
-    }
+    /// <summary>The first problem of the arguments (a path and what it needs), or null.</summary>
+    public static string? Problem(JsonElement schema, IDictionary<string, JsonElement>? arguments) =>
+        Check(schema, JsonSerializer.SerializeToElement(arguments ?? new Dictionary<string, JsonElement>()), "");
 
     private static string? Check(JsonElement schema, JsonElement value, string path)
     {
@@ -84,36 +54,43 @@ public static class ToolArgumentCheck
             }
         }
 
-        if (value.ValueKind == JsonValueKind.Object)
+        if (value.ValueKind != JsonValueKind.Object)
         {
-            foreach (var name in Required(schema))
+            return null;
+        }
+
+        var required = Required(schema).ToHashSet(StringComparer.Ordinal);
+        foreach (var name in required)
+        {
+            if (!value.TryGetProperty(name, out _))
             {
-                if (!value.TryGetProperty(name, out _))
-                {
-                    return $"{path}.{name}: is required.";
-                }
+                return $"{Join(path, name)}: is required.";
+            }
+        }
+
+        if (!schema.TryGetProperty("properties", out var properties))
+        {
+            return null;
+        }
+
+        foreach (var member in value.EnumerateObject())
+        {
+            // An optional member sent as null is taken as left out (PortableSchemas: optional means absent).
+            if (member.Value.ValueKind == JsonValueKind.Null && !required.Contains(member.Name))
+            {
+                continue;
             }
 
-            if (schema.TryGetProperty("properties", out var properties))
+            if (properties.TryGetProperty(member.Name, out var property) && Check(property, member.Value, Join(path, member.Name)) is { } problem)
             {
-                var required = Required(schema).ToHashSet(StringComparer.Ordinal);
-                foreach (var member in value.EnumerateObject())
-                {
-                    if (member.Value.ValueKind == JsonValueKind.Null && !required.Contains(member.Name))
-                    {
-                        continue;
-                    }
-
-                    if (properties.TryGetProperty(member.Name, out var property) && Check(property, member.Value, $"{path}.{member.Name}") is { } problem)
-                    {
-                        return problem;
-                    }
-                }
+                return problem;
             }
         }
 
         return null;
     }
+
+    private static string Join(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
 
     private static List<string> TypesOf(JsonElement schema) =>
         !schema.TryGetProperty("type", out var type) ? []
