@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using ModelContextProtocol.Server;
 using Neotoma.Core.OAuth;
+using Neotoma.Core.Security;
 using Neotoma.Core.Storage;
 using Neotoma.Core.Truth;
 using Neotoma.Functions.SelfHost;
@@ -21,15 +22,18 @@ var connectionString = Environment.GetEnvironmentVariable("DATABASE_CONNECTION_S
     ?? throw new InvalidOperationException("DATABASE_CONNECTION_STRING is not set; run ./neotoma bench");
 var seconds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_SECONDS"), out var s) ? s : 8;
 var rounds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_ROUNDS"), out var r) && r > 0 ? r : 4;
-// BENCH_ONLY=retrieve measures the retrieve_entities rows alone (a quick A/B while working on them).
+// BENCH_ONLY=calls,retrieve,store,list,oauth,cleanup (any of them) measures those groups alone.
 var only = Environment.GetEnvironmentVariable("BENCH_ONLY");
 
 var neotomaPort = FreePort();
+// The app's own logging defaults, as `./neotoma up` and Azure run it; rate limits off (every request comes from one address).
 var neotoma = SelfHostApplication.Build(["--urls", $"http://127.0.0.1:{neotomaPort}"], builder =>
 {
-    builder.Logging.SetMinimumLevel(LogLevel.Warning);
     builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
     {
+        ["RATE_LIMIT_TOKEN_PER_MINUTE"] = "0",
+        ["RATE_LIMIT_INITIATE_PER_MINUTE"] = "0",
+        ["RATE_LIMIT_REGISTER_PER_MINUTE"] = "0",
         ["DATABASE_CONNECTION_STRING"] = connectionString,
         ["API_BASE"] = $"http://127.0.0.1:{neotomaPort}",
         ["MCP_TOKEN_ENCRYPTION_KEY"] = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
@@ -71,7 +75,8 @@ await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction)
     insert.Parameters.AddWithValue("user", userId);
     await insert.ExecuteNonQueryAsync();
 }, CancellationToken.None);
-var token = (await neotoma.Services.GetRequiredService<TokenService>().MintAsync("bench", "bench-client", userId, CancellationToken.None)).AccessToken;
+var tokens = neotoma.Services.GetRequiredService<TokenService>();
+var token = (await tokens.MintAsync("bench", "bench-client", userId, CancellationToken.None)).AccessToken;
 await neotoma.Services.GetRequiredService<TruthStore>().StoreAsync(userId,
     Enumerable.Range(0, 100).Select(i => new EntityInput
     {
@@ -86,53 +91,166 @@ await using (var analyze = neotoma.Services.GetRequiredService<NpgsqlDataSource>
 }
 
 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64, PooledConnectionLifetime = TimeSpan.FromMinutes(10) });
+const string CodeVerifier = "bench-verifier-0123456789-abcdefghijklmnopqrstuvwxyz";
 const string ToolsList = """{"jsonrpc":"2.0","id":1,"method":"tools/list"}""";
 const string Retrieve = """{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"retrieve_entities","arguments":{"limit":100}}}""";
 const string Echo = """{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}""";
+const string WhoAmI = """{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"get_authenticated_user","arguments":{}}}""";
+var neotomaUrl = $"http://127.0.0.1:{neotomaPort}/mcp";
+var bareUrl = $"http://127.0.0.1:{barePort}/mcp";
+var groups = (only ?? "calls,retrieve,store,list,oauth,cleanup").Split(',', StringSplitOptions.TrimEntries);
 
-Console.WriteLine($"Neotoma /mcp benchmark: {seconds} s per row after 2 s warm-up (tools/list rows in {rounds} interleaved turns), {Environment.ProcessorCount} cores, .NET {Environment.Version}");
-var listTargets = new[]
-{
-    new Target("bare", $"http://127.0.0.1:{barePort}/mcp", null),
-    new Target("bare-14", $"http://127.0.0.1:{sameToolsPort}/mcp", null),
-    new Target("neotoma", $"http://127.0.0.1:{neotomaPort}/mcp", token),
-};
+Console.WriteLine($"Neotoma benchmark: {seconds} s per row after 2 s warm-up, rows of a comparison in {rounds} interleaved turns, " +
+    $"{Environment.ProcessorCount} cores, .NET {Environment.Version}, load generator in the same process");
+Console.WriteLine($"{"target",-10} {"operation",-32} {"clients",7} {"req/s",9} {"p50 ms",8} {"p95 ms",8} {"p99 ms",8} {"errors",7} {"peak MB",8}");
+var summary = new List<string>();
 
-// Warm every path once (JIT, connection pools, PostgreSQL caches) before anything is measured.
-foreach (var (target, body) in listTargets.Select(target => (target, ToolsList)).Append((listTargets[2], Retrieve)))
+if (groups.Contains("calls"))
 {
-    await MeasureAsync(target, body, 4, TimeSpan.FromSeconds(2));
-}
-
-foreach (var target in listTargets)
-{
-    Console.WriteLine($"tools/list response of {target.Name}: {await ResponseBytesAsync(target.Url, target.Bearer, ToolsList)} bytes");
-}
-
-Console.WriteLine($"{"target",-10} {"operation",-20} {"clients",7} {"req/s",9} {"p50 ms",8} {"p99 ms",8} {"errors",7}");
-var results = new Dictionary<(string, string, int), Result>();
-foreach (var clients in new[] { 1, 16 })
-{
-    if (only is null)
+    foreach (var clients in new[] { 1, 16 })
     {
-        foreach (var (target, result) in await InTurnsAsync(listTargets, ToolsList, clients))
+        var rows = await InTurnsAsync([new("bare", "tools/call echo", Http(bareUrl, null, Echo)),
+            new("neotoma", "tools/call get_authenticated_user", Http(neotomaUrl, token, WhoAmI))], clients);
+        summary.Add(Ratio("get_authenticated_user / bare echo", rows[1], rows[0], clients, ">= 0.90", 0.90));
+    }
+}
+
+if (groups.Contains("retrieve"))
+{
+    // The database's floor: the very statement of retrieve_entities, prepared, as the app role with the
+    // user setting in the same round trip, every column read; no HTTP, no MCP, no JSON.
+    var floor = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 64 }.ConnectionString);
+    async Task<bool> Floor()
+    {
+        await using var connection = await floor.OpenConnectionAsync();
+        await using var batch = new NpgsqlBatch(connection);
+        var scope = new NpgsqlBatchCommand("SELECT set_config('neotoma.user_id', $1, true)");
+        scope.Parameters.Add(new NpgsqlParameter { Value = userId });
+        var query = new NpgsqlBatchCommand(TruthStore.RetrieveEntitiesSql);
+        query.Parameters.AddWithValue("includeDeleted", false);
+        query.Parameters.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
+        query.Parameters.Add(new NpgsqlParameter("search", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
+        query.Parameters.AddWithValue("limit", 100);
+        query.Parameters.AddWithValue("offset", 0);
+        batch.BatchCommands.Add(scope);
+        batch.BatchCommands.Add(query);
+        await using var reader = await batch.ExecuteReaderAsync();
+        await reader.NextResultAsync();
+        var rows = 0;
+        var values = new object[9];
+        while (await reader.ReadAsync())
         {
-            results[(target, "tools/list", clients)] = Print(target, "tools/list", clients, result);
+            reader.GetValues(values);
+            rows++;
         }
 
-        results[("bare", "call echo", clients)] = Print("bare", "call echo", clients,
-            await RunAsync(listTargets[0], Echo, clients));
+        return rows == 100;
     }
 
-    results[("neotoma", "retrieve_entities", clients)] = Print("neotoma", "retrieve_entities", clients,
-        await RunAsync(listTargets[2], Retrieve, clients));
+    foreach (var clients in new[] { 1, 16 })
+    {
+        var rows = await InTurnsAsync([new("floor", "retrieve statement (prepared)", Floor),
+            new("neotoma", "tools/call retrieve_entities(100)", Http(neotomaUrl, token, Retrieve))], clients);
+        summary.Add(Ratio("retrieve_entities / database floor", rows[1], rows[0], clients, ">= 0.60" + (clients == 16 ? ", p99 <= 20 ms" : ""), 0.60,
+            clients == 16 ? rows[1].P99 <= 20 : true));
+    }
 }
 
-foreach (var clients in only is null ? [1, 16] : Array.Empty<int>())
+if (groups.Contains("store"))
 {
-    var ratio = results[("neotoma", "tools/list", clients)].RequestsPerSecond / results[("bare", "tools/list", clients)].RequestsPerSecond;
-    var sameToolsRatio = results[("neotoma", "tools/list", clients)].RequestsPerSecond / results[("bare-14", "tools/list", clients)].RequestsPerSecond;
-    Console.WriteLine($"tools/list throughput neotoma/bare at {clients,2} client(s): {ratio:F2} (target >= 0.90); neotoma/bare-14 (same 14 tools): {sameToolsRatio:F2}");
+    var stored = 0;
+    foreach (var clients in new[] { 1, 16 })
+    {
+        await RunAsync(new("neotoma", "tools/call store(10 entities)", HttpEach(neotomaUrl, token, () =>
+        {
+            var batch = Interlocked.Increment(ref stored);
+            var entities = string.Join(',', Enumerable.Range(0, 10).Select(i => $$$"""{"entity_type":"lead","name":"Lead {{{batch}}}-{{{i}}}","fields":{"stage":"new"}}"""));
+            return """{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"store","arguments":{"entities":[""" + entities + "]}}}";
+        })), clients);
+    }
+}
+
+if (groups.Contains("list"))
+{
+    foreach (var clients in new[] { 1, 16 })
+    {
+        await InTurnsAsync([new("bare", "tools/list (1 tool)", Http(bareUrl, null, ToolsList)),
+            new("bare-14", "tools/list (same 14 tools)", Http($"http://127.0.0.1:{sameToolsPort}/mcp", null, ToolsList)),
+            new("neotoma", "tools/list", Http(neotomaUrl, token, ToolsList))], clients);
+    }
+}
+
+if (groups.Contains("oauth"))
+{
+    // Rate limits are off in the bench only (RATE_LIMIT_*=0 above). One connection per worker, its
+    // upstream session fresh, so a refresh is Neotoma's own work (no upstream call), as it is for
+    // every refresh but the one an hour that renews the upstream token. Each connection is its own
+    // client (one active connection per user and client), named like the connection.
+    var tokenUrl = $"http://127.0.0.1:{neotomaPort}/api/mcp/oauth/token";
+    var connections = await CreateConnectionsAsync(16);
+    foreach (var clients in new[] { 1, 16 })
+    {
+        // One refresh chain per worker, as each client refreshes its own token: a worker takes a chain,
+        // spends its token and puts back the new one, so no token is ever used twice.
+        var chains = new System.Collections.Concurrent.ConcurrentQueue<(string Client, string Refresh)>();
+        for (var i = 0; i < clients; i++)
+        {
+            chains.Enqueue((connections[i], (await tokens.MintAsync(connections[i], connections[i], userId, CancellationToken.None)).RefreshToken));
+        }
+
+        await RunAsync(new("neotoma", "token: refresh_token grant", async () =>
+        {
+            chains.TryDequeue(out var chain);
+            using var response = await http.PostAsync(tokenUrl, new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["grant_type"] = "refresh_token", ["refresh_token"] = chain.Refresh, ["client_id"] = chain.Client,
+            }));
+            using var body = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            chains.Enqueue(response.IsSuccessStatusCode ? (chain.Client, body.RootElement.GetProperty("refresh_token").GetString()!) : chain);
+            return response.IsSuccessStatusCode;
+        }), clients);
+
+        var codes = await CreateCodesAsync(connections, 20_000);
+        var taken = -1;
+        await RunAsync(new("neotoma", "token: authorization_code", async () =>
+        {
+            var n = Interlocked.Increment(ref taken);
+            var code = codes[n];
+            using var response = await http.PostAsync(tokenUrl, new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["grant_type"] = "authorization_code", ["code"] = code, ["client_id"] = connections[n % connections.Length],
+                ["redirect_uri"] = "http://127.0.0.1:9/cb", ["code_verifier"] = CodeVerifier,
+            }));
+            return response.IsSuccessStatusCode;
+        }), clients);
+    }
+}
+
+if (groups.Contains("cleanup"))
+{
+    const int expired = 1_000_000;
+    var fill = Stopwatch.StartNew();
+    await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+    {
+        await using var insert = new NpgsqlCommand("""
+            INSERT INTO mcp_oauth_state (state, connection_id, upstream_code_verifier, upstream_nonce, created_at, expires_at)
+            SELECT 'bench-' || g, 'bench', 'v', 'n', now() - interval '1 hour', now() - interval '50 minutes' FROM generate_series(1, @n) g
+            """, connection, transaction) { CommandTimeout = 600 };
+        insert.Parameters.AddWithValue("n", expired);
+        await insert.ExecuteNonQueryAsync();
+    }, CancellationToken.None);
+    var report = await neotoma.Services.GetRequiredService<Neotoma.Core.Maintenance.StateCleanupService>().RunAsync(CancellationToken.None);
+    var line = $"cleanup of {expired:N0} expired states (filled in {fill.Elapsed.TotalSeconds - report.Elapsed.TotalSeconds:F1} s): " +
+        $"{report.Elapsed.TotalSeconds:F1} s in all, longest batch (the longest any row lock is held) {report.LongestBatch.TotalMilliseconds:F0} ms " +
+        $"(target <= 100 ms: {(report.LongestBatch.TotalMilliseconds <= 100 ? "met" : "NOT met")}); peak {PeakMegabytes()} MB";
+    Console.WriteLine(line);
+    summary.Add(line);
+}
+
+Console.WriteLine();
+foreach (var line in summary)
+{
+    Console.WriteLine(line);
 }
 
 await neotoma.StopAsync();
@@ -140,54 +258,63 @@ await bareApp.StopAsync();
 await sameToolsApp.StopAsync();
 return 0;
 
-// The tools/list targets are measured in turns, `rounds` slices each, so a busy moment of the
-// machine falls on all of them alike instead of on whichever happened to be running.
-async Task<IEnumerable<(string Target, Result Result)>> InTurnsAsync(Target[] targets, string body, int clients)
+Func<Task<bool>> Http(string url, string? bearer, string body) => HttpEach(url, bearer, () => body);
+
+// A request whose body is made anew for each call (store's entities must be new each time).
+Func<Task<bool>> HttpEach(string url, string? bearer, Func<string> body) => async () =>
 {
-    var samples = targets.ToDictionary(target => target.Name, _ => new List<Sample>());
-    foreach (var target in targets)
+    using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body(), Encoding.UTF8, "application/json") };
+    request.Headers.Accept.ParseAdd("application/json");
+    request.Headers.Accept.ParseAdd("text/event-stream");
+    request.Headers.Add("MCP-Protocol-Version", "2025-11-25");
+    if (bearer is not null)
     {
-        await MeasureAsync(target, body, clients, TimeSpan.FromSeconds(2));
+        request.Headers.Authorization = new("Bearer", bearer);
+    }
+
+    using var response = await http.SendAsync(request);
+    var text = await response.Content.ReadAsStringAsync();
+    return response.StatusCode == HttpStatusCode.OK && !text.Contains("\"isError\":true") && !text.Contains("\"error\"");
+};
+
+// The rows of one comparison are measured in turns, `rounds` slices each, so a busy moment of
+// the machine falls on all of them alike instead of on whichever happened to be running.
+async Task<Result[]> InTurnsAsync(Row[] rows, int clients)
+{
+    var samples = rows.Select(_ => new List<Sample>()).ToArray();
+    foreach (var row in rows)
+    {
+        await MeasureAsync(row.Operation, clients, TimeSpan.FromSeconds(2));
     }
 
     for (var round = 0; round < rounds; round++)
     {
-        foreach (var target in targets)
+        for (var i = 0; i < rows.Length; i++)
         {
-            samples[target.Name].Add(await MeasureAsync(target, body, clients, TimeSpan.FromSeconds((double)seconds / rounds)));
+            samples[i].Add(await MeasureAsync(rows[i].Operation, clients, TimeSpan.FromSeconds((double)seconds / rounds)));
         }
     }
 
-    return targets.Select(target => (target.Name, Summarize(samples[target.Name])));
+    return rows.Select((row, i) => Print(row, clients, Summarize(samples[i]))).ToArray();
 }
 
-async Task<Result> RunAsync(Target target, string body, int clients)
+async Task<Result> RunAsync(Row row, int clients)
 {
-    await MeasureAsync(target, body, clients, TimeSpan.FromSeconds(2));
-    return Summarize([await MeasureAsync(target, body, clients, TimeSpan.FromSeconds(seconds))]);
+    await MeasureAsync(row.Operation, clients, TimeSpan.FromSeconds(2));
+    return Print(row, clients, Summarize([await MeasureAsync(row.Operation, clients, TimeSpan.FromSeconds(seconds))]));
 }
 
-async Task<Sample> MeasureAsync(Target target, string body, int clients, TimeSpan duration)
+static async Task<Sample> MeasureAsync(Func<Task<bool>> operation, int clients, TimeSpan duration)
 {
     async Task<List<double>> Worker(DateTime until, int[] errors)
     {
         var latencies = new List<double>();
         while (DateTime.UtcNow < until)
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, target.Url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-            request.Headers.Accept.ParseAdd("application/json");
-            request.Headers.Accept.ParseAdd("text/event-stream");
-            request.Headers.Add("MCP-Protocol-Version", "2025-06-18");
-            if (target.Bearer is not null)
-            {
-                request.Headers.Authorization = new("Bearer", target.Bearer);
-            }
-
             var started = Stopwatch.GetTimestamp();
-            using var response = await http.SendAsync(request);
-            var text = await response.Content.ReadAsStringAsync();
+            var ok = await operation();
             latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            if (response.StatusCode != HttpStatusCode.OK || text.Contains("\"isError\":true") || text.Contains("\"error\""))
+            if (!ok)
             {
                 Interlocked.Increment(ref errors[0]);
             }
@@ -206,27 +333,65 @@ async Task<Sample> MeasureAsync(Target target, string body, int clients, TimeSpa
 static Result Summarize(IReadOnlyCollection<Sample> samples)
 {
     var all = samples.SelectMany(sample => sample.Latencies).Order().ToArray();
-    return new Result(all.Length / samples.Sum(sample => sample.Seconds), Percentile(all, 0.50), Percentile(all, 0.99), samples.Sum(sample => sample.Errors));
+    return new Result(all.Length / samples.Sum(sample => sample.Seconds), Percentile(all, 0.50), Percentile(all, 0.95), Percentile(all, 0.99),
+        samples.Sum(sample => sample.Errors));
 }
 
-static Result Print(string target, string operation, int clients, Result result)
+static Result Print(Row row, int clients, Result result)
 {
-    Console.WriteLine($"{target,-10} {operation,-20} {clients,7} {result.RequestsPerSecond,9:F0} {result.P50,8:F2} {result.P99,8:F2} {result.Errors,7}");
+    Console.WriteLine($"{row.Target,-10} {row.Name,-32} {clients,7} {result.RequestsPerSecond,9:F0} {result.P50,8:F2} {result.P95,8:F2} {result.P99,8:F2} {result.Errors,7} {PeakMegabytes(),8}");
     return result;
 }
 
-async Task<int> ResponseBytesAsync(string url, string? bearer, string body)
+static string Ratio(string what, Result neotoma, Result reference, int clients, string target, double minimum, bool extra = true)
 {
-    using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-    request.Headers.Accept.ParseAdd("application/json");
-    request.Headers.Accept.ParseAdd("text/event-stream");
-    if (bearer is not null)
-    {
-        request.Headers.Authorization = new("Bearer", bearer);
-    }
+    var ratio = neotoma.RequestsPerSecond / reference.RequestsPerSecond;
+    var line = $"{what} at {clients,2} client(s): {ratio:F2} (target {target}: {(ratio >= minimum && extra ? "met" : "NOT met")})";
+    Console.WriteLine(line);
+    return line;
+}
 
-    using var response = await http.SendAsync(request);
-    return (await response.Content.ReadAsByteArrayAsync()).Length;
+static long PeakMegabytes() => Process.GetCurrentProcess().PeakWorkingSet64 / (1024 * 1024);
+
+async Task<string[]> CreateConnectionsAsync(int count)
+{
+    var ids = Enumerable.Range(0, count).Select(i => $"bench-oauth-{i}").ToArray();
+    await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+    {
+        await using var insert = new NpgsqlCommand("""
+            INSERT INTO mcp_oauth_connections (connection_id, user_id, client_id, client_name, upstream_access_token_expires_at)
+            SELECT u.id, @user, u.id, 'bench', now() + interval '1 day' FROM unnest(@ids::text[]) AS u(id)
+            """, connection, transaction);
+        insert.Parameters.AddWithValue("user", userId);
+        insert.Parameters.AddWithValue("ids", ids);
+        if (await insert.ExecuteNonQueryAsync() != ids.Length)
+        {
+            throw new InvalidOperationException("the benchmark's connections were not created");
+        }
+    }, CancellationToken.None);
+    return ids;
+}
+
+// Authorization codes as the callback stores them (hash only, one PKCE challenge); code i belongs to connection i % count.
+async Task<string[]> CreateCodesAsync(string[] connections, int count)
+{
+    var codes = Enumerable.Range(0, count).Select(_ => OpaqueToken.New(32)).ToArray();
+    await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+    {
+        await using var insert = new NpgsqlCommand("""
+            INSERT INTO mcp_oauth_codes (code_hash, connection_id, client_id, redirect_uri, code_challenge, scope, resource, created_at, expires_at)
+            SELECT hash, @connections[1 + ((n - 1) % @count)], @connections[1 + ((n - 1) % @count)], 'http://127.0.0.1:9/cb', @challenge, 'mcp', @resource,
+                   now(), now() + interval '1 hour'
+            FROM unnest(@hashes) WITH ORDINALITY AS c(hash, n)
+            """, connection, transaction);
+        insert.Parameters.AddWithValue("connections", connections);
+        insert.Parameters.AddWithValue("count", connections.Length);
+        insert.Parameters.AddWithValue("challenge", Pkce.Challenge(CodeVerifier));
+        insert.Parameters.AddWithValue("resource", $"http://127.0.0.1:{neotomaPort}/mcp");
+        insert.Parameters.AddWithValue("hashes", codes.Select(OpaqueToken.Hash).ToArray());
+        await insert.ExecuteNonQueryAsync();
+    }, CancellationToken.None);
+    return codes;
 }
 
 static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
@@ -238,11 +403,12 @@ static int FreePort()
     return ((IPEndPoint)listener.LocalEndpoint).Port;
 }
 
-internal sealed record Result(double RequestsPerSecond, double P50, double P99, int Errors);
+internal sealed record Result(double RequestsPerSecond, double P50, double P95, double P99, int Errors);
+
+internal sealed record Row(string Target, string Name, Func<Task<bool>> Operation);
 
 internal sealed record Sample(List<double> Latencies, double Seconds, int Errors);
 
-internal sealed record Target(string Name, string Url, string? Bearer);
 
 [McpServerToolType]
 internal sealed class BareTools

@@ -20,8 +20,8 @@ public sealed class TokenRevocation(NeotomaDatabase database, AccessTokenCache c
 {
     public const string Channel = "neotoma_revoked_tokens";
 
-    /// <summary>Token hashes are 43 characters: 150 of them stay well under NOTIFY's 8,000-byte payload.</summary>
-    private const int HashesPerNotification = 150;
+    /// <summary>Token hashes are 64 hex characters: 100 of them (6,500 bytes) stay under NOTIFY's 8,000-byte payload.</summary>
+    private const int HashesPerNotification = 100;
 
     /// <summary>Locks a connection's row for the rest of the transaction; null when there is no such connection.</summary>
     public static async Task<ConnectionLock?> LockConnectionAsync(

@@ -393,21 +393,24 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         JsonDocument.Parse(reader.GetString(offset + 4)).RootElement.Clone(), reader.GetBoolean(offset + 5),
         reader.IsDBNull(offset + 6) ? null : reader.GetString(offset + 6), reader.GetFieldValue<DateTimeOffset>(offset + 7));
 
+    /// <summary>retrieve_entities' one statement; the benchmark runs it bare as the database's floor.</summary>
+    internal const string RetrieveEntitiesSql = $"""
+        SELECT {SummaryColumns}, count(*) OVER ()
+        FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
+        WHERE e.merged_to IS NULL
+          AND (@includeDeleted OR e.deleted_at IS NULL)
+          AND (@type::text IS NULL OR e.entity_type = @type)
+          AND (@search::text IS NULL OR e.normalized_name LIKE '%' || @search || '%'
+               OR EXISTS (SELECT 1 FROM unnest(e.normalized_aliases) a WHERE a LIKE '%' || @search || '%'))
+        ORDER BY e.updated_at DESC, e.id
+        LIMIT @limit OFFSET @offset
+        """;
+
     public async Task<EntityPage> RetrieveEntitiesAsync(string userId, string? entityType, string? search, int? limit, int? offset,
         bool includeDeleted, CancellationToken cancellationToken)
     {
         var (take, skip) = Page(limit, offset);
-        var rows = await database.QueryListAsync(DbScope.ForUser(userId), $"""
-            SELECT {SummaryColumns}, count(*) OVER ()
-            FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
-            WHERE e.merged_to IS NULL
-              AND (@includeDeleted OR e.deleted_at IS NULL)
-              AND (@type::text IS NULL OR e.entity_type = @type)
-              AND (@search::text IS NULL OR e.normalized_name LIKE '%' || @search || '%'
-                   OR EXISTS (SELECT 1 FROM unnest(e.normalized_aliases) a WHERE a LIKE '%' || @search || '%'))
-            ORDER BY e.updated_at DESC, e.id
-            LIMIT @limit OFFSET @offset
-            """,
+        var rows = await database.QueryListAsync(DbScope.ForUser(userId), RetrieveEntitiesSql,
             parameters =>
             {
                 parameters.AddWithValue("includeDeleted", includeDeleted);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Neotoma.Core.Configuration;
 using Neotoma.Core.Security;
 using Neotoma.Tests.Infrastructure;
@@ -75,6 +76,28 @@ public sealed class RevocationTests(LongCacheOAuthFixture fixture, ITestOutputHe
 
         Assert.Equal(HttpStatusCode.Unauthorized, await CallAsync(fixture.Server, alice.AccessToken));
         Assert.Equal(HttpStatusCode.OK, await CallAsync(fixture.Server, bob.AccessToken));
+    }
+
+    [Fact]
+    public async Task RevokingASignInWithHundredsOfLiveTokens_NotifiesThemAll_WithoutAServerError()
+    {
+        var (tokens, client) = await fixture.SignInAsync("many-tokens");
+        var connection = (await fixture.Database.AdminScalarAsync<string>(
+            "SELECT connection_id FROM mcp_oauth_tokens WHERE token_hash = @h", ("h", OpaqueToken.Hash(tokens.AccessToken))))!;
+        var issuer = fixture.Server.Services.GetRequiredService<Neotoma.Core.OAuth.TokenService>();
+        var minted = new List<string>();
+        for (var i = 0; i < 250; i++)
+        {
+            minted.Add((await issuer.MintAsync(connection, client.ClientId, "many-tokens", CancellationToken.None)).AccessToken);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, await CallAsync(fixture.Server, minted[^1]));
+
+        var response = await RevokeAsync(fixture.Server, tokens.RefreshToken, client.ClientId);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, await CallAsync(fixture.Server, minted[^1]));
+        Assert.Equal(HttpStatusCode.Unauthorized, await CallAsync(fixture.Server, minted[0]));
     }
 
     [Fact]
