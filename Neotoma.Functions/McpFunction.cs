@@ -13,7 +13,7 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
 {
     [Function("Mcp")]
     public async Task<IActionResult> Run(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "post", "delete", "options", Route = "mcp")] HttpRequest req,
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", "post", "delete", "options", Route = "mcp")] HttpRequest req,
         CancellationToken cancellationToken)
     {
         if (Cors.Mcp(req, options, "GET, POST, DELETE") is { } answered)

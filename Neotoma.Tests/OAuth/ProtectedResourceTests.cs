@@ -77,10 +77,27 @@ public sealed class ProtectedResourceTests(OAuthFixture fixture) : IClassFixture
         Assert.Contains("\"user_id\":\"sdk-" + version + "\"", text);
     }
 
+    /// <summary>Gemini CLI probes with HEAD before anything else: it must learn where to sign in from that alone.</summary>
+    [Theory]
+    [InlineData("HEAD")]
+    [InlineData("GET")]
+    [InlineData("POST")]
+    public async Task WithoutAToken_EveryMethodAClientProbesWith_Is401WithTheSameChallenge(string method)
+    {
+        using var request = new HttpRequestMessage(new HttpMethod(method), "/mcp");
+
+        var response = await fixture.Server.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal($"Bearer resource_metadata=\"{fixture.Issuer}/.well-known/oauth-protected-resource/mcp\", scope=\"mcp\"",
+            response.Headers.WwwAuthenticate.ToString());
+    }
+
     [Theory]
     [InlineData("GET")]
     [InlineData("DELETE")]
-    public async Task GetAndDelete_Answer405AllowPost(string method)
+    [InlineData("HEAD")]
+    public async Task GetDeleteAndHead_WithAToken_Answer405AllowPost(string method)
     {
         var (tokens, _) = await fixture.SignInAsync("m405-" + method);
         using var request = new HttpRequestMessage(new HttpMethod(method), "/mcp");
