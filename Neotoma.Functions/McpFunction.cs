@@ -29,7 +29,7 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
         catch (Exception e) when (DatabaseOutage.Is(e))
         {
             var outage = DatabaseOutage.ToOAuthException();
-            req.HttpContext.Response.Headers.RetryAfter = outage.Info.RetryAfterSeconds.ToString();
+            OAuthResults.RetryAfter(req, outage);
             return JsonRpcResults.Error(StatusCodes.Status503ServiceUnavailable, outage.Message);
         }
 

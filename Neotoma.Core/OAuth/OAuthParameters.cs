@@ -33,4 +33,10 @@ public static class OAuthParameters
 
         return result;
     }
+
+    /// <summary>A parameter that must be present and non-empty.</summary>
+    public static string Required(Dictionary<string, string> p, string name) =>
+        p.TryGetValue(name, out var value) && value.Length > 0
+            ? value
+            : throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, $"{name} is required.");
 }

@@ -95,7 +95,7 @@ public sealed class TokenRevocation(NeotomaDatabase database, AccessTokenCache c
     public Task RevokeAsync(IEnumerable<KeyValuePair<string, Microsoft.Extensions.Primitives.StringValues>> form, CancellationToken cancellationToken)
     {
         var p = OAuthParameters.SingleValued(form);
-        return RevokeTokenAsync(TokenService.Required(p, "token"), p.GetValueOrDefault("client_id"), cancellationToken);
+        return RevokeTokenAsync(OAuthParameters.Required(p, "token"), p.GetValueOrDefault("client_id"), cancellationToken);
     }
 
     /// <summary>

@@ -56,9 +56,9 @@ public sealed class TokenService(
 
     private async Task<TokenEndpointResponse> RedeemCodeAsync(Dictionary<string, string> p, CancellationToken cancellationToken)
     {
-        var code = Required(p, "code");
-        var clientId = Required(p, "client_id");
-        var verifier = Required(p, "code_verifier");
+        var code = OAuthParameters.Required(p, "code");
+        var clientId = OAuthParameters.Required(p, "client_id");
+        var verifier = OAuthParameters.Required(p, "code_verifier");
         var codeHash = OpaqueToken.Hash(code);
         var unknown = new OAuthException(OAuthErrorCode.OAUTH_INVALID_GRANT, "The authorization code is unknown.");
         var connectionId = await FindConnectionAsync("SELECT connection_id FROM mcp_oauth_codes WHERE code_hash = @hash", codeHash, cancellationToken)
@@ -146,8 +146,8 @@ public sealed class TokenService(
 
     private async Task<TokenEndpointResponse> RefreshAsync(Dictionary<string, string> p, string? clientIp, CancellationToken cancellationToken)
     {
-        var refreshToken = Required(p, "refresh_token");
-        var clientId = Required(p, "client_id");
+        var refreshToken = OAuthParameters.Required(p, "refresh_token");
+        var clientId = OAuthParameters.Required(p, "client_id");
         var hash = OpaqueToken.Hash(refreshToken);
         var invalid = new OAuthException(OAuthErrorCode.OAUTH_INVALID_GRANT, "The refresh token is invalid, expired, revoked or was already used.");
         var gone = new OAuthException(OAuthErrorCode.OAUTH_CONNECTION_NOT_FOUND,
@@ -317,9 +317,4 @@ public sealed class TokenService(
         database.InTransactionAsync(DbScope.OAuth, (connection, transaction) =>
             IssueAsync(connection, transaction, "mint_" + OpaqueToken.New(16), connectionId, clientId, userId,
                 OAuthServerOptions.McpScope, options.Resource, cancellationToken), cancellationToken);
-
-    internal static string Required(Dictionary<string, string> p, string name) =>
-        p.TryGetValue(name, out var value) && value.Length > 0
-            ? value
-            : throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, $"{name} is required.");
 }

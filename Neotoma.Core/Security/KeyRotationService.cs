@@ -62,30 +62,10 @@ public sealed partial class KeyRotationService(NeotomaDatabase database, TokenCi
         return report;
     }
 
-    /// <summary>Re-encrypts one connection's stored tokens if a previous key made them; used by rotation and on next use.</summary>
-    public async Task ReencryptIfStaleAsync(string connectionId, CancellationToken cancellationToken) =>
-        await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var select = new NpgsqlCommand(
-                "SELECT refresh_token, upstream_access_token FROM mcp_oauth_connections WHERE connection_id = @id FOR UPDATE",
-                connection, transaction);
-            select.Parameters.AddWithValue("id", connectionId);
-            string? refresh = null, access = null;
-            await using (var reader = await select.ExecuteReaderAsync(cancellationToken))
-            {
-                if (!await reader.ReadAsync(cancellationToken))
-                {
-                    return;
-                }
-
-                refresh = reader.IsDBNull(0) ? null : reader.GetString(0);
-                access = reader.IsDBNull(1) ? null : reader.GetString(1);
-            }
-
-            await ReencryptRowAsync(connection, transaction, connectionId, refresh, access, cancellationToken);
-        }, cancellationToken);
-
-    /// <summary>The same, for a connection whose row the caller's transaction has locked and read.</summary>
+    /// <summary>
+    /// Re-encrypts one connection's stored tokens if a previous key made them, as they are used: for a
+    /// connection whose row the caller's transaction has locked and read (the refresh transaction).
+    /// </summary>
     public Task ReencryptIfStaleAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string connectionId, string? refresh, string? access, CancellationToken cancellationToken) =>
         ReencryptRowAsync(connection, transaction, connectionId, refresh, access, cancellationToken);

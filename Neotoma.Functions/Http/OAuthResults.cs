@@ -32,7 +32,7 @@ internal static class OAuthResults
     }
 
     /// <summary>A passing outage says when to come back (a rate limit has set its own, more precise, value already).</summary>
-    private static void RetryAfter(HttpRequest request, OAuthException e)
+    public static void RetryAfter(HttpRequest request, OAuthException e)
     {
         var headers = request.HttpContext.Response.Headers;
         if (e.Info.RetryAfterSeconds is { } seconds && headers.RetryAfter.Count == 0)
