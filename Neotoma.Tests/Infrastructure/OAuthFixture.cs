@@ -179,7 +179,7 @@ public class OAuthFixture : IAsyncLifetime
     public const string ToolsListRequest = """{"jsonrpc":"2.0","id":1,"method":"tools/list"}""";
 
     /// <summary>A raw JSON-RPC POST to /mcp with the headers Streamable HTTP requires, for tests of the HTTP layer itself.</summary>
-    public Task<HttpResponseMessage> SendMcpAsync(string? accessToken, string body = ToolsListRequest, string? protocolVersion = null)
+    public Task<HttpResponseMessage> SendMcpAsync(string? accessToken, string body = ToolsListRequest, string? protocolVersion = null, SelfHostServer? instance = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
         if (accessToken is not null)
@@ -194,7 +194,7 @@ public class OAuthFixture : IAsyncLifetime
             request.Headers.Add("MCP-Protocol-Version", protocolVersion);
         }
 
-        return Server.Client.SendAsync(request);
+        return (instance ?? Server).Client.SendAsync(request);
     }
 
     /// <summary>An MCP SDK client connected to /mcp as the given user, with a token from the real flow.</summary>

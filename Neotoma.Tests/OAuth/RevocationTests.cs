@@ -176,12 +176,6 @@ public sealed class RevocationTests(LongCacheOAuthFixture fixture, ITestOutputHe
             ["token"] = token, ["client_id"] = clientId,
         }));
 
-    private static async Task<HttpStatusCode> CallAsync(SelfHostServer server, string accessToken)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent(OAuthFixture.ToolsListRequest, Encoding.UTF8, "application/json") };
-        request.Headers.Authorization = new("Bearer", accessToken);
-        request.Headers.Accept.ParseAdd("application/json");
-        request.Headers.Accept.ParseAdd("text/event-stream");
-        return (await server.Client.SendAsync(request)).StatusCode;
-    }
+    private async Task<HttpStatusCode> CallAsync(SelfHostServer server, string accessToken) =>
+        (await fixture.SendMcpAsync(accessToken, instance: server)).StatusCode;
 }
