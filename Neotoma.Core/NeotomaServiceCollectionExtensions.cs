@@ -155,7 +155,7 @@ public static class NeotomaServiceCollectionExtensions
         services.AddSingleton<Microsoft.Extensions.Options.IPostConfigureOptions<ModelContextProtocol.Server.McpServerOptions>, PortableSchemas.Setup>();
         services.AddMcpServer(mcp => mcp.ServerInfo = new() { Name = "neotoma", Version = "1.0.0" })
             .WithHttpTransport(http => http.Stateless = true)
-            .WithRequestFilters(filters => filters.AddCallToolFilter(ToolArgumentCheck.Filter))
+            .WithRequestFilters(filters => filters.AddCallToolFilter(ToolScopes.Filter).AddCallToolFilter(ToolArgumentCheck.Filter))
             .WithTools<IdentityTools>()
             .WithTools<TruthTools>();
         services.AddSingleton(new TruthOptions

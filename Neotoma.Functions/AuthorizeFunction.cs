@@ -38,9 +38,14 @@ public sealed class AuthorizeFunction(AuthorizationService authorization, OAuthS
             value is null ? "" : $"<input type=\"hidden\" name=\"{name}\" value=\"{OAuthResults.Encode(value)}\">";
 
         var name = request.Client.ClientName ?? "An unnamed MCP client";
+        var permissions = string.Concat(NeotomaScopes.Describe(request.Scope)
+            .Select(p => $"<li>{OAuthResults.Encode(p.Allows)} <code>{p.Scope}</code></li>"));
+        var readOnlyChoice = NeotomaScopes.Describe(request.Scope).Count() > 1
+            ? """<p><label><input type="checkbox" name="read_only" value="1"> Read only: do not let this client change anything</label></p>"""
+            : "";
         return $"""
-            <p><strong>{OAuthResults.Encode(name)}</strong> wants to use Neotoma as you: to read and write your
-            entities, observations, relationships and timeline through MCP.</p>
+            <p><strong>{OAuthResults.Encode(name)}</strong> wants to use Neotoma as you, through MCP:</p>
+            <ul>{permissions}</ul>
             <p>After you approve, you sign in with your identity provider, and then you are sent back to
             <strong>{OAuthResults.Encode(request.RedirectHost)}</strong>.</p>
             <p class="code">Redirect URI: <code>{OAuthResults.Encode(request.RedirectUri)}</code></p>
@@ -49,6 +54,7 @@ public sealed class AuthorizeFunction(AuthorizationService authorization, OAuthS
             {Hidden("client_id", request.Client.ClientId)}{Hidden("redirect_uri", request.RedirectUri)}
             {Hidden("response_type", "code")}{Hidden("code_challenge", request.CodeChallenge)}{Hidden("code_challenge_method", "S256")}
             {Hidden("state", request.State)}{Hidden("scope", request.Scope)}{Hidden("resource", request.Resource)}{Hidden("csrf_token", csrf)}
+            {readOnlyChoice}
             <button type="submit" name="decision" value="approve">Approve</button>
             <button type="submit" name="decision" value="deny">Deny</button>
             </form>

@@ -14,7 +14,7 @@ namespace Neotoma.Functions;
 /// </summary>
 public sealed class InitiateFunction(AuthorizationService authorization, OAuthServerOptions options, OAuthRequestGuard guard)
 {
-    private static readonly HashSet<string> ConsentOnlyFields = ["csrf_token", "decision"];
+    private static readonly HashSet<string> ConsentOnlyFields = ["csrf_token", "decision", "read_only"];
 
     [Function("Initiate")]
     public Task<IActionResult> Run(
@@ -47,7 +47,7 @@ public sealed class InitiateFunction(AuthorizationService authorization, OAuthSe
         }
 
         var location = await authorization.DecideAsync(request, fields.GetValueOrDefault("csrf_token"),
-            req.Cookies[AuthorizeFunction.ConsentCookie], decision == "approve", clientIp, cancellationToken);
+            req.Cookies[AuthorizeFunction.ConsentCookie], decision == "approve", readOnly: fields.ContainsKey("read_only"), clientIp, cancellationToken);
         return OAuthResults.Redirect(req, location);
     }
 

@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
@@ -39,10 +40,23 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
             return new UnauthorizedResult();
         }
 
-        if (HttpMethods.IsPost(req.Method) && !await BufferBodyAsync(req, cancellationToken))
+        if (HttpMethods.IsPost(req.Method))
         {
-            return JsonRpcResults.Error(StatusCodes.Status413PayloadTooLarge,
-                $"The request body is larger than {options.MaxBodyBytes} bytes; nothing was done. Send less per call.");
+            // A token that allows every tool needs no look at the call; a narrower one has its call
+            // read before the SDK runs, so a tool beyond it is answered with the step-up challenge.
+            var granted = result.Principal.FindFirstValue(BearerAuthenticator.ScopeClaim) ?? "";
+            var peek = !ToolScopes.AllowsEverything(granted);
+            if (await BufferBodyAsync(req, peek, cancellationToken) is not { } body)
+            {
+                return JsonRpcResults.Error(StatusCodes.Status413PayloadTooLarge,
+                    $"The request body is larger than {options.MaxBodyBytes} bytes; nothing was done. Send less per call.");
+            }
+
+            if (peek && ToolScopes.ShortfallOf(body, granted) is { } shortfall)
+            {
+                req.HttpContext.Response.Headers.WWWAuthenticate = bearer.InsufficientScope(shortfall);
+                return JsonRpcResults.Error(StatusCodes.Status403Forbidden, shortfall.Description + " Authorize again to approve it.");
+            }
         }
 
         req.HttpContext.User = result.Principal;
@@ -62,15 +76,20 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
     }
 
     /// <summary>
-    /// Refuses a body over the limit before any tool runs, so an oversized call writes nothing. A
-    /// declared Content-Length is enforced by the server itself; only a chunked body of unknown
-    /// length has to be read ahead to be measured.
+    /// Refuses a body over the limit before any tool runs, so an oversized call writes nothing
+    /// (null). A declared Content-Length is enforced by the server itself; only a chunked body of
+    /// unknown length, or one to be peeked at, has to be read ahead. Empty when not read.
     /// </summary>
-    private async Task<bool> BufferBodyAsync(HttpRequest req, CancellationToken cancellationToken)
+    private async Task<ReadOnlyMemory<byte>?> BufferBodyAsync(HttpRequest req, bool peek, CancellationToken cancellationToken)
     {
-        if (req.ContentLength is { } declared)
+        if (req.ContentLength > options.MaxBodyBytes)
         {
-            return declared <= options.MaxBodyBytes;
+            return null;
+        }
+
+        if (req.ContentLength is not null && !peek)
+        {
+            return ReadOnlyMemory<byte>.Empty;
         }
 
         var buffer = new MemoryStream();
@@ -80,7 +99,7 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
         {
             if (buffer.Length + read > options.MaxBodyBytes)
             {
-                return false;
+                return null;
             }
 
             buffer.Write(chunk, 0, read);
@@ -88,6 +107,6 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
 
         buffer.Position = 0;
         req.Body = buffer;
-        return true;
+        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
     }
 }

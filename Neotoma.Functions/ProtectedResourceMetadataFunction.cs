@@ -11,12 +11,12 @@ public sealed class ProtectedResourceMetadataFunction(DiscoveryDocuments discove
 {
     [Function("ProtectedResourceMetadata")]
     public IActionResult Root(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "options", Route = ".well-known/oauth-protected-resource")] HttpRequest req) => Serve(req);
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "options", Route = ".well-known/oauth-protected-resource")] HttpRequest req) => Serve(req, root: true);
 
     [Function("ProtectedResourceMetadataMcp")]
     public IActionResult Mcp(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "options", Route = ".well-known/oauth-protected-resource/mcp")] HttpRequest req) => Serve(req);
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", "options", Route = ".well-known/oauth-protected-resource/mcp")] HttpRequest req) => Serve(req, root: false);
 
-    private IActionResult Serve(HttpRequest req) =>
-        Cors.PublicApi(req, "GET") ?? new JsonResult(discovery.ProtectedResource());
+    private IActionResult Serve(HttpRequest req, bool root) =>
+        Cors.PublicApi(req, "GET") ?? new JsonResult(discovery.ProtectedResource(root));
 }

@@ -48,9 +48,17 @@ public sealed class BearerAuthenticator(AccessTokenValidator tokens, OAuthServer
         return new BearerResult(new ClaimsPrincipal(identity), null);
     }
 
+    /// <summary>
+    /// The step-up challenge (HTTP 403): the scope asked for is what the token has plus what the call
+    /// needs, so a client that replaces its scope with the challenge's keeps what it could already do.
+    /// </summary>
+    public string InsufficientScope(ScopeShortfall shortfall) =>
+        $"Bearer error=\"insufficient_scope\", scope=\"{NeotomaScopes.Union(shortfall.Granted, shortfall.Required)}\", " +
+        $"resource_metadata=\"{options.ProtectedResourceMetadataUrl}\", error_description=\"{shortfall.Description}\"";
+
     private string Challenge(string? invalidTokenDescription)
     {
-        var challenge = $"Bearer resource_metadata=\"{options.ProtectedResourceMetadataUrl}\", scope=\"{OAuthServerOptions.McpScope}\"";
+        var challenge = $"Bearer resource_metadata=\"{options.ProtectedResourceMetadataUrl}\", scope=\"{NeotomaScopes.Default}\"";
         return invalidTokenDescription is null
             ? challenge
             : challenge + $", error=\"invalid_token\", error_description=\"{invalidTokenDescription}\"";

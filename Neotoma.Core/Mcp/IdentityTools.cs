@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Security.Claims;
 using System.Text.Json.Serialization;
 using ModelContextProtocol.Server;
+using Neotoma.Core.OAuth;
 
 namespace Neotoma.Core.Mcp;
 
@@ -14,6 +15,7 @@ public sealed record AuthenticatedUser(
 [McpServerToolType]
 public sealed class IdentityTools
 {
+    [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "get_authenticated_user", UseStructuredContent = true, ReadOnly = true, Idempotent = true)]
     [Description("Returns who this MCP connection acts for: the signed-in user's id, and the client and connection that were authorized.")]
     public static AuthenticatedUser GetAuthenticatedUser(ClaimsPrincipal user) => new(

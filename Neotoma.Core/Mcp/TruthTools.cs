@@ -3,6 +3,7 @@ using System.Security.Claims;
 using System.Text.Json;
 using ModelContextProtocol;
 using ModelContextProtocol.Server;
+using Neotoma.Core.OAuth;
 using Neotoma.Core.Truth;
 
 namespace Neotoma.Core.Mcp;
@@ -34,6 +35,7 @@ public sealed class TruthTools(TruthStore store)
         }
     }
 
+    [RequiresScope(NeotomaScopes.Write)]
     [McpServerTool(Name = "store", UseStructuredContent = true, Idempotent = false)]
     [Description("Stores entities (people, companies, projects, tasks, ...) with facts about them, and relationships between entities, " +
                  "in one transaction. Storing a name that exists adds facts to that entity. Give an idempotency_key to make a retried call a no-op " +
@@ -46,6 +48,7 @@ public sealed class TruthTools(TruthStore store)
         CancellationToken cancellationToken = default) =>
         Run(() => store.StoreAsync(UserOf(user), entities, relationships, idempotency_key, cancellationToken));
 
+    [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "retrieve_entities", UseStructuredContent = true, ReadOnly = true)]
     [Description("Lists the user's entities, newest first, with their current fields; filter by type and search names and aliases. Returns the total count for paging.")]
     public Task<EntityPage> RetrieveEntities(
@@ -58,12 +61,14 @@ public sealed class TruthTools(TruthStore store)
         CancellationToken cancellationToken = default) =>
         Run(() => store.RetrieveEntitiesAsync(UserOf(user), entity_type, search, limit, offset, include_deleted, cancellationToken));
 
+    [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "retrieve_entity_snapshot", UseStructuredContent = true, ReadOnly = true)]
     [Description("Returns an entity's current truth: each field's winning value and the observation it came from (provenance).")]
     public Task<EntitySnapshot> RetrieveEntitySnapshot(ClaimsPrincipal user, [Description("The entity id (ent_...).")] string entity_id,
         CancellationToken cancellationToken = default) =>
         Run(() => store.RetrieveSnapshotAsync(UserOf(user), entity_id, cancellationToken));
 
+    [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "retrieve_entity_by_identifier", UseStructuredContent = true, ReadOnly = true)]
     [Description("Finds entities by id, exact name or alias (case-insensitive).")]
     public Task<IReadOnlyList<EntitySummary>> RetrieveEntityByIdentifier(ClaimsPrincipal user,
@@ -72,11 +77,13 @@ public sealed class TruthTools(TruthStore store)
         CancellationToken cancellationToken = default) =>
         Run(() => store.RetrieveByIdentifierAsync(UserOf(user), identifier, entity_type, cancellationToken));
 
+    [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "list_entity_types", UseStructuredContent = true, ReadOnly = true)]
     [Description("Lists the entity types the user has stored, how many entities each has, and the fields seen with their JSON types.")]
     public Task<IReadOnlyList<EntityTypeView>> ListEntityTypes(ClaimsPrincipal user, CancellationToken cancellationToken = default) =>
         Run(() => store.ListEntityTypesAsync(UserOf(user), cancellationToken));
 
+    [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "list_observations", UseStructuredContent = true, ReadOnly = true)]
     [Description("Lists the observations (immutable facts) recorded about an entity, newest first.")]
     public Task<IReadOnlyList<ObservationView>> ListObservations(ClaimsPrincipal user, [Description("The entity id.")] string entity_id,
@@ -84,6 +91,7 @@ public sealed class TruthTools(TruthStore store)
         CancellationToken cancellationToken = default) =>
         Run(() => store.ListObservationsAsync(UserOf(user), entity_id, limit, offset, cancellationToken));
 
+    [RequiresScope(NeotomaScopes.Write)]
     [McpServerTool(Name = "correct", UseStructuredContent = true, Idempotent = false)]
     [Description("Records the user's correction of one field of an entity. A correction outranks every other observation of that field.")]
     public Task<EntitySnapshot> Correct(ClaimsPrincipal user, [Description("The entity id.")] string entity_id,
@@ -91,22 +99,26 @@ public sealed class TruthTools(TruthStore store)
         CancellationToken cancellationToken = default) =>
         Run(() => store.CorrectAsync(UserOf(user), entity_id, field, value, cancellationToken));
 
+    [RequiresScope(NeotomaScopes.Write)]
     [McpServerTool(Name = "merge_entities", UseStructuredContent = true, Destructive = true)]
     [Description("Merges a duplicate entity into another: its names become aliases, its observations and relationships move to the target.")]
     public Task<EntitySnapshot> MergeEntities(ClaimsPrincipal user, [Description("The duplicate to merge away.")] string source_entity_id,
         [Description("The entity that remains.")] string target_entity_id, CancellationToken cancellationToken = default) =>
         Run(() => store.MergeAsync(UserOf(user), source_entity_id, target_entity_id, cancellationToken));
 
+    [RequiresScope(NeotomaScopes.Write)]
     [McpServerTool(Name = "delete_entity", UseStructuredContent = true, Destructive = true, Idempotent = true)]
     [Description("Soft-deletes an entity: it disappears from lists and searches until restored. Nothing is erased.")]
     public Task<EntitySummary> DeleteEntity(ClaimsPrincipal user, [Description("The entity id.")] string entity_id, CancellationToken cancellationToken = default) =>
         Run(() => store.SetDeletedAsync(UserOf(user), entity_id, deleted: true, cancellationToken));
 
+    [RequiresScope(NeotomaScopes.Write)]
     [McpServerTool(Name = "restore_entity", UseStructuredContent = true, Idempotent = true)]
     [Description("Restores a soft-deleted entity.")]
     public Task<EntitySummary> RestoreEntity(ClaimsPrincipal user, [Description("The entity id.")] string entity_id, CancellationToken cancellationToken = default) =>
         Run(() => store.SetDeletedAsync(UserOf(user), entity_id, deleted: false, cancellationToken));
 
+    [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "list_relationships", UseStructuredContent = true, ReadOnly = true)]
     [Description("Lists relationships, optionally those touching one entity or of one type.")]
     public Task<IReadOnlyList<RelationshipView>> ListRelationships(ClaimsPrincipal user,
@@ -116,6 +128,7 @@ public sealed class TruthTools(TruthStore store)
         CancellationToken cancellationToken = default) =>
         Run(() => store.ListRelationshipsAsync(UserOf(user), entity_id, type, limit, offset, cancellationToken));
 
+    [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "retrieve_related_entities", UseStructuredContent = true, ReadOnly = true)]
     [Description("Walks the relationship graph from an entity up to 3 hops and returns the entities reached, nearest first.")]
     public Task<IReadOnlyList<RelatedEntity>> RetrieveRelatedEntities(ClaimsPrincipal user, [Description("The starting entity id.")] string entity_id,
@@ -125,6 +138,7 @@ public sealed class TruthTools(TruthStore store)
         CancellationToken cancellationToken = default) =>
         Run(() => store.RetrieveRelatedAsync(UserOf(user), entity_id, direction, types, hops, cancellationToken));
 
+    [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "list_timeline_events", UseStructuredContent = true, ReadOnly = true)]
     [Description("Lists dated facts in time order: every date-valued field of every observation, with its entity.")]
     public Task<IReadOnlyList<TimelineEvent>> ListTimelineEvents(ClaimsPrincipal user,

@@ -98,10 +98,10 @@ public sealed partial class AuthorizationService(
             throw Redirectable(OAuthErrorCode.OAUTH_INVALID_REQUEST, "code_challenge_method must be S256.");
         }
 
-        var scopes = (p.GetValueOrDefault("scope") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        if (scopes.Any(s => !OAuthServerOptions.ScopesSupported.Contains(s)))
+        var requestedScope = p.GetValueOrDefault("scope");
+        if (NeotomaScopes.Unknown(requestedScope).Any())
         {
-            throw Redirectable(OAuthErrorCode.OAUTH_INVALID_SCOPE, $"Unknown scope; supported: {string.Join(" ", OAuthServerOptions.ScopesSupported)}.");
+            throw Redirectable(OAuthErrorCode.OAUTH_INVALID_SCOPE, $"Unknown scope; supported: {string.Join(" ", NeotomaScopes.Supported)}.");
         }
 
         var resource = p.GetValueOrDefault("resource");
@@ -110,8 +110,7 @@ public sealed partial class AuthorizationService(
             throw Redirectable(OAuthErrorCode.OAUTH_INVALID_TARGET, $"resource must be {options.Resource}.");
         }
 
-        var scope = string.Join(' ', scopes.Append(OAuthServerOptions.McpScope).Distinct().Order(StringComparer.Ordinal));
-        return new AuthorizationRequest(client, redirectUri, challenge!, state, scope, options.Resource);
+        return new AuthorizationRequest(client, redirectUri, challenge!, state, NeotomaScopes.Normalize(requestedScope), options.Resource);
     }
 
     /// <summary>The CSRF token of the consent form, bound to the browser's cookie and to this exact request.</summary>
@@ -121,8 +120,12 @@ public sealed partial class AuthorizationService(
         return $"{expires}.{ConsentMac(request, browserNonce, expires)}";
     }
 
+    /// <summary>
+    /// The person's answer on the consent page. <paramref name="readOnly"/> is their choice to
+    /// withhold <see cref="NeotomaScopes.Write"/>: consent may narrow what the client asked for, never widen it.
+    /// </summary>
     public async Task<Uri> DecideAsync(
-        AuthorizationRequest request, string? csrfToken, string? browserNonce, bool approved, string? clientIp, CancellationToken cancellationToken)
+        AuthorizationRequest request, string? csrfToken, string? browserNonce, bool approved, bool readOnly, string? clientIp, CancellationToken cancellationToken)
     {
         if (!IsValidConsent(request, csrfToken, browserNonce))
         {
@@ -135,8 +138,16 @@ public sealed partial class AuthorizationService(
             return ErrorRedirect(request.RedirectUri, OAuthErrorCode.OAUTH_ACCESS_DENIED, "The user denied access.", request.State);
         }
 
+        var scope = request.Scope;
+        if (readOnly)
+        {
+            scope = NeotomaScopes.Grants(scope, NeotomaScopes.Read)
+                ? NeotomaScopes.Without(scope, NeotomaScopes.Write)
+                : throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_SCOPE, "This client asked only to make changes; read-only would leave it nothing to do. Approve or deny.");
+        }
+
         var flow = await InitiateAsync(new PendingSignIn(NewConnectionId(), request.Client.ClientId, request.Client.ClientName,
-            request.RedirectUri, request.CodeChallenge, request.State, request.Scope, request.Resource), clientIp, cancellationToken);
+            request.RedirectUri, request.CodeChallenge, request.State, scope, request.Resource), clientIp, cancellationToken);
         return flow.AuthUrl;
     }
 

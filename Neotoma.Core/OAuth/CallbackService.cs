@@ -192,7 +192,7 @@ public sealed class CallbackService(
         command.Parameters.AddWithValue("client", row.ClientId!);
         command.Parameters.AddWithValue("redirect", row.RedirectUri!);
         command.Parameters.AddWithValue("challenge", row.CodeChallenge!);
-        command.Parameters.AddWithValue("scope", row.Scope ?? OAuthServerOptions.McpScope);
+        command.Parameters.AddWithValue("scope", row.Scope ?? NeotomaScopes.Default);
         command.Parameters.AddWithValue("resource", row.Resource ?? options.Resource);
         command.Parameters.AddWithValue("now", now);
         command.Parameters.AddWithValue("expires", now.Add(options.CodeLifetime));

@@ -16,16 +16,21 @@ public sealed class DiscoveryDocuments(OAuthServerOptions options)
         ["code_challenge_methods_supported"] = new[] { "S256" },
         ["token_endpoint_auth_methods_supported"] = new[] { "none" },
         ["revocation_endpoint_auth_methods_supported"] = new[] { "none" },
-        ["scopes_supported"] = OAuthServerOptions.ScopesSupported,
+        ["scopes_supported"] = NeotomaScopes.Supported,
         ["authorization_response_iss_parameter_supported"] = true,
         ["client_id_metadata_document_supported"] = false,
     };
 
-    public IReadOnlyDictionary<string, object> ProtectedResource() => new Dictionary<string, object>
+    /// <summary>
+    /// The document at /.well-known/oauth-protected-resource/mcp names the MCP URL; the one at the
+    /// root names the origin, as RFC 9728 §3.3 asks of the resource its well-known URL was built from
+    /// (clients that check it, Gemini CLI among them, refuse anything else).
+    /// </summary>
+    public IReadOnlyDictionary<string, object> ProtectedResource(bool root = false) => new Dictionary<string, object>
     {
-        ["resource"] = options.Resource,
+        ["resource"] = root ? options.Issuer : options.Resource,
         ["authorization_servers"] = new[] { options.Issuer },
-        ["scopes_supported"] = OAuthServerOptions.ScopesSupported,
+        ["scopes_supported"] = NeotomaScopes.ResourceScopes,
         ["bearer_methods_supported"] = new[] { "header" },
         ["resource_name"] = "Neotoma",
     };

@@ -10,7 +10,13 @@ public sealed record OAuthServerOptions
     /// <summary>The MCP endpoint users give their clients; tokens are bound to it (RFC 8707).</summary>
     public string Resource => Issuer + "/mcp";
 
-    public bool IsOurResource(string resource) => string.Equals(resource.TrimEnd('/'), Resource, StringComparison.Ordinal);
+    /// <summary>
+    /// The MCP URL, or this server's origin: the root protected-resource document names the origin
+    /// (RFC 9728 §3.3, for clients that fall back to it), and /mcp is the only resource the origin
+    /// protects, so a token asked for either is bound to <see cref="Resource"/>.
+    /// </summary>
+    public bool IsOurResource(string resource) =>
+        resource.TrimEnd('/') is var trimmed && (string.Equals(trimmed, Resource, StringComparison.Ordinal) || string.Equals(trimmed, Issuer, StringComparison.Ordinal));
 
     public string ProtectedResourceMetadataUrl => Issuer + "/.well-known/oauth-protected-resource/mcp";
 
@@ -25,11 +31,6 @@ public sealed record OAuthServerOptions
     public string RegistrationEndpoint => Issuer + "/api/mcp/oauth/register";
 
     public string RevocationEndpoint => Issuer + "/api/mcp/oauth/revoke";
-
-    /// <summary>The scope that grants use of the MCP tools; a request without scope gets it.</summary>
-    public const string McpScope = "mcp";
-
-    public static readonly IReadOnlyList<string> ScopesSupported = [McpScope, "offline_access"];
 
     public TimeSpan StateLifetime { get; init; } = TimeSpan.FromMinutes(10);
 

@@ -148,6 +148,12 @@ public sealed class TokenService(
     {
         var refreshToken = OAuthParameters.Required(p, "refresh_token");
         var clientId = OAuthParameters.Required(p, "client_id");
+        var narrowTo = p.GetValueOrDefault("scope") is { Length: > 0 } requested ? requested : null;
+        if (NeotomaScopes.Unknown(narrowTo).Any())
+        {
+            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_SCOPE, $"Unknown scope; supported: {string.Join(" ", NeotomaScopes.Supported)}.");
+        }
+
         var hash = OpaqueToken.Hash(refreshToken);
         var invalid = new OAuthException(OAuthErrorCode.OAUTH_INVALID_GRANT, "The refresh token is invalid, expired, revoked or was already used.");
         var gone = new OAuthException(OAuthErrorCode.OAUTH_CONNECTION_NOT_FOUND,
@@ -187,6 +193,17 @@ public sealed class TokenService(
                     "This refresh token was already used; every token of this sign-in is now revoked. Sign in again.", AuditEvents.ConnectionRevoked);
             }
 
+            // RFC 6749 §6: a refresh may narrow the new access token, never widen it; the refresh
+            // token keeps what the person approved. Thrown, so the refresh token is not spent.
+            var accessScope = row.Scope;
+            if (narrowTo is not null)
+            {
+                accessScope = NeotomaScopes.IsWithin(narrowTo, row.Scope)
+                    ? NeotomaScopes.Normalize(narrowTo)
+                    : throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_SCOPE,
+                        $"A refresh cannot widen access beyond '{row.Scope}'. Authorize again to ask the person for more.");
+            }
+
             try
             {
                 await upstreamSession.RefreshIfDueAsync(connection, transaction, connectionId, cancellationToken);
@@ -199,8 +216,8 @@ public sealed class TokenService(
                 return new Outcome(null, e, AuditEvents.TokenRefreshFailed);
             }
 
-            return new Outcome(await IssueAsync(connection, transaction, row.FamilyId, connectionId, row.ClientId, row.UserId, row.Scope, row.Resource,
-                cancellationToken), null);
+            return new Outcome(await IssueAsync(connection, transaction, row.FamilyId, connectionId, row.ClientId, row.UserId, accessScope, row.Resource,
+                cancellationToken, refreshScope: row.Scope), null);
         }, cancellationToken);
 
         await AuditRefreshAsync(outcome, connectionId, userId, clientId, clientIp, cancellationToken);
@@ -282,7 +299,7 @@ public sealed class TokenService(
         }, cancellationToken);
 
     private async Task<TokenEndpointResponse> IssueAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string familyId, string connectionId,
-        string clientId, string userId, string scope, string resource, CancellationToken cancellationToken)
+        string clientId, string userId, string scope, string resource, CancellationToken cancellationToken, string? refreshScope = null)
     {
         var now = timeProvider.GetUtcNow();
         var access = OpaqueToken.New(32);
@@ -290,7 +307,7 @@ public sealed class TokenService(
         await using var insert = new NpgsqlCommand("""
             INSERT INTO mcp_oauth_tokens (token_hash, kind, family_id, connection_id, client_id, user_id, scope, resource, created_at, expires_at)
             VALUES (@accessHash, 'access', @family, @connection, @client, @user, @scope, @resource, @now, @accessExpires),
-                   (@refreshHash, 'refresh', @family, @connection, @client, @user, @scope, @resource, @now, @refreshExpires);
+                   (@refreshHash, 'refresh', @family, @connection, @client, @user, @refreshScope, @resource, @now, @refreshExpires);
             UPDATE mcp_oauth_connections SET last_used_at = @now WHERE connection_id = @connection;
             UPDATE mcp_oauth_clients SET last_used_at = @now WHERE client_id = @client;
             """, connection, transaction);
@@ -301,6 +318,7 @@ public sealed class TokenService(
         insert.Parameters.AddWithValue("client", clientId);
         insert.Parameters.AddWithValue("user", userId);
         insert.Parameters.AddWithValue("scope", scope);
+        insert.Parameters.AddWithValue("refreshScope", refreshScope ?? scope);
         insert.Parameters.AddWithValue("resource", resource);
         insert.Parameters.AddWithValue("now", now);
         insert.Parameters.AddWithValue("accessExpires", now.Add(options.AccessTokenLifetime));
@@ -316,5 +334,5 @@ public sealed class TokenService(
     public Task<TokenEndpointResponse> MintAsync(string connectionId, string clientId, string userId, CancellationToken cancellationToken) =>
         database.InTransactionAsync(DbScope.OAuth, (connection, transaction) =>
             IssueAsync(connection, transaction, "mint_" + OpaqueToken.New(16), connectionId, clientId, userId,
-                OAuthServerOptions.McpScope, options.Resource, cancellationToken), cancellationToken);
+                NeotomaScopes.Default, options.Resource, cancellationToken), cancellationToken);
 }

@@ -23,7 +23,11 @@ public sealed partial class BrowserAgent : IDisposable
     /// <summary>Every page and redirect visited, for assertions and failure messages.</summary>
     public List<string> Visited { get; } = [];
 
-    public async Task<Uri> SignInAsync(Uri authorizationUri, Uri clientRedirectUri, string login, bool approve = true)
+    /// <summary>
+    /// Follows a sign-in to the client's redirect URI as a person would. <paramref name="readOnly"/>
+    /// ticks the consent page's "Read only" box.
+    /// </summary>
+    public async Task<Uri> SignInAsync(Uri authorizationUri, Uri clientRedirectUri, string login, bool approve = true, bool readOnly = false)
     {
         var current = authorizationUri;
         var response = await GetAsync(current);
@@ -59,6 +63,10 @@ public sealed partial class BrowserAgent : IDisposable
             if (html.Contains("name=\"decision\""))
             {
                 fields["decision"] = approve ? "approve" : "deny";
+                if (readOnly)
+                {
+                    fields["read_only"] = html.Contains("name=\"read_only\"") ? "1" : throw new InvalidOperationException("The consent page offers no read-only choice.");
+                }
             }
 
             current = new Uri(current, action);
@@ -98,7 +106,8 @@ public sealed partial class BrowserAgent : IDisposable
         foreach (Match input in InputPattern().Matches(form.Groups["body"].Value))
         {
             var name = Attribute(input.Value, "name");
-            if (name is not null)
+            var unticked = Attribute(input.Value, "type") is "checkbox" or "radio" && !Regex.IsMatch(input.Value, @"\schecked[\s>]");
+            if (name is not null && !unticked)
             {
                 fields[name] = Attribute(input.Value, "value") ?? "";
             }

@@ -143,12 +143,14 @@ public class OAuthFixture : IAsyncLifetime
     }
 
     /// <summary>Registration, consent and upstream sign-in: the code that reaches the client's redirect URI.</summary>
-    public async Task<(RegisteredClient Client, string Code, string Verifier)> AuthorizeAsync(string login, RegisteredClient? client = null)
+    public async Task<(RegisteredClient Client, string Code, string Verifier)> AuthorizeAsync(
+        string login, RegisteredClient? client = null, bool readOnly = false, string? scope = null)
     {
         client ??= await RegisterAsync();
         var (verifier, challenge) = NewPkce();
         using var browser = new BrowserAgent();
-        var landing = await browser.SignInAsync(AuthorizeUrl(client, challenge), client.RedirectUri, login);
+        var landing = await browser.SignInAsync(AuthorizeUrl(client, challenge, extra: new Dictionary<string, string?> { ["scope"] = scope }),
+            client.RedirectUri, login, readOnly: readOnly);
         var query = QueryHelpers.ParseQuery(landing.Query);
         if (!query.TryGetValue("code", out var code))
         {
@@ -161,9 +163,9 @@ public class OAuthFixture : IAsyncLifetime
     public Task<HttpResponseMessage> TokenRequestAsync(IDictionary<string, string> form) =>
         Server.Client.PostAsync("/api/mcp/oauth/token", new FormUrlEncodedContent(form));
 
-    public async Task<(Tokens Tokens, RegisteredClient Client)> SignInAsync(string login)
+    public async Task<(Tokens Tokens, RegisteredClient Client)> SignInAsync(string login, bool readOnly = false, string? scope = null)
     {
-        var (client, code, verifier) = await AuthorizeAsync(login);
+        var (client, code, verifier) = await AuthorizeAsync(login, readOnly: readOnly, scope: scope);
         var response = await TokenRequestAsync(new Dictionary<string, string>
         {
             ["grant_type"] = "authorization_code",
@@ -203,6 +205,27 @@ public class OAuthFixture : IAsyncLifetime
         var (tokens, _) = await SignInAsync(login);
         return await ConnectWithTokenAsync(tokens.AccessToken);
     }
+
+    /// <summary>
+    /// The MCP SDK client's transport with its own OAuth: discovery, dynamic registration, and the
+    /// person's part played by <paramref name="signIn"/> (authorization URI, redirect URI → where the browser landed).
+    /// </summary>
+    public ModelContextProtocol.Client.HttpClientTransport OAuthTransport(string clientName, Func<Uri, Uri, Task<Uri>> signIn) =>
+        new(new ModelContextProtocol.Client.HttpClientTransportOptions
+        {
+            Endpoint = new Uri(Resource),
+            OAuth = new ModelContextProtocol.Authentication.ClientOAuthOptions
+            {
+                RedirectUri = new Uri("http://localhost:8787/callback"),
+                DynamicClientRegistration = new ModelContextProtocol.Authentication.DynamicClientRegistrationOptions { ClientName = clientName },
+                AuthorizationCallbackHandler = async (context, _) =>
+                {
+                    var landing = await signIn(context.AuthorizationUri, context.RedirectUri);
+                    var query = QueryHelpers.ParseQuery(landing.Query);
+                    return new ModelContextProtocol.Authentication.AuthorizationResult { Code = query["code"], State = query["state"], Iss = query["iss"] };
+                },
+            },
+        }, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
 
     public Task<ModelContextProtocol.Client.McpClient> ConnectWithTokenAsync(string accessToken) =>
         ModelContextProtocol.Client.McpClient.CreateAsync(new ModelContextProtocol.Client.HttpClientTransport(

@@ -21,22 +21,23 @@ public sealed class DiscoveryTests(OAuthFixture fixture) : IClassFixture<OAuthFi
         Assert.Equal(["authorization_code", "refresh_token"], Strings(metadata, "grant_types_supported"));
         Assert.Equal(["S256"], Strings(metadata, "code_challenge_methods_supported"));
         Assert.Contains("none", Strings(metadata, "token_endpoint_auth_methods_supported"));
-        Assert.Contains("mcp", Strings(metadata, "scopes_supported"));
+        Assert.Equal(["neotoma:read", "neotoma:write", "mcp", "offline_access"], Strings(metadata, "scopes_supported"));
         Assert.True(metadata.GetProperty("authorization_response_iss_parameter_supported").GetBoolean());
     }
 
+    /// <summary>RFC 9728 §3.3: each document names the resource its well-known URL was built from.</summary>
     [Theory]
-    [InlineData("/.well-known/oauth-protected-resource")]
-    [InlineData("/.well-known/oauth-protected-resource/mcp")]
-    public async Task ProtectedResourceMetadata_NamesTheMcpUrlAndTheIssuerByteForByte(string path)
+    [InlineData("/.well-known/oauth-protected-resource", "")]
+    [InlineData("/.well-known/oauth-protected-resource/mcp", "/mcp")]
+    public async Task ProtectedResourceMetadata_NamesItsResourceAndTheIssuerByteForByte(string path, string resourcePath)
     {
         var resource = await GetJsonAsync(path);
         var server = await GetJsonAsync("/.well-known/oauth-authorization-server");
 
-        Assert.Equal(fixture.Issuer + "/mcp", resource.GetProperty("resource").GetString());
+        Assert.Equal(fixture.Issuer + resourcePath, resource.GetProperty("resource").GetString());
         Assert.Equal([server.GetProperty("issuer").GetString()!], Strings(resource, "authorization_servers"));
         Assert.Equal(["header"], Strings(resource, "bearer_methods_supported"));
-        Assert.Contains("mcp", Strings(resource, "scopes_supported"));
+        Assert.Equal(["neotoma:read", "neotoma:write"], Strings(resource, "scopes_supported"));
     }
 
     [Fact]

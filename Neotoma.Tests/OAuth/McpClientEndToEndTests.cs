@@ -20,21 +20,7 @@ public sealed class McpClientEndToEndTests(OAuthFixture fixture) : IClassFixture
     public async Task SdkClient_WithOnlyTheUrl_SignsInAndCallsATool()
     {
         using var browser = new BrowserAgent();
-        var transport = new HttpClientTransport(new HttpClientTransportOptions
-        {
-            Endpoint = new Uri(fixture.Resource),
-            OAuth = new ClientOAuthOptions
-            {
-                RedirectUri = new Uri("http://localhost:8787/callback"),
-                DynamicClientRegistration = new DynamicClientRegistrationOptions { ClientName = "SDK End-to-End" },
-                AuthorizationCallbackHandler = async (context, _) =>
-                {
-                    var landing = await browser.SignInAsync(context.AuthorizationUri, context.RedirectUri, "alice");
-                    var query = QueryHelpers.ParseQuery(landing.Query);
-                    return new AuthorizationResult { Code = query["code"], State = query["state"], Iss = query["iss"] };
-                },
-            },
-        }, NullLoggerFactory.Instance);
+        var transport = fixture.OAuthTransport("SDK End-to-End", (authorization, redirect) => browser.SignInAsync(authorization, redirect, "alice"));
 
         await using var client = await McpClient.CreateAsync(transport);
         var tools = await client.ListToolsAsync();
@@ -84,7 +70,7 @@ public sealed class McpClientEndToEndTests(OAuthFixture fixture) : IClassFixture
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         var challenge = response.Headers.WwwAuthenticate.ToString();
-        Assert.Equal($"Bearer resource_metadata=\"{fixture.Issuer}/.well-known/oauth-protected-resource/mcp\", scope=\"mcp\"", challenge);
+        Assert.Equal($"Bearer resource_metadata=\"{fixture.Issuer}/.well-known/oauth-protected-resource/mcp\", scope=\"neotoma:read neotoma:write\"", challenge);
     }
 
     [Fact]

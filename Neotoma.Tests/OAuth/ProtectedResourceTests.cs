@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Text;
 using Neotoma.Core.Security;
 using Neotoma.Tests.Infrastructure;
@@ -89,7 +90,7 @@ public sealed class ProtectedResourceTests(OAuthFixture fixture) : IClassFixture
         var response = await fixture.Server.Client.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-        Assert.Equal($"Bearer resource_metadata=\"{fixture.Issuer}/.well-known/oauth-protected-resource/mcp\", scope=\"mcp\"",
+        Assert.Equal($"Bearer resource_metadata=\"{fixture.Issuer}/.well-known/oauth-protected-resource/mcp\", scope=\"neotoma:read neotoma:write\"",
             response.Headers.WwwAuthenticate.ToString());
     }
 
@@ -108,5 +109,41 @@ public sealed class ProtectedResourceTests(OAuthFixture fixture) : IClassFixture
 
         Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
         Assert.Equal("POST", string.Join(",", response.Content.Headers.Allow));
+    }
+
+    /// <summary>
+    /// What Gemini CLI 0.61 does with an httpUrl and OAuth enabled: HEAD /mcp, then the root
+    /// protected-resource document, whose resource it compares with the origin (normalised with a
+    /// trailing slash), then a sign-in with that origin as resource. The token works on /mcp.
+    /// </summary>
+    [Fact]
+    public async Task GeminiCliProbe_HeadThenRootDocument_ThenATokenAskedForTheOrigin_WorksOnMcp()
+    {
+        using var head = await fixture.Server.Client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/mcp"));
+        var root = await fixture.Server.Client.GetFromJsonAsync<System.Text.Json.JsonElement>("/.well-known/oauth-protected-resource");
+        var origin = fixture.Issuer + "/";
+        Assert.Equal(HttpStatusCode.Unauthorized, head.StatusCode);
+        Assert.Contains("resource_metadata=", head.Headers.WwwAuthenticate.ToString());
+        Assert.Equal(origin, new Uri(root.GetProperty("resource").GetString()!).GetLeftPart(UriPartial.Path));
+
+        var client = await fixture.RegisterAsync();
+        var (verifier, challenge) = OAuthFixture.NewPkce();
+        using var browser = new BrowserAgent();
+        var landing = await browser.SignInAsync(
+            fixture.AuthorizeUrl(client, challenge, extra: new Dictionary<string, string?> { ["resource"] = origin }), client.RedirectUri, "gemini-probe");
+        var tokens = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(new Dictionary<string, string>
+        {
+            ["grant_type"] = "authorization_code",
+            ["code"] = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(landing.Query)["code"].ToString(),
+            ["client_id"] = client.ClientId,
+            ["redirect_uri"] = client.RedirectUri.ToString(),
+            ["code_verifier"] = verifier,
+            ["resource"] = origin,
+        }));
+
+        using var call = await PostAsync(tokens.AccessToken, OAuthFixture.ToolsListRequest);
+        Assert.Equal(HttpStatusCode.OK, call.StatusCode);
+        Assert.Equal(fixture.Resource, await fixture.Database.AdminScalarAsync<string>(
+            "SELECT resource FROM mcp_oauth_tokens WHERE token_hash = @h", ("h", OpaqueToken.Hash(tokens.AccessToken))));
     }
 }

@@ -5,39 +5,12 @@
 // was finally sent to (the redirect URI with code, state and iss).
 //
 // usage: node client.mjs <mcp-url>
-import readline from 'node:readline';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { InMemoryOAuthProvider } from './provider.mjs';
 
 const mcpUrl = new URL(process.argv[2]);
-const redirectUrl = 'http://127.0.0.1:8976/callback';
-const input = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-
-class InMemoryOAuthProvider {
-  #client; #tokens; #verifier;
-  expectedState = crypto.randomUUID();
-  get redirectUrl() { return redirectUrl; }
-  get clientMetadata() {
-    return {
-      client_name: 'TypeScript SDK check',
-      redirect_uris: [redirectUrl],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  state() { return this.expectedState; }
-  clientInformation() { return this.#client; }
-  saveClientInformation(client) { this.#client = client; }
-  tokens() { return this.#tokens; }
-  saveTokens(tokens) { this.#tokens = tokens; }
-  redirectToAuthorization(url) { console.log(`AUTHORIZE ${url}`); }
-  saveCodeVerifier(verifier) { this.#verifier = verifier; }
-  codeVerifier() { return this.#verifier; }
-  /** Makes the next call present a token the server no longer accepts, so the SDK must refresh. */
-  spoilAccessToken() { this.#tokens = { ...this.#tokens, access_token: 'spoiled' }; }
-}
 
 const provider = new InMemoryOAuthProvider();
 const client = new Client({ name: 'neotoma-ts-check', version: '1.0.0' });
@@ -45,11 +18,8 @@ try {
   await client.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider }));
 } catch (error) {
   if (!(error instanceof UnauthorizedError)) throw error;
-  const { value: landing } = await input.next();
-  const params = new URL(landing).searchParams;
-  if (params.get('state') !== provider.expectedState) throw new Error('state mismatch');
   const transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
-  await transport.finishAuth(params.get('code'));
+  await provider.finishAuthorization(transport);
   await client.connect(transport);
 }
 
