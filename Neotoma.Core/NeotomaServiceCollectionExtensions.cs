@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -114,6 +115,16 @@ public static class NeotomaServiceCollectionExtensions
         // while the client still waits, instead of the client giving up and retrying a refresh it thinks failed.
         var upstreamTimeout = TimeSpan.FromSeconds(Integer(configuration, SettingNames.UpstreamTimeoutSeconds, 5));
         services.AddHttpClient(UpstreamIdentityProvider.HttpClientName, client => client.Timeout = upstreamTimeout);
+        var documentOptions = new ClientMetadataDocumentOptions
+        {
+            TestOnlyLoopbackCa = configuration[SettingNames.TestOnlyCimdLoopbackCaFile] is { Length: > 0 } caFile
+                ? X509CertificateLoader.LoadCertificateFromFile(caFile)
+                : null,
+        };
+        services.AddSingleton(documentOptions);
+        services.AddSingleton<ClientMetadataDocuments>();
+        services.AddHttpClient(ClientMetadataDocuments.HttpClientName)
+            .ConfigurePrimaryHttpMessageHandler(() => ClientMetadataDocuments.CreateHandler(documentOptions));
 
         services.AddSingleton(new RateLimitOptions
         {

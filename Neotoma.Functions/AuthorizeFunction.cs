@@ -16,10 +16,10 @@ public sealed class AuthorizeFunction(AuthorizationService authorization, OAuthS
     public Task<IActionResult> Run(
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "api/mcp/oauth/authorize")] HttpRequest req,
         CancellationToken cancellationToken) =>
-        guard.HandleAsync(req, endpoint: null, browser: true, async _ =>
+        guard.HandleAsync(req, endpoint: null, browser: true, async clientIp =>
         {
             var browserNonce = req.Cookies[ConsentCookie] is { Length: 43 } existing ? existing : OpaqueToken.New(32);
-            var request = await authorization.ValidateAsync(req.Query, cancellationToken);
+            var request = await authorization.ValidateAsync(req.Query, clientIp, cancellationToken);
             var csrf = authorization.ProtectConsent(request, browserNonce);
             req.HttpContext.Response.Cookies.Append(ConsentCookie, browserNonce, new CookieOptions
             {
@@ -37,14 +37,17 @@ public sealed class AuthorizeFunction(AuthorizationService authorization, OAuthS
         string Hidden(string name, string? value) =>
             value is null ? "" : $"<input type=\"hidden\" name=\"{name}\" value=\"{OAuthResults.Encode(value)}\">";
 
-        var name = request.Client.ClientName ?? "An unnamed MCP client";
+        var name = OAuthResults.Encode(request.Client.ClientName ?? "An unnamed MCP client");
+        var vouchedBy = request.Client.DocumentHost is { } host
+            ? $" <span class=\"code\">(described by <code>{OAuthResults.Encode(host)}</code>)</span>"
+            : "";
         var permissions = string.Concat(NeotomaScopes.Describe(request.Scope)
             .Select(p => $"<li>{OAuthResults.Encode(p.Allows)} <code>{p.Scope}</code></li>"));
         var readOnlyChoice = NeotomaScopes.Describe(request.Scope).Count() > 1
             ? """<p><label><input type="checkbox" name="read_only" value="1"> Read only: do not let this client change anything</label></p>"""
             : "";
         return $"""
-            <p><strong>{OAuthResults.Encode(name)}</strong> wants to use Neotoma as you, through MCP:</p>
+            <p><strong>{name}</strong>{vouchedBy} wants to use Neotoma as you, through MCP:</p>
             <ul>{permissions}</ul>
             <p>After you approve, you sign in with your identity provider, and then you are sent back to
             <strong>{OAuthResults.Encode(request.RedirectHost)}</strong>.</p>

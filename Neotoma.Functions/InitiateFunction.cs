@@ -39,7 +39,7 @@ public sealed class InitiateFunction(AuthorizationService authorization, OAuthSe
 
         var form = (await RequestBody.ReadFormAsync(req, cancellationToken)).ToArray();
         var fields = OAuthParameters.SingleValued(form);
-        var request = await authorization.ValidateAsync(form.Where(f => !ConsentOnlyFields.Contains(f.Key)), cancellationToken);
+        var request = await authorization.ValidateAsync(form.Where(f => !ConsentOnlyFields.Contains(f.Key)), clientIp, cancellationToken);
         var decision = fields.GetValueOrDefault("decision");
         if (decision is not ("approve" or "deny"))
         {

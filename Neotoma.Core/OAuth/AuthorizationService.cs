@@ -37,6 +37,7 @@ public sealed record InitiatedFlow(string ConnectionId, Uri AuthUrl, DateTimeOff
 /// </summary>
 public sealed partial class AuthorizationService(
     ClientRegistrationService clients,
+    ClientMetadataDocuments documents,
     UpstreamIdentityProvider upstream,
     NeotomaDatabase database,
     OAuthServerOptions options,
@@ -50,8 +51,13 @@ public sealed partial class AuthorizationService(
     [GeneratedRegex("^[A-Za-z0-9_-]{1,100}$")]
     private static partial Regex ConnectionIdPattern();
 
-    /// <summary>Validates an authorization request (query of GET /authorize, or the consent form).</summary>
-    public async Task<AuthorizationRequest> ValidateAsync(IEnumerable<KeyValuePair<string, StringValues>> parameters, CancellationToken cancellationToken)
+    /// <summary>
+    /// Validates an authorization request (query of GET /authorize, or the consent form). A
+    /// client_id that is a URL is resolved through its metadata document; fetching one counts
+    /// against <paramref name="clientIp"/>'s registration rate limit.
+    /// </summary>
+    public async Task<AuthorizationRequest> ValidateAsync(
+        IEnumerable<KeyValuePair<string, StringValues>> parameters, string? clientIp, CancellationToken cancellationToken)
     {
         var p = OAuthParameters.SingleValued(parameters);
         var clientId = p.GetValueOrDefault("client_id");
@@ -60,7 +66,9 @@ public sealed partial class AuthorizationService(
             throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "client_id is missing. Register the client at /api/mcp/oauth/register first.");
         }
 
-        var client = await clients.FindAsync(clientId, cancellationToken)
+        var client = ClientMetadataDocuments.IsUrl(clientId)
+            ? await documents.ResolveAsync(clientId, clientIp, cancellationToken)
+            : await clients.FindAsync(clientId, cancellationToken)
             ?? throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_CLIENT,
                 "This client_id is not registered with Neotoma (it may have been removed after long disuse). Remove and re-add the MCP server in your client.");
 

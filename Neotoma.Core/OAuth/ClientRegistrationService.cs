@@ -68,7 +68,7 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
         database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
             await using var command = new NpgsqlCommand(
-                "SELECT client_id, client_name, redirect_uris, grant_types FROM mcp_oauth_clients WHERE client_id = @id",
+                "SELECT client_id, client_name, redirect_uris, grant_types FROM mcp_oauth_clients WHERE client_id = @id AND document_expires_at IS NULL",
                 connection, transaction);
             command.Parameters.AddWithValue("id", clientId);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -78,9 +78,10 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
                 : null;
         }, cancellationToken);
 
-    private sealed record ParsedRequest(string? ClientName, string? ClientUri, string[] RedirectUris, string[] GrantTypes);
+    internal sealed record ParsedRequest(string? ClientName, string? ClientUri, string[] RedirectUris, string[] GrantTypes);
 
-    private static ParsedRequest Parse(string json)
+    /// <summary>The rules every client description passes, registered or served as a metadata document.</summary>
+    internal static ParsedRequest Parse(string json)
     {
         var root = OAuthJson.ParseObject(json, OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA, "client metadata");
         if (!root.TryGetProperty("redirect_uris", out var uris) || uris.ValueKind != JsonValueKind.Array || uris.GetArrayLength() == 0)
@@ -146,4 +147,9 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
     }
 }
 
-public sealed record ClientRecord(string ClientId, string? ClientName, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> GrantTypes);
+/// <summary>A client Neotoma knows: registered dynamically, or described by its metadata document (then <see cref="ClientId"/> is that document's https URL).</summary>
+public sealed record ClientRecord(string ClientId, string? ClientName, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> GrantTypes, bool MetadataDocument = false)
+{
+    /// <summary>Who vouches for the name: the host serving the document, or nobody (a dynamic registration names itself).</summary>
+    public string? DocumentHost => MetadataDocument ? new Uri(ClientId).Authority : null;
+}

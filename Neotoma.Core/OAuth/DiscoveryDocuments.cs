@@ -18,7 +18,7 @@ public sealed class DiscoveryDocuments(OAuthServerOptions options)
         ["revocation_endpoint_auth_methods_supported"] = new[] { "none" },
         ["scopes_supported"] = NeotomaScopes.Supported,
         ["authorization_response_iss_parameter_supported"] = true,
-        ["client_id_metadata_document_supported"] = false,
+        ["client_id_metadata_document_supported"] = true,
     };
 
     /// <summary>

@@ -35,4 +35,7 @@ internal static partial class OAuthLog
 
     [LoggerMessage(EventId = 209, Level = LogLevel.Information, Message = "[MCP OAuth] Registered MCP client {ClientId} ({ClientName})")]
     public static partial void ClientRegistered(ILogger logger, string clientId, string clientName);
+
+    [LoggerMessage(EventId = 210, Level = LogLevel.Information, Message = "[MCP OAuth] Fetched client metadata document {ClientId} ({ClientName})")]
+    public static partial void ClientMetadataDocumentFetched(ILogger logger, string clientId, string clientName);
 }

@@ -8,12 +8,10 @@ namespace Neotoma.Tests.OAuth;
 /// <summary>The official TypeScript MCP SDK client (npm @modelcontextprotocol/sdk) connects with nothing but the URL, and refreshes.</summary>
 public sealed class TypeScriptSdkClientTests(OAuthFixture fixture) : IClassFixture<OAuthFixture>
 {
-    private static readonly Uri RedirectUri = new("http://127.0.0.1:8976/callback");
-
     [Fact]
     public async Task TypeScriptSdkClient_SignsInRefreshesStoresAndRetrieves()
     {
-        var run = await RunAsync("client.mjs", (_, uri) => SignInAsync(uri, "ts-user", readOnly: false));
+        var run = await TypeScriptClient.RunAsync("client.mjs", fixture.Resource, (_, uri) => SignInAsync(uri, "ts-user", readOnly: false));
 
         Assert.Equal("ts-user", UserIdOf(run.Output["RESULT"]));
         Assert.Equal("ts-user", UserIdOf(run.Output["RESULT_AFTER_REFRESH"]));
@@ -28,7 +26,7 @@ public sealed class TypeScriptSdkClientTests(OAuthFixture fixture) : IClassFixtu
     [Fact]
     public async Task TypeScriptSdkClient_StepsUpFromReadOnlyToWrite()
     {
-        var run = await RunAsync("stepup.mjs", (attempt, uri) => SignInAsync(uri, "ts-stepper", readOnly: attempt == 0));
+        var run = await TypeScriptClient.RunAsync("stepup.mjs", fixture.Resource, (attempt, uri) => SignInAsync(uri, "ts-stepper", readOnly: attempt == 0));
 
         Assert.Equal(2, run.Authorizations.Count);
         Assert.All(run.Authorizations, uri => Assert.Equal(fixture.Resource, QueryHelpers.ParseQuery(uri.Query)["resource"].ToString()));
@@ -41,73 +39,17 @@ public sealed class TypeScriptSdkClientTests(OAuthFixture fixture) : IClassFixtu
             "SELECT string_agg(DISTINCT scope, '|' ORDER BY scope) FROM mcp_oauth_tokens WHERE user_id = 'ts-stepper'"));
     }
 
-    private static async Task<Uri> SignInAsync(Uri authorizationUri, string login, bool readOnly)
-    {
-        using var browser = new BrowserAgent();
-        return await browser.SignInAsync(authorizationUri, RedirectUri, login, readOnly: readOnly);
-    }
+    private static Task<Uri> SignInAsync(Uri authorizationUri, string login, bool readOnly) =>
+        TypeScriptClient.SignInAsync(authorizationUri, login, readOnly);
 
-    private sealed record Run(IReadOnlyList<Uri> Authorizations, IReadOnlyDictionary<string, string> Output);
-
-    /// <summary>
-    /// Runs a script of dev/ts-client against /mcp, playing the person's browser each time it
-    /// prints <c>AUTHORIZE url</c>; collects its <c>RESULT_* json</c> lines.
-    /// </summary>
-    private async Task<Run> RunAsync(string script, Func<int, Uri, Task<Uri>> authorize)
-    {
-        var start = new ProcessStartInfo("node", [script, fixture.Resource])
-        {
-            WorkingDirectory = Path.Combine(DevIdentityProvider.RepositoryRoot(), "dev", "ts-client"),
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var authorizations = new List<Uri>();
-        var output = new Dictionary<string, string>();
-        try
-        {
-            while (await process.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
-            {
-                if (line.StartsWith("AUTHORIZE "))
-                {
-                    var uri = new Uri(line["AUTHORIZE ".Length..]);
-                    var landing = await authorize(authorizations.Count, uri);
-                    authorizations.Add(uri);
-                    await process.StandardInput.WriteLineAsync(landing.ToString());
-                    await process.StandardInput.FlushAsync();
-                }
-                else if (line.StartsWith("RESULT") && line.IndexOf(' ') is > 0 and var space)
-                {
-                    output[line[..space]] = line[(space + 1)..];
-                }
-            }
-
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        finally
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-        }
-
-        Assert.True(process.ExitCode == 0, $"{script} failed: " + await stderr);
-        return new Run(authorizations, output);
-    }
-
-    private static string? UserIdOf(string? toolResult)
+    internal static string? UserIdOf(string? toolResult)
     {
         using var user = TextOf(toolResult);
         return user.RootElement.GetProperty("user_id").GetString();
     }
 
     /// <summary>The JSON text of a tool result's only content block.</summary>
-    private static JsonDocument TextOf(string? toolResult)
+    internal static JsonDocument TextOf(string? toolResult)
     {
         Assert.NotNull(toolResult);
         using var result = JsonDocument.Parse(toolResult);

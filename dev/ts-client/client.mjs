@@ -4,7 +4,7 @@
 // which plays the browser: this script prints `AUTHORIZE <url>`, and reads back the URL the browser
 // was finally sent to (the redirect URI with code, state and iss).
 //
-// usage: node client.mjs <mcp-url>
+// usage: [CLIENT_METADATA_URL=https://...] node client.mjs <mcp-url>
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -12,7 +12,8 @@ import { InMemoryOAuthProvider } from './provider.mjs';
 
 const mcpUrl = new URL(process.argv[2]);
 
-const provider = new InMemoryOAuthProvider();
+// CLIENT_METADATA_URL set: the client identifies with that metadata document instead of registering.
+const provider = new InMemoryOAuthProvider({ clientMetadataUrl: process.env.CLIENT_METADATA_URL });
 const client = new Client({ name: 'neotoma-ts-check', version: '1.0.0' });
 try {
   await client.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider }));

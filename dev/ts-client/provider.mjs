@@ -10,8 +10,14 @@ export class InMemoryOAuthProvider {
   #client; #tokens; #verifier;
   expectedState = crypto.randomUUID();
 
-  /** keepRefreshToken: false plays a client that keeps only access tokens. */
-  constructor({ keepRefreshToken = true } = {}) { this.keepRefreshToken = keepRefreshToken; }
+  /**
+   * keepRefreshToken: false plays a client that keeps only access tokens.
+   * clientMetadataUrl: an https URL to identify with (a Client ID Metadata Document) instead of registering.
+   */
+  constructor({ keepRefreshToken = true, clientMetadataUrl = undefined } = {}) {
+    this.keepRefreshToken = keepRefreshToken;
+    this.clientMetadataUrl = clientMetadataUrl;
+  }
   get redirectUrl() { return redirectUrl; }
   get clientMetadata() {
     return {

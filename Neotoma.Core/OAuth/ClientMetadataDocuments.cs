@@ -1,0 +1,336 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Neotoma.Core.Security;
+using Neotoma.Core.Storage;
+using Npgsql;
+
+namespace Neotoma.Core.OAuth;
+
+public sealed record ClientMetadataDocumentOptions
+{
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    public int MaxBytes { get; init; } = 5 * 1024;
+
+    /// <summary>How long a document without caching headers is kept.</summary>
+    public TimeSpan DefaultLifetime { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>The longest a document is kept whatever its max-age says, so a client's change of redirect URIs is seen within a day.</summary>
+    public TimeSpan MaxLifetime { get; init; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// Tests only (TEST_ONLY_CIMD_LOOPBACK_CA_FILE): documents may then be served from loopback
+    /// addresses, over TLS certified by this CA. Never set in a deployment.
+    /// </summary>
+    public X509Certificate2? TestOnlyLoopbackCa { get; init; }
+}
+
+/// <summary>
+/// Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document, MCP authorization
+/// 2025-11-25): a client whose <c>client_id</c> is an https URL is described by the JSON document at
+/// that URL. Neotoma fetches it as an untrusted party chose it: https only, to public addresses only
+/// (checked on the address actually connected to, after DNS), at most 5 KB in 5 s, redirects only
+/// within the same origin; the document must name its own URL as <c>client_id</c> and passes the
+/// same rules as a dynamic registration. Documents are kept in mcp_oauth_clients, so every
+/// instance agrees, for as long as the host's Cache-Control allows (revalidated with its ETag).
+/// </summary>
+public sealed class ClientMetadataDocuments(
+    NeotomaDatabase database,
+    IHttpClientFactory httpClients,
+    ClientMetadataDocumentOptions options,
+    RateLimiter rateLimiter,
+    TimeProvider timeProvider,
+    ILogger<ClientMetadataDocuments> logger)
+{
+    public const string HttpClientName = "client-metadata-documents";
+
+    private const int MaxRedirects = 3;
+
+    public static bool IsUrl(string clientId) =>
+        clientId.StartsWith("https://", StringComparison.OrdinalIgnoreCase) || clientId.StartsWith("http://", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The client a URL client_id stands for: from the cache while fresh, else fetched (counted against the caller's registration rate limit).</summary>
+    public async Task<ClientRecord> ResolveAsync(string clientId, string? clientIp, CancellationToken cancellationToken)
+    {
+        var url = ValidUrl(clientId);
+        var cached = await LoadAsync(clientId, cancellationToken);
+        var now = timeProvider.GetUtcNow();
+        if (cached is { } fresh && fresh.ExpiresAt > now)
+        {
+            return fresh.Client;
+        }
+
+        if (clientIp is not null)
+        {
+            await rateLimiter.HitAsync(RateLimitedEndpoint.Register, clientIp, cancellationToken);
+        }
+
+        var fetched = await FetchAsync(url, cached?.ETag, cancellationToken);
+        if (fetched.Body is null && cached is { } unchanged)
+        {
+            await SaveAsync(unchanged.Client, fetched, cancellationToken);
+            return unchanged.Client;
+        }
+
+        var client = Parse(clientId, fetched.Body!);
+        await SaveAsync(client, fetched, cancellationToken);
+        OAuthLog.ClientMetadataDocumentFetched(logger, clientId, client.ClientName ?? "(unnamed)");
+        return client;
+    }
+
+    /// <summary>The URL rules of the draft (§3): https, a path, no fragment, no credentials, no dot segments.</summary>
+    private static Uri ValidUrl(string clientId)
+    {
+        if (clientId.Length > RedirectUriPolicy.MaxLength || !Uri.TryCreate(clientId, UriKind.Absolute, out var url))
+        {
+            throw Refused(clientId, "client_id is not a valid URL");
+        }
+
+        if (url.Scheme != Uri.UriSchemeHttps)
+        {
+            throw Refused(clientId, "a URL client_id must use https");
+        }
+
+        if (url.AbsolutePath is "/" or "" || clientId.Contains('#') || !string.IsNullOrEmpty(url.UserInfo)
+            || clientId.Contains("/./", StringComparison.Ordinal) || clientId.Contains("/../", StringComparison.Ordinal)
+            || clientId.EndsWith("/.", StringComparison.Ordinal) || clientId.EndsWith("/..", StringComparison.Ordinal))
+        {
+            throw Refused(clientId, "a URL client_id needs a path and no fragment, credentials or dot segments");
+        }
+
+        return url;
+    }
+
+    private sealed record Fetched(string? Body, DateTimeOffset ExpiresAt, string? ETag);
+
+    private async Task<Fetched> FetchAsync(Uri url, string? etag, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.Timeout);
+        var http = httpClients.CreateClient(HttpClientName);
+        var current = url;
+        try
+        {
+            for (var hop = 0; hop <= MaxRedirects; hop++)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, current);
+                request.Headers.Accept.ParseAdd("application/json");
+                if (etag is not null && hop == 0)
+                {
+                    request.Headers.TryAddWithoutValidation("If-None-Match", etag);
+                }
+
+                using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+                if ((int)response.StatusCode is >= 300 and < 400 && response.StatusCode != HttpStatusCode.NotModified)
+                {
+                    var next = response.Headers.Location is { } location ? new Uri(current, location) : null;
+                    current = next is not null && next.Scheme == Uri.UriSchemeHttps && next.Authority == url.Authority
+                        ? next
+                        : throw Refused(url.OriginalString, "its host redirects to another host, which Neotoma does not follow");
+                    continue;
+                }
+
+                var expires = ExpiresAt(response);
+                if (response.StatusCode == HttpStatusCode.NotModified && etag is not null)
+                {
+                    return new Fetched(null, expires, etag);
+                }
+
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    throw Refused(url.OriginalString, $"its host answered HTTP {(int)response.StatusCode}");
+                }
+
+                if (response.Content.Headers.ContentLength > options.MaxBytes)
+                {
+                    throw Refused(url.OriginalString, $"the document is larger than {options.MaxBytes} bytes");
+                }
+
+                var body = await ReadLimitedAsync(response.Content, url, timeout.Token);
+                return new Fetched(body, expires, response.Headers.ETag?.ToString());
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw Refused(url.OriginalString, $"its host did not answer within {options.Timeout.TotalSeconds:0} s");
+        }
+        catch (HttpRequestException e) when (e.InnerException is NonPublicAddressException refusal)
+        {
+            throw Refused(url.OriginalString, refusal.Message);
+        }
+        catch (HttpRequestException e)
+        {
+            throw Refused(url.OriginalString, $"it could not be fetched ({e.HttpRequestError})");
+        }
+
+        throw Refused(url.OriginalString, $"its host redirected more than {MaxRedirects} times");
+    }
+
+    private async Task<string> ReadLimitedAsync(HttpContent content, Uri url, CancellationToken cancellationToken)
+    {
+        await using var stream = await content.ReadAsStreamAsync(cancellationToken);
+        var buffer = new byte[options.MaxBytes + 1];
+        var length = 0;
+        int read;
+        while (length < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken)) > 0)
+        {
+            length += read;
+        }
+
+        if (length > options.MaxBytes)
+        {
+            throw Refused(url.OriginalString, $"the document is larger than {options.MaxBytes} bytes");
+        }
+
+        try
+        {
+            return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(buffer, 0, length);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw Refused(url.OriginalString, "the document is not UTF-8 JSON");
+        }
+    }
+
+    /// <summary>Cache-Control as the host sets it (no-store and no-cache: revalidate every time), within <see cref="ClientMetadataDocumentOptions.MaxLifetime"/>.</summary>
+    private DateTimeOffset ExpiresAt(HttpResponseMessage response)
+    {
+        var cache = response.Headers.CacheControl;
+        var lifetime = cache is { NoStore: true } or { NoCache: true } ? TimeSpan.Zero
+            : cache?.MaxAge ?? options.DefaultLifetime;
+        return timeProvider.GetUtcNow() + (lifetime > options.MaxLifetime ? options.MaxLifetime : lifetime);
+    }
+
+    /// <summary>The document's fields under the rules of a dynamic registration, plus what a document must say about itself.</summary>
+    private static ClientRecord Parse(string clientId, string json)
+    {
+        ClientRegistrationService.ParsedRequest request;
+        JsonElement root;
+        try
+        {
+            request = ClientRegistrationService.Parse(json);
+            root = OAuthJson.ParseObject(json, OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA, "client metadata document");
+        }
+        catch (OAuthException e)
+        {
+            throw Refused(clientId, e.Message.TrimEnd('.'));
+        }
+
+        if (!root.TryGetProperty("client_id", out var named) || named.ValueKind != JsonValueKind.String || named.GetString() != clientId)
+        {
+            throw Refused(clientId, "the document's client_id must be exactly the URL it is served from");
+        }
+
+        if (root.TryGetProperty("token_endpoint_auth_method", out var method) && !(method.ValueKind == JsonValueKind.String && method.ValueEquals("none")))
+        {
+            throw Refused(clientId, "token_endpoint_auth_method must be \"none\": Neotoma's clients are public and prove themselves with PKCE");
+        }
+
+        return new ClientRecord(clientId, request.ClientName, request.RedirectUris, request.GrantTypes, MetadataDocument: true);
+    }
+
+    private readonly record struct Cached(ClientRecord Client, DateTimeOffset ExpiresAt, string? ETag);
+
+    private Task<Cached?> LoadAsync(string clientId, CancellationToken cancellationToken) =>
+        database.QuerySingleAsync(DbScope.OAuth, """
+            SELECT client_name, redirect_uris, grant_types, document_expires_at, document_etag
+            FROM mcp_oauth_clients WHERE client_id = @id AND document_expires_at IS NOT NULL
+            """,
+            parameters => parameters.AddWithValue("id", clientId),
+            reader => new Cached(
+                new ClientRecord(clientId, reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetFieldValue<string[]>(1), reader.GetFieldValue<string[]>(2), MetadataDocument: true),
+                reader.GetFieldValue<DateTimeOffset>(3), reader.IsDBNull(4) ? null : reader.GetString(4)),
+            cancellationToken);
+
+    private Task SaveAsync(ClientRecord client, Fetched fetched, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand("""
+                INSERT INTO mcp_oauth_clients (client_id, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method,
+                                               created_at, document_expires_at, document_etag)
+                VALUES (@id, @name, @redirects, @grants, '{code}', 'none', @now, @expires, @etag)
+                ON CONFLICT (client_id) DO UPDATE SET client_name = excluded.client_name, redirect_uris = excluded.redirect_uris,
+                    grant_types = excluded.grant_types, document_expires_at = excluded.document_expires_at, document_etag = excluded.document_etag
+                WHERE mcp_oauth_clients.document_expires_at IS NOT NULL
+                """, connection, transaction);
+            command.Parameters.AddWithValue("id", client.ClientId);
+            command.Parameters.AddWithValue("name", (object?)client.ClientName ?? DBNull.Value);
+            command.Parameters.AddWithValue("redirects", client.RedirectUris.ToArray());
+            command.Parameters.AddWithValue("grants", client.GrantTypes.ToArray());
+            command.Parameters.AddWithValue("now", timeProvider.GetUtcNow());
+            command.Parameters.AddWithValue("expires", fetched.ExpiresAt);
+            command.Parameters.AddWithValue("etag", (object?)fetched.ETag ?? DBNull.Value);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }, cancellationToken);
+
+    private static OAuthException Refused(string clientId, string reason) =>
+        new(OAuthErrorCode.OAUTH_CLIENT_METADATA_DOCUMENT_INVALID,
+            $"The client's metadata document '{ClientRegistrationService.Printable(clientId)}' cannot be used: {reason}.");
+
+    /// <summary>
+    /// The handler every document fetch goes through: it resolves the host itself and connects only
+    /// to a public address it resolved (so a DNS answer cannot change between check and connect),
+    /// follows no redirect by itself, and sends no cookies.
+    /// </summary>
+    public static SocketsHttpHandler CreateHandler(ClientMetadataDocumentOptions options) => new()
+    {
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        UseProxy = false,
+        AutomaticDecompression = DecompressionMethods.None,
+        MaxResponseHeadersLength = 16,
+        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+        ConnectCallback = async (context, cancellationToken) =>
+        {
+            var host = context.DnsEndPoint.Host;
+            var addresses = IPAddress.TryParse(host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, cancellationToken);
+            var allowed = addresses.Where(a => PublicAddress.Is(a) || (options.TestOnlyLoopbackCa is not null && PublicAddress.IsLoopback(a))).ToArray();
+            if (allowed.Length == 0)
+            {
+                throw new NonPublicAddressException(addresses.Length == 0
+                    ? $"its host {host} does not resolve"
+                    : $"its host {host} resolves only to private, loopback or otherwise non-public addresses");
+            }
+
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(allowed, context.DnsEndPoint.Port, cancellationToken);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        },
+        SslOptions = new SslClientAuthenticationOptions
+        {
+            RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
+                errors == SslPolicyErrors.None
+                || (errors == SslPolicyErrors.RemoteCertificateChainErrors && options.TestOnlyLoopbackCa is { } ca && certificate is not null
+                    && sender is SslStream { TargetHostName: var target } && IsLoopbackName(target) && ChainsTo(certificate, ca)),
+        },
+    };
+
+    private static bool IsLoopbackName(string host) =>
+        host == "localhost" || (IPAddress.TryParse(host.Trim('[', ']'), out var address) && PublicAddress.IsLoopback(address));
+
+    private static bool ChainsTo(X509Certificate certificate, X509Certificate2 ca)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(ca);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        using var leaf = new X509Certificate2(certificate);
+        return chain.Build(leaf);
+    }
+
+    private sealed class NonPublicAddressException(string message) : Exception(message);
+}
