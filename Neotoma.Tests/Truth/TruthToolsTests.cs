@@ -328,6 +328,48 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         Assert.True(unions.Count == 0, "union types: " + string.Join(", ", unions));
     }
 
+    /// <summary>Gemini CLI 0.61 refuses a whole tools/list over one property whose schema is the boolean <c>true</c>.</summary>
+    [Fact]
+    public async Task ToolsList_EveryPropertySchemaIsAnObject_InInputsAndOutputs()
+    {
+        await using var client = await fixture.ConnectAsync("schema-objects");
+
+        var tools = await client.ListToolsAsync();
+
+        var booleans = new List<string>();
+        foreach (var tool in tools)
+        {
+            CollectBooleanSchemas(tool.ProtocolTool.InputSchema, tool.Name + ".input", booleans);
+            CollectBooleanSchemas(tool.ProtocolTool.OutputSchema!.Value, tool.Name + ".output", booleans);
+        }
+
+        Assert.True(booleans.Count == 0, "boolean schemas: " + string.Join(", ", booleans));
+    }
+
+    private static void CollectBooleanSchemas(JsonElement schema, string path, List<string> found)
+    {
+        if (schema.ValueKind != JsonValueKind.Object)
+        {
+            return;
+        }
+
+        foreach (var member in schema.EnumerateObject())
+        {
+            var children = member.Name == "properties" && member.Value.ValueKind == JsonValueKind.Object
+                ? member.Value.EnumerateObject().Select(p => (Path: $"{path}.{p.Name}", Value: p.Value)).ToArray()
+                : member.Name is "items" or "additionalProperties" ? [(Path: $"{path}.{member.Name}", member.Value)] : [];
+            foreach (var (childPath, child) in children)
+            {
+                if (child.ValueKind == JsonValueKind.True)
+                {
+                    found.Add(childPath);
+                }
+
+                CollectBooleanSchemas(child, childPath, found);
+            }
+        }
+    }
+
     [Fact]
     public async Task ToolResults_CarryStructuredContent_AndTheSameJsonAsText()
     {
