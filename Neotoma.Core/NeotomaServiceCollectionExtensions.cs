@@ -12,6 +12,7 @@ using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
 using Neotoma.Core.Truth;
 using Neotoma.Core.Upstream;
+using Neotoma.Core.Web;
 using Neotoma.Core.Storage;
 using Azure.Core;
 using Azure.Identity;
@@ -142,6 +143,10 @@ public static class NeotomaServiceCollectionExtensions
         services.AddSingleton<DiscoveryDocuments>();
         services.AddSingleton<ClientRegistrationService>();
         services.AddSingleton<AuthorizationService>();
+        services.AddSingleton(new WebSessionOptions());
+        services.AddSingleton<WebSessions>();
+        services.AddSingleton<RememberedConsents>();
+        services.AddSingleton<ConnectionsService>();
         services.AddSingleton<CallbackService>();
         services.AddSingleton<TokenService>();
         services.AddSingleton<UpstreamSessionRefresher>();

@@ -3,12 +3,15 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
+using Neotoma.Core.Web;
 using Neotoma.Functions.Http;
 
 namespace Neotoma.Functions;
 
 /// <summary>The authorization endpoint: validates the request and shows the consent page.</summary>
-public sealed class AuthorizeFunction(AuthorizationService authorization, OAuthServerOptions options, OAuthRequestGuard guard)
+public sealed class AuthorizeFunction(
+    AuthorizationService authorization, CallbackService callbacks, RememberedConsents consents, WebCookies cookies,
+    OAuthServerOptions options, OAuthRequestGuard guard)
 {
     public const string ConsentCookie = "neotoma_consent";
 
@@ -20,6 +23,12 @@ public sealed class AuthorizeFunction(AuthorizationService authorization, OAuthS
         {
             var browserNonce = req.Cookies[ConsentCookie] is { Length: 43 } existing ? existing : OpaqueToken.New(32);
             var request = await authorization.ValidateAsync(req.Query, clientIp, cancellationToken);
+            if (await cookies.SessionAsync(req, cancellationToken) is { } session && await consents.CoversAsync(session.UserId, request, cancellationToken))
+            {
+                // This signed-in person approved exactly this before: no consent page, no provider sign-in.
+                return OAuthResults.Redirect(req, await callbacks.CompleteRememberedAsync(request, session.UserId, clientIp, cancellationToken));
+            }
+
             var csrf = authorization.ProtectConsent(request, browserNonce);
             req.HttpContext.Response.Cookies.Append(ConsentCookie, browserNonce, new CookieOptions
             {

@@ -8,7 +8,7 @@ using Neotoma.Functions.Http;
 namespace Neotoma.Functions;
 
 /// <summary>Where the upstream provider sends the browser after sign-in.</summary>
-public sealed class CallbackFunction(CallbackService callbacks, OAuthRequestGuard guard)
+public sealed class CallbackFunction(CallbackService callbacks, OAuthRequestGuard guard, WebCookies cookies)
 {
     [Function("Callback")]
     public Task<IActionResult> Run(
@@ -17,8 +17,16 @@ public sealed class CallbackFunction(CallbackService callbacks, OAuthRequestGuar
         guard.HandleAsync(req, RateLimitedEndpoint.Callback, browser: true, async clientIp =>
         {
             var query = OAuthParameters.SingleValued(req.Query);
+            var binding = cookies.Binding(req);
+            cookies.ClearBinding(req);
             var outcome = await callbacks.CompleteAsync(query.GetValueOrDefault("code"), query.GetValueOrDefault("state"),
-                query.GetValueOrDefault("error"), clientIp, cancellationToken);
+                query.GetValueOrDefault("error"), binding, clientIp, cancellationToken);
+            if (outcome.StartsSession)
+            {
+                // Every sign-in in a browser also signs that browser in to the connections page.
+                await cookies.StartSessionAsync(req, outcome.UserId, cancellationToken);
+            }
+
             return outcome.ClientRedirect is { } location
                 ? OAuthResults.Redirect(req, location)
                 : OAuthResults.Html(req, StatusCodes.Status200OK, "Connection created",

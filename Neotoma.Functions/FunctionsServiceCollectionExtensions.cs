@@ -15,6 +15,7 @@ public static class FunctionsServiceCollectionExtensions
     {
         services.AddNeotoma(configuration);
         services.AddSingleton<OAuthRequestGuard>();
+        services.AddSingleton<WebCookies>();
         return services;
     }
 }

@@ -12,7 +12,7 @@ namespace Neotoma.Functions;
 /// and sends the browser to the upstream sign-in; Deny returns access_denied to the client.
 /// From a JSON caller: starts a connection and answers {authUrl, connectionId, expiresAt}.
 /// </summary>
-public sealed class InitiateFunction(AuthorizationService authorization, OAuthServerOptions options, OAuthRequestGuard guard)
+public sealed class InitiateFunction(AuthorizationService authorization, OAuthServerOptions options, OAuthRequestGuard guard, WebCookies cookies)
 {
     private static readonly HashSet<string> ConsentOnlyFields = ["csrf_token", "decision", "read_only"];
 
@@ -47,7 +47,8 @@ public sealed class InitiateFunction(AuthorizationService authorization, OAuthSe
         }
 
         var location = await authorization.DecideAsync(request, fields.GetValueOrDefault("csrf_token"),
-            req.Cookies[AuthorizeFunction.ConsentCookie], decision == "approve", readOnly: fields.ContainsKey("read_only"), clientIp, cancellationToken);
+            req.Cookies[AuthorizeFunction.ConsentCookie], decision == "approve", readOnly: fields.ContainsKey("read_only"),
+            browserBinding: cookies.NewBinding(req), clientIp, cancellationToken);
         return OAuthResults.Redirect(req, location);
     }
 

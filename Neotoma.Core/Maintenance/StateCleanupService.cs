@@ -29,6 +29,7 @@ public sealed class StateCleanupService(
     public const string Tokens = "tokens";
     public const string RateLimitWindows = "rate_limit_windows";
     public const string Clients = "clients";
+    public const string WebSessions = "web_sessions";
 
     internal const int BatchSize = 5_000;
 
@@ -60,6 +61,10 @@ public sealed class StateCleanupService(
                   AND NOT EXISTS (SELECT 1 FROM mcp_oauth_connections c WHERE c.client_id = cl.client_id AND c.revoked_at IS NULL)
                 LIMIT @batch FOR UPDATE SKIP LOCKED)
             """),
+        (WebSessions, """
+            DELETE FROM mcp_oauth_web_sessions WHERE session_hash IN (
+                SELECT session_hash FROM mcp_oauth_web_sessions WHERE expires_at <= @now LIMIT @batch FOR UPDATE SKIP LOCKED)
+            """),
     ];
 
     public async Task<CleanupReport> RunAsync(CancellationToken cancellationToken)
@@ -87,7 +92,7 @@ public sealed class StateCleanupService(
 
         var report = new CleanupReport(deleted, timeProvider.GetElapsedTime(started), longest);
         await RecordRunAsync(report, cancellationToken);
-        MaintenanceLog.CleanupFinished(logger, deleted[States], deleted[Codes], deleted[Tokens], deleted[RateLimitWindows], deleted[Clients],
+        MaintenanceLog.CleanupFinished(logger, deleted[States], deleted[Codes], deleted[Tokens], deleted[RateLimitWindows], deleted[Clients], deleted[WebSessions],
             (long)report.Elapsed.TotalMilliseconds, (long)report.LongestBatch.TotalMilliseconds);
         return report;
     }
@@ -133,6 +138,6 @@ internal static partial class MaintenanceLog
     public static partial void CleanupStarting(ILogger logger);
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Information,
-        Message = "State cleanup finished: deleted {States} expired state(s), {Codes} code(s), {Tokens} token(s), {Windows} rate-limit window(s), {Clients} unused client(s) in {ElapsedMs} ms (longest batch {LongestBatchMs} ms)")]
-    public static partial void CleanupFinished(ILogger logger, long states, long codes, long tokens, long windows, long clients, long elapsedMs, long longestBatchMs);
+        Message = "State cleanup finished: deleted {States} expired state(s), {Codes} code(s), {Tokens} token(s), {Windows} rate-limit window(s), {Clients} unused client(s), {Sessions} ended web session(s) in {ElapsedMs} ms (longest batch {LongestBatchMs} ms)")]
+    public static partial void CleanupFinished(ILogger logger, long states, long codes, long tokens, long windows, long clients, long sessions, long elapsedMs, long longestBatchMs);
 }

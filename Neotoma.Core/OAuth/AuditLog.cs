@@ -13,6 +13,9 @@ public static class AuditEvents
     public const string TokenRefreshInitiated = "token_refresh_initiated";
     public const string TokenRefreshFailed = "token_refresh_failed";
     public const string ConnectionRevoked = "connection_revoked";
+    public const string PersonalTokenCreated = "personal_token_created";
+    public const string ConsentRemembered = "consent_remembered";
+    public const string WebSignIn = "web_sign_in";
 }
 
 public sealed record AuditEntry(

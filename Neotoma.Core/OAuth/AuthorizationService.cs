@@ -30,6 +30,16 @@ public sealed class AuthorizationErrorRedirect(Uri location, OAuthException erro
 
 public sealed record InitiatedFlow(string ConnectionId, Uri AuthUrl, DateTimeOffset ExpiresAt);
 
+/// <summary>Which sign-in a state row starts.</summary>
+public static class SignInFlows
+{
+    /// <summary>An MCP client's (or the guide's JSON initiate): ends in a connection.</summary>
+    public const string Client = "client";
+
+    /// <summary>The connections page's: ends in a web session only.</summary>
+    public const string Web = "web";
+}
+
 /// <summary>
 /// The authorization endpoint, the consent decision and the start of the upstream sign-in
 /// (the guide's "initiate"). Consent is mandatory: every MCP client shares Neotoma's one
@@ -132,8 +142,13 @@ public sealed partial class AuthorizationService(
     /// The person's answer on the consent page. <paramref name="readOnly"/> is their choice to
     /// withhold <see cref="NeotomaScopes.Write"/>: consent may narrow what the client asked for, never widen it.
     /// </summary>
+    /// <remarks>
+    /// <paramref name="browserBinding"/> is a fresh secret the caller sets as a cookie in this
+    /// browser; its hash goes with the state, so the callback knows whether the same browser came back.
+    /// </remarks>
     public async Task<Uri> DecideAsync(
-        AuthorizationRequest request, string? csrfToken, string? browserNonce, bool approved, bool readOnly, string? clientIp, CancellationToken cancellationToken)
+        AuthorizationRequest request, string? csrfToken, string? browserNonce, bool approved, bool readOnly, string browserBinding,
+        string? clientIp, CancellationToken cancellationToken)
     {
         if (!IsValidConsent(request, csrfToken, browserNonce))
         {
@@ -155,9 +170,15 @@ public sealed partial class AuthorizationService(
         }
 
         var flow = await InitiateAsync(new PendingSignIn(NewConnectionId(), request.Client.ClientId, request.Client.ClientName,
-            request.RedirectUri, request.CodeChallenge, request.State, scope, request.Resource), clientIp, cancellationToken);
+            request.RedirectUri, request.CodeChallenge, request.State, scope, request.Resource, BrowserBinding: OpaqueToken.Hash(browserBinding)),
+            clientIp, cancellationToken);
         return flow.AuthUrl;
     }
+
+    /// <summary>Starts a sign-in to the connections page (no client, no connection): see <see cref="DecideAsync"/> for the binding.</summary>
+    public async Task<Uri> InitiateWebSignInAsync(string browserBinding, string? clientIp, CancellationToken cancellationToken) =>
+        (await InitiateAsync(new PendingSignIn("web_" + OpaqueToken.New(16), null, null, null, null, null, null, null,
+            Flow: SignInFlows.Web, BrowserBinding: OpaqueToken.Hash(browserBinding)), clientIp, cancellationToken)).AuthUrl;
 
     /// <summary>The guide's JSON initiate: a connection for the signed-in user without an MCP client in the loop.</summary>
     public async Task<InitiatedFlow> InitiateConnectionAsync(string? connectionId, string? clientName, string? redirectUri, string? clientIp, CancellationToken cancellationToken)
@@ -211,7 +232,7 @@ public sealed partial class AuthorizationService(
 
     private sealed record PendingSignIn(
         string ConnectionId, string? ClientId, string? ClientName, string? RedirectUri, string? CodeChallenge,
-        string? ClientState, string? Scope, string? Resource);
+        string? ClientState, string? Scope, string? Resource, string Flow = SignInFlows.Client, string? BrowserBinding = null);
 
     private async Task<InitiatedFlow> InitiateAsync(PendingSignIn pending, string? clientIp, CancellationToken cancellationToken)
     {
@@ -226,8 +247,9 @@ public sealed partial class AuthorizationService(
         {
             await using var command = new NpgsqlCommand("""
                 INSERT INTO mcp_oauth_state (state, connection_id, upstream_code_verifier, upstream_nonce, client_id, client_name,
-                    redirect_uri, code_challenge, client_state, scope, resource, created_at, expires_at)
-                VALUES (@state, @connection, @verifier, @nonce, @client, @name, @redirect, @challenge, @clientState, @scope, @resource, @now, @expires)
+                    redirect_uri, code_challenge, client_state, scope, resource, created_at, expires_at, flow, browser_binding)
+                VALUES (@state, @connection, @verifier, @nonce, @client, @name, @redirect, @challenge, @clientState, @scope, @resource, @now, @expires,
+                    @flow, @binding)
                 """, connection, transaction);
             command.Parameters.AddWithValue("state", state);
             command.Parameters.AddWithValue("connection", pending.ConnectionId);
@@ -242,6 +264,8 @@ public sealed partial class AuthorizationService(
             command.Parameters.AddWithValue("resource", (object?)pending.Resource ?? DBNull.Value);
             command.Parameters.AddWithValue("now", now);
             command.Parameters.AddWithValue("expires", expires);
+            command.Parameters.AddWithValue("flow", pending.Flow);
+            command.Parameters.AddWithValue("binding", (object?)pending.BrowserBinding ?? DBNull.Value);
             await command.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
 

@@ -1,14 +1,21 @@
+using System.Security.Cryptography;
+using System.Text;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Logging;
 using Neotoma.Core.Security;
 using Neotoma.Core.Storage;
 using Neotoma.Core.Upstream;
+using Neotoma.Core.Web;
 using Npgsql;
 
 namespace Neotoma.Core.OAuth;
 
-/// <summary>Where the browser goes after the callback: back to the MCP client, or a page for a client-less connection.</summary>
-public sealed record CallbackOutcome(Uri? ClientRedirect, string ConnectionId, string UserId, string? ClientName);
+/// <summary>
+/// Where the browser goes after the callback: back to the MCP client (or to the connections page),
+/// or a page for a client-less connection. <see cref="StartsSession"/>: the browser that started this
+/// sign-in came back, so it may be signed in to the connections page as <see cref="UserId"/>.
+/// </summary>
+public sealed record CallbackOutcome(Uri? ClientRedirect, string ConnectionId, string UserId, string? ClientName, bool StartsSession = false);
 
 /// <summary>
 /// The upstream provider's redirect back to Neotoma. Consumes the state row atomically
@@ -22,6 +29,7 @@ public sealed class CallbackService(
     OAuthServerOptions options,
     TokenCipher cipher,
     AuthorizationService authorization,
+    RememberedConsents consents,
     AuditLog audit,
     TokenRevocation revocation,
     TimeProvider timeProvider,
@@ -32,10 +40,12 @@ public sealed class CallbackService(
 
     private sealed record StateRow(
         string ConnectionId, string Verifier, string Nonce, string? ClientId, string? ClientName, string? RedirectUri,
-        string? CodeChallenge, string? ClientState, string? Scope, string? Resource, DateTimeOffset ExpiresAt);
+        string? CodeChallenge, string? ClientState, string? Scope, string? Resource, DateTimeOffset ExpiresAt,
+        string Flow = SignInFlows.Client, string? BrowserBinding = null);
 
+    /// <param name="browserBinding">The binding cookie this browser holds, if any (see <see cref="AuthorizationService.DecideAsync"/>).</param>
     public async Task<CallbackOutcome> CompleteAsync(
-        string? code, string? state, string? upstreamError, string? clientIp, CancellationToken cancellationToken)
+        string? code, string? state, string? upstreamError, string? browserBinding, string? clientIp, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(state))
         {
@@ -82,6 +92,21 @@ public sealed class CallbackService(
         }
 
         var userId = identity.Subject;
+        var sameBrowser = row.BrowserBinding is not null && browserBinding is not null
+            && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(row.BrowserBinding), Encoding.ASCII.GetBytes(OpaqueToken.Hash(browserBinding)));
+        if (row.Flow == SignInFlows.Web)
+        {
+            if (!sameBrowser)
+            {
+                // Someone else's sign-in link: following it must not sign this browser in as them.
+                throw await FailAsync(row, clientIp, OAuthErrorCode.OAUTH_STATE_INVALID,
+                    "This sign-in was started in another browser. Open the connections page and sign in again here.", cancellationToken);
+            }
+
+            await audit.WriteAsync(new AuditEntry(AuditEvents.WebSignIn, UserId: userId, ClientIp: clientIp), cancellationToken);
+            return new CallbackOutcome(new Uri(options.Issuer + "/connections"), row.ConnectionId, userId, null, StartsSession: true);
+        }
+
         var clientCode = OpaqueToken.New(32);
         await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
@@ -97,9 +122,41 @@ public sealed class CallbackService(
 
         if (row.ClientId is null || row.RedirectUri is null)
         {
-            return new CallbackOutcome(null, row.ConnectionId, userId, row.ClientName);
+            return new CallbackOutcome(null, row.ConnectionId, userId, row.ClientName, sameBrowser);
         }
 
+        if (sameBrowser)
+        {
+            // The browser that approved is the one that signed in: the approval was this person's.
+            await consents.RememberAsync(userId, row.ClientId, row.RedirectUri, row.Scope ?? NeotomaScopes.Default, cancellationToken);
+        }
+
+        return new CallbackOutcome(ClientRedirect(row, clientCode), row.ConnectionId, userId, row.ClientName, sameBrowser);
+    }
+
+    /// <summary>
+    /// An authorization this signed-in person already approved: a new connection and code at once,
+    /// without the consent page or a sign-in at the provider (the web session stands for that sign-in).
+    /// </summary>
+    public async Task<Uri> CompleteRememberedAsync(AuthorizationRequest request, string userId, string? clientIp, CancellationToken cancellationToken)
+    {
+        var row = new StateRow("conn_" + OpaqueToken.New(16), "", "", request.Client.ClientId, request.Client.ClientName, request.RedirectUri,
+            request.CodeChallenge, request.State, request.Scope, request.Resource, timeProvider.GetUtcNow());
+        var clientCode = OpaqueToken.New(32);
+        await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            await CreateConnectionAsync(connection, transaction, row, userId, tokens: null, cancellationToken);
+            await InsertCodeAsync(connection, transaction, row, clientCode, cancellationToken);
+        }, cancellationToken);
+
+        OAuthLog.ConnectionCreated(logger, row.ConnectionId, userId);
+        WebLog.ConsentRemembered(logger, row.ConnectionId);
+        await audit.WriteAsync(new AuditEntry(AuditEvents.ConsentRemembered, row.ConnectionId, userId, row.ClientId, clientIp), cancellationToken);
+        return ClientRedirect(row, clientCode);
+    }
+
+    private Uri ClientRedirect(StateRow row, string clientCode)
+    {
         var query = new Dictionary<string, string?> { ["code"] = clientCode };
         if (row.ClientState is not null)
         {
@@ -107,7 +164,7 @@ public sealed class CallbackService(
         }
 
         query["iss"] = options.Issuer;
-        return new CallbackOutcome(new Uri(QueryHelpers.AddQueryString(row.RedirectUri, query)), row.ConnectionId, userId, row.ClientName);
+        return new Uri(QueryHelpers.AddQueryString(row.RedirectUri!, query));
     }
 
     private Task<StateRow?> ConsumeStateAsync(string state, CancellationToken cancellationToken) =>
@@ -116,7 +173,7 @@ public sealed class CallbackService(
             await using var command = new NpgsqlCommand("""
                 DELETE FROM mcp_oauth_state WHERE state = @state
                 RETURNING connection_id, upstream_code_verifier, upstream_nonce, client_id, client_name, redirect_uri,
-                          code_challenge, client_state, scope, resource, expires_at
+                          code_challenge, client_state, scope, resource, expires_at, flow, browser_binding
                 """, connection, transaction);
             command.Parameters.AddWithValue("state", state);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -127,11 +184,11 @@ public sealed class CallbackService(
 
             string? Text(int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
             return new StateRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), Text(3), Text(4), Text(5),
-                Text(6), Text(7), Text(8), Text(9), reader.GetFieldValue<DateTimeOffset>(10));
+                Text(6), Text(7), Text(8), Text(9), reader.GetFieldValue<DateTimeOffset>(10), reader.GetString(11), Text(12));
         }, cancellationToken);
 
     private async Task CreateConnectionAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, StateRow row, string userId, UpstreamTokens tokens, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, StateRow row, string userId, UpstreamTokens? tokens, CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
         if (row.ClientId is not null)
@@ -162,17 +219,19 @@ public sealed class CallbackService(
         // A connection id is used once: a revoked connection is final and never revived, whoever signs in.
         await using var insert = new NpgsqlCommand("""
             INSERT INTO mcp_oauth_connections (connection_id, user_id, client_id, client_name, refresh_token,
-                upstream_access_token, upstream_access_token_expires_at, created_at, last_used_at)
-            VALUES (@id, @user, @client, @name, @refresh, @access, @accessExpires, @now, @now)
+                upstream_access_token, upstream_access_token_expires_at, created_at, last_used_at, redirect_uri, scope)
+            VALUES (@id, @user, @client, @name, @refresh, @access, @accessExpires, @now, @now, @redirect, @scope)
             ON CONFLICT (connection_id) DO NOTHING
             """, connection, transaction);
         insert.Parameters.AddWithValue("id", row.ConnectionId);
         insert.Parameters.AddWithValue("user", userId);
         insert.Parameters.AddWithValue("client", (object?)row.ClientId ?? DBNull.Value);
         insert.Parameters.AddWithValue("name", (object?)row.ClientName ?? DBNull.Value);
-        insert.Parameters.AddWithValue("refresh", tokens.RefreshToken is null ? DBNull.Value : cipher.Encrypt(tokens.RefreshToken));
-        insert.Parameters.AddWithValue("access", cipher.Encrypt(tokens.AccessToken));
-        insert.Parameters.AddWithValue("accessExpires", tokens.AccessTokenExpiresAt);
+        insert.Parameters.AddWithValue("refresh", tokens?.RefreshToken is { } refresh ? cipher.Encrypt(refresh) : DBNull.Value);
+        insert.Parameters.AddWithValue("access", tokens is null ? DBNull.Value : cipher.Encrypt(tokens.AccessToken));
+        insert.Parameters.AddWithValue("accessExpires", tokens is null ? DBNull.Value : tokens.AccessTokenExpiresAt);
+        insert.Parameters.AddWithValue("redirect", (object?)row.RedirectUri ?? DBNull.Value);
+        insert.Parameters.AddWithValue("scope", (object?)row.Scope ?? (row.ClientId is null ? DBNull.Value : NeotomaScopes.Default));
         insert.Parameters.AddWithValue("now", now);
         if (await insert.ExecuteNonQueryAsync(cancellationToken) == 0)
         {

@@ -42,6 +42,13 @@ public sealed class UpstreamSessionRefresher(
             expiresAt = reader.IsDBNull(2) ? null : reader.GetFieldValue<DateTimeOffset>(2);
         }
 
+        if (encryptedRefresh is null && encryptedAccess is null)
+        {
+            // Made from a remembered approval in a signed-in browser, not from a sign-in at the
+            // provider: there is no upstream session to keep alive.
+            return;
+        }
+
         if (expiresAt is { } expiry && expiry > timeProvider.GetUtcNow().Add(options.UpstreamRefreshMargin))
         {
             // No upstream call; but rows written under a previous key move to the current one as they are used.

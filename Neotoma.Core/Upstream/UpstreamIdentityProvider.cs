@@ -144,6 +144,48 @@ public sealed class UpstreamIdentityProvider
             ["refresh_token"] = refreshToken,
         }, OAuthErrorCode.OAUTH_TOKEN_REFRESH_FAILED, "refresh token", cancellationToken);
 
+    /// <summary>
+    /// Asks the provider to revoke a refresh token (RFC 7009) when its discovery document names a
+    /// revocation endpoint. Best effort: the token is already deleted here, so a provider that does
+    /// not answer only means it forgets the sign-in later, on its own schedule. True when revoked there.
+    /// </summary>
+    public async Task<bool> RevokeRefreshTokenAsync(string refreshToken, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var metadata = await GetConfigurationAsync(cancellationToken);
+            if (!metadata.AdditionalData.TryGetValue("revocation_endpoint", out var endpoint) || endpoint is not string { Length: > 0 } url)
+            {
+                return false;
+            }
+
+            var upstreamClient = await GetClientAsync(cancellationToken);
+            var form = new Dictionary<string, string>
+            {
+                ["token"] = refreshToken,
+                ["token_type_hint"] = "refresh_token",
+                ["client_id"] = upstreamClient.ClientId,
+            };
+            if (upstreamClient.ClientSecret is { Length: > 0 } secret)
+            {
+                form["client_secret"] = secret;
+            }
+
+            using var response = await httpClients.CreateClient(HttpClientName).PostAsync(url, new FormUrlEncodedContent(form), cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                OAuthLog.UpstreamFailure(logger, "revoke a refresh token", $"HTTP {(int)response.StatusCode}");
+            }
+
+            return response.IsSuccessStatusCode;
+        }
+        catch (Exception e) when (e is HttpRequestException or OAuthException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            OAuthLog.UpstreamFailure(logger, "revoke a refresh token", e.Message);
+            return false;
+        }
+    }
+
     /// <summary>Validates the ID token: signature (provider JWKS), issuer, audience (our client id), expiry and nonce.</summary>
     public async Task<UpstreamIdentity> ValidateIdTokenAsync(string? idToken, string expectedNonce, CancellationToken cancellationToken)
     {

@@ -41,11 +41,18 @@ internal static class OAuthResults
         }
     }
 
-    public static IActionResult Html(HttpRequest request, int status, string title, string bodyHtml, string head = "")
+    /// <param name="script">A same-origin script the page may run (the connections page's copy buttons); none otherwise.</param>
+    public static IActionResult Html(HttpRequest request, int status, string title, string bodyHtml, string head = "", string? script = null)
     {
         NoStore(request);
         var headers = request.HttpContext.Response.Headers;
-        headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'";
+        headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'"
+            + (script is null ? "" : "; script-src 'self'; connect-src 'none'");
+        if (script is not null)
+        {
+            head += $"<script src=\"{Encode(script)}\" defer></script>";
+        }
+
         headers.XFrameOptions = "DENY";
         // same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on our own form
         // posts, and the consent endpoint checks Origin. Nothing goes to other origins either way.
@@ -58,8 +65,10 @@ internal static class OAuthResults
                 <!doctype html>
                 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
                 <title>{{Encode(title)}}</title><link rel="icon" href="data:,">{{head}}
-                <style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;line-height:1.5}
-                button{font-size:1rem;padding:.5rem 1.25rem;margin-right:.5rem} .code{color:#555} code{overflow-wrap:anywhere}</style></head>
+                <style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5}
+                button{font-size:1rem;padding:.5rem 1.25rem;margin-right:.5rem} .code{color:#555} code{overflow-wrap:anywhere}
+                pre{background:#f4f4f4;padding:.5rem;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere} ul.rows{padding:0;list-style:none}
+                ul.rows>li{border-top:1px solid #ddd;padding:.5rem 0} form.inline{display:inline} label{display:block;margin:.25rem 0}</style></head>
                 <body><h1>{{Encode(title)}}</h1>{{bodyHtml}}</body></html>
                 """,
         };

@@ -181,49 +181,11 @@ public sealed class SignInInChromiumTests(ChromiumFixture chromium, OAuthFixture
         browser.AssertNoProblems(p => p == $"console Error at {fixture.Resource}: Failed to load resource: the server responded with a status of 401 (Unauthorized)");
     }
 
-    /// <summary>
-    /// The person's side of the journey: Approve or Deny on Neotoma's consent page, the provider's
-    /// sign-in form and its consent, until <paramref name="arrived"/> holds.
-    /// </summary>
     private Task SignInAsync(BrowserPage browser, string login, bool approve, Func<bool> arrived) =>
-        SignInAsync(browser, login, approve, () => Task.FromResult(arrived()));
+        browser.SignInAsync(fixture, login, approve, () => Task.FromResult(arrived()));
 
-    private async Task SignInAsync(BrowserPage browser, string login, bool approve, Func<Task<bool>> arrived)
-    {
-        var provider = fixture.Provider.Issuer.ToString().TrimEnd('/');
-        await browser.WaitUntilAsync(async () =>
-        {
-            if (await arrived())
-            {
-                return true;
-            }
-
-            try
-            {
-                var url = browser.Page.Url;
-                if (url.StartsWith(fixture.Issuer, StringComparison.Ordinal) && await browser.HasAsync("button[value=approve]"))
-                {
-                    await browser.ClickAndWaitAsync(approve ? "button[value=approve]" : "button[value=deny]");
-                }
-                else if (url.StartsWith(provider, StringComparison.Ordinal) && await browser.HasAsync("input[name=login]"))
-                {
-                    await browser.Page.TypeAsync("input[name=login]", login);
-                    await browser.Page.TypeAsync("input[name=password]", "any-password");
-                    await browser.ClickAndWaitAsync("button[type=submit]");
-                }
-                else if (url.StartsWith(provider, StringComparison.Ordinal) && await browser.HasAsync("button[type=submit]"))
-                {
-                    await browser.ClickAndWaitAsync("button[type=submit]");
-                }
-            }
-            catch (PuppeteerException)
-            {
-                // The page moved on while we looked at it (a redirect, the consent page's continuation).
-            }
-
-            return await arrived();
-        }, "the end of the sign-in", TimeSpan.FromSeconds(30));
-    }
+    private Task SignInAsync(BrowserPage browser, string login, bool approve, Func<Task<bool>> arrived) =>
+        browser.SignInAsync(fixture, login, approve, arrived);
 
     private static async Task<string> StatusAsync(BrowserPage browser)
     {

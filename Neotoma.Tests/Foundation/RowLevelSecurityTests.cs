@@ -81,4 +81,31 @@ public sealed class RowLevelSecurityTests(DatabaseFixture database) : IClassFixt
         await using var command = database.AppDataSource.CreateCommand("SELECT count(*) FROM mcp_oauth_connections");
         Assert.Equal(0L, await command.ExecuteScalarAsync());
     }
+
+    /// <summary>What the connections page reads as a person: their approvals and activity, never another's; sessions not at all.</summary>
+    [Fact]
+    public async Task UserScope_SeesOnlyThatUsersConsentsAndActivity_AndNoSessions()
+    {
+        await database.AdminExecuteAsync("""
+            INSERT INTO mcp_oauth_consents (user_id, client_id, redirect_uri, scope) VALUES
+              ('carol', 'c1', 'http://127.0.0.1/cb', 'neotoma:read'), ('dan', 'c1', 'http://127.0.0.1/cb', 'neotoma:read');
+            INSERT INTO mcp_oauth_audit (event, user_id, success) VALUES ('web_sign_in', 'carol', true), ('web_sign_in', 'dan', true);
+            INSERT INTO mcp_oauth_web_sessions (session_hash, user_id, last_seen_at, expires_at) VALUES ('h-carol', 'carol', now(), now() + interval '1 hour');
+            """);
+        var db = new NeotomaDatabase(database.AppDataSource);
+
+        var seen = await db.InTransactionAsync(DbScope.ForUser("carol"), async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand("""
+                SELECT (SELECT string_agg(DISTINCT user_id, ',') FROM mcp_oauth_consents),
+                       (SELECT string_agg(DISTINCT user_id, ',') FROM mcp_oauth_audit),
+                       (SELECT count(*) FROM mcp_oauth_web_sessions)
+                """, connection, transaction);
+            await using var reader = await command.ExecuteReaderAsync();
+            await reader.ReadAsync();
+            return (Consents: reader.GetString(0), Audit: reader.GetString(1), Sessions: reader.GetInt64(2));
+        }, CancellationToken.None);
+
+        Assert.Equal(("carol", "carol", 0L), seen);
+    }
 }

@@ -163,9 +163,10 @@ public class OAuthFixture : IAsyncLifetime
     public Task<HttpResponseMessage> TokenRequestAsync(IDictionary<string, string> form) =>
         Server.Client.PostAsync("/api/mcp/oauth/token", new FormUrlEncodedContent(form));
 
-    public async Task<(Tokens Tokens, RegisteredClient Client)> SignInAsync(string login, bool readOnly = false, string? scope = null)
+    public async Task<(Tokens Tokens, RegisteredClient Client)> SignInAsync(string login, bool readOnly = false, string? scope = null, string? clientName = null)
     {
-        var (client, code, verifier) = await AuthorizeAsync(login, readOnly: readOnly, scope: scope);
+        var registered = clientName is null ? null : await RegisterAsync(name: clientName);
+        var (client, code, verifier) = await AuthorizeAsync(login, registered, readOnly: readOnly, scope: scope);
         var response = await TokenRequestAsync(new Dictionary<string, string>
         {
             ["grant_type"] = "authorization_code",

@@ -1,0 +1,175 @@
+using Microsoft.Extensions.Logging;
+using Neotoma.Core.OAuth;
+using Neotoma.Core.Security;
+using Neotoma.Core.Storage;
+using Neotoma.Core.Upstream;
+using Npgsql;
+
+namespace Neotoma.Core.Web;
+
+/// <summary>One live connection as its person sees it.</summary>
+public sealed record ConnectionView(
+    string ConnectionId, string? ClientId, string? ClientName, string? RedirectUri, string? Scope, string Origin,
+    DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, DateTimeOffset? ExpiresAt);
+
+public sealed record AuditView(DateTimeOffset At, string Event, string? ClientId, string? ClientIp, bool Success, string? ErrorCode);
+
+public sealed record ConsentView(string ClientId, string? ClientName, string RedirectUri, string Scope, DateTimeOffset ApprovedAt);
+
+/// <summary>A personal access token, shown to its person once.</summary>
+public sealed record PersonalToken(string ConnectionId, string Token, string Scope, DateTimeOffset ExpiresAt);
+
+/// <summary>
+/// What the connections page reads and changes for the signed-in person. Reads run as that person
+/// (<see cref="DbScope.ForUser"/>: row-level security shows their rows only); changes run as the
+/// authorization server and name the person in every WHERE, and revocation goes through
+/// <see cref="TokenRevocation"/> like every other.
+/// </summary>
+public sealed class ConnectionsService(
+    NeotomaDatabase database,
+    TokenRevocation revocation,
+    UpstreamIdentityProvider upstream,
+    TokenCipher cipher,
+    AuditLog audit,
+    OAuthServerOptions options,
+    TimeProvider timeProvider,
+    ILogger<ConnectionsService> logger)
+{
+    public const string PersonalClientId = "personal";
+    public const int MaxPersonalTokenDays = 365;
+    public const int AuditRows = 50;
+
+    public Task<List<ConnectionView>> ListAsync(string userId, CancellationToken cancellationToken) =>
+        database.QueryListAsync(DbScope.ForUser(userId), """
+            SELECT c.connection_id, c.client_id, c.client_name, c.redirect_uri, c.scope, c.origin, c.created_at, c.last_used_at,
+                   c.expires_at
+            FROM mcp_oauth_connections c
+            WHERE c.revoked_at IS NULL
+            ORDER BY c.created_at DESC
+            """,
+            _ => { },
+            reader => new ConnectionView(reader.GetString(0), Text(reader, 1), Text(reader, 2), Text(reader, 3), Text(reader, 4), reader.GetString(5),
+                reader.GetFieldValue<DateTimeOffset>(6), Time(reader, 7), Time(reader, 8)),
+            cancellationToken);
+
+    public Task<List<AuditView>> AuditAsync(string userId, CancellationToken cancellationToken) =>
+        database.QueryListAsync(DbScope.ForUser(userId), $"""
+            SELECT created_at, event, client_id, client_ip, success, error_code FROM mcp_oauth_audit
+            ORDER BY created_at DESC, id DESC LIMIT {AuditRows}
+            """,
+            _ => { },
+            reader => new AuditView(reader.GetFieldValue<DateTimeOffset>(0), reader.GetString(1), Text(reader, 2), Text(reader, 3), reader.GetBoolean(4), Text(reader, 5)),
+            cancellationToken);
+
+    public Task<List<ConsentView>> ConsentsAsync(string userId, CancellationToken cancellationToken) =>
+        database.QueryListAsync(DbScope.ForUser(userId), """
+            SELECT client_id, (SELECT client_name FROM mcp_oauth_connections c WHERE c.client_id = k.client_id ORDER BY created_at DESC LIMIT 1),
+                   redirect_uri, scope, approved_at
+            FROM mcp_oauth_consents k ORDER BY approved_at DESC
+            """,
+            _ => { },
+            reader => new ConsentView(reader.GetString(0), Text(reader, 1), reader.GetString(2), reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4)),
+            cancellationToken);
+
+    /// <summary>
+    /// Revokes one of the person's connections: the connection, all its tokens, and the upstream
+    /// refresh token (deleted here, then revoked at the provider where it offers revocation).
+    /// False when the person has no such live connection.
+    /// </summary>
+    public async Task<bool> RevokeAsync(string userId, string connectionId, string? clientIp, CancellationToken cancellationToken)
+    {
+        var revoked = await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            var locked = await TokenRevocation.LockConnectionAsync(connection, transaction, connectionId, cancellationToken);
+            if (locked is null || locked.Revoked || locked.UserId != userId)
+            {
+                return null;
+            }
+
+            string? upstreamRefresh;
+            await using (var read = new NpgsqlCommand("SELECT refresh_token FROM mcp_oauth_connections WHERE connection_id = @id", connection, transaction))
+            {
+                read.Parameters.AddWithValue("id", connectionId);
+                upstreamRefresh = await read.ExecuteScalarAsync(cancellationToken) as string;
+            }
+
+            await revocation.RevokeConnectionAsync(connection, transaction, connectionId, cancellationToken);
+            return new { locked.ClientId, UpstreamRefresh = upstreamRefresh is null ? null : cipher.TryDecrypt(upstreamRefresh) };
+        }, cancellationToken);
+
+        if (revoked is null)
+        {
+            return false;
+        }
+
+        await audit.WriteAsync(new AuditEntry(AuditEvents.ConnectionRevoked, connectionId, userId, revoked.ClientId, clientIp), cancellationToken);
+        if (revoked.UpstreamRefresh is { } refresh && await upstream.RevokeRefreshTokenAsync(refresh, cancellationToken))
+        {
+            WebLog.RevokedUpstream(logger, connectionId);
+        }
+
+        return true;
+    }
+
+    /// <summary>Creates a connection with one access token for a client that takes only a header.</summary>
+    public async Task<PersonalToken> CreatePersonalTokenAsync(
+        string userId, string name, bool readOnly, int days, string? clientIp, CancellationToken cancellationToken)
+    {
+        name = name.Trim();
+        if (name.Length is 0 or > ClientRegistrationService.MaxClientNameLength || name.Any(char.IsControl))
+        {
+            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST,
+                $"Give the token a name of 1 to {ClientRegistrationService.MaxClientNameLength} characters.");
+        }
+
+        if (days is < 1 or > MaxPersonalTokenDays)
+        {
+            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, $"A personal token lives 1 to {MaxPersonalTokenDays} days.");
+        }
+
+        var token = OpaqueToken.New(32);
+        var connectionId = "pat_" + OpaqueToken.New(16);
+        var scope = readOnly ? NeotomaScopes.Read : NeotomaScopes.Default;
+        var now = timeProvider.GetUtcNow();
+        var expires = now.AddDays(days);
+        await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            // No upstream tokens and no refresh token: nothing is ever refreshed for it, it simply expires.
+            await using var command = new NpgsqlCommand("""
+                INSERT INTO mcp_oauth_connections (connection_id, user_id, client_id, client_name, origin, scope, created_at, expires_at)
+                VALUES (@connection, @user, NULL, @name, 'personal', @scope, @now, @expires);
+                INSERT INTO mcp_oauth_tokens (token_hash, kind, family_id, connection_id, client_id, user_id, scope, resource, created_at, expires_at)
+                VALUES (@hash, 'access', @connection, @connection, @client, @user, @scope, @resource, @now, @expires);
+                """, connection, transaction);
+            command.Parameters.AddWithValue("connection", connectionId);
+            command.Parameters.AddWithValue("user", userId);
+            command.Parameters.AddWithValue("name", name);
+            command.Parameters.AddWithValue("scope", scope);
+            command.Parameters.AddWithValue("now", now);
+            command.Parameters.AddWithValue("expires", expires);
+            command.Parameters.AddWithValue("hash", OpaqueToken.Hash(token));
+            command.Parameters.AddWithValue("client", PersonalClientId);
+            command.Parameters.AddWithValue("resource", options.Resource);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }, cancellationToken);
+
+        await audit.WriteAsync(new AuditEntry(AuditEvents.PersonalTokenCreated, connectionId, userId, PersonalClientId, clientIp), cancellationToken);
+        return new PersonalToken(connectionId, token, scope, expires);
+    }
+
+    /// <summary>Forgets an approval: the next authorization of that client and redirect URI shows the consent page again.</summary>
+    public Task<bool> ForgetConsentAsync(string userId, string clientId, string redirectUri, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand(
+                "DELETE FROM mcp_oauth_consents WHERE user_id = @user AND client_id = @client AND redirect_uri = @redirect", connection, transaction);
+            command.Parameters.AddWithValue("user", userId);
+            command.Parameters.AddWithValue("client", clientId);
+            command.Parameters.AddWithValue("redirect", redirectUri);
+            return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
+        }, cancellationToken);
+
+    private static string? Text(NpgsqlDataReader reader, int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
+
+    private static DateTimeOffset? Time(NpgsqlDataReader reader, int i) => reader.IsDBNull(i) ? null : reader.GetFieldValue<DateTimeOffset>(i);
+}

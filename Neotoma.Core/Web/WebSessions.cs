@@ -1,0 +1,108 @@
+using System.Security.Cryptography;
+using System.Text;
+using Neotoma.Core.Security;
+using Neotoma.Core.Storage;
+using Npgsql;
+
+namespace Neotoma.Core.Web;
+
+public sealed record WebSessionOptions
+{
+    /// <summary>A session unused this long ends.</summary>
+    public TimeSpan IdleLifetime { get; init; } = TimeSpan.FromHours(8);
+
+    /// <summary>A session ends this long after sign-in however busy it is, so a stolen cookie does not live forever.</summary>
+    public TimeSpan AbsoluteLifetime { get; init; } = TimeSpan.FromDays(7);
+}
+
+/// <summary>A signed-in browser: who it is, and the CSRF token its forms must carry.</summary>
+public sealed record WebSession(string SessionHash, string UserId, string CsrfToken);
+
+/// <summary>
+/// Browser sessions of the connections page, kept in PostgreSQL so sign-out ends a session on
+/// every instance at once. The cookie holds 256 random bits; the table holds their SHA-256. A
+/// session's last use is written at most once a minute. Every state-changing form carries a
+/// CSRF token derived from the session (HMAC), so it is valid for that session only.
+/// </summary>
+public sealed class WebSessions(NeotomaDatabase database, TokenCipher cipher, WebSessionOptions options, TimeProvider timeProvider)
+{
+    private static readonly TimeSpan TouchInterval = TimeSpan.FromMinutes(1);
+
+    /// <summary>Starts a session for a person who just signed in; returns the cookie's value.</summary>
+    public async Task<string> StartAsync(string userId, CancellationToken cancellationToken)
+    {
+        var value = OpaqueToken.New(32);
+        var now = timeProvider.GetUtcNow();
+        await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand("""
+                INSERT INTO mcp_oauth_web_sessions (session_hash, user_id, created_at, last_seen_at, expires_at)
+                VALUES (@hash, @user, @now, @now, @expires)
+                """, connection, transaction);
+            command.Parameters.AddWithValue("hash", OpaqueToken.Hash(value));
+            command.Parameters.AddWithValue("user", userId);
+            command.Parameters.AddWithValue("now", now);
+            command.Parameters.AddWithValue("expires", now + options.IdleLifetime);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }, cancellationToken);
+        return value;
+    }
+
+    /// <summary>The live session a cookie stands for, or null; its idle expiry moves on at most once a minute.</summary>
+    public async Task<WebSession?> FindAsync(string? cookie, CancellationToken cancellationToken)
+    {
+        if (cookie is not { Length: 43 })
+        {
+            return null;
+        }
+
+        var hash = OpaqueToken.Hash(cookie);
+        var now = timeProvider.GetUtcNow();
+        var found = await database.QuerySingleAsync(DbScope.OAuth, """
+            SELECT user_id, last_seen_at FROM mcp_oauth_web_sessions
+            WHERE session_hash = @hash AND expires_at > @now AND created_at > @oldest
+            """,
+            parameters =>
+            {
+                parameters.AddWithValue("hash", hash);
+                parameters.AddWithValue("now", now);
+                parameters.AddWithValue("oldest", now - options.AbsoluteLifetime);
+            },
+            reader => (UserId: reader.GetString(0), LastSeen: reader.GetFieldValue<DateTimeOffset>(1)),
+            cancellationToken);
+        if (found is not { } session)
+        {
+            return null;
+        }
+
+        if (now - session.LastSeen >= TouchInterval)
+        {
+            await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+            {
+                await using var touch = new NpgsqlCommand(
+                    "UPDATE mcp_oauth_web_sessions SET last_seen_at = @now, expires_at = @expires WHERE session_hash = @hash",
+                    connection, transaction);
+                touch.Parameters.AddWithValue("hash", hash);
+                touch.Parameters.AddWithValue("now", now);
+                touch.Parameters.AddWithValue("expires", now + options.IdleLifetime);
+                await touch.ExecuteNonQueryAsync(cancellationToken);
+            }, cancellationToken);
+        }
+
+        return new WebSession(hash, session.UserId, Csrf(hash));
+    }
+
+    public Task EndAsync(WebSession session, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand("DELETE FROM mcp_oauth_web_sessions WHERE session_hash = @hash", connection, transaction);
+            command.Parameters.AddWithValue("hash", session.SessionHash);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }, cancellationToken);
+
+    public static bool IsValidCsrf(WebSession session, string? token) =>
+        token is not null && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(session.CsrfToken), Encoding.ASCII.GetBytes(token));
+
+    private string Csrf(string sessionHash) =>
+        OpaqueToken.Base64Url(HMACSHA256.HashData(cipher.DeriveKey("neotoma-web-csrf-v1"), Encoding.ASCII.GetBytes(sessionHash)));
+}

@@ -1,0 +1,86 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
+using Neotoma.Core.OAuth;
+using Neotoma.Core.Web;
+using Neotoma.Functions.Http;
+
+namespace Neotoma.Functions;
+
+/// <summary>
+/// The connections page: a signed-in person sees, creates and revokes their connections, forgets
+/// remembered approvals and reads their recent activity. Server-rendered, works without
+/// JavaScript; <c>/connections.js</c> only adds copy buttons.
+/// </summary>
+public sealed class ConnectionsFunction(ConnectionsService connections, WebCookies cookies, OAuthServerOptions options, OAuthRequestGuard guard)
+{
+    [Function("Connections")]
+    public Task<IActionResult> Page(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "connections")] HttpRequest req,
+        CancellationToken cancellationToken) =>
+        guard.HandleAsync(req, endpoint: null, browser: true, async _ =>
+        {
+            if (await cookies.SessionAsync(req, cancellationToken) is not { } session)
+            {
+                return OAuthResults.Html(req, StatusCodes.Status200OK, "Neotoma", ConnectionsPage.SignedOut(options));
+            }
+
+            var page = new ConnectionsPage.Model(session, options,
+                await connections.ListAsync(session.UserId, cancellationToken),
+                await connections.ConsentsAsync(session.UserId, cancellationToken),
+                await connections.AuditAsync(session.UserId, cancellationToken));
+            return OAuthResults.Html(req, StatusCodes.Status200OK, "Your Neotoma connections", ConnectionsPage.Render(page), script: ConnectionsPage.ScriptPath);
+        }, cancellationToken);
+
+    [Function("ConnectionsScript")]
+    public IActionResult Script(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "connections.js")] HttpRequest req)
+    {
+        req.HttpContext.Response.Headers.CacheControl = "public, max-age=300";
+        req.HttpContext.Response.Headers.XContentTypeOptions = "nosniff";
+        return new ContentResult { Content = ConnectionsPage.Script, ContentType = "text/javascript; charset=utf-8", StatusCode = StatusCodes.Status200OK };
+    }
+
+    [Function("ConnectionsRevoke")]
+    public Task<IActionResult> Revoke(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "connections/revoke")] HttpRequest req,
+        CancellationToken cancellationToken) =>
+        FormAsync(req, async (session, fields, clientIp) =>
+            await connections.RevokeAsync(session.UserId, OAuthParameters.Required(fields, "connection_id"), clientIp, cancellationToken)
+                ? new RedirectResult("/connections")
+                : throw new OAuthException(OAuthErrorCode.OAUTH_CONNECTION_NOT_FOUND, "You have no live connection with this id; nothing was changed."),
+            cancellationToken);
+
+    [Function("ConnectionsForget")]
+    public Task<IActionResult> Forget(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "connections/forget")] HttpRequest req,
+        CancellationToken cancellationToken) =>
+        FormAsync(req, async (session, fields, _) =>
+        {
+            await connections.ForgetConsentAsync(session.UserId, OAuthParameters.Required(fields, "client_id"),
+                OAuthParameters.Required(fields, "redirect_uri"), cancellationToken);
+            return new RedirectResult("/connections");
+        }, cancellationToken);
+
+    [Function("ConnectionsCreateToken")]
+    public Task<IActionResult> CreateToken(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "connections/tokens")] HttpRequest req,
+        CancellationToken cancellationToken) =>
+        FormAsync(req, async (session, fields, clientIp) =>
+        {
+            var days = int.TryParse(fields.GetValueOrDefault("days"), out var parsed) ? parsed : 0;
+            var token = await connections.CreatePersonalTokenAsync(session.UserId, fields.GetValueOrDefault("name") ?? "",
+                readOnly: fields.ContainsKey("read_only"), days, clientIp, cancellationToken);
+            return OAuthResults.Html(req, StatusCodes.Status200OK, "Your new personal token", ConnectionsPage.TokenCreated(token, options),
+                script: ConnectionsPage.ScriptPath);
+        }, cancellationToken);
+
+    /// <summary>A form post of this page: checked by <see cref="WebForms"/> before <paramref name="handle"/> runs.</summary>
+    private Task<IActionResult> FormAsync(
+        HttpRequest req, Func<WebSession, Dictionary<string, string>, string, Task<IActionResult>> handle, CancellationToken cancellationToken) =>
+        guard.HandleAsync(req, endpoint: null, browser: true, async clientIp =>
+        {
+            var (session, fields) = await WebForms.ReadAsync(req, cookies, options, cancellationToken);
+            return await handle(session, fields, clientIp);
+        }, cancellationToken);
+}

@@ -1,0 +1,31 @@
+using Microsoft.AspNetCore.Http;
+using Neotoma.Core.OAuth;
+using Neotoma.Core.Web;
+
+namespace Neotoma.Functions.Http;
+
+/// <summary>
+/// A form post of the connections page: from this origin (the browser's Origin, when it sends one),
+/// by a signed-in browser, carrying that session's CSRF token. Anything else changes nothing.
+/// </summary>
+internal static class WebForms
+{
+    public static async Task<(WebSession Session, Dictionary<string, string> Fields)> ReadAsync(
+        HttpRequest req, WebCookies cookies, OAuthServerOptions options, CancellationToken cancellationToken)
+    {
+        if (req.Headers.Origin is { Count: > 0 } origin && !string.Equals(origin.ToString(), options.Issuer, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new OAuthException(OAuthErrorCode.OAUTH_CONSENT_INVALID, "This form was posted from another site; nothing was changed.");
+        }
+
+        var session = await cookies.SessionAsync(req, cancellationToken)
+            ?? throw new OAuthException(OAuthErrorCode.OAUTH_CONSENT_INVALID, "You are signed out (or your session ended); nothing was changed. Open the connections page and sign in again.");
+        var fields = OAuthParameters.SingleValued(await RequestBody.ReadFormAsync(req, cancellationToken));
+        if (!WebSessions.IsValidCsrf(session, fields.GetValueOrDefault("csrf_token")))
+        {
+            throw new OAuthException(OAuthErrorCode.OAUTH_CONSENT_INVALID, "This form has expired or did not come from this page; nothing was changed. Reload the page and try again.");
+        }
+
+        return (session, fields);
+    }
+}

@@ -1,0 +1,173 @@
+using System.Net;
+using ModelContextProtocol.Client;
+using ModelContextProtocol.Protocol;
+using Neotoma.Tests.Infrastructure;
+
+namespace Neotoma.Tests.Browser;
+
+/// <summary>
+/// The connections page as a person uses it, in headless Chromium: sign in through the provider,
+/// see the connections two real MCP SDK clients made, revoke one (its client is refused at once,
+/// the other keeps working), remembered consent and Forget, a personal token used by the SDK client
+/// until revoked. Every page: no console error, no CSP violation, readable at 375 px.
+/// </summary>
+[Collection(BrowserCollection.Name)]
+public sealed class ConnectionsPageInChromiumTests(ChromiumFixture chromium, OAuthFixture fixture) : IClassFixture<OAuthFixture>, IAsyncLifetime
+{
+    private ClientSite site = null!;
+
+    public async Task InitializeAsync() => site = await ClientSite.StartAsync();
+
+    public async Task DisposeAsync() => await site.DisposeAsync();
+
+    private string PageUrl => fixture.Issuer + "/connections";
+
+    /// <summary>Opens the page signed out, follows "Sign in" through the provider, and lands back on the page.</summary>
+    private async Task SignInOnThePageAsync(BrowserPage browser, string login)
+    {
+        await browser.Page.GoToAsync(PageUrl);
+        Assert.Contains("Sign in", await browser.TextAsync());
+        await browser.ClickAndWaitAsync("a[href='/signin']");
+        await browser.SignInAsync(fixture, login, approve: true,
+            async () => browser.Page.Url == PageUrl && await browser.HasAsync("#user"));
+    }
+
+    private static Task<IReadOnlyList<string>> RowsAsync(BrowserPage browser, string list) =>
+        browser.Page.EvaluateExpressionAsync<IReadOnlyList<string>>($"[...document.querySelectorAll('#{list} > li')].map(li => li.innerText)");
+
+    [Fact]
+    public async Task Person_SeesTwoSdkConnections_RevokesOne_ItsClientIsRefused_TheOtherKeepsWorking()
+    {
+        var (first, _) = await fixture.SignInAsync("page-alice", clientName: "Alpha Agent");
+        var (second, _) = await fixture.SignInAsync("page-alice", clientName: "Beta Agent");
+        await using var alpha = await fixture.ConnectWithTokenAsync(first.AccessToken);
+        await using var beta = await fixture.ConnectWithTokenAsync(second.AccessToken);
+        await alpha.CallToolAsync("get_authenticated_user");
+
+        await using var browser = await chromium.OpenAsync();
+        await SignInOnThePageAsync(browser, "page-alice");
+        var rows = await RowsAsync(browser, "connections");
+        Assert.Contains(rows, r => r.Contains("Alpha Agent") && r.Contains("OAuth client") && r.Contains("neotoma:read neotoma:write"));
+        Assert.Contains(rows, r => r.Contains("Beta Agent"));
+        Assert.Contains("Cursor", await browser.TextAsync());
+        await browser.ScreenshotAsync("connections-desktop");
+
+        var alphaConnection = await fixture.Database.AdminScalarAsync<string>(
+            "SELECT connection_id FROM mcp_oauth_tokens WHERE token_hash = @h", ("h", Neotoma.Core.Security.OpaqueToken.Hash(first.AccessToken)));
+        await browser.ClickAndWaitAsync($"li[data-connection='{alphaConnection}'] button");
+        rows = await RowsAsync(browser, "connections");
+
+        Assert.Single(rows);
+        Assert.Contains("Beta Agent", rows[0]);
+        await Assert.ThrowsAnyAsync<Exception>(() => alpha.CallToolAsync("get_authenticated_user").AsTask());
+        Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.SendMcpAsync(first.AccessToken)).StatusCode);
+        var stillWorks = await beta.CallToolAsync("get_authenticated_user");
+        Assert.NotEqual(true, stillWorks.IsError);
+        Assert.Contains("connection_revoked", string.Join("\n", await RowsAsync(browser, "activity")));
+        browser.AssertNoProblems();
+    }
+
+    [Fact]
+    public async Task Page_IsReadableAt375Pixels_WithoutScriptProblems()
+    {
+        await fixture.SignInAsync("page-narrow", clientName: "A client with a rather long name that must wrap on a phone screen");
+        await using var browser = await chromium.OpenAsync(width: 375);
+
+        await SignInOnThePageAsync(browser, "page-narrow");
+
+        Assert.True(await browser.FitsWidthAsync(), "the connections page scrolls sideways at 375 px");
+        Assert.True(await browser.HasAsync("pre[data-copy] + button"), "connections.js added no copy button");
+        await browser.ScreenshotAsync("connections-375");
+        browser.AssertNoProblems();
+    }
+
+    [Fact]
+    public async Task RememberedConsent_SkipsTheConsentPage_AndForgetBringsItBack()
+    {
+        var client = await fixture.RegisterAsync(site.NativeCallback.ToString(), "Remembered Client");
+        await using var browser = await chromium.OpenAsync();
+
+        // First time: the consent page and the provider, as always.
+        await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge, state: "first").ToString());
+        Assert.True(await browser.HasAsync("button[value=approve]"));
+        await browser.SignInAsync(fixture, "page-carol", approve: true, () => Task.FromResult(site.Callbacks.Count == 1));
+
+        // Second time, signed in by the first: straight back to the client with a code.
+        var shown = new List<string>();
+        browser.Page.Response += (_, e) => { lock (shown) { shown.Add(e.Response.Url); } };
+        await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge, state: "second").ToString());
+        await browser.WaitUntilAsync(() => Task.FromResult(site.Callbacks.Count == 2), "the second callback");
+        Assert.Contains("state=second", site.Callbacks.Last().Query);
+        Assert.DoesNotContain(shown, url => url.StartsWith(fixture.Provider.Issuer.ToString().TrimEnd('/'), StringComparison.Ordinal));
+
+        await browser.Page.GoToAsync(PageUrl);
+        Assert.Contains(await RowsAsync(browser, "consents"), r => r.Contains("Remembered Client"));
+        await browser.ClickAndWaitAsync("#consents form button");
+        Assert.False(await browser.HasAsync("#consents"));
+
+        await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge, state: "third").ToString());
+        Assert.True(await browser.HasAsync("button[value=approve]"), "after Forget the consent page must come back");
+        browser.AssertNoProblems();
+    }
+
+    [Fact]
+    public async Task PersonalToken_CreatedOnThePage_WorksWithTheSdkClient_UntilRevoked()
+    {
+        await using var browser = await chromium.OpenAsync();
+        await SignInOnThePageAsync(browser, "page-dave");
+
+        await browser.Page.TypeAsync("input[name=name]", "Nightly script");
+        await browser.Page.EvaluateExpressionAsync("document.querySelector('input[name=days]').value = '30'");
+        await browser.ClickAndWaitAsync("form[action='/connections/tokens'] button");
+        var token = await browser.Page.EvaluateExpressionAsync<string>("document.getElementById('token').textContent");
+        Assert.Contains("not shown again", await browser.TextAsync());
+        Assert.DoesNotContain(token, browser.Page.Url);
+
+        await using (var client = await fixture.ConnectWithTokenAsync(token))
+        {
+            var who = await client.CallToolAsync("get_authenticated_user");
+            Assert.Contains("\"user_id\":\"page-dave\"", Assert.IsType<TextContentBlock>(Assert.Single(who.Content)).Text);
+        }
+
+        await browser.Page.GoToAsync(PageUrl);
+        var rows = await RowsAsync(browser, "connections");
+        Assert.Contains(rows, r => r.Contains("Nightly script") && r.Contains("Personal token") && r.Contains("last used 20"));
+        await browser.ClickAndWaitAsync("#connections form button");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.SendMcpAsync(token)).StatusCode);
+        browser.AssertNoProblems();
+    }
+
+    [Fact]
+    public async Task TwoPeople_EachSeeOnlyTheirOwnConnections()
+    {
+        await fixture.SignInAsync("page-erin", clientName: "Erin's Agent");
+        await fixture.SignInAsync("page-frank", clientName: "Frank's Agent");
+        await using var erin = await chromium.OpenAsync();
+        await using var frank = await chromium.OpenAsync();
+
+        await SignInOnThePageAsync(erin, "page-erin");
+        await SignInOnThePageAsync(frank, "page-frank");
+
+        var erinsText = await erin.TextAsync();
+        var franksText = await frank.TextAsync();
+        Assert.Contains("Erin's Agent", erinsText);
+        Assert.DoesNotContain("Frank's Agent", erinsText);
+        Assert.Contains("Frank's Agent", franksText);
+        Assert.DoesNotContain("Erin's Agent", franksText);
+    }
+
+    [Fact]
+    public async Task SignOut_EndsTheSession()
+    {
+        await using var browser = await chromium.OpenAsync();
+        await SignInOnThePageAsync(browser, "page-gina");
+
+        await browser.ClickAndWaitAsync("form[action='/signout'] button");
+
+        Assert.Equal(PageUrl, browser.Page.Url);
+        Assert.False(await browser.HasAsync("#user"));
+        Assert.Equal(0, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_web_sessions WHERE user_id = 'page-gina'"));
+        browser.AssertNoProblems();
+    }
+}

@@ -1,0 +1,113 @@
+using System.Net;
+using Microsoft.AspNetCore.WebUtilities;
+using Neotoma.Tests.Infrastructure;
+
+namespace Neotoma.Tests.OAuth;
+
+/// <summary>
+/// The connections page's defences at the protocol level: forms need the session's CSRF token and
+/// this origin; a person can revoke only their own connections; a sign-in link followed in another
+/// browser signs no one in there (login CSRF); sessions are stored as hashes only.
+/// </summary>
+public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixture<OAuthFixture>
+{
+    /// <summary>A BrowserAgent signed in to the connections page, with the page's CSRF token.</summary>
+    private async Task<(BrowserAgent Browser, string Csrf)> SignedInAsync(string login)
+    {
+        var browser = new BrowserAgent();
+        await browser.SignInAsync(new Uri(fixture.Issuer + "/signin"), new Uri(fixture.Issuer + "/connections"), login);
+        var page = await (await browser.GetAsync(new Uri(fixture.Issuer + "/connections"))).Content.ReadAsStringAsync();
+        return (browser, BrowserAgent.ParseForm(page).Fields["csrf_token"]);
+    }
+
+    private async Task<string> ConnectionOfAsync(string accessToken) =>
+        (await fixture.Database.AdminScalarAsync<string>("SELECT connection_id FROM mcp_oauth_tokens WHERE token_hash = @h",
+            ("h", Neotoma.Core.Security.OpaqueToken.Hash(accessToken))))!;
+
+    private static Task<HttpResponseMessage> PostAsync(BrowserAgent browser, string url, Dictionary<string, string> fields, string? origin = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new FormUrlEncodedContent(fields) };
+        if (origin is not null)
+        {
+            request.Headers.Add("Origin", origin);
+        }
+
+        return browser.SendAsync(request);
+    }
+
+    [Fact]
+    public async Task Revoke_WithoutTheCsrfToken_OrFromAnotherSite_ChangesNothing()
+    {
+        var (tokens, _) = await fixture.SignInAsync("web-henry");
+        var connection = await ConnectionOfAsync(tokens.AccessToken);
+        var (browser, csrf) = await SignedInAsync("web-henry");
+        using var _ = browser;
+
+        using var noToken = await PostAsync(browser, fixture.Issuer + "/connections/revoke", new() { ["connection_id"] = connection });
+        using var wrongToken = await PostAsync(browser, fixture.Issuer + "/connections/revoke", new() { ["connection_id"] = connection, ["csrf_token"] = "x" + csrf[1..] });
+        using var otherSite = await PostAsync(browser, fixture.Issuer + "/connections/revoke",
+            new() { ["connection_id"] = connection, ["csrf_token"] = csrf }, origin: "https://evil.example");
+
+        Assert.All([noToken, wrongToken, otherSite], r => Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode));
+        Assert.Contains("OAUTH_CONSENT_INVALID", await otherSite.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(tokens.AccessToken)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Revoke_OfAnotherPersonsConnection_IsRefusedAndChangesNothing()
+    {
+        var (victim, _) = await fixture.SignInAsync("web-ivy");
+        var (browser, csrf) = await SignedInAsync("web-jack");
+        using var _ = browser;
+
+        using var response = await PostAsync(browser, fixture.Issuer + "/connections/revoke",
+            new() { ["connection_id"] = await ConnectionOfAsync(victim.AccessToken), ["csrf_token"] = csrf });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("OAUTH_CONNECTION_NOT_FOUND", await response.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(victim.AccessToken)).StatusCode);
+    }
+
+    [Fact]
+    public async Task SignInLink_FollowedInAnotherBrowser_SignsNoOneIn()
+    {
+        // The attacker starts a sign-in and completes it at the provider as themself, but hands the
+        // final callback link to the victim instead of following it.
+        using var attacker = new BrowserAgent();
+        var callback = await attacker.SignInAsync(new Uri(fixture.Issuer + "/signin"), new Uri(fixture.Issuer + "/api/mcp/oauth/callback"), "web-mallory");
+        using var victim = new BrowserAgent();
+
+        using var response = await victim.GetAsync(callback);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("started in another browser", WebUtility.HtmlDecode(await response.Content.ReadAsStringAsync()));
+        Assert.DoesNotContain(response.Headers.TryGetValues("Set-Cookie", out var set) ? set : [], c => c.StartsWith("neotoma_session=", StringComparison.Ordinal));
+        Assert.Equal(0, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_web_sessions WHERE user_id = 'web-mallory'"));
+    }
+
+    [Fact]
+    public async Task Session_IsStoredAsAHash_AndItsCookieIsHttpOnlyAndLax()
+    {
+        using var browser = new BrowserAgent();
+        await browser.SignInAsync(new Uri(fixture.Issuer + "/signin"), new Uri(fixture.Issuer + "/connections"), "web-kate");
+
+        var cookie = browser.Cookies.GetCookies(new Uri(fixture.Issuer)).Single(c => c.Name == "neotoma_session");
+        Assert.True(cookie.HttpOnly);
+        Assert.Equal("/", cookie.Path);
+        Assert.Equal(0, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_web_sessions WHERE session_hash = @v", ("v", cookie.Value)));
+        Assert.Equal(1, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_web_sessions WHERE session_hash = @v",
+            ("v", Neotoma.Core.Security.OpaqueToken.Hash(cookie.Value))));
+    }
+
+    [Fact]
+    public async Task ConnectionsPage_SignedOut_OffersSignInAndShowsNothingElse()
+    {
+        using var response = await fixture.Server.Client.GetAsync("/connections");
+        var page = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("href=\"/signin\"", page);
+        Assert.DoesNotContain("csrf_token", page);
+        Assert.Equal("no-store", response.Headers.CacheControl?.ToString());
+    }
+}
