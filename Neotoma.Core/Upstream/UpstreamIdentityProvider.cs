@@ -154,7 +154,7 @@ public sealed class UpstreamIdentityProvider
         try
         {
             var metadata = await GetConfigurationAsync(cancellationToken);
-            if (!metadata.AdditionalData.TryGetValue("revocation_endpoint", out var endpoint) || endpoint is not string { Length: > 0 } url)
+            if (metadata.RevocationEndpoint is not { Length: > 0 } url)
             {
                 return false;
             }

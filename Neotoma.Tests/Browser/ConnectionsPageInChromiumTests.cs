@@ -64,6 +64,9 @@ public sealed class ConnectionsPageInChromiumTests(ChromiumFixture chromium, OAu
         var stillWorks = await beta.CallToolAsync("get_authenticated_user");
         Assert.NotEqual(true, stillWorks.IsError);
         Assert.Contains("connection_revoked", string.Join("\n", await RowsAsync(browser, "activity")));
+        // The dev provider offers RFC 7009 revocation: the upstream refresh token was revoked there too.
+        Assert.True(fixture.Logs.Lines.Any(l => l.Contains($"Revoked the upstream refresh token of connection: {alphaConnection}")),
+            string.Join("\n", fixture.Logs.Lines.Where(l => l.Contains("revoke", StringComparison.OrdinalIgnoreCase) || l.Contains("refresh token"))));
         browser.AssertNoProblems();
     }
 

@@ -99,6 +99,54 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
             ("v", Neotoma.Core.Security.OpaqueToken.Hash(cookie.Value))));
     }
 
+    /// <summary>A connection made from a remembered approval has no upstream tokens; it redeems, refreshes and calls tools all the same.</summary>
+    [Fact]
+    public async Task RememberedApproval_SkipsConsentAndProvider_AndItsTokensRefreshAndWork()
+    {
+        var client = await fixture.RegisterAsync(name: "Remembered by protocol");
+        using var browser = new BrowserAgent();
+        await browser.SignInAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge), client.RedirectUri, "web-liam");
+        var (verifier, challenge) = OAuthFixture.NewPkce();
+
+        using var second = await browser.GetAsync(fixture.AuthorizeUrl(client, challenge, state: "again"));
+        Assert.Equal(HttpStatusCode.Redirect, second.StatusCode);
+        var landing = QueryHelpers.ParseQuery(second.Headers.Location!.Query);
+        Assert.Equal("again", landing["state"]);
+        var tokens = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(new Dictionary<string, string>
+        {
+            ["grant_type"] = "authorization_code",
+            ["code"] = landing["code"].ToString(),
+            ["client_id"] = client.ClientId,
+            ["redirect_uri"] = client.RedirectUri.ToString(),
+            ["code_verifier"] = verifier,
+        }));
+        var refreshed = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(new Dictionary<string, string>
+        {
+            ["grant_type"] = "refresh_token",
+            ["refresh_token"] = tokens.RefreshToken,
+            ["client_id"] = client.ClientId,
+        }));
+
+        using var call = await fixture.SendMcpAsync(refreshed.AccessToken);
+        Assert.Equal(HttpStatusCode.OK, call.StatusCode);
+        Assert.Equal(1, await fixture.Database.AdminScalarAsync<long>(
+            "SELECT count(*) FROM mcp_oauth_audit WHERE event = 'consent_remembered' AND user_id = 'web-liam'"));
+    }
+
+    [Fact]
+    public async Task RememberedApproval_DoesNotCoverAWiderScope()
+    {
+        var client = await fixture.RegisterAsync(name: "Narrow first");
+        using var browser = new BrowserAgent();
+        await browser.SignInAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge,
+            extra: new Dictionary<string, string?> { ["scope"] = "neotoma:read" }), client.RedirectUri, "web-mia");
+
+        using var wider = await browser.GetAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge));
+
+        Assert.Equal(HttpStatusCode.OK, wider.StatusCode);
+        Assert.Contains("name=\"decision\"", await wider.Content.ReadAsStringAsync());
+    }
+
     [Fact]
     public async Task ConnectionsPage_SignedOut_OffersSignInAndShowsNothingElse()
     {
