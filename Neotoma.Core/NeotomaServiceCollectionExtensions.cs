@@ -38,6 +38,7 @@ public static class NeotomaServiceCollectionExtensions
         services.AddSingleton(new CleanupOptions
         {
             ClientRetention = TimeSpan.FromDays(Integer(configuration, SettingNames.ClientRetentionDays, 90)),
+            AuditRetention = TimeSpan.FromDays(Integer(configuration, SettingNames.AuditRetentionDays, 90)),
         });
         services.AddSingleton<StateCleanupService>();
         return services;

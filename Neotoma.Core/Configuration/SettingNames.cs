@@ -46,6 +46,9 @@ public static class SettingNames
     /// <summary>Days after which a dynamically registered client without a live connection is deleted.</summary>
     public const string ClientRetentionDays = "CLIENT_RETENTION_DAYS";
 
+    /// <summary>Days audit rows are kept (default 90); older ones are deleted by the cleanup timer.</summary>
+    public const string AuditRetentionDays = "AUDIT_RETENTION_DAYS";
+
     /// <summary>How many proxies in front of the app append to X-Forwarded-For (1 on Azure); 0 trusts no header.</summary>
     public const string TrustedProxyCount = "TRUSTED_PROXY_COUNT";
 

@@ -13,6 +13,9 @@ public sealed record CleanupOptions
 {
     /// <summary>Dynamically registered clients without a live connection are forgotten after this long unused.</summary>
     public TimeSpan ClientRetention { get; init; } = TimeSpan.FromDays(90);
+
+    /// <summary>Audit rows older than this are deleted (AUDIT_RETENTION_DAYS).</summary>
+    public TimeSpan AuditRetention { get; init; } = TimeSpan.FromDays(90);
 }
 
 /// <summary>
@@ -30,6 +33,7 @@ public sealed class StateCleanupService(
     public const string RateLimitWindows = "rate_limit_windows";
     public const string Clients = "clients";
     public const string WebSessions = "web_sessions";
+    public const string AuditRows = "audit_rows";
 
     internal const int BatchSize = 5_000;
 
@@ -65,6 +69,10 @@ public sealed class StateCleanupService(
             DELETE FROM mcp_oauth_web_sessions WHERE session_hash IN (
                 SELECT session_hash FROM mcp_oauth_web_sessions WHERE expires_at <= @now LIMIT @batch FOR UPDATE SKIP LOCKED)
             """),
+        (AuditRows, """
+            DELETE FROM mcp_oauth_audit WHERE id IN (
+                SELECT id FROM mcp_oauth_audit WHERE created_at < @now - @auditRetention LIMIT @batch FOR UPDATE SKIP LOCKED)
+            """),
     ];
 
     public async Task<CleanupReport> RunAsync(CancellationToken cancellationToken)
@@ -92,7 +100,7 @@ public sealed class StateCleanupService(
 
         var report = new CleanupReport(deleted, timeProvider.GetElapsedTime(started), longest);
         await RecordRunAsync(report, cancellationToken);
-        MaintenanceLog.CleanupFinished(logger, deleted[States], deleted[Codes], deleted[Tokens], deleted[RateLimitWindows], deleted[Clients], deleted[WebSessions],
+        MaintenanceLog.CleanupFinished(logger, deleted[States], deleted[Codes], deleted[Tokens], deleted[RateLimitWindows], deleted[Clients], deleted[WebSessions], deleted[AuditRows],
             (long)report.Elapsed.TotalMilliseconds, (long)report.LongestBatch.TotalMilliseconds);
         return report;
     }
@@ -128,6 +136,11 @@ public sealed class StateCleanupService(
                 command.Parameters.AddWithValue("clientRetention", options.ClientRetention);
             }
 
+            if (sql.Contains("@auditRetention", StringComparison.Ordinal))
+            {
+                command.Parameters.AddWithValue("auditRetention", options.AuditRetention);
+            }
+
             return await command.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
 }
@@ -138,6 +151,6 @@ internal static partial class MaintenanceLog
     public static partial void CleanupStarting(ILogger logger);
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Information,
-        Message = "State cleanup finished: deleted {States} expired state(s), {Codes} code(s), {Tokens} token(s), {Windows} rate-limit window(s), {Clients} unused client(s), {Sessions} ended web session(s) in {ElapsedMs} ms (longest batch {LongestBatchMs} ms)")]
-    public static partial void CleanupFinished(ILogger logger, long states, long codes, long tokens, long windows, long clients, long sessions, long elapsedMs, long longestBatchMs);
+        Message = "State cleanup finished: deleted {States} expired state(s), {Codes} code(s), {Tokens} token(s), {Windows} rate-limit window(s), {Clients} unused client(s), {Sessions} ended web session(s), {AuditRows} old audit row(s) in {ElapsedMs} ms (longest batch {LongestBatchMs} ms)")]
+    public static partial void CleanupFinished(ILogger logger, long states, long codes, long tokens, long windows, long clients, long sessions, long auditRows, long elapsedMs, long longestBatchMs);
 }

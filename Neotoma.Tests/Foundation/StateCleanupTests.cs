@@ -49,6 +49,25 @@ public sealed class StateCleanupTests(DatabaseFixture database, ITestOutputHelpe
     }
 
     [Fact]
+    public async Task Cleanup_DeletesAuditRowsPastRetention_AndEndedWebSessions_KeepingTheRest()
+    {
+        await database.AdminExecuteAsync("""
+            INSERT INTO mcp_oauth_audit (event, user_id, success, created_at) VALUES
+              ('web_sign_in', 'audit-old', true, now() - interval '31 days'), ('web_sign_in', 'audit-new', true, now() - interval '29 days');
+            INSERT INTO mcp_oauth_web_sessions (session_hash, user_id, last_seen_at, expires_at) VALUES
+              ('s-ended', 'u', now() - interval '9 hours', now() - interval '1 hour'), ('s-live', 'u', now(), now() + interval '8 hours');
+            """);
+
+        var report = await Service(new CleanupOptions { AuditRetention = TimeSpan.FromDays(30) }).RunAsync(CancellationToken.None);
+
+        Assert.True(report.Deleted[StateCleanupService.AuditRows] >= 1);
+        Assert.Equal(1, report.Deleted[StateCleanupService.WebSessions]);
+        Assert.Equal(0L, await database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_audit WHERE user_id = 'audit-old'"));
+        Assert.Equal(1L, await database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_audit WHERE user_id = 'audit-new'"));
+        Assert.Equal("s-live", await database.AdminScalarAsync<string>("SELECT string_agg(session_hash, ',') FROM mcp_oauth_web_sessions"));
+    }
+
+    [Fact]
     public async Task Cleanup_OfAHundredThousandExpiredStates_WorksInBatches()
     {
         await database.AdminExecuteAsync("""
