@@ -61,32 +61,39 @@ public static class NeotomaServiceCollectionExtensions
             throw new NeotomaConfigurationException(SettingNames.DatabaseAuth, $"{SettingNames.DatabaseAuth} must be password or entra; got '{auth}'.");
         }
 
-        services.AddSingleton(sp =>
-        {
-            var builder = new NpgsqlDataSourceBuilder(database.ConnectionString);
-            if (!database.ConnectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase))
-            {
-                // Every query is fixed SQL, so a statement used five times is worth preparing once per
-                // connection: PostgreSQL then skips planning (about a fifth of a retrieve_entities call).
-                builder.ConnectionStringBuilder.MaxAutoPrepare = 64;
-            }
-            if (auth == "entra")
-            {
-                // Azure Database for PostgreSQL with Entra authentication: the password is a token of the
-                // app's managed identity, renewed before it expires, so no secret sits in app settings.
-                var credential = sp.GetService<TokenCredential>() ?? new DefaultAzureCredential();
-                var scope = new TokenRequestContext(["https://ossrdbms-aad.database.windows.net/.default"]);
-                builder.UsePeriodicPasswordProvider(
-                    async (_, cancellationToken) => (await credential.GetTokenAsync(scope, cancellationToken)).Token,
-                    TimeSpan.FromMinutes(30), TimeSpan.FromSeconds(10));
-            }
-
-            return builder.Build();
-        });
+        services.AddSingleton(sp => BuildDataSource(sp, database.ConnectionString, auth));
+        // Migrations (a session advisory lock) and LISTEN need a session of their own: behind a
+        // transaction-mode pooler they take the server's direct port (DATABASE_DIRECT_CONNECTION_STRING).
+        var direct = configuration[SettingNames.DatabaseDirectConnectionString] is { Length: > 0 } directString ? directString : null;
+        services.AddSingleton(sp => new DirectDatabase(direct is null ? sp.GetRequiredService<NpgsqlDataSource>() : BuildDataSource(sp, direct, auth)));
         services.AddSingleton<NeotomaDatabase>();
-        services.AddSingleton<DatabaseMigrator>();
+        services.AddSingleton(sp => new DatabaseMigrator(database, sp.GetRequiredService<DirectDatabase>().DataSource, sp.GetRequiredService<ILogger<DatabaseMigrator>>()));
         services.AddHostedService<MigrationHostedService>();
         return services;
+    }
+
+    private static NpgsqlDataSource BuildDataSource(IServiceProvider sp, string connectionString, string auth)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        if (!connectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase))
+        {
+            // Every query is fixed SQL, so a statement used five times is worth preparing once per
+            // connection: PostgreSQL then skips planning (about a fifth of a retrieve_entities call).
+            builder.ConnectionStringBuilder.MaxAutoPrepare = 64;
+        }
+
+        if (auth == "entra")
+        {
+            // Azure Database for PostgreSQL with Entra authentication: the password is a token of the
+            // app's managed identity, renewed before it expires, so no secret sits in app settings.
+            var credential = sp.GetService<TokenCredential>() ?? new DefaultAzureCredential();
+            var scope = new TokenRequestContext(["https://ossrdbms-aad.database.windows.net/.default"]);
+            builder.UsePeriodicPasswordProvider(
+                async (_, cancellationToken) => (await credential.GetTokenAsync(scope, cancellationToken)).Token,
+                TimeSpan.FromMinutes(30), TimeSpan.FromSeconds(10));
+        }
+
+        return builder.Build();
     }
 
     private static void AddOAuth(IServiceCollection services, IConfiguration configuration)
@@ -155,7 +162,8 @@ public static class NeotomaServiceCollectionExtensions
         services.AddSingleton<AccessTokenValidator>();
         services.AddSingleton(sp => new AccessTokenCache(
             TimeSpan.FromSeconds(Integer(configuration, SettingNames.AccessTokenCacheSeconds, 5)), sp.GetRequiredService<TimeProvider>()));
-        services.AddHostedService<RevocationListener>();
+        services.AddHostedService(sp => new RevocationListener(sp.GetRequiredService<DirectDatabase>().DataSource,
+            sp.GetRequiredService<TokenRevocation>(), sp.GetRequiredService<AccessTokenCache>(), sp.GetRequiredService<ILogger<RevocationListener>>()));
         services.AddSingleton<BearerAuthenticator>();
         services.AddSingleton<McpEndpoint>();
         var issuerOrigin = new Uri(server.Issuer).GetLeftPart(UriPartial.Authority);
@@ -170,6 +178,7 @@ public static class NeotomaServiceCollectionExtensions
             LoopbackServer = McpOptions.IsLoopbackOrigin(issuerOrigin),
         });
         services.AddSingleton<Microsoft.Extensions.Options.IPostConfigureOptions<ModelContextProtocol.Server.McpServerOptions>, PortableSchemas.Setup>();
+        services.AddHttpContextAccessor();
         services.AddMcpServer(mcp => mcp.ServerInfo = new() { Name = "neotoma", Version = "1.0.0" })
             .WithHttpTransport(http => http.Stateless = true)
             .WithRequestFilters(filters => filters.AddCallToolFilter(ToolScopes.Filter).AddCallToolFilter(ToolArgumentCheck.Filter))

@@ -46,6 +46,13 @@ public static class SettingNames
     /// <summary>Days after which a dynamically registered client without a live connection is deleted.</summary>
     public const string ClientRetentionDays = "CLIENT_RETENTION_DAYS";
 
+    /// <summary>
+    /// The server's direct port, when DATABASE_CONNECTION_STRING goes through a transaction-mode pooler
+    /// (PgBouncer): migrations (a session advisory lock) and the revocation listener (LISTEN) use it.
+    /// Unset, they use DATABASE_CONNECTION_STRING.
+    /// </summary>
+    public const string DatabaseDirectConnectionString = "DATABASE_DIRECT_CONNECTION_STRING";
+
     /// <summary>Days audit rows are kept (default 90); older ones are deleted by the cleanup timer.</summary>
     public const string AuditRetentionDays = "AUDIT_RETENTION_DAYS";
 

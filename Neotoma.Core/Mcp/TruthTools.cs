@@ -1,9 +1,11 @@
 using System.ComponentModel;
 using System.Security.Claims;
 using System.Text.Json;
+using Microsoft.AspNetCore.Http;
 using ModelContextProtocol;
 using ModelContextProtocol.Server;
 using Neotoma.Core.OAuth;
+using Neotoma.Core.Storage;
 using Neotoma.Core.Truth;
 
 namespace Neotoma.Core.Mcp;
@@ -13,13 +15,18 @@ namespace Neotoma.Core.Mcp;
 /// ClaimsPrincipal the bearer authenticator built), never for a user named in the arguments.
 /// </summary>
 [McpServerToolType]
-public sealed class TruthTools(TruthStore store)
+public sealed class TruthTools(TruthStore store, IHttpContextAccessor http)
 {
     private static string UserOf(ClaimsPrincipal user) =>
         user.FindFirstValue("sub") ?? throw new McpException("No authenticated user.");
 
-    /// <summary>Bad input and unknown ids become tool errors that name the field; the model can correct itself.</summary>
-    private static async Task<T> Run<T>(Func<Task<T>> operation)
+    /// <summary>
+    /// Bad input and unknown ids become tool errors that name the field; the model can correct itself.
+    /// A database that is down, restarting or out of pooled connections makes the whole answer HTTP
+    /// 503 with Retry-After (the same as every other endpoint), with a tool error that says nothing
+    /// was changed: the client retries instead of reporting a failure.
+    /// </summary>
+    private async Task<T> Run<T>(Func<Task<T>> operation)
     {
         try
         {
@@ -32,6 +39,17 @@ public sealed class TruthTools(TruthStore store)
         catch (TruthNotFoundException e)
         {
             throw new McpException(e.Message);
+        }
+        catch (Exception e) when (DatabaseOutage.Is(e))
+        {
+            var outage = DatabaseOutage.ToOAuthException();
+            if (http.HttpContext?.Response is { HasStarted: false } response)
+            {
+                response.StatusCode = outage.Info.Status;
+                response.Headers.RetryAfter = outage.Info.RetryAfterSeconds?.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            throw new McpException(outage.Message);
         }
     }
 

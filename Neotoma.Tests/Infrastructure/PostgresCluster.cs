@@ -15,10 +15,13 @@ public sealed class PostgresCluster : IAsyncDisposable
     private readonly string directory;
     private readonly string bin;
 
-    private PostgresCluster(string directory, string bin, int port)
+    private readonly int? maxConnections;
+
+    private PostgresCluster(string directory, string bin, int port, int? maxConnections)
     {
         this.directory = directory;
         this.bin = bin;
+        this.maxConnections = maxConnections;
         Port = port;
     }
 
@@ -35,13 +38,14 @@ public sealed class PostgresCluster : IAsyncDisposable
         Host = Path.Combine(directory, "run"), Port = Port, Database = Database, Username = "postgres", Pooling = false,
     }.ConnectionString;
 
-    public static async Task<PostgresCluster> StartAsync()
+    /// <param name="maxConnections">PostgreSQL's max_connections (3 of them reserved for superusers), as small as a Burstable server's.</param>
+    public static async Task<PostgresCluster> StartAsync(int? maxConnections = null)
     {
-        var bin = Directory.GetDirectories("/usr/lib/postgresql").Select(d => Path.Combine(d, "bin"))
-            .Where(Directory.Exists).OrderBy(d => d, StringComparer.Ordinal).LastOrDefault()
+        var bin = System.IO.Directory.GetDirectories("/usr/lib/postgresql").Select(d => Path.Combine(d, "bin"))
+            .Where(System.IO.Directory.Exists).OrderBy(d => d, StringComparer.Ordinal).LastOrDefault()
             ?? throw new InvalidOperationException("No PostgreSQL binaries under /usr/lib/postgresql (./neotoma test installs them).");
-        var directory = Directory.CreateTempSubdirectory("neotoma-own-pg-").FullName;
-        var cluster = new PostgresCluster(directory, bin, SelfHostServer.FreePort());
+        var directory = System.IO.Directory.CreateTempSubdirectory("neotoma-own-pg-").FullName;
+        var cluster = new PostgresCluster(directory, bin, SelfHostServer.FreePort(), maxConnections);
         if (Environment.UserName == "root")
         {
             await RunAsync("chown", "postgres", directory);
@@ -79,7 +83,11 @@ public sealed class PostgresCluster : IAsyncDisposable
         AsPostgresAsync(Path.Combine(bin, "pg_ctl"), "-D", Path.Combine(directory, "data"), "-w", "-t", "60",
             "-o", Options(), "-l", Path.Combine(directory, "postgres.log"), "start");
 
-    private string Options() => $"-p {Port} -k {Path.Combine(directory, "run")} -c listen_addresses=127.0.0.1 -c fsync=off";
+    private string Options() => $"-p {Port} -k {Path.Combine(directory, "run")} -c listen_addresses=127.0.0.1 -c fsync=off"
+        + (maxConnections is { } max ? $" -c max_connections={max}" : "");
+
+    /// <summary>The directory the cluster lives in, owned by the postgres user: where a pooler beside it keeps its files.</summary>
+    public string Directory => directory;
 
     public async Task<T?> AdminScalarAsync<T>(string sql)
     {
@@ -123,6 +131,6 @@ public sealed class PostgresCluster : IAsyncDisposable
             // Already stopped by the test.
         }
 
-        Directory.Delete(directory, recursive: true);
+        System.IO.Directory.Delete(directory, recursive: true);
     }
 }
