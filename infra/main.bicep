@@ -29,11 +29,45 @@ param oidcClientSecret string = ''
 @description('Public base URL, when a custom domain fronts the app; empty for https://<app>.azurewebsites.net.')
 param apiBase string = ''
 
+@allowed(['burstable', 'generalpurpose'])
+@description('burstable (cheapest): Standard_B1ms, no pooler, instances capped so every pool fits max_connections. generalpurpose: Standard_D2ds_v5 with the built-in PgBouncer (transaction mode) for requests.')
+param databaseTier string = 'burstable'
+
+@minValue(1)
+@maxValue(1000)
+@description('Instances the app may scale out to; capped by what the database tier can serve (see docs/azure-scale-out.md).')
+param maximumInstanceCount int = 40
+
+@description('Object id of the operator (you, or an admin group): PostgreSQL Entra administrator and Key Vault Secrets Officer. azd fills it with your own id.')
+param adminPrincipalId string
+
+@description('The operator\'s name in Entra: your user principal name, or the group\'s display name.')
+param adminPrincipalName string
+
+@allowed(['User', 'Group', 'ServicePrincipal'])
+param adminPrincipalType string = 'User'
+
+@description('Your public IP address, admitted to PostgreSQL for the admin commands (the post-provision hook, doctor, rotate-key); empty for none.')
+param adminClientIp string = ''
+
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var name = '${environmentName}-${take(token, 6)}'
 var tags = { 'azd-env-name': environmentName, app: 'neotoma' }
 var secretName = 'mcp-token-encryption-key'
 var deploymentContainerName = 'app-package'
+
+// The connection budget (docs/azure-scale-out.md). Each instance holds at most `requestPool` pooled
+// connections plus one for the revocation listener; while it migrates at start-up it needs 3
+// (the advisory lock's session, DbUp's, the listener). 10 connections stay free for the operator.
+var serverMaxConnections = databaseTier == 'burstable' ? 50 : 859
+var operatorReserve = 10
+var budget = serverMaxConnections - operatorReserve
+var poolerServerConnections = 50
+var directPerInstance = 3
+var instances = databaseTier == 'burstable'
+  ? min(maximumInstanceCount, budget / (directPerInstance + 1))
+  : min(maximumInstanceCount, (budget - poolerServerConnections) / directPerInstance)
+var requestPool = databaseTier == 'burstable' ? max(budget / instances - 1, directPerInstance) : 40
 
 module monitoring 'app/monitoring.bicep' = {
   name: 'monitoring'
@@ -71,6 +105,7 @@ module functionApp 'app/functionapp.bicep' = {
     storageAccountName: storage.outputs.name
     deploymentContainerUrl: '${storage.outputs.blobEndpoint}${deploymentContainerName}'
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    maximumInstanceCount: instances
   }
 }
 
@@ -84,6 +119,15 @@ module access 'app/role-assignments.bicep' = {
   }
 }
 
+module adminAccess 'app/admin-access.bicep' = {
+  name: 'admin-access'
+  params: {
+    principalId: adminPrincipalId
+    principalType: adminPrincipalType
+    keyVaultName: vault.outputs.name
+  }
+}
+
 module postgres 'app/postgres.bicep' = {
   name: 'postgres'
   params: {
@@ -91,10 +135,16 @@ module postgres 'app/postgres.bicep' = {
     location: location
     tags: tags
     databaseName: 'neotoma'
-    appPrincipalId: functionApp.outputs.principalId
-    appPrincipalName: functionApp.outputs.name
+    tier: databaseTier
+    adminPrincipalId: adminPrincipalId
+    adminPrincipalName: adminPrincipalName
+    adminPrincipalType: adminPrincipalType
+    adminClientIp: adminClientIp
+    poolerServerConnections: poolerServerConnections
   }
 }
+
+var databaseBase = 'Host=${postgres.outputs.host};Database=${postgres.outputs.databaseName};Username=${functionApp.outputs.name};Ssl Mode=Require'
 
 var publicBaseUrl = empty(apiBase) ? 'https://${functionApp.outputs.defaultHostName}' : apiBase
 
@@ -110,7 +160,11 @@ module settings 'app/appsettings.bicep' = {
       API_BASE: publicBaseUrl
       KEY_VAULT_URI: vault.outputs.uri
       KEY_VAULT_SECRET_NAME: secretName
-      DATABASE_CONNECTION_STRING: 'Host=${postgres.outputs.host};Database=${postgres.outputs.databaseName};Username=${functionApp.outputs.name};Ssl Mode=Require'
+      // generalpurpose: requests through PgBouncer (6432, no protocol-level prepares), migrations and LISTEN direct (5432).
+      DATABASE_CONNECTION_STRING: databaseTier == 'burstable'
+        ? '${databaseBase};Port=5432;Maximum Pool Size=${requestPool}'
+        : '${databaseBase};Port=6432;Maximum Pool Size=${requestPool};Max Auto Prepare=0;No Reset On Close=true'
+      DATABASE_DIRECT_CONNECTION_STRING: databaseTier == 'burstable' ? '' : '${databaseBase};Port=5432;Maximum Pool Size=${directPerInstance}'
       DATABASE_AUTH: 'entra'
       OIDC_PRESET: oidcPreset
       OIDC_ISSUER: oidcIssuer
@@ -127,3 +181,8 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output MCP_URL string = '${publicBaseUrl}/mcp'
 output OAUTH_CALLBACK_URL string = '${publicBaseUrl}/api/mcp/oauth/callback'
 output KEY_VAULT_URI string = vault.outputs.uri
+output KEY_VAULT_NAME string = vault.outputs.name
+output POSTGRES_HOST string = postgres.outputs.host
+output POSTGRES_DATABASE string = postgres.outputs.databaseName
+output MAXIMUM_INSTANCE_COUNT int = instances
+output REQUEST_POOL_SIZE int = requestPool

@@ -38,6 +38,18 @@ public sealed class DeploymentSettingsTests
         }
     }
 
+    /// <summary>`func start` refuses to start without a valid key; the example works as copied, against `./neotoma idp`.</summary>
+    [Fact]
+    public void LocalSettingsExample_WorksAsCopied_AgainstTheLocalProvider()
+    {
+        using var example = System.Text.Json.JsonDocument.Parse(Read("local.settings.example.json"));
+        var values = example.RootElement.GetProperty("Values");
+
+        Assert.Matches("^[0-9a-f]{64}$", values.GetProperty(SettingNames.EncryptionKey).GetString());
+        Assert.Equal("http://localhost:9400", values.GetProperty(SettingNames.UpstreamIssuer).GetString());
+        Assert.Contains("cmd_idp()", Read("neotoma"));
+    }
+
     [Fact]
     public void ConfigurationReference_DocumentsEverySetting()
     {

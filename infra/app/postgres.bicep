@@ -2,16 +2,33 @@ param name string
 param location string
 param tags object
 param databaseName string
-@description('Object (principal) id of the function app identity, made the server\'s Entra administrator.')
-param appPrincipalId string
-@description('Name of that identity, as the role name the app logs in with.')
-param appPrincipalName string
+
+@allowed(['burstable', 'generalpurpose'])
+@description('burstable: Standard_B1ms, no pooler. generalpurpose: Standard_D2ds_v5 with the built-in PgBouncer on port 6432.')
+param tier string
+
+@description('Object id of the PostgreSQL Entra administrator: the deployer, or an admin group. Never the app.')
+param adminPrincipalId string
+@description('Its name as Entra knows it (a user principal name, or the group\'s display name).')
+param adminPrincipalName string
+@allowed(['User', 'Group', 'ServicePrincipal'])
+param adminPrincipalType string
+
+@description('A client IP address admitted to the server (the deployer\'s, for the admin commands); empty for none.')
+param adminClientIp string = ''
+
+@description('Server connections the built-in PgBouncer keeps per user and database (generalpurpose only).')
+param poolerServerConnections int
+
+var sku = tier == 'burstable'
+  ? { name: 'Standard_B1ms', tier: 'Burstable' }
+  : { name: 'Standard_D2ds_v5', tier: 'GeneralPurpose' }
 
 resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
   name: name
   location: location
   tags: tags
-  sku: { name: 'Standard_B1ms', tier: 'Burstable' }
+  sku: sku
   properties: {
     version: '16'
     storage: { storageSizeGB: 32 }
@@ -38,16 +55,43 @@ resource allowAzure 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@202
   properties: { startIpAddress: '0.0.0.0', endIpAddress: '0.0.0.0' }
 }
 
-resource appAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {
+resource allowAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = if (!empty(adminClientIp)) {
   parent: server
-  name: appPrincipalId
-  properties: {
-    principalType: 'ServicePrincipal'
-    principalName: appPrincipalName
-    tenantId: subscription().tenantId
-  }
-  dependsOn: [ database, allowAzure ]
+  name: 'AllowAdminClient'
+  properties: { startIpAddress: adminClientIp, endIpAddress: adminClientIp }
+  dependsOn: [ allowAzure ]
 }
 
+// The built-in PgBouncer (General Purpose and Memory Optimized only), in transaction mode.
+var poolerSettings = tier == 'generalpurpose'
+  ? [
+      { name: 'pgbouncer.enabled', value: 'true' }
+      { name: 'pgbouncer.pool_mode', value: 'TRANSACTION' }
+      { name: 'pgbouncer.default_pool_size', value: string(poolerServerConnections) }
+    ]
+  : []
+
+@batchSize(1)
+resource pooler 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = [for setting in poolerSettings: {
+  parent: server
+  name: setting.name
+  properties: { value: setting.value, source: 'user-override' }
+  dependsOn: [ database ]
+}]
+
+// The administrator is a person or an admin group: it creates the app's own role after
+// provisioning (infra/hooks/postprovision.sh), which owns the database and nothing else.
+resource admin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {
+  parent: server
+  name: adminPrincipalId
+  properties: {
+    principalType: adminPrincipalType
+    principalName: adminPrincipalName
+    tenantId: subscription().tenantId
+  }
+  dependsOn: [ database, allowAzure, pooler ]
+}
+
+output name string = server.name
 output host string = server.properties.fullyQualifiedDomainName
 output databaseName string = database.name
