@@ -50,6 +50,9 @@ param adminPrincipalType string = 'User'
 @description('Your public IP address, admitted to PostgreSQL for the admin commands (the post-provision hook, doctor, rotate-key); empty for none.')
 param adminClientIp string = ''
 
+@description('Private networking: VNet integration for the app, private endpoints for storage, Key Vault and PostgreSQL, and public access off for all three except from adminClientIp.')
+param vnetEnabled bool = false
+
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var name = '${environmentName}-${take(token, 6)}'
 var tags = { 'azd-env-name': environmentName, app: 'neotoma' }
@@ -74,6 +77,11 @@ module monitoring 'app/monitoring.bicep' = {
   params: { name: name, location: location, tags: tags }
 }
 
+module network 'app/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  params: { name: name, location: location, tags: tags }
+}
+
 module storage 'app/storage.bicep' = {
   name: 'storage'
   params: {
@@ -81,6 +89,8 @@ module storage 'app/storage.bicep' = {
     location: location
     tags: tags
     deploymentContainerName: deploymentContainerName
+    privateNetwork: vnetEnabled
+    adminClientIp: adminClientIp
   }
 }
 
@@ -93,6 +103,8 @@ module vault 'app/keyvault.bicep' = {
     secretName: secretName
     encryptionKey: encryptionKey
     oidcClientSecret: oidcClientSecret
+    privateNetwork: vnetEnabled
+    adminClientIp: adminClientIp
   }
 }
 
@@ -106,6 +118,7 @@ module functionApp 'app/functionapp.bicep' = {
     deploymentContainerUrl: '${storage.outputs.blobEndpoint}${deploymentContainerName}'
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     maximumInstanceCount: instances
+    subnetId: vnetEnabled ? network!.outputs.appSubnetId : ''
   }
 }
 
@@ -141,8 +154,28 @@ module postgres 'app/postgres.bicep' = {
     adminPrincipalType: adminPrincipalType
     adminClientIp: adminClientIp
     poolerServerConnections: poolerServerConnections
+    privateNetwork: vnetEnabled
   }
 }
+
+// The private link groups the app reaches privately: storage's three services, the vault, the server.
+var endpointGroups = vnetEnabled ? ['blob', 'queue', 'table', 'vault', 'postgresqlServer'] : []
+
+module endpoints 'app/private-endpoint.bicep' = [for group in endpointGroups: {
+  name: 'endpoint-${group}'
+  params: {
+    name: '${name}-pe-${group}'
+    location: location
+    tags: tags
+    subnetId: network!.outputs.endpointSubnetId
+    targetId: group == 'vault' ? vault.outputs.id : (group == 'postgresqlServer' ? postgres.outputs.id : storage.outputs.id)
+    groupId: group
+    zoneId: group == 'blob' ? network!.outputs.blobZoneId
+      : (group == 'queue' ? network!.outputs.queueZoneId
+      : (group == 'table' ? network!.outputs.tableZoneId
+      : (group == 'vault' ? network!.outputs.vaultZoneId : network!.outputs.postgresZoneId)))
+  }
+}]
 
 var databaseBase = 'Host=${postgres.outputs.host};Database=${postgres.outputs.databaseName};Username=${functionApp.outputs.name};Ssl Mode=Require'
 

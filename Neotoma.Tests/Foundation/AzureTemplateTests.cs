@@ -120,4 +120,19 @@ public sealed class AzureTemplateTests(CompiledTemplate template) : IClassFixtur
 
         Assert.All(forbidden, id => Assert.DoesNotContain(id, text));
     }
+
+    [Fact]
+    public void PrivateNetwork_DropsTheAzureWideFirewallRule_AndReachesFiveServicesPrivately()
+    {
+        var postgres = template.Module("postgres");
+        var azureWide = CompiledTemplate.Resources(postgres, "Microsoft.DBforPostgreSQL/flexibleServers/firewallRules")
+            .Single(rule => ((string)rule["name"]!).Contains("AllowAzureServices"));
+        var endpoints = CompiledTemplate.Resources(template.Main).Single(r => ((string?)r["name"])?.Contains("endpoint-") == true);
+        var groups = template.Main["variables"]!["endpointGroups"]!.ToJsonString();
+
+        Assert.Equal("[not(parameters('privateNetwork'))]", (string?)azureWide["condition"]);
+        Assert.Equal("[parameters('vnetEnabled')]", CompiledTemplate.Bound(postgres, "privateNetwork"));
+        Assert.NotNull(endpoints["copy"]);
+        Assert.All(new[] { "blob", "queue", "table", "vault", "postgresqlServer" }, group => Assert.Contains(group, groups));
+    }
 }

@@ -6,6 +6,8 @@ param deploymentContainerUrl string
 param applicationInsightsName string
 @description('Instances the app may scale out to.')
 param maximumInstanceCount int = 40
+@description('The subnet of VNet integration (vnetEnabled); empty for none.')
+param subnetId string = ''
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: '${name}-plan'
@@ -25,6 +27,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    virtualNetworkSubnetId: empty(subnetId) ? null : subnetId
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'

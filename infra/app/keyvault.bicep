@@ -6,6 +6,9 @@ param secretName string
 @secure()
 @description('64 hex characters (32 random bytes): openssl rand -hex 32.')
 param encryptionKey string
+@description('Private network: reached through a private endpoint; from outside only from adminClientIp.')
+param privateNetwork bool = false
+param adminClientIp string = ''
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -19,6 +22,9 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableSoftDelete: true
     softDeleteRetentionInDays: 7
     enablePurgeProtection: true
+    networkAcls: privateNetwork
+      ? { defaultAction: 'Deny', bypass: 'AzureServices', ipRules: empty(adminClientIp) ? [] : [ { value: adminClientIp } ] }
+      : { defaultAction: 'Allow', bypass: 'AzureServices' }
   }
 }
 
@@ -42,5 +48,6 @@ resource secret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
 }
 
 output name string = vault.name
+output id string = vault.id
 output uri string = vault.properties.vaultUri
 output oidcClientSecretName string = 'oidc-client-secret'

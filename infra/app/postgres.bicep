@@ -20,6 +20,9 @@ param adminClientIp string = ''
 @description('Server connections the built-in PgBouncer keeps per user and database (generalpurpose only).')
 param poolerServerConnections int
 
+@description('Private network: the app comes through a private endpoint, so Azure services are not admitted; adminClientIp still is.')
+param privateNetwork bool = false
+
 var sku = tier == 'burstable'
   ? { name: 'Standard_B1ms', tier: 'Burstable' }
   : { name: 'Standard_D2ds_v5', tier: 'GeneralPurpose' }
@@ -49,7 +52,7 @@ resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-0
   properties: { charset: 'UTF8', collation: 'en_US.utf8' }
 }
 
-resource allowAzure 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = {
+resource allowAzure 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = if (!privateNetwork) {
   parent: server
   name: 'AllowAzureServices'
   properties: { startIpAddress: '0.0.0.0', endIpAddress: '0.0.0.0' }
@@ -93,5 +96,6 @@ resource admin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08
 }
 
 output name string = server.name
+output id string = server.id
 output host string = server.properties.fullyQualifiedDomainName
 output databaseName string = database.name

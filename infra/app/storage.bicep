@@ -4,6 +4,9 @@ param location string
 param tags object
 @description('Blob container the Flex Consumption plan deploys the app package from.')
 param deploymentContainerName string
+@description('Private network: reached through private endpoints; from outside only from adminClientIp (azd deploy uploads from there).')
+param privateNetwork bool = false
+param adminClientIp string = ''
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
@@ -17,6 +20,9 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowBlobPublicAccess: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
+    networkAcls: privateNetwork
+      ? { defaultAction: 'Deny', bypass: 'AzureServices', ipRules: empty(adminClientIp) ? [] : [ { value: adminClientIp, action: 'Allow' } ] }
+      : { defaultAction: 'Allow', bypass: 'AzureServices' }
   }
 }
 
@@ -31,4 +37,5 @@ resource deployments 'Microsoft.Storage/storageAccounts/blobServices/containers@
 }
 
 output name string = storage.name
+output id string = storage.id
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
