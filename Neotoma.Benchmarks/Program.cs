@@ -26,6 +26,9 @@ var rounds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_ROUNDS"), ou
 var only = Environment.GetEnvironmentVariable("BENCH_ONLY");
 
 var neotomaPort = FreePort();
+// The bare server also plays the upstream provider's discovery (no sign-in happens in the bench:
+// /initiate only builds the provider's authorize URL from it).
+var barePort = FreePort();
 // The app's own logging defaults, as `./neotoma up` and Azure run it; rate limits off (every request comes from one address).
 var neotoma = SelfHostApplication.Build(["--urls", $"http://127.0.0.1:{neotomaPort}"], builder =>
 {
@@ -37,7 +40,7 @@ var neotoma = SelfHostApplication.Build(["--urls", $"http://127.0.0.1:{neotomaPo
         ["DATABASE_CONNECTION_STRING"] = connectionString,
         ["API_BASE"] = $"http://127.0.0.1:{neotomaPort}",
         ["MCP_TOKEN_ENCRYPTION_KEY"] = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
-        ["OIDC_ISSUER"] = "http://127.0.0.1:9",
+        ["OIDC_ISSUER"] = $"http://127.0.0.1:{barePort}",
         ["OIDC_CLIENT_ID"] = "bench",
     });
 });
@@ -46,11 +49,18 @@ await neotoma.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(Cance
 
 var bare = WebApplication.CreateSlimBuilder();
 bare.Logging.SetMinimumLevel(LogLevel.Warning);
-var barePort = FreePort();
 bare.WebHost.UseUrlsCompat($"http://127.0.0.1:{barePort}");
 bare.Services.AddMcpServer().WithHttpTransport(options => options.Stateless = true).WithTools<BareTools>();
 var bareApp = bare.Build();
 bareApp.MapMcp("/mcp");
+var upstream = $"http://127.0.0.1:{barePort}";
+bareApp.MapGet("/.well-known/openid-configuration", () => Microsoft.AspNetCore.Http.Results.Json(new Dictionary<string, object>
+{
+    ["issuer"] = upstream, ["authorization_endpoint"] = upstream + "/authorize", ["token_endpoint"] = upstream + "/token",
+    ["jwks_uri"] = upstream + "/jwks", ["response_types_supported"] = new[] { "code" }, ["subject_types_supported"] = new[] { "public" },
+    ["id_token_signing_alg_values_supported"] = new[] { "RS256" }, ["code_challenge_methods_supported"] = new[] { "S256" },
+}));
+bareApp.MapGet("/jwks", () => Microsoft.AspNetCore.Http.Results.Json(new { keys = Array.Empty<object>() }));
 await bareApp.StartAsync();
 
 // The same bare server listing Neotoma's 14 tools: separates the cost of a larger tools/list from the cost of auth and hosting.
@@ -210,6 +220,8 @@ if (groups.Contains("oauth"))
             return response.IsSuccessStatusCode;
         }), clients);
 
+        await RunAsync(new("neotoma", "initiate: consent Approve", await ConsentApproveAsync()), clients);
+
         var codes = await CreateCodesAsync(connections, 20_000);
         var taken = -1;
         await RunAsync(new("neotoma", "token: authorization_code", async () =>
@@ -352,6 +364,32 @@ static string Ratio(string what, Result neotoma, Result reference, int clients, 
 }
 
 static long PeakMegabytes() => Process.GetCurrentProcess().PeakWorkingSet64 / (1024 * 1024);
+
+// A person's Approve on the consent page: a registered client, the consent form's fields and the
+// browser's consent cookie from one GET of /authorize, then each call posts the form as the browser
+// does (a new state row and the provider's authorize URL, answered by the "Continuing…" page).
+async Task<Func<Task<bool>>> ConsentApproveAsync()
+{
+    var origin = $"http://127.0.0.1:{neotomaPort}";
+    var browser = new HttpClient(new SocketsHttpHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false, MaxConnectionsPerServer = 64 });
+    using var registered = await browser.PostAsync(origin + "/api/mcp/oauth/register", new StringContent(
+        """{"client_name":"bench","redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}""", Encoding.UTF8, "application/json"));
+    using var client = System.Text.Json.JsonDocument.Parse(await registered.Content.ReadAsStringAsync());
+    var challenge = Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(Encoding.ASCII.GetBytes(CodeVerifier)))
+        .TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    var page = await browser.GetStringAsync(origin + "/api/mcp/oauth/authorize?response_type=code&code_challenge_method=S256&state=bench" +
+        $"&client_id={client.RootElement.GetProperty("client_id").GetString()}&redirect_uri={Uri.EscapeDataString("http://127.0.0.1:9/cb")}&code_challenge={challenge}");
+    var fields = System.Text.RegularExpressions.Regex.Matches(page, "<input type=\"hidden\" name=\"(?<n>[^\"]+)\" value=\"(?<v>[^\"]*)\">")
+        .ToDictionary(m => m.Groups["n"].Value, m => WebUtility.HtmlDecode(m.Groups["v"].Value));
+    fields["decision"] = "approve";
+    return async () =>
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, origin + "/api/mcp/oauth/initiate") { Content = new FormUrlEncodedContent(fields) };
+        request.Headers.Add("Origin", origin);
+        using var response = await browser.SendAsync(request);
+        return response.StatusCode == HttpStatusCode.OK && (await response.Content.ReadAsStringAsync()).Contains("Continuing");
+    };
+}
 
 async Task<string[]> CreateConnectionsAsync(int count)
 {
