@@ -83,7 +83,7 @@ resource pooler 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-0
 }]
 
 // The administrator is a person or an admin group: it creates the app's own role after
-// provisioning (infra/hooks/postprovision.sh), which owns the database and nothing else.
+// provisioning (infra/hooks/postprovision.sh), which may create its tables in the database and nothing else.
 resource admin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {
   parent: server
   name: adminPrincipalId

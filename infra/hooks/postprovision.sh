@@ -1,8 +1,10 @@
 #!/bin/sh
 # Run by `azd provision` / `azd up` after the infrastructure exists, as you (the PostgreSQL Entra
-# administrator): creates the function app's own PostgreSQL role for its managed identity and makes
-# it the owner of the neotoma database, so it can migrate its own tables. The role has no
-# CREATEROLE, no CREATEDB, no BYPASSRLS and is not an administrator. Idempotent.
+# administrator): creates the function app's own PostgreSQL role for its managed identity and lets
+# it create tables in the neotoma database's public schema, so it migrates (and owns) its own
+# tables and nothing else. The role has no CREATEROLE, no CREATEDB, no BYPASSRLS and is not an
+# administrator. Grants rather than a change of database owner: an Entra administrator is not a
+# superuser and may not hand a database to a role it is not a member of. Idempotent.
 #
 # Needs: az (signed in as the administrator), psql, and your IP admitted (ADMIN_CLIENT_IP).
 set -eu
@@ -22,9 +24,12 @@ command -v psql >/dev/null || { echo "postprovision: psql is missing (apt-get in
 PGPASSWORD="$(az account get-access-token --resource-type oss-rdbms --query accessToken -o tsv)"
 export PGPASSWORD
 
-psql "host=$host port=5432 dbname=postgres user=$admin sslmode=require" -v ON_ERROR_STOP=1 -v app="$app" -v db="$database" <<'SQL'
+psql "host=$host port=${POSTGRES_PORT:-5432} dbname=postgres user=$admin sslmode=${POSTGRES_SSLMODE:-require}" \
+  -v ON_ERROR_STOP=1 -v app="$app" -v db="$database" <<'SQL'
 SELECT * FROM pgaadauth_create_principal(:'app', false, false)
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app');
-ALTER DATABASE :"db" OWNER TO :"app";
+GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"app";
+\connect :"db"
+GRANT USAGE, CREATE ON SCHEMA public TO :"app";
 SQL
-echo "postprovision: role \"$app\" owns database \"$database\""
+echo "postprovision: role \"$app\" may create its tables in database \"$database\""
