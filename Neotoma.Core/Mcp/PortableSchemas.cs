@@ -18,15 +18,30 @@ namespace Neotoma.Core.Mcp;
 /// </summary>
 public static class PortableSchemas
 {
+    /// <summary>
+    /// The tools already rewritten. The SDK's stateless transport configures a fresh
+    /// <see cref="McpServerOptions"/> for every request, over the same tool instances: rewriting them
+    /// again each time cost more than half of a simple tool call's throughput.
+    /// </summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ModelContextProtocol.Protocol.Tool, object> Rewritten = new();
+
     public static void Apply(McpServerOptions options)
     {
         foreach (var tool in options.ToolCollection ?? [])
         {
+            if (Rewritten.TryGetValue(tool.ProtocolTool, out _))
+            {
+                continue;
+            }
+
+            // Two first requests at once may both rewrite: the rewrite is idempotent, so both get the same schemas.
             tool.ProtocolTool.InputSchema = Rewrite(tool.ProtocolTool.InputSchema, input: true);
             if (tool.ProtocolTool.OutputSchema is { } output)
             {
                 tool.ProtocolTool.OutputSchema = Rewrite(output, input: false);
             }
+
+            Rewritten.AddOrUpdate(tool.ProtocolTool, Rewritten);
         }
     }
 
