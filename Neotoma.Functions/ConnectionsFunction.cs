@@ -12,7 +12,8 @@ namespace Neotoma.Functions;
 /// remembered approvals and reads their recent activity. Server-rendered, works without
 /// JavaScript; <c>/connections.js</c> only adds copy buttons.
 /// </summary>
-public sealed class ConnectionsFunction(ConnectionsService connections, WebCookies cookies, OAuthServerOptions options, OAuthRequestGuard guard)
+public sealed class ConnectionsFunction(
+    ConnectionsService connections, WebCookies cookies, OAuthServerOptions options, OAuthRequestGuard guard, TimeProvider timeProvider)
 {
     [Function("Connections")]
     public Task<IActionResult> Page(
@@ -28,7 +29,8 @@ public sealed class ConnectionsFunction(ConnectionsService connections, WebCooki
             var page = new ConnectionsPage.Model(session, options,
                 await connections.ListAsync(session.UserId, cancellationToken),
                 await connections.ConsentsAsync(session.UserId, cancellationToken),
-                await connections.AuditAsync(session.UserId, cancellationToken));
+                await connections.AuditAsync(session.UserId, cancellationToken),
+                timeProvider.GetUtcNow());
             return OAuthResults.Html(req, StatusCodes.Status200OK, "Your Neotoma connections", ConnectionsPage.Render(page), script: ConnectionsPage.ScriptPath);
         }, cancellationToken);
 

@@ -12,7 +12,7 @@ internal static class ConnectionsPage
     public const string ScriptPath = "/connections.js";
 
     public sealed record Model(WebSession Session, OAuthServerOptions Options, IReadOnlyList<ConnectionView> Connections,
-        IReadOnlyList<ConsentView> Consents, IReadOnlyList<AuditView> Activity);
+        IReadOnlyList<ConsentView> Consents, IReadOnlyList<AuditView> Activity, DateTimeOffset Now);
 
     private static string E(string? text) => OAuthResults.Encode(text);
 
@@ -44,7 +44,9 @@ internal static class ConnectionsPage
             html.Append("<ul class=\"rows\" id=\"connections\">");
             foreach (var c in page.Connections)
             {
-                var from = c.Origin == "personal" ? $"Personal token, expires {When(c.ExpiresAt)}" : "OAuth client";
+                var from = c.Origin != "personal" ? "OAuth client"
+                    : c.ExpiresAt <= page.Now ? $"Personal token, expired {When(c.ExpiresAt)} (no longer accepted)"
+                    : $"Personal token, expires {When(c.ExpiresAt)}";
                 var redirect = c.RedirectUri is { } uri && Uri.TryCreate(uri, UriKind.Absolute, out var parsed)
                     ? (parsed.Scheme is "http" or "https" ? parsed.Authority : parsed.Scheme + ":") : "—";
                 html.Append($"""

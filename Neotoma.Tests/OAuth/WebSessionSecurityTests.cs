@@ -148,6 +148,28 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task PersonalToken_PastItsExpiry_IsRefusedAndMarkedExpiredOnThePage()
+    {
+        var (browser, csrf) = await SignedInAsync("web-nina");
+        using var _ = browser;
+        using var created = await PostAsync(browser, fixture.Issuer + "/connections/tokens",
+            new() { ["name"] = "Old script", ["days"] = "1", ["csrf_token"] = csrf });
+        var token = System.Text.RegularExpressions.Regex.Match(await created.Content.ReadAsStringAsync(), "<pre data-copy id=\"token\">(?<t>[^<]+)</pre>").Groups["t"].Value;
+        Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(token)).StatusCode);
+
+        await fixture.Database.AdminExecuteAsync("""
+            UPDATE mcp_oauth_connections SET expires_at = now() - interval '1 minute' WHERE user_id = 'web-nina' AND origin = 'personal';
+            UPDATE mcp_oauth_tokens SET expires_at = now() - interval '1 minute' WHERE user_id = 'web-nina' AND client_id = 'personal';
+            """);
+        var page = WebUtility.HtmlDecode(await (await browser.GetAsync(new Uri(fixture.Issuer + "/connections"))).Content.ReadAsStringAsync());
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.SendMcpAsync(token)).StatusCode);
+        Assert.Contains("Old script", page);
+        Assert.Contains("expired", page);
+        Assert.Contains("no longer accepted", page);
+    }
+
+    [Fact]
     public async Task ConnectionsPage_SignedOut_OffersSignInAndShowsNothingElse()
     {
         using var response = await fixture.Server.Client.GetAsync("/connections");
