@@ -29,13 +29,7 @@ public sealed class InitiateFunction(AuthorizationService authorization, OAuthSe
 
     private async Task<IActionResult> FromConsentFormAsync(HttpRequest req, string clientIp, CancellationToken cancellationToken)
     {
-        // Browsers send Origin with every form post (our pages' Referrer-Policy same-origin keeps it
-        // the real origin, not "null"); a post from any other site is refused before anything else.
-        if (req.Headers.Origin is { Count: > 0 } origin && !string.Equals(origin.ToString(), options.Issuer, StringComparison.OrdinalIgnoreCase))
-        {
-            throw new OAuthException(OAuthErrorCode.OAUTH_CONSENT_INVALID,
-                "This consent form was posted from another site. Go back to your MCP client and connect again.");
-        }
+        WebForms.RefuseOtherSites(req, options, "This consent form was posted from another site. Go back to your MCP client and connect again.");
 
         var form = (await RequestBody.ReadFormAsync(req, cancellationToken)).ToArray();
         var fields = OAuthParameters.SingleValued(form);

@@ -214,8 +214,8 @@ public sealed class ClientMetadataDocuments(
         JsonElement root;
         try
         {
-            request = ClientRegistrationService.Parse(json);
-            root = OAuthJson.ParseObject(json, OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA, "client metadata document");
+            root = ClientRegistrationService.ParseObject(json);
+            request = ClientRegistrationService.Parse(root);
         }
         catch (OAuthException e)
         {

@@ -80,10 +80,13 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
 
     internal sealed record ParsedRequest(string? ClientName, string? ClientUri, string[] RedirectUris, string[] GrantTypes);
 
+    internal static JsonElement ParseObject(string json) => OAuthJson.ParseObject(json, OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA, "client metadata");
+
     /// <summary>The rules every client description passes, registered or served as a metadata document.</summary>
-    internal static ParsedRequest Parse(string json)
+    internal static ParsedRequest Parse(string json) => Parse(ParseObject(json));
+
+    internal static ParsedRequest Parse(JsonElement root)
     {
-        var root = OAuthJson.ParseObject(json, OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA, "client metadata");
         if (!root.TryGetProperty("redirect_uris", out var uris) || uris.ValueKind != JsonValueKind.Array || uris.GetArrayLength() == 0)
         {
             throw Invalid("redirect_uris is required: a non-empty array of strings.");

@@ -10,13 +10,22 @@ namespace Neotoma.Functions.Http;
 /// </summary>
 internal static class WebForms
 {
-    public static async Task<(WebSession Session, Dictionary<string, string> Fields)> ReadAsync(
-        HttpRequest req, WebCookies cookies, OAuthServerOptions options, CancellationToken cancellationToken)
+    /// <summary>
+    /// Browsers send Origin with every form post (our pages' Referrer-Policy same-origin keeps it the
+    /// real origin, not "null"); a post from any other site is refused before anything else.
+    /// </summary>
+    public static void RefuseOtherSites(HttpRequest req, OAuthServerOptions options, string refusal)
     {
         if (req.Headers.Origin is { Count: > 0 } origin && !string.Equals(origin.ToString(), options.Issuer, StringComparison.OrdinalIgnoreCase))
         {
-            throw new OAuthException(OAuthErrorCode.OAUTH_CONSENT_INVALID, "This form was posted from another site; nothing was changed.");
+            throw new OAuthException(OAuthErrorCode.OAUTH_CONSENT_INVALID, refusal);
         }
+    }
+
+    public static async Task<(WebSession Session, Dictionary<string, string> Fields)> ReadAsync(
+        HttpRequest req, WebCookies cookies, OAuthServerOptions options, CancellationToken cancellationToken)
+    {
+        RefuseOtherSites(req, options, "This form was posted from another site; nothing was changed.");
 
         var session = await cookies.SessionAsync(req, cancellationToken)
             ?? throw new OAuthException(OAuthErrorCode.OAUTH_CONSENT_INVALID, "You are signed out (or your session ended); nothing was changed. Open the connections page and sign in again.");
