@@ -30,12 +30,47 @@ public sealed class SelfHostServer : IAsyncDisposable
 
     public IServiceProvider Services => app.Services;
 
+    /// <summary>
+    /// A port nothing listens on, for a server a test starts. Not one the kernel hands out for
+    /// port 0: those come from the ephemeral range, which every outgoing connection of the suite
+    /// also draws from, so the port could be taken as a client's source port before the server
+    /// binds it (seen as EADDRINUSE when the dev provider started). Ports below that range, each
+    /// handed out once per test run, cannot collide that way.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        while (true)
+        {
+            var port = Interlocked.Increment(ref nextPort);
+            if (port >= EphemeralLow)
+            {
+                Interlocked.CompareExchange(ref nextPort, FirstPort, port);
+                continue;
+            }
+
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+                // Taken by something else on this machine: try the next one.
+            }
+        }
     }
+
+    /// <summary>The lowest port the kernel gives outgoing connections (Linux: ip_local_port_range).</summary>
+    private static readonly int EphemeralLow = File.Exists("/proc/sys/net/ipv4/ip_local_port_range")
+        && int.TryParse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries)[0], out var low)
+        ? low
+        : 32768;
+
+    /// <summary>Where this process starts counting: apart from another test run's by its process id.</summary>
+    private static readonly int FirstPort = 10_000 + Environment.ProcessId % 1_000 * 16;
+
+    private static int nextPort = FirstPort;
 
     /// <summary>
     /// Starts the app. <paramref name="port"/> is chosen first when the caller must know the
