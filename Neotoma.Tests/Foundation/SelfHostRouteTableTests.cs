@@ -49,9 +49,9 @@ public sealed class SelfHostRouteTableTests
         Assert.Contains(Catalog.Http, f => f.Template(prefix) == "api/health");
     }
 
-    private sealed record GeneratedFunction(string Name, string Trigger, string? Route, string[] Methods, string? Schedule);
+    internal sealed record GeneratedFunction(string Name, string Trigger, string? Route, string[] Methods, string? Schedule);
 
-    private static IReadOnlyList<GeneratedFunction> ReadMetadata()
+    internal static IReadOnlyList<GeneratedFunction> ReadMetadata()
     {
         var path = typeof(SelfHostRouteTableTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
             .Single(a => a.Key == "FunctionsMetadataPath").Value!;

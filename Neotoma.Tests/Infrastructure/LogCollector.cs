@@ -12,6 +12,9 @@ public sealed class LogCollector : ILoggerProvider
 
     public ILogger CreateLogger(string categoryName) => new Logger(categoryName, lines);
 
+    /// <summary>A line logged in another process (the worker, over the Functions RPC protocol).</summary>
+    public void Add(LogLevel level, string category, string message) => lines.Enqueue($"{level} {category}: {message} ");
+
     public void Dispose()
     {
     }

@@ -19,12 +19,23 @@ public class OAuthFixture : IAsyncLifetime
 
     public DevIdentityProvider Provider { get; private set; } = null!;
 
-    public SelfHostServer Server { get; private set; } = null!;
+    /// <summary>The app as the tests reach it, through whichever host this fixture runs it on.</summary>
+    public IAppServer App { get; private set; } = null!;
+
+    /// <summary>The self-hosted app, for tests that reach into its services.</summary>
+    public SelfHostServer Server => App as SelfHostServer
+        ?? throw new InvalidOperationException("This fixture runs the app through the worker host; use App.");
+
+    /// <summary>
+    /// Runs the app as Azure does, in the real isolated worker driven over the Functions RPC
+    /// protocol, instead of on the self-host. Services cannot be replaced there (another process).
+    /// </summary>
+    protected virtual bool ThroughWorker => false;
 
     /// <summary>Every line the app logged, to prove what never appears in logs.</summary>
     public LogCollector Logs { get; } = new();
 
-    public Uri BaseAddress => Server.BaseAddress;
+    public Uri BaseAddress => App.BaseAddress;
 
     public string Issuer => BaseAddress.ToString().TrimEnd('/');
 
@@ -38,7 +49,7 @@ public class OAuthFixture : IAsyncLifetime
         await BeforeStartAsync();
         port = SelfHostServer.FreePort();
         Provider = await DevIdentityProvider.StartAsync($"http://127.0.0.1:{port}/api/mcp/oauth/callback");
-        Server = await StartServerAsync();
+        App = await StartAppAsync();
     }
 
     /// <summary>Restarts the upstream provider on the same issuer URL, signing with a new key.</summary>
@@ -47,17 +58,17 @@ public class OAuthFixture : IAsyncLifetime
     /// <summary>Stops the app and starts it again on the same URL (a deployment, a key rotation).</summary>
     public async Task RestartServerAsync()
     {
-        await Server.DisposeAsync();
-        Server = await StartServerAsync();
+        await App.DisposeAsync();
+        App = await StartAppAsync();
     }
 
     /// <summary>
     /// Another instance of the app on the same database, provider and API_BASE, as a second
     /// Functions instance behind the same URL would be. The caller disposes it.
     /// </summary>
-    public Task<SelfHostServer> StartSecondInstanceAsync() => StartServerAsync(SelfHostServer.FreePort());
+    public async Task<SelfHostServer> StartSecondInstanceAsync() => (SelfHostServer)await StartAppAsync(SelfHostServer.FreePort());
 
-    private Task<SelfHostServer> StartServerAsync(int? instancePort = null)
+    private async Task<IAppServer> StartAppAsync(int? instancePort = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -72,12 +83,20 @@ public class OAuthFixture : IAsyncLifetime
             settings[SettingNames.ApiBase] = Issuer;
         }
 
-        return SelfHostServer.StartAsync(settings, services =>
+        if (ThroughWorker && instancePort is null)
+        {
+            return await WorkerHostServer.StartAsync(settings, port, Logs, WorkerTime);
+        }
+
+        return await SelfHostServer.StartAsync(settings, services =>
         {
             services.AddSingleton<ILoggerProvider>(Logs);
             ConfigureServices(services);
         }, port: instancePort ?? port);
     }
+
+    /// <summary>The clock the worker host's timer schedules run on (worker-path fixtures only).</summary>
+    protected virtual TimeProvider WorkerTime => TimeProvider.System;
 
     /// <summary>Runs before the provider and the app start (a derived fixture starts what the app needs).</summary>
     protected virtual Task BeforeStartAsync() => Task.CompletedTask;
@@ -92,7 +111,7 @@ public class OAuthFixture : IAsyncLifetime
 
     public virtual async Task DisposeAsync()
     {
-        await Server.DisposeAsync();
+        await App.DisposeAsync();
         await Provider.DisposeAsync();
         await Database.DisposeAsync();
     }
@@ -103,7 +122,7 @@ public class OAuthFixture : IAsyncLifetime
 
     public async Task<RegisteredClient> RegisterAsync(string redirectUri = "http://127.0.0.1:8787/callback", string name = "Test Client")
     {
-        var response = await Server.Client.PostAsJsonAsync("/api/mcp/oauth/register", new
+        var response = await App.Client.PostAsJsonAsync("/api/mcp/oauth/register", new
         {
             client_name = name,
             redirect_uris = new[] { redirectUri },
@@ -161,7 +180,7 @@ public class OAuthFixture : IAsyncLifetime
     }
 
     public Task<HttpResponseMessage> TokenRequestAsync(IDictionary<string, string> form) =>
-        Server.Client.PostAsync("/api/mcp/oauth/token", new FormUrlEncodedContent(form));
+        App.Client.PostAsync("/api/mcp/oauth/token", new FormUrlEncodedContent(form));
 
     public async Task<(Tokens Tokens, RegisteredClient Client)> SignInAsync(string login, bool readOnly = false, string? scope = null, string? clientName = null)
     {
@@ -182,7 +201,7 @@ public class OAuthFixture : IAsyncLifetime
     public const string ToolsListRequest = """{"jsonrpc":"2.0","id":1,"method":"tools/list"}""";
 
     /// <summary>A raw JSON-RPC POST to /mcp with the headers Streamable HTTP requires, for tests of the HTTP layer itself.</summary>
-    public Task<HttpResponseMessage> SendMcpAsync(string? accessToken, string body = ToolsListRequest, string? protocolVersion = null, SelfHostServer? instance = null)
+    public Task<HttpResponseMessage> SendMcpAsync(string? accessToken, string body = ToolsListRequest, string? protocolVersion = null, IAppServer? instance = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
         if (accessToken is not null)
@@ -197,7 +216,7 @@ public class OAuthFixture : IAsyncLifetime
             request.Headers.Add("MCP-Protocol-Version", protocolVersion);
         }
 
-        return (instance ?? Server).Client.SendAsync(request);
+        return (instance ?? App).Client.SendAsync(request);
     }
 
     /// <summary>An MCP SDK client connected to /mcp as the given user, with a token from the real flow.</summary>

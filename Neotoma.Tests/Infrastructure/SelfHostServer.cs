@@ -8,8 +8,16 @@ using Neotoma.Functions.SelfHost;
 
 namespace Neotoma.Tests.Infrastructure;
 
+/// <summary>The app under test as a client reaches it: an address and an HTTP client that does not follow redirects.</summary>
+public interface IAppServer : IAsyncDisposable
+{
+    Uri BaseAddress { get; }
+
+    HttpClient Client { get; }
+}
+
 /// <summary>The real app, self-hosted on Kestrel on a loopback port, reached over real HTTP.</summary>
-public sealed class SelfHostServer : IAsyncDisposable
+public sealed class SelfHostServer : IAppServer
 {
     /// <summary>A test key (64 hex characters); real keys come from Key Vault or the environment.</summary>
     public const string TestEncryptionKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
@@ -72,6 +80,26 @@ public sealed class SelfHostServer : IAsyncDisposable
 
     private static int nextPort = FirstPort;
 
+    /// <summary>The settings every test instance starts with, whichever host runs it; a test's own settings come after.</summary>
+    public static Dictionary<string, string?> TestSettings(Uri baseAddress) => new()
+    {
+        ["Logging:LogLevel:Default"] = "Warning",
+        ["Logging:LogLevel:Neotoma"] = "Information",
+        [SettingNames.ApiBase] = baseAddress.ToString().TrimEnd('/'),
+        [SettingNames.EncryptionKey] = TestEncryptionKey,
+        // Nothing listens on port 9: tests that sign in start a real provider and set this.
+        [SettingNames.UpstreamIssuer] = "http://127.0.0.1:9",
+        [SettingNames.UpstreamClientId] = "unused",
+        // Tests send many requests from one address; RateLimitTests turns the limits on.
+        [SettingNames.RateLimitInitiate] = "0",
+        [SettingNames.RateLimitCallback] = "0",
+        [SettingNames.RateLimitToken] = "0",
+        [SettingNames.RateLimitRegister] = "0",
+        [SettingNames.RateLimitRevoke] = "0",
+        // Tests change token rows behind the app's back; AccessTokenCacheTests turns the cache on.
+        [SettingNames.AccessTokenCacheSeconds] = "0",
+    };
+
     /// <summary>
     /// Starts the app. <paramref name="port"/> is chosen first when the caller must know the
     /// base URL in advance (API_BASE, the upstream provider's redirect URI).
@@ -87,24 +115,7 @@ public sealed class SelfHostServer : IAsyncDisposable
             ["--urls", baseAddress.ToString().TrimEnd('/')],
             builder =>
             {
-                builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-                {
-                    ["Logging:LogLevel:Default"] = "Warning",
-                    ["Logging:LogLevel:Neotoma"] = "Information",
-                    [SettingNames.ApiBase] = baseAddress.ToString().TrimEnd('/'),
-                    [SettingNames.EncryptionKey] = TestEncryptionKey,
-                    // Nothing listens on port 9: tests that sign in start a real provider and set this.
-                    [SettingNames.UpstreamIssuer] = "http://127.0.0.1:9",
-                    [SettingNames.UpstreamClientId] = "unused",
-                    // Tests send many requests from one address; RateLimitTests turns the limits on.
-                    [SettingNames.RateLimitInitiate] = "0",
-                    [SettingNames.RateLimitCallback] = "0",
-                    [SettingNames.RateLimitToken] = "0",
-                    [SettingNames.RateLimitRegister] = "0",
-                    [SettingNames.RateLimitRevoke] = "0",
-                    // Tests change token rows behind the app's back; AccessTokenCacheTests turns the cache on.
-                    [SettingNames.AccessTokenCacheSeconds] = "0",
-                });
+                builder.Configuration.AddInMemoryCollection(TestSettings(baseAddress));
                 builder.Configuration.AddInMemoryCollection(settings);
             },
             services);

@@ -7,14 +7,16 @@ using ModelContextProtocol.Authentication;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
 using Neotoma.Tests.Infrastructure;
+using Neotoma.Tests.WorkerPath;
 
 namespace Neotoma.Tests.OAuth;
 
 /// <summary>
 /// The MCP C# SDK client connects with nothing but the URL: discovery, dynamic registration,
 /// consent, upstream sign-in at a real OpenID provider, callback, token, then a tool call.
+/// Runs twice: on the self-host, and in the real worker driven over the Functions RPC protocol.
 /// </summary>
-public sealed class McpClientEndToEndTests(OAuthFixture fixture) : IClassFixture<OAuthFixture>
+public abstract class McpClientEndToEndSuite<TFixture>(TFixture fixture) where TFixture : OAuthFixture
 {
     [Fact]
     public async Task SdkClient_WithOnlyTheUrl_SignsInAndCallsATool()
@@ -66,7 +68,7 @@ public sealed class McpClientEndToEndTests(OAuthFixture fixture) : IClassFixture
     [Fact]
     public async Task Mcp_WithoutToken_Answers401WithResourceMetadata()
     {
-        var response = await fixture.Server.Client.PostAsync("/mcp", new StringContent("{}"));
+        var response = await fixture.App.Client.PostAsync("/mcp", new StringContent("{}"));
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         var challenge = response.Headers.WwwAuthenticate.ToString();
@@ -79,9 +81,14 @@ public sealed class McpClientEndToEndTests(OAuthFixture fixture) : IClassFixture
         using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StringContent("{}") };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "not-a-real-token");
 
-        var response = await fixture.Server.Client.SendAsync(request);
+        var response = await fixture.App.Client.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         Assert.Contains("error=\"invalid_token\"", response.Headers.WwwAuthenticate.ToString());
     }
 }
+
+public sealed class McpClientEndToEndTests(OAuthFixture fixture) : McpClientEndToEndSuite<OAuthFixture>(fixture), IClassFixture<OAuthFixture>;
+
+public sealed class WorkerPathMcpClientEndToEndTests(WorkerPathFixture fixture)
+    : McpClientEndToEndSuite<WorkerPathFixture>(fixture), IClassFixture<WorkerPathFixture>;
