@@ -26,8 +26,8 @@ public sealed record FunctionsRpcHostOptions
     /// <summary>The public HTTP port (the Functions host's own), on 127.0.0.1; 0 picks a free one.</summary>
     public int Port { get; init; }
 
-    /// <summary>Also listen on every interface, not only loopback.</summary>
-    public bool ListenOnAnyAddress { get; init; }
+    /// <summary>Listen on "localhost" (IPv4 and IPv6 loopback, as a browser may try either) instead of 127.0.0.1 alone.</summary>
+    public bool Localhost { get; init; }
 
     /// <summary>The clock the timer schedules run on (a fake one lets a test move time).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
@@ -268,9 +268,9 @@ public sealed class FunctionsRpcHost : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            if (options.ListenOnAnyAddress)
+            if (options.Localhost)
             {
-                kestrel.ListenAnyIP(options.Port);
+                kestrel.ListenLocalhost(options.Port);
             }
             else
             {

@@ -16,6 +16,7 @@ await using var host = await FunctionsRpcHost.StartAsync(new FunctionsRpcHostOpt
 {
     AppDirectory = args[0],
     Port = port,
+    Localhost = true,
     Settings = settings,
     Log = line =>
     {
@@ -25,13 +26,16 @@ await using var host = await FunctionsRpcHost.StartAsync(new FunctionsRpcHostOpt
         }
     },
 });
-Console.WriteLine($"worker {host.WorkerProcessId} loaded {host.Functions.Count} functions; serving {host.BaseAddress} through the Functions RPC protocol (Ctrl-C stops)");
+Console.WriteLine($"worker {host.WorkerProcessId} loaded {host.Functions.Count} functions over the Functions RPC protocol; serving http://localhost:{port} (Ctrl-C stops)");
+// Ctrl-C or SIGTERM (./neotoma down): the worker gets WorkerTerminate and is waited for, as the host stops it.
 var stop = new TaskCompletionSource();
-Console.CancelKeyPress += (_, e) =>
-{
-    e.Cancel = true;
-    stop.TrySetResult();
-};
-AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.TrySetResult();
+using var interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, Stop);
+using var terminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, Stop);
 await stop.Task;
 return 0;
+
+void Stop(System.Runtime.InteropServices.PosixSignalContext context)
+{
+    context.Cancel = true;
+    stop.TrySetResult();
+}

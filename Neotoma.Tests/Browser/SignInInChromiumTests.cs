@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.AspNetCore.WebUtilities;
 using Neotoma.Tests.Infrastructure;
+using Neotoma.Tests.WorkerPath;
 using PuppeteerSharp;
 
 namespace Neotoma.Tests.Browser;
@@ -9,10 +10,11 @@ namespace Neotoma.Tests.Browser;
 /// The person's path in a real browser (headless Chromium): Neotoma's consent page, the provider's
 /// sign-in, the callback and the client's redirect, with every console error and CSP violation a
 /// failure. An HttpClient enforces no Content-Security-Policy and no CORS, so only these tests can
-/// prove that a person gets through.
+/// prove that a person gets through. Runs twice: on the self-host, and in the real worker driven
+/// over the Functions RPC protocol (Azure's path: cookies, redirects and headers through the worker).
 /// </summary>
-[Collection(BrowserCollection.Name)]
-public sealed class SignInInChromiumTests(ChromiumFixture chromium, OAuthFixture fixture) : IClassFixture<OAuthFixture>, IAsyncLifetime
+public abstract class SignInInChromiumSuite<TFixture>(ChromiumFixture chromium, TFixture fixture) : IAsyncLifetime
+    where TFixture : OAuthFixture
 {
     private ClientSite site = null!;
 
@@ -228,3 +230,11 @@ public sealed class SignInInChromiumTests(ChromiumFixture chromium, OAuthFixture
         return seen;
     }
 }
+
+[Collection(BrowserCollection.Name)]
+public sealed class SignInInChromiumTests(ChromiumFixture chromium, OAuthFixture fixture)
+    : SignInInChromiumSuite<OAuthFixture>(chromium, fixture), IClassFixture<OAuthFixture>;
+
+[Collection(BrowserCollection.Name)]
+public sealed class WorkerPathSignInInChromiumTests(ChromiumFixture chromium, WorkerPathFixture fixture)
+    : SignInInChromiumSuite<WorkerPathFixture>(chromium, fixture), IClassFixture<WorkerPathFixture>;
