@@ -2,6 +2,7 @@ using System.Net;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
 using Neotoma.Tests.Infrastructure;
+using Neotoma.Tests.WorkerPath;
 
 namespace Neotoma.Tests.Browser;
 
@@ -9,10 +10,12 @@ namespace Neotoma.Tests.Browser;
 /// The connections page as a person uses it, in headless Chromium: sign in through the provider,
 /// see the connections two real MCP SDK clients made, revoke one (its client is refused at once,
 /// the other keeps working), remembered consent and Forget, a personal token used by the SDK client
-/// until revoked. Every page: no console error, no CSP violation, readable at 375 px.
+/// until revoked. Every page: no console error, no CSP violation, readable at 375 px. Runs on the
+/// self-host and in the real worker over the Functions RPC protocol (session cookies, form posts
+/// and revocation's notifications through the worker).
 /// </summary>
-[Collection(BrowserCollection.Name)]
-public sealed class ConnectionsPageInChromiumTests(ChromiumFixture chromium, OAuthFixture fixture) : IClassFixture<OAuthFixture>, IAsyncLifetime
+public abstract class ConnectionsPageInChromiumSuite<TFixture>(ChromiumFixture chromium, TFixture fixture) : IAsyncLifetime
+    where TFixture : OAuthFixture
 {
     private ClientSite site = null!;
 
@@ -174,3 +177,11 @@ public sealed class ConnectionsPageInChromiumTests(ChromiumFixture chromium, OAu
         browser.AssertNoProblems();
     }
 }
+
+[Collection(BrowserCollection.Name)]
+public sealed class ConnectionsPageInChromiumTests(ChromiumFixture chromium, OAuthFixture fixture)
+    : ConnectionsPageInChromiumSuite<OAuthFixture>(chromium, fixture), IClassFixture<OAuthFixture>;
+
+[Collection(BrowserCollection.Name)]
+public sealed class WorkerPathConnectionsPageInChromiumTests(ChromiumFixture chromium, WorkerPathFixture fixture)
+    : ConnectionsPageInChromiumSuite<WorkerPathFixture>(chromium, fixture), IClassFixture<WorkerPathFixture>;
