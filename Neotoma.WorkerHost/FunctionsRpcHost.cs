@@ -343,6 +343,12 @@ public sealed class FunctionsRpcHost : IAsyncDisposable
         {
             response = (await answer).InvocationResponse;
         }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away: as the host does, ask the worker to cancel the invocation.
+            channel.TrySend(new StreamingMessage { InvocationCancel = new InvocationCancel { InvocationId = invocationId } });
+            return;
+        }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException or IOException)
         {
             Record(new WorkerLogLine("host", LogLevel.Error, "Host.Invocation", $"{function.Name} ({invocationId}): no invocation response: {e.Message}", invocationId));
@@ -490,15 +496,8 @@ public sealed class FunctionsRpcHost : IAsyncDisposable
         await stopping.CancelAsync();
         if (worker is { HasExited: false })
         {
-            try
-            {
-                // As the host stops a worker: WorkerTerminate with a grace period, then the process is ended.
-                channel?.Send(new StreamingMessage { WorkerTerminate = new WorkerTerminate { GracePeriod = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromSeconds(5)) } });
-            }
-            catch (InvalidOperationException)
-            {
-                // The stream is already closed.
-            }
+            // As the host stops a worker: WorkerTerminate with a grace period, then the process is ended.
+            channel?.TrySend(new StreamingMessage { WorkerTerminate = new WorkerTerminate { GracePeriod = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromSeconds(5)) } });
 
             using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             try

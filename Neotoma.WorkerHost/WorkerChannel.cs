@@ -43,11 +43,14 @@ internal sealed class WorkerChannel
 
     public void Send(StreamingMessage message)
     {
-        if (!outbound.Writer.TryWrite(message))
+        if (!TrySend(message))
         {
             throw new InvalidOperationException("The worker's stream is closed.");
         }
     }
+
+    /// <summary>Sends unless the stream is already closed (a notice the worker may no longer need).</summary>
+    public bool TrySend(StreamingMessage message) => outbound.Writer.TryWrite(message);
 
     /// <summary>Runs the stream until either side ends it.</summary>
     public async Task RunAsync(IAsyncStreamReader<StreamingMessage> fromWorker, IServerStreamWriter<StreamingMessage> toWorker, CancellationToken cancellationToken)
