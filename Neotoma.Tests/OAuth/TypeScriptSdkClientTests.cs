@@ -2,11 +2,12 @@ using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.AspNetCore.WebUtilities;
 using Neotoma.Tests.Infrastructure;
+using Neotoma.Tests.WorkerPath;
 
 namespace Neotoma.Tests.OAuth;
 
 /// <summary>The official TypeScript MCP SDK client (npm @modelcontextprotocol/sdk) connects with nothing but the URL, and refreshes.</summary>
-public sealed class TypeScriptSdkClientTests(OAuthFixture fixture) : IClassFixture<OAuthFixture>
+public abstract class TypeScriptSdkClientSuite<TFixture>(TFixture fixture) where TFixture : OAuthFixture
 {
     [Fact]
     public async Task TypeScriptSdkClient_SignsInRefreshesStoresAndRetrieves()
@@ -57,3 +58,9 @@ public sealed class TypeScriptSdkClientTests(OAuthFixture fixture) : IClassFixtu
         return JsonDocument.Parse(result.RootElement.GetProperty("content")[0].GetProperty("text").GetString()!);
     }
 }
+
+public sealed class TypeScriptSdkClientTests(OAuthFixture fixture) : TypeScriptSdkClientSuite<OAuthFixture>(fixture), IClassFixture<OAuthFixture>;
+
+/// <summary>The same, with the app in the real worker over the Functions RPC protocol (SSE through the host's forwarding).</summary>
+public sealed class WorkerPathTypeScriptSdkClientTests(WorkerPathFixture fixture)
+    : TypeScriptSdkClientSuite<WorkerPathFixture>(fixture), IClassFixture<WorkerPathFixture>;
