@@ -25,7 +25,7 @@ internal sealed class WorkerChannel
     /// <summary>Completes when the worker's stream ends (the worker stopped or the host is shutting down).</summary>
     public Task Closed => closed.Task;
 
-    public Task<StreamingMessage> RequestAsync(string key, StreamingMessage message, TimeSpan timeout, CancellationToken cancellationToken = default)
+    public async Task<StreamingMessage> RequestAsync(string key, StreamingMessage message, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         var answer = new TaskCompletionSource<StreamingMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!pending.TryAdd(key, answer))
@@ -33,12 +33,15 @@ internal sealed class WorkerChannel
             throw new InvalidOperationException($"A request '{key}' is already waiting for the worker.");
         }
 
-        Send(message);
-        return answer.Task.WaitAsync(timeout, cancellationToken).ContinueWith(task =>
+        try
+        {
+            Send(message);
+            return await answer.Task.WaitAsync(timeout, cancellationToken);
+        }
+        finally
         {
             pending.TryRemove(key, out _);
-            return task;
-        }, TaskScheduler.Default).Unwrap();
+        }
     }
 
     public void Send(StreamingMessage message)

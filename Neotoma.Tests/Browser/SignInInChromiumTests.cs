@@ -37,15 +37,8 @@ public abstract class SignInInChromiumSuite<TFixture>(ChromiumFixture chromium, 
         var landing = QueryHelpers.ParseQuery(Assert.Single(site.Callbacks).Query);
         Assert.Equal("chromium-1", landing["state"]);
         Assert.Equal(fixture.Issuer, landing["iss"]);
-        var tokens = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(new Dictionary<string, string>
-        {
-            ["grant_type"] = "authorization_code",
-            ["code"] = landing["code"].ToString(),
-            ["client_id"] = client.ClientId,
-            ["redirect_uri"] = client.RedirectUri.ToString(),
-            ["code_verifier"] = verifier,
-            ["resource"] = fixture.Resource,
-        }));
+        var tokens = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(
+            OAuthFixture.CodeRedemption(client, landing["code"].ToString(), verifier, fixture.Resource)));
         Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(tokens.AccessToken)).StatusCode);
         Assert.Contains("You can close this window", await browser.TextAsync());
         browser.AssertNoProblems();

@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Text.Json;
 using Neotoma.Functions;
 using Neotoma.Functions.SelfHost;
@@ -53,8 +52,7 @@ public sealed class SelfHostRouteTableTests
 
     internal static IReadOnlyList<GeneratedFunction> ReadMetadata()
     {
-        var path = typeof(SelfHostRouteTableTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-            .Single(a => a.Key == "FunctionsMetadataPath").Value!;
+        var path = Infrastructure.WorkerHostServer.FunctionsMetadataPath;
         Assert.True(File.Exists(path), $"functions.metadata not found at {path}: the Functions SDK did not generate it");
         using var document = JsonDocument.Parse(File.ReadAllText(path));
         return document.RootElement.EnumerateArray().Select(function =>

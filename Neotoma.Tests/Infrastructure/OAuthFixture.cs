@@ -179,6 +179,25 @@ public class OAuthFixture : IAsyncLifetime
         return (client, code.ToString(), verifier);
     }
 
+    /// <summary>The client's redemption of its code (the authorization_code grant), with the resource when one is given.</summary>
+    public static Dictionary<string, string> CodeRedemption(RegisteredClient client, string code, string verifier, string? resource = null)
+    {
+        var form = new Dictionary<string, string>
+        {
+            ["grant_type"] = "authorization_code",
+            ["code"] = code,
+            ["client_id"] = client.ClientId,
+            ["redirect_uri"] = client.RedirectUri.ToString(),
+            ["code_verifier"] = verifier,
+        };
+        if (resource is not null)
+        {
+            form["resource"] = resource;
+        }
+
+        return form;
+    }
+
     public Task<HttpResponseMessage> TokenRequestAsync(IDictionary<string, string> form) =>
         App.Client.PostAsync("/api/mcp/oauth/token", new FormUrlEncodedContent(form));
 
@@ -186,15 +205,7 @@ public class OAuthFixture : IAsyncLifetime
     {
         var registered = clientName is null ? null : await RegisterAsync(name: clientName);
         var (client, code, verifier) = await AuthorizeAsync(login, registered, readOnly: readOnly, scope: scope);
-        var response = await TokenRequestAsync(new Dictionary<string, string>
-        {
-            ["grant_type"] = "authorization_code",
-            ["code"] = code,
-            ["client_id"] = client.ClientId,
-            ["redirect_uri"] = client.RedirectUri.ToString(),
-            ["code_verifier"] = verifier,
-            ["resource"] = Resource,
-        });
+        var response = await TokenRequestAsync(CodeRedemption(client, code, verifier, Resource));
         return (await ReadTokensAsync(response), client);
     }
 

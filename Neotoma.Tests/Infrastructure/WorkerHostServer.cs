@@ -16,10 +16,13 @@ public sealed class WorkerHostServer : IAppServer
         Client = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = host.BaseAddress };
     }
 
-    /// <summary>The built function app the Functions SDK wrote for this configuration (worker.config.json, functions.metadata, the worker).</summary>
-    public static string AppDirectory { get; } = Path.GetDirectoryName(
-        typeof(WorkerHostServer).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
-            .Cast<System.Reflection.AssemblyMetadataAttribute>().Single(attribute => attribute.Key == "FunctionsMetadataPath").Value!)!;
+    /// <summary>The functions.metadata the Functions SDK wrote for this configuration (the test project's build names it).</summary>
+    public static string FunctionsMetadataPath { get; } = typeof(WorkerHostServer).Assembly
+        .GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+        .Cast<System.Reflection.AssemblyMetadataAttribute>().Single(attribute => attribute.Key == "FunctionsMetadataPath").Value!;
+
+    /// <summary>The built function app beside it (worker.config.json, host.json, the worker).</summary>
+    public static string AppDirectory => Path.GetDirectoryName(FunctionsMetadataPath)!;
 
     public FunctionsRpcHost Host { get; }
 

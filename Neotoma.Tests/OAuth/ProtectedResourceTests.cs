@@ -131,15 +131,8 @@ public sealed class ProtectedResourceTests(OAuthFixture fixture) : IClassFixture
         using var browser = new BrowserAgent();
         var landing = await browser.SignInAsync(
             fixture.AuthorizeUrl(client, challenge, extra: new Dictionary<string, string?> { ["resource"] = origin }), client.RedirectUri, "gemini-probe");
-        var tokens = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(new Dictionary<string, string>
-        {
-            ["grant_type"] = "authorization_code",
-            ["code"] = Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(landing.Query)["code"].ToString(),
-            ["client_id"] = client.ClientId,
-            ["redirect_uri"] = client.RedirectUri.ToString(),
-            ["code_verifier"] = verifier,
-            ["resource"] = origin,
-        }));
+        var tokens = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(OAuthFixture.CodeRedemption(
+            client, Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(landing.Query)["code"].ToString(), verifier, origin)));
 
         using var call = await PostAsync(tokens.AccessToken, OAuthFixture.ToolsListRequest);
         Assert.Equal(HttpStatusCode.OK, call.StatusCode);

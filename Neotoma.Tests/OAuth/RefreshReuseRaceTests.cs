@@ -71,11 +71,7 @@ public sealed class RefreshReuseRaceTests(OAuthFixture fixture) : IClassFixture<
     public async Task ParallelReplays_OfOneCode_IssueAtMostOnePair_AndItDies()
     {
         var (client, code, verifier) = await fixture.AuthorizeAsync("race-code");
-        var form = new Dictionary<string, string>
-        {
-            ["grant_type"] = "authorization_code", ["code"] = code, ["client_id"] = client.ClientId,
-            ["redirect_uri"] = client.RedirectUri.ToString(), ["code_verifier"] = verifier,
-        };
+        var form = OAuthFixture.CodeRedemption(client, code, verifier);
 
         var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(async _ =>
         {

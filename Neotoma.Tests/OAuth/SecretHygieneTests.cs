@@ -36,11 +36,7 @@ public sealed class SecretHygieneTests(TraceLoggingOAuthFixture fixture) : IClas
         var code = QueryHelpers.ParseQuery(landing.Query)["code"].ToString();
         secrets.AddRange([code, verifier]);
         secrets.AddRange(UpstreamSecretsIn(browser.Visited));
-        var form = new Dictionary<string, string>
-        {
-            ["grant_type"] = "authorization_code", ["code"] = code, ["client_id"] = client.ClientId,
-            ["redirect_uri"] = client.RedirectUri.ToString(), ["code_verifier"] = verifier,
-        };
+        var form = OAuthFixture.CodeRedemption(client, code, verifier);
         var tokens = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(form));
         var connection = await fixture.Database.AdminScalarAsync<string>(
             "SELECT connection_id FROM mcp_oauth_tokens WHERE token_hash = @h", ("h", OpaqueToken.Hash(tokens.AccessToken)));

@@ -112,14 +112,8 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
         Assert.Equal(HttpStatusCode.Redirect, second.StatusCode);
         var landing = QueryHelpers.ParseQuery(second.Headers.Location!.Query);
         Assert.Equal("again", landing["state"]);
-        var tokens = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(new Dictionary<string, string>
-        {
-            ["grant_type"] = "authorization_code",
-            ["code"] = landing["code"].ToString(),
-            ["client_id"] = client.ClientId,
-            ["redirect_uri"] = client.RedirectUri.ToString(),
-            ["code_verifier"] = verifier,
-        }));
+        var tokens = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(
+            OAuthFixture.CodeRedemption(client, landing["code"].ToString(), verifier)));
         var refreshed = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(new Dictionary<string, string>
         {
             ["grant_type"] = "refresh_token",
