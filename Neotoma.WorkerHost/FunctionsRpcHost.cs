@@ -93,18 +93,36 @@ public sealed class FunctionsRpcHost : IAsyncDisposable
 
     public int WorkerProcessId => worker?.Id ?? 0;
 
+    /// <summary>How many times a worker that could not bind its own HTTP port is started before the host gives up.</summary>
+    private const int WorkerStarts = 3;
+
+    /// <summary>
+    /// Starts the worker and waits until it serves HTTP. The worker picks its own HTTP port (the
+    /// ASP.NET Core integration asks the kernel for a free one, releases it and binds it again; no
+    /// setting chooses it), so in between another process may take it, as any outgoing connection
+    /// can. Such a start ends with the worker exiting on "address already in use"; the worker is
+    /// then started again, as the Functions host restarts a worker that failed to start.
+    /// </summary>
     public static async Task<FunctionsRpcHost> StartAsync(FunctionsRpcHostOptions options, CancellationToken cancellationToken = default)
     {
-        var host = new FunctionsRpcHost(options);
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            await host.StartCoreAsync(cancellationToken);
-            return host;
-        }
-        catch
-        {
-            await host.DisposeAsync();
-            throw;
+            var host = new FunctionsRpcHost(options);
+            try
+            {
+                await host.StartCoreAsync(cancellationToken);
+                return host;
+            }
+            catch (WorkerPortTakenException e) when (attempt < WorkerStarts)
+            {
+                await host.DisposeAsync();
+                options.Log?.Invoke(new WorkerLogLine("host", LogLevel.Warning, "Host.Worker", $"Starting the worker again (attempt {attempt + 1} of {WorkerStarts}): {e.Message}", null));
+            }
+            catch
+            {
+                await host.DisposeAsync();
+                throw;
+            }
         }
     }
 
@@ -138,17 +156,56 @@ public sealed class FunctionsRpcHost : IAsyncDisposable
         var exited = worker.WaitForExitAsync(cancellationToken);
         if (await Task.WhenAny(connected, exited, Task.Delay(options.StartTimeout, cancellationToken)) != connected)
         {
-            throw new InvalidOperationException((worker.HasExited ? $"The worker exited with code {worker.ExitCode} before it connected." : "The worker did not connect in time.")
-                + " Its last lines:\n" + string.Join('\n', logs.TakeLast(30).Select(line => line.Message)));
+            throw StartFailure(worker.HasExited ? $"The worker exited with code {worker.ExitCode} before it connected." : "The worker did not connect in time.");
         }
 
         await InitializeAsync(appDirectory, cancellationToken);
         Functions = await LoadFunctionsAsync(appDirectory, cancellationToken);
+        await WaitUntilWorkerServesHttpAsync(cancellationToken);
         await StartFrontAsync(appDirectory, cancellationToken);
         foreach (var function in Functions.Where(function => function.IsTimer))
         {
             schedules.Add(RunScheduleAsync(function, stopping.Token));
         }
+    }
+
+    /// <summary>
+    /// The worker advertises its HttpUri before its ASP.NET Core server has bound it: requests are
+    /// forwarded only once that port accepts connections, or the start fails with why.
+    /// </summary>
+    private async Task WaitUntilWorkerServesHttpAsync(CancellationToken cancellationToken)
+    {
+        // Real time, not options.Time: a test's fake clock does not move while the worker starts.
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            using var probe = new System.Net.Sockets.TcpClient();
+            try
+            {
+                await probe.ConnectAsync(WorkerHttpUri.Host, WorkerHttpUri.Port, cancellationToken);
+                return;
+            }
+            catch (System.Net.Sockets.SocketException) when (!worker!.HasExited && waited.Elapsed < options.StartTimeout)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken);
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                throw StartFailure(worker!.HasExited
+                    ? $"The worker exited with code {worker.ExitCode} before it served HTTP on {WorkerHttpUri}."
+                    : $"The worker did not serve HTTP on {WorkerHttpUri} in time.");
+            }
+        }
+    }
+
+    /// <summary>Why a start failed, with the worker's last lines; a port taken under the worker is its own kind, which is retried.</summary>
+    private Exception StartFailure(string what)
+    {
+        var lines = logs.TakeLast(30).Select(line => line.Message).ToArray();
+        var message = what + " Its last lines:\n" + string.Join('\n', lines);
+        return lines.Any(line => line.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+            ? new WorkerPortTakenException(message)
+            : new InvalidOperationException(message);
     }
 
     /// <summary>
@@ -526,3 +583,6 @@ public sealed class FunctionsRpcHost : IAsyncDisposable
         stopping.Dispose();
     }
 }
+
+/// <summary>The worker could not bind the HTTP port it picked for itself: another process took it first.</summary>
+public sealed class WorkerPortTakenException(string message) : Exception(message);

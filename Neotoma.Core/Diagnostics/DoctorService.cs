@@ -31,8 +31,28 @@ public sealed class DoctorService(IConfiguration configuration, HttpClient http,
         checks.Add(await DiscoveryAsync(baseUrl, cancellationToken));
         checks.Add(EncryptionKey());
         checks.Add(await UpstreamAsync(cancellationToken));
-        checks.AddRange(await DatabaseAsync(cancellationToken));
+        checks.AddRange(await DatabaseAsync(await StartedAtAsync(baseUrl, cancellationToken), cancellationToken));
         return checks;
+    }
+
+    /// <summary>When the running app started, from its health report; null when it cannot be asked.</summary>
+    private async Task<DateTimeOffset?> StartedAtAsync(Uri? baseUrl, CancellationToken cancellationToken)
+    {
+        if (baseUrl is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var response = await http.GetAsync(new Uri(baseUrl, "api/health"), cancellationToken);
+            var health = await response.Content.ReadFromJsonAsync<JsonElement>(cancellationToken);
+            return health.TryGetProperty("started_at", out var started) && started.TryGetDateTimeOffset(out var at) ? at : null;
+        }
+        catch (Exception e) when (e is HttpRequestException or JsonException or TaskCanceledException or InvalidOperationException)
+        {
+            return null;
+        }
     }
 
     private async Task<DoctorCheck> ServerReachableAsync(Uri? baseUrl, CancellationToken cancellationToken)
@@ -154,7 +174,7 @@ public sealed class DoctorService(IConfiguration configuration, HttpClient http,
         }
     }
 
-    private async Task<IReadOnlyList<DoctorCheck>> DatabaseAsync(CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<DoctorCheck>> DatabaseAsync(DateTimeOffset? appStartedAt, CancellationToken cancellationToken)
     {
         var connectionString = configuration[SettingNames.DatabaseConnectionString];
         if (string.IsNullOrWhiteSpace(connectionString))
@@ -207,9 +227,14 @@ public sealed class DoctorService(IConfiguration configuration, HttpClient http,
             return (reader.IsDBNull(0) ? (DateTimeOffset?)null : reader.GetFieldValue<DateTimeOffset>(0), reader.GetInt64(1));
         }, cancellationToken);
 
-        var age = lastRun is null ? (TimeSpan?)null : timeProvider.GetUtcNow() - lastRun.Value;
+        var now = timeProvider.GetUtcNow();
+        var age = lastRun is null ? (TimeSpan?)null : now - lastRun.Value;
+        // An app that started less than one schedule period (and a minute of grace) ago may not have run it yet.
+        var up = appStartedAt is { } started ? now - started : (TimeSpan?)null;
         checks.Add(age is { } ran && ran <= TimeSpan.FromMinutes(10)
             ? new("state cleanup running", true, $"last run {(int)ran.TotalSeconds} s ago (every 5 minutes)")
+            : up is { } running && running <= TimeSpan.FromMinutes(6) && (lastRun is null || lastRun < appStartedAt)
+            ? new("state cleanup running", true, $"the app started {(int)running.TotalSeconds} s ago; its first run comes within 5 minutes of the start")
             : new("state cleanup running", false, lastRun is null ? "no cleanup run recorded" : $"last run {(int)age!.Value.TotalMinutes} minutes ago",
                 "the StateCleanup timer runs every 5 minutes: check the app runs (under func start, AzureWebJobsStorage must reach Azurite)"));
         checks.Add(oldStates == 0

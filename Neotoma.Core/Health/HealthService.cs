@@ -12,8 +12,14 @@ public sealed record HealthReport(
     [property: JsonPropertyName("expected_migration_version")] string? ExpectedMigrationVersion,
     [property: JsonPropertyName("reason")] string? Reason)
 {
+    /// <summary>When this instance started: `./neotoma doctor` tells a timer that has not run yet from one that stopped.</summary>
+    [JsonPropertyName("started_at")]
+    public DateTimeOffset StartedAt { get; init; } = InstanceStart;
+
     [JsonIgnore]
     public bool IsHealthy => Status == "ok";
+
+    private static readonly DateTimeOffset InstanceStart = new(System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime());
 }
 
 /// <summary>

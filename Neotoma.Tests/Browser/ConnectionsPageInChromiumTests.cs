@@ -32,7 +32,7 @@ public abstract class ConnectionsPageInChromiumSuite<TFixture>(ChromiumFixture c
         Assert.Contains("Sign in", await browser.TextAsync());
         await browser.ClickAndWaitAsync("a[href='/signin']");
         await browser.SignInAsync(fixture, login, approve: true,
-            async () => browser.Page.Url == PageUrl && await browser.HasAsync("#user"));
+            async () => await browser.UrlAsync() == PageUrl && await browser.HasAsync("#user"));
     }
 
     private static Task<IReadOnlyList<string>> RowsAsync(BrowserPage browser, string list) =>

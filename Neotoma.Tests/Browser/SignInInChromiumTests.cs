@@ -164,8 +164,12 @@ public abstract class SignInInChromiumSuite<TFixture>(ChromiumFixture chromium, 
         var start = new Uri(site.Origin, "/?mcp=" + Uri.EscapeDataString(fixture.Resource));
 
         await browser.Page.GoToAsync(start.ToString());
-        await SignInAsync(browser, "chromium-frank", approve: true, async () =>
-            await StatusAsync(browser) is "done" or "failed");
+        var callback = new Uri(site.Origin, "/callback").ToString();
+        await SignInAsync(browser, "chromium-frank", approve: true, async () => (await browser.UrlAsync()).StartsWith(callback, StringComparison.Ordinal));
+        // Back on the client's page, its script exchanges the code and calls the tool: Chromium
+        // reports when its status says so (no further navigation happens on this page).
+        await browser.Page.WaitForFunctionAsync("() => ['done', 'failed'].includes(document.getElementById('status')?.textContent)",
+            new WaitForFunctionOptions { Timeout = 20_000 });
 
         var error = await browser.Page.EvaluateExpressionAsync<string>("document.getElementById('error').textContent");
         Assert.True(error.Length == 0, error);
@@ -181,18 +185,6 @@ public abstract class SignInInChromiumSuite<TFixture>(ChromiumFixture chromium, 
 
     private Task SignInAsync(BrowserPage browser, string login, bool approve, Func<Task<bool>> arrived) =>
         browser.SignInAsync(fixture, login, approve, arrived);
-
-    private static async Task<string> StatusAsync(BrowserPage browser)
-    {
-        try
-        {
-            return await browser.Page.EvaluateExpressionAsync<string>("document.getElementById('status')?.textContent ?? ''");
-        }
-        catch (PuppeteerException)
-        {
-            return "";
-        }
-    }
 
     private static async Task AssertErrorPageAsync(BrowserPage browser, IResponse? response, HttpStatusCode status, string code, string screenshot)
     {

@@ -59,13 +59,34 @@ public sealed class BrowserCollection : ICollectionFixture<ChromiumFixture>
 
 /// <summary>
 /// One page, with every console error, uncaught script error and CSP violation it meets recorded,
-/// so a test can fail on any of them.
+/// so a test can fail on any of them; and every document the page has shown counted, so a test
+/// acts on each document at most once and never mistakes what it read in one for the next.
 /// </summary>
-public sealed class BrowserPage(IBrowserContext context, IPage page) : IAsyncDisposable
+public sealed class BrowserPage : IAsyncDisposable
 {
-    private readonly List<string> problems = Watch(page);
+    private readonly IBrowserContext context;
+    private readonly IPage page;
+    private readonly List<string> problems;
+    private int documents;
+
+    public BrowserPage(IBrowserContext context, IPage page)
+    {
+        this.context = context;
+        this.page = page;
+        problems = Watch(page);
+        page.FrameNavigated += (_, e) =>
+        {
+            if (e.Frame.ParentFrame is null)
+            {
+                Interlocked.Increment(ref documents);
+            }
+        };
+    }
 
     public IPage Page => page;
+
+    /// <summary>How many documents the page has committed to: it changes on every navigation, redirects' final pages included.</summary>
+    public int Documents => Volatile.Read(ref documents);
 
     /// <summary>Console errors and warnings (CSP violations are reported as console errors), uncaught exceptions.</summary>
     public IReadOnlyList<string> Problems => problems;
@@ -79,7 +100,7 @@ public sealed class BrowserPage(IBrowserContext context, IPage page) : IAsyncDis
             {
                 lock (problems)
                 {
-                    problems.Add($"console {e.Message.Type} at {e.Message.Location?.URL ?? page.Url}: {e.Message.Text}");
+                    problems.Add($"console {e.Message.Type} at {e.Message.Location?.URL}: {e.Message.Text}");
                 }
             }
         };
@@ -87,11 +108,38 @@ public sealed class BrowserPage(IBrowserContext context, IPage page) : IAsyncDis
         {
             lock (problems)
             {
-                problems.Add($"uncaught at {page.Url}: {e.Message}");
+                problems.Add($"uncaught: {e.Message}");
             }
         };
         return problems;
     }
+
+    /// <summary>
+    /// Reads the page, or gives <paramref name="whileChanging"/> when the page moved to another
+    /// document while it was read: the read then describes nothing that still exists. PuppeteerSharp
+    /// reports that as a PuppeteerException (the execution context was destroyed) or, while Chromium
+    /// swaps the main frame for a new document, as a NullReferenceException from inside PuppeteerSharp
+    /// (its Page.MainFrame is briefly null: hardkoded/puppeteer-sharp#2951 and #3100). Any other
+    /// exception is the test's own and is thrown.
+    /// </summary>
+    public async Task<T> ReadAsync<T>(Func<IPage, Task<T>> read, T whileChanging)
+    {
+        try
+        {
+            return await read(page);
+        }
+        catch (Exception e) when (IsPageChange(e))
+        {
+            return whileChanging;
+        }
+    }
+
+    /// <summary>Whether PuppeteerSharp threw because the page left the document it worked on (see <see cref="ReadAsync"/>).</summary>
+    public static bool IsPageChange(Exception e) =>
+        e is PuppeteerException || (e is NullReferenceException && e.TargetSite?.DeclaringType?.Assembly == typeof(IPage).Assembly);
+
+    /// <summary>The page's address, or "" while the main frame is being swapped.</summary>
+    public Task<string> UrlAsync() => ReadAsync(p => Task.FromResult(p.Url), "");
 
     /// <summary>Fails on any recorded problem, except the ones <paramref name="expected"/> accepts.</summary>
     public void AssertNoProblems(Func<string, bool>? expected = null)
@@ -141,19 +189,9 @@ public sealed class BrowserPage(IBrowserContext context, IPage page) : IAsyncDis
     }
 
     /// <summary>True when the page shows an element matching the selector; false while the page is changing.</summary>
-    public async Task<bool> HasAsync(string selector)
-    {
-        try
-        {
-            return await page.QuerySelectorAsync(selector) is not null;
-        }
-        catch (PuppeteerException)
-        {
-            return false;
-        }
-    }
+    public Task<bool> HasAsync(string selector) => ReadAsync(async p => await p.QuerySelectorAsync(selector) is not null, false);
 
-    /// <summary>Waits until <paramref name="done"/> holds, failing with where the page stands.</summary>
+    /// <summary>Waits until <paramref name="done"/> holds, failing with where the page stands and what it shows.</summary>
     public async Task WaitUntilAsync(Func<Task<bool>> done, string what, TimeSpan? timeout = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
@@ -161,7 +199,8 @@ public sealed class BrowserPage(IBrowserContext context, IPage page) : IAsyncDis
         {
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"Waited for {what}; the page is at {page.Url}. Problems: {string.Join(" | ", Problems)}");
+                var text = await TextAsync();
+                throw new TimeoutException($"Waited for {what}; the page is at {await UrlAsync()} and shows: {text}\nProblems: {string.Join(" | ", Problems)}");
             }
 
             await Task.Delay(50);
@@ -172,7 +211,8 @@ public sealed class BrowserPage(IBrowserContext context, IPage page) : IAsyncDis
     public Task<bool> FitsWidthAsync() =>
         page.EvaluateExpressionAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth");
 
-    public Task<string> TextAsync() => page.EvaluateExpressionAsync<string>("document.body.innerText");
+    /// <summary>The text the page shows; "" while it is between documents.</summary>
+    public Task<string> TextAsync() => ReadAsync(p => p.EvaluateExpressionAsync<string>("document.body?.innerText ?? ''"), "");
 
     /// <summary>Keeps a screenshot under TestResults/screenshots for people to look at.</summary>
     public async Task ScreenshotAsync(string name)
