@@ -59,34 +59,23 @@ public sealed class BrowserCollection : ICollectionFixture<ChromiumFixture>
 
 /// <summary>
 /// One page, with every console error, uncaught script error and CSP violation it meets recorded,
-/// so a test can fail on any of them; and every document the page has shown counted, so a test
-/// acts on each document at most once and never mistakes what it read in one for the next.
+/// so a test can fail on any of them; reads that meet the page between two documents are told apart
+/// from the test's own mistakes.
 /// </summary>
 public sealed class BrowserPage : IAsyncDisposable
 {
     private readonly IBrowserContext context;
     private readonly IPage page;
     private readonly List<string> problems;
-    private int documents;
 
     public BrowserPage(IBrowserContext context, IPage page)
     {
         this.context = context;
         this.page = page;
         problems = Watch(page);
-        page.FrameNavigated += (_, e) =>
-        {
-            if (e.Frame.ParentFrame is null)
-            {
-                Interlocked.Increment(ref documents);
-            }
-        };
     }
 
     public IPage Page => page;
-
-    /// <summary>How many documents the page has committed to: it changes on every navigation, redirects' final pages included.</summary>
-    public int Documents => Volatile.Read(ref documents);
 
     /// <summary>Console errors and warnings (CSP violations are reported as console errors), uncaught exceptions.</summary>
     public IReadOnlyList<string> Problems => problems;
