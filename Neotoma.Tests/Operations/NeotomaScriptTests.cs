@@ -40,7 +40,10 @@ public sealed class ScriptFixture : IAsyncLifetime
     /// <summary>Starts `./neotoma` with <paramref name="arguments"/>; the caller waits for it or stops it.</summary>
     public ScriptProcess Start(IDictionary<string, string>? environment = null, params string[] arguments)
     {
-        var start = new ProcessStartInfo("bash", [Path.Combine(DevIdentityProvider.RepositoryRoot(), "neotoma"), .. arguments])
+        // SIGINT back to its default first, as in a person's terminal: a shell started with SIGINT
+        // ignored (any background job of a non-interactive shell, such as a CI step) cannot trap it,
+        // and Ctrl-C would then test the runner's signal dispositions instead of the script.
+        var start = new ProcessStartInfo("env", ["--default-signal=INT", "bash", Path.Combine(DevIdentityProvider.RepositoryRoot(), "neotoma"), .. arguments])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
