@@ -119,7 +119,12 @@ await neotoma.Services.GetRequiredService<TruthStore>().StoreAsync(userId,
     {
         EntityType = "contact",
         Name = $"Contact {i:000}",
-        Fields = System.Text.Json.JsonSerializer.SerializeToElement(new { email = $"c{i}@example.test", company = $"Company {i % 7}", since = "2024-05-01" }),
+        Fields = new Dictionary<string, System.Text.Json.JsonElement>
+        {
+            ["email"] = System.Text.Json.JsonSerializer.SerializeToElement($"c{i}@example.test"),
+            ["company"] = System.Text.Json.JsonSerializer.SerializeToElement($"Company {i % 7}"),
+            ["since"] = System.Text.Json.JsonSerializer.SerializeToElement("2024-05-01"),
+        },
     }).ToList(), null, null, CancellationToken.None);
 // A production table has planner statistics; a freshly filled one has none until autovacuum's next round.
 await using (var analyze = neotoma.Services.GetRequiredService<NpgsqlDataSource>().CreateCommand("ANALYZE"))

@@ -182,8 +182,8 @@ public static class NeotomaServiceCollectionExtensions
         services.AddMcpServer(mcp => mcp.ServerInfo = new() { Name = "neotoma", Version = "1.0.0" })
             .WithHttpTransport(http => http.Stateless = true)
             .WithRequestFilters(filters => filters.AddCallToolFilter(ToolScopes.Filter).AddCallToolFilter(ToolArgumentCheck.Filter))
-            .WithTools<IdentityTools>()
-            .WithTools<TruthTools>();
+            .WithTools<IdentityTools>(ToolJson.Options)
+            .WithTools<TruthTools>(ToolJson.Options);
         services.AddSingleton(new TruthOptions
         {
             MaxEntitiesPerStore = Integer(configuration, SettingNames.StoreMaxEntities, 100),

@@ -6,15 +6,18 @@ using ModelContextProtocol.Server;
 namespace Neotoma.Core.Mcp;
 
 /// <summary>
-/// Schemas every client and model API accepts. The SDK describes an optional parameter
-/// (<c>string? x = null</c>) as <c>"type": ["string", "null"], "default": null</c>; some model APIs
-/// refuse union types and the MCP Inspector flags each one. An optional parameter is one that is
-/// not <c>required</c>: it is expressed by leaving it out, so its input schema names one type. (A
-/// client that sends null anyway is still served: <see cref="ToolArgumentCheck"/> treats it as
-/// absent.) Output schemas keep their null unions, since those values really are null at times.
-/// In both, a value of any type (a <see cref="JsonElement"/>) is <c>{}</c>, not the boolean schema
-/// <c>true</c> the SDK writes: clients that validate tools/list against the MCP schema (Gemini CLI
-/// 0.61) refuse the whole list over a boolean where a property's schema should be.
+/// Schemas every client and model API accepts (the MCP Inspector's <c>--strict</c> check is the
+/// measure). One type per schema: a member that can be null is <c>anyOf</c> a schema of its type and
+/// <c>{"type": "null"}</c>, never a <c>type</c> array, which single-type dialects (Gemini's function
+/// declarations) reject or drop. In inputs, an optional parameter is one that is not
+/// <c>required</c>: it is expressed by leaving it out, so the SDK's <c>["string", "null"]</c> with
+/// <c>"default": null</c> becomes <c>"string"</c> (a client that sends null anyway is still served:
+/// <see cref="ToolArgumentCheck"/> treats it as absent). In outputs, null really is sent
+/// (<see cref="ToolJson"/> writes every member), so the null branch stays. A value of any type (a
+/// <see cref="JsonElement"/>, which the SDK writes as the boolean schema <c>true</c>, refused by
+/// clients that validate tools/list against the MCP schema such as Gemini CLI 0.61) is spelled as
+/// <c>anyOf</c> the six JSON types, which accepts exactly what <c>true</c> did but says so. A free-form
+/// object is a dictionary in the models, <c>{"type": "object"}</c> (any members, each any value).
 /// </summary>
 public static class PortableSchemas
 {
@@ -53,7 +56,19 @@ public static class PortableSchemas
     }
 
     /// <summary>Where a keyword's value is a schema, or an object or array of schemas.</summary>
-    private static readonly HashSet<string> SchemaKeywords = ["properties", "items", "additionalProperties", "prefixItems", "anyOf", "oneOf", "allOf", "not", "$defs", "definitions"];
+    private static readonly HashSet<string> SchemaKeywords = ["properties", "items", "prefixItems", "anyOf", "oneOf", "allOf", "not", "$defs", "definitions"];
+
+    /// <summary>Keywords that describe a schema without constraining the value: they stay outside an anyOf.</summary>
+    private static readonly HashSet<string> Annotations = ["description", "title", "default", "examples", "$comment", "readOnly", "writeOnly", "deprecated"];
+
+    /// <summary>Keywords that constrain a value; a schema with none of them accepts anything.</summary>
+    private static readonly HashSet<string> Constraints =
+        ["type", "anyOf", "oneOf", "allOf", "not", "enum", "const", "$ref", "properties", "items", "prefixItems", "additionalProperties", "required", "format", "pattern"];
+
+    private static readonly string[] JsonTypes = ["string", "number", "integer", "boolean", "object", "array", "null"];
+
+    private static JsonObject AnyValue() =>
+        new() { ["anyOf"] = new JsonArray(JsonTypes.Where(t => t != "integer").Select(t => (JsonNode?)new JsonObject { ["type"] = t }).ToArray()) };
 
     private static void Simplify(JsonNode? node, bool input)
     {
@@ -64,7 +79,7 @@ public static class PortableSchemas
                 {
                     if (schema[keyword] is JsonValue value && value.GetValueKind() == JsonValueKind.True)
                     {
-                        schema[keyword] = new JsonObject();
+                        schema[keyword] = AnyValue();
                     }
                     else if (keyword is "properties" or "$defs" or "definitions" && schema[keyword] is JsonObject named)
                     {
@@ -72,7 +87,14 @@ public static class PortableSchemas
                         {
                             if (child is JsonValue { } flag && flag.GetValueKind() == JsonValueKind.True)
                             {
-                                named[name] = new JsonObject();
+                                named[name] = AnyValue();
+                            }
+                            else if (child is JsonObject described && IsAnyValue(described))
+                            {
+                                foreach (var (key, branches) in AnyValue().ToArray())
+                                {
+                                    described[key] = branches?.DeepClone();
+                                }
                             }
                         }
                     }
@@ -82,16 +104,23 @@ public static class PortableSchemas
                         {
                             if (list[i] is JsonValue { } flag && flag.GetValueKind() == JsonValueKind.True)
                             {
-                                list[i] = new JsonObject();
+                                list[i] = AnyValue();
                             }
                         }
                     }
                 }
 
-                if (input && schema["type"] is JsonArray types)
+                if (schema["type"] is JsonArray types)
                 {
-                    var named = types.Select(t => t?.GetValue<string>()).Where(t => t is not null and not "null").ToArray();
-                    schema["type"] = named.Length == 1 ? JsonValue.Create(named[0]) : new JsonArray(named.Select(t => (JsonNode?)JsonValue.Create(t)).ToArray());
+                    var named = types.Select(t => t?.GetValue<string>()).Where(t => t is not null and not "null").Select(t => t!).ToArray();
+                    if (input || named.Length == types.Count)
+                    {
+                        schema["type"] = named.Length == 1 ? JsonValue.Create(named[0]) : new JsonArray(named.Select(t => (JsonNode?)JsonValue.Create(t)).ToArray());
+                    }
+                    else
+                    {
+                        SplitNullable(schema, named);
+                    }
                 }
 
                 if (input && schema.TryGetPropertyValue("default", out var defaultValue) && defaultValue is null)
@@ -113,6 +142,41 @@ public static class PortableSchemas
 
                 break;
         }
+    }
+
+    /// <summary>A schema with only annotations (a description, say): it accepts any value.</summary>
+    private static bool IsAnyValue(JsonObject schema) => !schema.Any(member => Constraints.Contains(member.Key));
+
+    /// <summary>
+    /// <c>{"type": ["string", "null"], "format": "date-time"}</c> becomes
+    /// <c>{"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]}</c>: what constrains
+    /// the value moves into the branch of its type, annotations stay outside.
+    /// </summary>
+    private static void SplitNullable(JsonObject schema, string[] types)
+    {
+        schema.Remove("type");
+        var branches = new JsonArray();
+        if (types.Length == 1)
+        {
+            var branch = new JsonObject { ["type"] = types[0] };
+            foreach (var (key, value) in schema.ToArray().Where(member => !Annotations.Contains(member.Key)))
+            {
+                schema.Remove(key);
+                branch[key] = value;
+            }
+
+            branches.Add(branch);
+        }
+        else
+        {
+            foreach (var type in types)
+            {
+                branches.Add(new JsonObject { ["type"] = type });
+            }
+        }
+
+        branches.Add(new JsonObject { ["type"] = "null" });
+        schema["anyOf"] = branches;
     }
 
     internal sealed class Setup : IPostConfigureOptions<McpServerOptions>

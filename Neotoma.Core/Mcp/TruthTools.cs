@@ -89,7 +89,7 @@ public sealed class TruthTools(TruthStore store, IHttpContextAccessor http)
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "retrieve_entity_by_identifier", UseStructuredContent = true, ReadOnly = true)]
     [Description("Finds entities by id, exact name or alias (case-insensitive).")]
-    public Task<IReadOnlyList<EntitySummary>> RetrieveEntityByIdentifier(ClaimsPrincipal user,
+    public Task<EntityMatches> RetrieveEntityByIdentifier(ClaimsPrincipal user,
         [Description("An entity id, name or alias.")] string identifier,
         [Description("Only entities of this type.")] string? entity_type = null,
         CancellationToken cancellationToken = default) =>
@@ -98,13 +98,13 @@ public sealed class TruthTools(TruthStore store, IHttpContextAccessor http)
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "list_entity_types", UseStructuredContent = true, ReadOnly = true)]
     [Description("Lists the entity types the user has stored, how many entities each has, and the fields seen with their JSON types.")]
-    public Task<IReadOnlyList<EntityTypeView>> ListEntityTypes(ClaimsPrincipal user, CancellationToken cancellationToken = default) =>
+    public Task<EntityTypeList> ListEntityTypes(ClaimsPrincipal user, CancellationToken cancellationToken = default) =>
         Run(() => store.ListEntityTypesAsync(UserOf(user), cancellationToken));
 
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "list_observations", UseStructuredContent = true, ReadOnly = true)]
     [Description("Lists the observations (immutable facts) recorded about an entity, newest first.")]
-    public Task<IReadOnlyList<ObservationView>> ListObservations(ClaimsPrincipal user, [Description("The entity id.")] string entity_id,
+    public Task<ObservationPage> ListObservations(ClaimsPrincipal user, [Description("The entity id.")] string entity_id,
         [Description("Page size, 1-100 (default 20).")] int? limit = null, [Description("Observations to skip.")] int? offset = null,
         CancellationToken cancellationToken = default) =>
         Run(() => store.ListObservationsAsync(UserOf(user), entity_id, limit, offset, cancellationToken));
@@ -139,7 +139,7 @@ public sealed class TruthTools(TruthStore store, IHttpContextAccessor http)
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "list_relationships", UseStructuredContent = true, ReadOnly = true)]
     [Description("Lists relationships, optionally those touching one entity or of one type.")]
-    public Task<IReadOnlyList<RelationshipView>> ListRelationships(ClaimsPrincipal user,
+    public Task<RelationshipPage> ListRelationships(ClaimsPrincipal user,
         [Description("Only relationships from or to this entity.")] string? entity_id = null,
         [Description("Only this type: PART_OF, REFERS_TO, DEPENDS_ON, SUPERSEDES, DUPLICATE_OF, CORRECTS, SETTLES, EMBEDS.")] string? type = null,
         [Description("Page size, 1-100 (default 20).")] int? limit = null, [Description("Relationships to skip.")] int? offset = null,
@@ -149,7 +149,7 @@ public sealed class TruthTools(TruthStore store, IHttpContextAccessor http)
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "retrieve_related_entities", UseStructuredContent = true, ReadOnly = true)]
     [Description("Walks the relationship graph from an entity up to 3 hops and returns the entities reached, nearest first.")]
-    public Task<IReadOnlyList<RelatedEntity>> RetrieveRelatedEntities(ClaimsPrincipal user, [Description("The starting entity id.")] string entity_id,
+    public Task<RelatedEntities> RetrieveRelatedEntities(ClaimsPrincipal user, [Description("The starting entity id.")] string entity_id,
         [Description("outgoing, incoming or both (default).")] string? direction = null,
         [Description("Only follow these relationship types.")] IReadOnlyList<string>? types = null,
         [Description("How many hops, 1-3 (default 1).")] int? hops = null,
@@ -159,7 +159,7 @@ public sealed class TruthTools(TruthStore store, IHttpContextAccessor http)
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "list_timeline_events", UseStructuredContent = true, ReadOnly = true)]
     [Description("Lists dated facts in time order: every date-valued field of every observation, with its entity.")]
-    public Task<IReadOnlyList<TimelineEvent>> ListTimelineEvents(ClaimsPrincipal user,
+    public Task<TimelinePage> ListTimelineEvents(ClaimsPrincipal user,
         [Description("Only events of entities of this type.")] string? entity_type = null,
         [Description("From this date-time (ISO 8601), inclusive.")] DateTimeOffset? from = null,
         [Description("Up to this date-time (ISO 8601), inclusive.")] DateTimeOffset? to = null,

@@ -47,7 +47,7 @@ public sealed record EntityInput
 
     [Description("Facts about the entity as a JSON object of field names to values. Dates as ISO 8601 strings (2026-01-31) also appear on the timeline.")]
     [JsonPropertyName("fields")]
-    public JsonElement? Fields { get; init; }
+    public IReadOnlyDictionary<string, JsonElement>? Fields { get; init; }
 
     [Description("When the facts were true or observed (ISO 8601). Defaults to now.")]
     [JsonPropertyName("observed_at")]
@@ -90,7 +90,7 @@ public sealed record RelationshipInput
 
     [Description("Facts about the relationship itself, as a JSON object.")]
     [JsonPropertyName("fields")]
-    public JsonElement? Fields { get; init; }
+    public IReadOnlyDictionary<string, JsonElement>? Fields { get; init; }
 }
 
 public sealed record StoredEntity(
@@ -116,16 +116,50 @@ public sealed record EntitySummary(
     [property: JsonPropertyName("entity_type")] string EntityType,
     [property: JsonPropertyName("canonical_name")] string CanonicalName,
     [property: JsonPropertyName("aliases")] IReadOnlyList<string> Aliases,
-    [property: JsonPropertyName("fields")] JsonElement Fields,
+    [property: JsonPropertyName("fields")] IReadOnlyDictionary<string, JsonElement> Fields,
     [property: JsonPropertyName("deleted")] bool Deleted,
     [property: JsonPropertyName("merged_into")] string? MergedInto,
     [property: JsonPropertyName("updated_at")] DateTimeOffset UpdatedAt);
 
+/// <summary>
+/// The shape of every paged answer: the items, the page asked for, and where the next page starts
+/// (null on the last page). retrieve_entities also counts every match.
+/// </summary>
 public sealed record EntityPage(
     [property: JsonPropertyName("total")] long Total,
     [property: JsonPropertyName("limit")] int Limit,
     [property: JsonPropertyName("offset")] int Offset,
+    [property: JsonPropertyName("next_offset")] int? NextOffset,
     [property: JsonPropertyName("entities")] IReadOnlyList<EntitySummary> Entities);
+
+public sealed record ObservationPage(
+    [property: JsonPropertyName("limit")] int Limit,
+    [property: JsonPropertyName("offset")] int Offset,
+    [property: JsonPropertyName("next_offset")] int? NextOffset,
+    [property: JsonPropertyName("observations")] IReadOnlyList<ObservationView> Observations);
+
+public sealed record RelationshipPage(
+    [property: JsonPropertyName("limit")] int Limit,
+    [property: JsonPropertyName("offset")] int Offset,
+    [property: JsonPropertyName("next_offset")] int? NextOffset,
+    [property: JsonPropertyName("relationships")] IReadOnlyList<RelationshipView> Relationships);
+
+public sealed record TimelinePage(
+    [property: JsonPropertyName("limit")] int Limit,
+    [property: JsonPropertyName("offset")] int Offset,
+    [property: JsonPropertyName("next_offset")] int? NextOffset,
+    [property: JsonPropertyName("events")] IReadOnlyList<TimelineEvent> Events);
+
+/// <summary>Entities found by id, name or alias (at most 20, best match first).</summary>
+public sealed record EntityMatches(
+    [property: JsonPropertyName("entities")] IReadOnlyList<EntitySummary> Entities);
+
+public sealed record EntityTypeList(
+    [property: JsonPropertyName("entity_types")] IReadOnlyList<EntityTypeView> EntityTypes);
+
+/// <summary>The entities a walk of the graph reached (at most 500), nearest first.</summary>
+public sealed record RelatedEntities(
+    [property: JsonPropertyName("related")] IReadOnlyList<RelatedEntity> Related);
 
 public sealed record FieldProvenance(
     [property: JsonPropertyName("observation_id")] string ObservationId,
@@ -141,7 +175,7 @@ public sealed record EntitySnapshot(
 public sealed record ObservationView(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("entity_id")] string EntityId,
-    [property: JsonPropertyName("fields")] JsonElement Fields,
+    [property: JsonPropertyName("fields")] IReadOnlyDictionary<string, JsonElement> Fields,
     [property: JsonPropertyName("source")] string Source,
     [property: JsonPropertyName("specificity")] int Specificity,
     [property: JsonPropertyName("observed_at")] DateTimeOffset ObservedAt);
@@ -149,14 +183,14 @@ public sealed record ObservationView(
 public sealed record EntityTypeView(
     [property: JsonPropertyName("entity_type")] string EntityType,
     [property: JsonPropertyName("entity_count")] long EntityCount,
-    [property: JsonPropertyName("fields")] JsonElement Fields);
+    [property: JsonPropertyName("fields")] IReadOnlyDictionary<string, string> Fields);
 
 public sealed record RelationshipView(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("type")] string Type,
     [property: JsonPropertyName("source_entity_id")] string SourceEntityId,
     [property: JsonPropertyName("target_entity_id")] string TargetEntityId,
-    [property: JsonPropertyName("fields")] JsonElement Fields);
+    [property: JsonPropertyName("fields")] IReadOnlyDictionary<string, JsonElement> Fields);
 
 public sealed record RelatedEntity(
     [property: JsonPropertyName("entity")] EntitySummary Entity,

@@ -103,11 +103,6 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             var e = entities[i];
             RequireText($"entities[{i}].entity_type", e.EntityType, 100);
             RequireText($"entities[{i}].name", e.Name, 500);
-            if (e.Fields is { ValueKind: not (JsonValueKind.Object or JsonValueKind.Undefined or JsonValueKind.Null) })
-            {
-                throw new TruthInputException($"entities[{i}].fields", "must be a JSON object of field names to values");
-            }
-
             if (e.Source is not null && !Sources.IsKnown(e.Source))
             {
                 throw new TruthInputException($"entities[{i}].source", "must be structured, ai or correction");
@@ -132,10 +127,6 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
                 throw new TruthInputException($"relationships[{i}].type", $"must be one of {string.Join(", ", RelationshipTypes.All.Order())}");
             }
 
-            if (r.Fields is { ValueKind: not (JsonValueKind.Object or JsonValueKind.Undefined or JsonValueKind.Null) })
-            {
-                throw new TruthInputException($"relationships[{i}].fields", "must be a JSON object");
-            }
         }
     }
 
@@ -186,9 +177,9 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         }
 
         string? observationId = null;
-        if (input.Fields is { ValueKind: JsonValueKind.Object } fields && fields.EnumerateObject().Any())
+        if (input.Fields is { Count: > 0 })
         {
-            observationId = await AddObservationAsync(connection, transaction, userId, id, type, fields, input.Source ?? Sources.Structured,
+            observationId = await AddObservationAsync(connection, transaction, userId, id, type, JsonSerializer.SerializeToElement(input.Fields), input.Source ?? Sources.Structured,
                 input.Specificity ?? 0, input.ObservedAt ?? now, idempotencyKey, now, cancellationToken);
         }
 
@@ -289,7 +280,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         upsert.Parameters.AddWithValue("now", now);
         await upsert.ExecuteNonQueryAsync(cancellationToken);
 
-        if (input.Fields is { ValueKind: JsonValueKind.Object } fields && fields.EnumerateObject().Any())
+        if (input.Fields is { Count: > 0 } fields)
         {
             await using var observe = new NpgsqlCommand("""
                 INSERT INTO relationship_observations (id, user_id, relationship_id, fields, source_priority, observed_at, created_at)
@@ -305,7 +296,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             observe.Parameters.AddWithValue("obs", "robs_" + Guid.CreateVersion7(now).ToString("N"));
             observe.Parameters.AddWithValue("user", userId);
             observe.Parameters.AddWithValue("id", id);
-            observe.Parameters.AddWithValue("fields", fields.GetRawText());
+            observe.Parameters.AddWithValue("fields", JsonSerializer.Serialize(fields));
             observe.Parameters.AddWithValue("now", now);
             await observe.ExecuteNonQueryAsync(cancellationToken);
         }
@@ -390,7 +381,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
 
     private static EntitySummary ReadSummary(NpgsqlDataReader reader, int offset = 0) => new(
         reader.GetString(offset), reader.GetString(offset + 1), reader.GetString(offset + 2), reader.GetFieldValue<string[]>(offset + 3),
-        JsonDocument.Parse(reader.GetString(offset + 4)).RootElement.Clone(), reader.GetBoolean(offset + 5),
+        FieldsOf(reader.GetString(offset + 4)), reader.GetBoolean(offset + 5),
         reader.IsDBNull(offset + 6) ? null : reader.GetString(offset + 6), reader.GetFieldValue<DateTimeOffset>(offset + 7));
 
     /// <summary>retrieve_entities' one statement; the benchmark runs it bare as the database's floor.</summary>
@@ -423,8 +414,19 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             cancellationToken);
 
         // Past the end there is no row to carry the count: the total is unknown, and a caller asks again from offset 0.
-        return new EntityPage(rows.Count > 0 ? rows[0].Total : 0, take, skip, rows.Select(row => row.Entity).ToList());
+        var total = rows.Count > 0 ? rows[0].Total : 0;
+        return new EntityPage(total, take, skip, skip + rows.Count < total ? skip + rows.Count : null, rows.Select(row => row.Entity).ToList());
     }
+
+    /// <summary>A jsonb object of fields as the answers carry it.</summary>
+    private static Dictionary<string, JsonElement> FieldsOf(string json) => JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(json)!;
+
+    /// <summary>
+    /// A page of a list read with one row more than asked for: that row only tells that another page
+    /// follows (its offset), without counting every match.
+    /// </summary>
+    private static (IReadOnlyList<T> Items, int? NextOffset) Slice<T>(IReadOnlyList<T> rows, int take, int skip) =>
+        rows.Count > take ? (rows.Take(take).ToList(), skip + take) : (rows, null);
 
     private static string EscapeLike(string value) => value.Replace("\\", "\\\\").Replace("%", "\\%").Replace("_", "\\_");
 
@@ -458,14 +460,14 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             return new EntitySnapshot(ReadSummary(reader), provenance, reader.GetInt32(9));
         }, cancellationToken);
 
-    public async Task<IReadOnlyList<EntitySummary>> RetrieveByIdentifierAsync(string userId, string identifier, string? entityType, CancellationToken cancellationToken)
+    public async Task<EntityMatches> RetrieveByIdentifierAsync(string userId, string identifier, string? entityType, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(identifier))
         {
             throw new TruthInputException("identifier", "is required: an entity id, a name or an alias");
         }
 
-        return await database.QueryListAsync(DbScope.ForUser(userId), $"""
+        return new EntityMatches(await database.QueryListAsync(DbScope.ForUser(userId), $"""
             SELECT {SummaryColumns}
             FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
             WHERE e.merged_to IS NULL AND e.deleted_at IS NULL
@@ -481,11 +483,11 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
                 parameters.Add(EntityTypeFilter(entityType));
             },
             reader => ReadSummary(reader),
-            cancellationToken);
+            cancellationToken));
     }
 
-    public async Task<IReadOnlyList<EntityTypeView>> ListEntityTypesAsync(string userId, CancellationToken cancellationToken) =>
-        await database.QueryListAsync(DbScope.ForUser(userId), """
+    public async Task<EntityTypeList> ListEntityTypesAsync(string userId, CancellationToken cancellationToken) =>
+        new(await database.QueryListAsync(DbScope.ForUser(userId), """
             SELECT t.entity_type, t.fields::text,
                    (SELECT count(*) FROM entities e WHERE e.entity_type = t.entity_type AND e.merged_to IS NULL AND e.deleted_at IS NULL)
             FROM (SELECT entity_type, fields FROM entity_types
@@ -494,10 +496,10 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             ORDER BY t.entity_type
             """,
             _ => { },
-            reader => new EntityTypeView(reader.GetString(0), reader.GetInt64(2), JsonDocument.Parse(reader.GetString(1)).RootElement.Clone()),
-            cancellationToken);
+            reader => new EntityTypeView(reader.GetString(0), reader.GetInt64(2), JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(1))!),
+            cancellationToken));
 
-    public Task<IReadOnlyList<ObservationView>> ListObservationsAsync(string userId, string entityId, int? limit, int? offset, CancellationToken cancellationToken)
+    public Task<ObservationPage> ListObservationsAsync(string userId, string entityId, int? limit, int? offset, CancellationToken cancellationToken)
     {
         var (take, skip) = Page(limit, offset);
         return database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
@@ -511,17 +513,18 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
                 LIMIT @limit OFFSET @offset
                 """, connection, transaction);
             command.Parameters.AddWithValue("id", liveId);
-            command.Parameters.AddWithValue("limit", take);
+            command.Parameters.AddWithValue("limit", take + 1);
             command.Parameters.AddWithValue("offset", skip);
             var observations = new List<ObservationView>();
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
-                observations.Add(new ObservationView(reader.GetString(0), reader.GetString(1), JsonDocument.Parse(reader.GetString(2)).RootElement.Clone(),
+                observations.Add(new ObservationView(reader.GetString(0), reader.GetString(1), FieldsOf(reader.GetString(2)),
                     reader.GetString(3), reader.GetInt32(4), reader.GetFieldValue<DateTimeOffset>(5)));
             }
 
-            return (IReadOnlyList<ObservationView>)observations;
+            var (page, next) = Slice(observations, take, skip);
+            return new ObservationPage(take, skip, next, page);
         }, cancellationToken);
     }
 
@@ -594,7 +597,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
 
     // ------------------------------------------------------------------ graph and timeline
 
-    public async Task<IReadOnlyList<RelationshipView>> ListRelationshipsAsync(string userId, string? entityId, string? type, int? limit, int? offset,
+    public async Task<RelationshipPage> ListRelationshipsAsync(string userId, string? entityId, string? type, int? limit, int? offset,
         CancellationToken cancellationToken)
     {
         var (take, skip) = Page(limit, offset);
@@ -603,7 +606,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             throw new TruthInputException("type", $"must be one of {string.Join(", ", RelationshipTypes.All.Order())}");
         }
 
-        return await database.QueryListAsync(DbScope.ForUser(userId), """
+        var rows = await database.QueryListAsync(DbScope.ForUser(userId), """
             SELECT id, relationship_type, source_entity_id, target_entity_id, snapshot::text FROM relationships
             WHERE deleted_at IS NULL
               AND (@entity::text IS NULL OR source_entity_id = @entity OR target_entity_id = @entity)
@@ -614,15 +617,17 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             {
                 parameters.Add(new NpgsqlParameter("entity", NpgsqlDbType.Text) { Value = (object?)entityId ?? DBNull.Value });
                 parameters.Add(new NpgsqlParameter("type", NpgsqlDbType.Text) { Value = (object?)type ?? DBNull.Value });
-                parameters.AddWithValue("limit", take);
+                parameters.AddWithValue("limit", take + 1);
                 parameters.AddWithValue("offset", skip);
             },
             reader => new RelationshipView(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
-                JsonDocument.Parse(reader.GetString(4)).RootElement.Clone()),
+                FieldsOf(reader.GetString(4))),
             cancellationToken);
+        var (page, next) = Slice(rows, take, skip);
+        return new RelationshipPage(take, skip, next, page);
     }
 
-    public Task<IReadOnlyList<RelatedEntity>> RetrieveRelatedAsync(string userId, string entityId, string? direction, IReadOnlyList<string>? types,
+    public Task<RelatedEntities> RetrieveRelatedAsync(string userId, string entityId, string? direction, IReadOnlyList<string>? types,
         int? hops, CancellationToken cancellationToken)
     {
         direction ??= "both";
@@ -677,11 +682,11 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
                 related.Add(new RelatedEntity(ReadSummary(reader), reader.GetInt32(8), reader.GetString(9), reader.GetString(10)));
             }
 
-            return (IReadOnlyList<RelatedEntity>)related.OrderBy(r => r.Hops).ThenBy(r => r.Entity.CanonicalName, StringComparer.Ordinal).ToList();
+            return new RelatedEntities(related.OrderBy(r => r.Hops).ThenBy(r => r.Entity.CanonicalName, StringComparer.Ordinal).ToList());
         }, cancellationToken);
     }
 
-    public async Task<IReadOnlyList<TimelineEvent>> ListTimelineAsync(string userId, string? entityType, DateTimeOffset? from, DateTimeOffset? to,
+    public async Task<TimelinePage> ListTimelineAsync(string userId, string? entityType, DateTimeOffset? from, DateTimeOffset? to,
         int? limit, int? offset, CancellationToken cancellationToken)
     {
         var (take, skip) = Page(limit, offset);
@@ -690,7 +695,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             throw new TruthInputException("from", "must not be after to");
         }
 
-        return await database.QueryListAsync(DbScope.ForUser(userId), """
+        var rows = await database.QueryListAsync(DbScope.ForUser(userId), """
             SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id
             FROM timeline_events t JOIN entities e ON e.id = t.entity_id
             WHERE e.deleted_at IS NULL
@@ -704,12 +709,14 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
                 parameters.Add(EntityTypeFilter(entityType));
                 parameters.Add(new NpgsqlParameter("from", NpgsqlDbType.TimestampTz) { Value = (object?)from ?? DBNull.Value });
                 parameters.Add(new NpgsqlParameter("to", NpgsqlDbType.TimestampTz) { Value = (object?)to ?? DBNull.Value });
-                parameters.AddWithValue("limit", take);
+                parameters.AddWithValue("limit", take + 1);
                 parameters.AddWithValue("offset", skip);
             },
             reader => new TimelineEvent(reader.GetFieldValue<DateTimeOffset>(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
                 reader.GetString(4), reader.GetString(5)),
             cancellationToken);
+        var (page, next) = Slice(rows, take, skip);
+        return new TimelinePage(take, skip, next, page);
     }
 
     private static async Task<T?> ScalarAsync<T>(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, string id, CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using Microsoft.AspNetCore.WebUtilities;
 using Neotoma.Tests.Infrastructure;
 using Neotoma.Tests.WorkerPath;
@@ -175,6 +176,10 @@ public abstract class SignInInChromiumSuite<TFixture>(ChromiumFixture chromium, 
         Assert.True(error.Length == 0, error);
         var user = await browser.Page.EvaluateExpressionAsync<string>("document.getElementById('result').textContent");
         Assert.Contains("\"user_id\":\"chromium-frank\"", user.Replace(" ", ""));
+        // The answer the page received conforms to the output schema the page listed.
+        using var schema = JsonDocument.Parse(await browser.Page.EvaluateExpressionAsync<string>("document.getElementById('schema').textContent"));
+        using var answer = JsonDocument.Parse(await browser.Page.EvaluateExpressionAsync<string>("document.getElementById('answer').textContent"));
+        ToolOutputValidator.AssertConforms("get_authenticated_user", schema.RootElement, answer.RootElement);
         // The client's first call is meant to get 401 (that is how it discovers where to sign in),
         // and Chromium reports every non-2xx fetch on the console; nothing else may appear.
         browser.AssertNoProblems(p => p == $"console Error at {fixture.Resource}: Failed to load resource: the server responded with a status of 401 (Unauthorized)");

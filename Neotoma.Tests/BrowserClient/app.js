@@ -87,11 +87,18 @@ async function finish(params) {
   status('calling a tool');
   const init = await rpc(flow.mcp, tokens.access_token, initialize);
   if (init.status !== 200) throw new Error(`initialize: HTTP ${init.status}`);
+  // As hosts do: list the tools, then call one; the page shows the tool's output schema and the whole
+  // answer, which the test checks against each other.
+  const list = await rpc(flow.mcp, tokens.access_token, { jsonrpc: '2.0', id: 2, method: 'tools/list' });
+  if (list.status !== 200 || list.body.error) throw new Error(`tools/list: HTTP ${list.status} ${JSON.stringify(list.body)}`);
+  const tool = list.body.result.tools.find((t) => t.name === 'get_authenticated_user');
   const call = await rpc(flow.mcp, tokens.access_token, {
-    jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'get_authenticated_user', arguments: {} },
+    jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: tool.name, arguments: {} },
   });
   if (call.status !== 200 || call.body.error) throw new Error(`tools/call: HTTP ${call.status} ${JSON.stringify(call.body)}`);
   document.getElementById('result').textContent = call.body.result.content[0].text;
+  document.getElementById('schema').textContent = JSON.stringify(tool.outputSchema);
+  document.getElementById('answer').textContent = JSON.stringify(call.body.result);
   status('done');
 }
 

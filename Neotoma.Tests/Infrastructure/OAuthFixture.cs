@@ -256,15 +256,23 @@ public class OAuthFixture : IAsyncLifetime
                     return new ModelContextProtocol.Authentication.AuthorizationResult { Code = query["code"], State = query["state"], Iss = query["iss"] };
                 },
             },
-        }, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        }, new HttpClient(new ToolOutputCheckHandler()), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, ownsHttpClient: true);
 
-    public Task<ModelContextProtocol.Client.McpClient> ConnectWithTokenAsync(string accessToken) =>
-        ModelContextProtocol.Client.McpClient.CreateAsync(new ModelContextProtocol.Client.HttpClientTransport(
+    /// <summary>
+    /// The C# SDK client with a bearer token, as a host uses it: it lists the tools first, and every
+    /// answer it receives is checked against the tool's output schema (<see cref="ToolOutputCheckHandler"/>).
+    /// </summary>
+    public async Task<ModelContextProtocol.Client.McpClient> ConnectWithTokenAsync(string accessToken)
+    {
+        var client = await ModelContextProtocol.Client.McpClient.CreateAsync(new ModelContextProtocol.Client.HttpClientTransport(
             new ModelContextProtocol.Client.HttpClientTransportOptions
             {
                 Endpoint = new Uri(Resource),
                 AdditionalHeaders = new Dictionary<string, string> { ["Authorization"] = "Bearer " + accessToken },
-            }, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance));
+            }, new HttpClient(new ToolOutputCheckHandler()), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, ownsHttpClient: true));
+        await client.ListToolsAsync();
+        return client;
+    }
 
     public static async Task<Tokens> ReadTokensAsync(HttpResponseMessage response)
     {

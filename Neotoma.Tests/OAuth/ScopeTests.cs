@@ -141,6 +141,7 @@ public sealed class ScopeTests(OAuthFixture fixture) : IClassFixture<OAuthFixtur
         });
 
         await using var client = await McpClient.CreateAsync(transport);
+        await client.ListToolsAsync();
         var who = await client.CallToolAsync("get_authenticated_user");
         var stored = await client.CallToolAsync("store", new Dictionary<string, object?>
         {

@@ -75,24 +75,24 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         Assert.Equal(adaId, byAlias.GetProperty("entities")[0].GetProperty("id").GetString());
 
         var byIdentifier = await CallAsync(client, "retrieve_entity_by_identifier", new { identifier = "ADA  LOVELACE" });
-        Assert.Equal(adaId, byIdentifier[0].GetProperty("id").GetString());
+        Assert.Equal(adaId, byIdentifier.GetProperty("entities")[0].GetProperty("id").GetString());
 
         var again = await CallAsync(client, "store", new { entities = new object[] { new { entity_type = "person", name = "ada lovelace", fields = new { died = "1852-11-27" } } } });
         Assert.Equal(adaId, again.GetProperty("entities")[0].GetProperty("id").GetString());
         Assert.False(again.GetProperty("entities")[0].GetProperty("created").GetBoolean());
 
         var types = await CallAsync(client, "list_entity_types");
-        var person = types.EnumerateArray().Single(t => t.GetProperty("entity_type").GetString() == "person");
+        var person = types.GetProperty("entity_types").EnumerateArray().Single(t => t.GetProperty("entity_type").GetString() == "person");
         Assert.Equal(1, person.GetProperty("entity_count").GetInt64());
         Assert.Equal("date", person.GetProperty("fields").GetProperty("born").GetString());
 
         var timeline = await CallAsync(client, "list_timeline_events", new { entity_type = "person" });
-        Assert.Equal(new[] { "born", "died" }, timeline.EnumerateArray().Select(e => e.GetProperty("field").GetString()));
+        Assert.Equal(new[] { "born", "died" }, timeline.GetProperty("events").EnumerateArray().Select(e => e.GetProperty("field").GetString()));
 
         var related = await CallAsync(client, "retrieve_related_entities", new { entity_id = adaId, direction = "outgoing" });
-        Assert.Equal("Analytical Engine notes", related[0].GetProperty("entity").GetProperty("canonical_name").GetString());
+        Assert.Equal("Analytical Engine notes", related.GetProperty("related")[0].GetProperty("entity").GetProperty("canonical_name").GetString());
         var relationships = await CallAsync(client, "list_relationships", new { entity_id = adaId });
-        Assert.Equal("author", relationships[0].GetProperty("fields").GetProperty("role").GetString());
+        Assert.Equal("author", relationships.GetProperty("relationships")[0].GetProperty("fields").GetProperty("role").GetString());
     }
 
     [Fact]
@@ -128,7 +128,8 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         Assert.Equal(corrected.GetProperty("provenance").GetProperty("employees").GetProperty("observation_id").GetString(),
             after.GetProperty("provenance").GetProperty("employees").GetProperty("observation_id").GetString());
         var observations = await CallAsync(client, "list_observations", new { entity_id = id });
-        Assert.Equal(4, observations.GetArrayLength());
+        Assert.Equal(4, observations.GetProperty("observations").GetArrayLength());
+        Assert.Null(observations.GetProperty("next_offset").GetString());
     }
 
     [Fact]
@@ -172,16 +173,16 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         {
             var listed = await CallAsync(client, "retrieve_entities", new { entity_type = "company" });
             Assert.Equal(new[] { own }, listed.GetProperty("entities").EnumerateArray().Select(e => e.GetProperty("id").GetString()));
-            Assert.Equal(new[] { own }, (await CallAsync(client, "retrieve_entity_by_identifier", new { identifier = "acme" })).EnumerateArray().Select(e => e.GetProperty("id").GetString()));
+            Assert.Equal(new[] { own }, (await CallAsync(client, "retrieve_entity_by_identifier", new { identifier = "acme" })).GetProperty("entities").EnumerateArray().Select(e => e.GetProperty("id").GetString()));
             Assert.Contains("No entity", await CallFailingAsync(client, "retrieve_entity_snapshot", new { entity_id = other }));
             Assert.Contains("No entity", await CallFailingAsync(client, "list_observations", new { entity_id = other }));
             Assert.Contains("No entity", await CallFailingAsync(client, "correct", new { entity_id = other, field = "x", value = 1 }));
             Assert.Contains("No entity", await CallFailingAsync(client, "delete_entity", new { entity_id = other }));
             Assert.Contains("No entity", await CallFailingAsync(client, "merge_entities", new { source_entity_id = other, target_entity_id = own }));
             Assert.Contains("No entity", await CallFailingAsync(client, "retrieve_related_entities", new { entity_id = other }));
-            Assert.Empty((await CallAsync(client, "list_relationships", new { entity_id = other })).EnumerateArray());
-            Assert.All((await CallAsync(client, "list_timeline_events")).EnumerateArray(), e => Assert.NotEqual(other, e.GetProperty("entity_id").GetString()));
-            Assert.Equal(1, (await CallAsync(client, "list_entity_types")).EnumerateArray().Single(t => t.GetProperty("entity_type").GetString() == "company").GetProperty("entity_count").GetInt64());
+            Assert.Empty((await CallAsync(client, "list_relationships", new { entity_id = other })).GetProperty("relationships").EnumerateArray());
+            Assert.All((await CallAsync(client, "list_timeline_events")).GetProperty("events").EnumerateArray(), e => Assert.NotEqual(other, e.GetProperty("entity_id").GetString()));
+            Assert.Equal(1, (await CallAsync(client, "list_entity_types")).GetProperty("entity_types").EnumerateArray().Single(t => t.GetProperty("entity_type").GetString() == "company").GetProperty("entity_count").GetInt64());
         }
 
         // Bob's attempt to delete Alice's entity changed nothing.
@@ -260,7 +261,7 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         string Id(int i) => stored.GetProperty("entities")[i].GetProperty("id").GetString()!;
 
         var twoHops = await CallAsync(client, "retrieve_related_entities", new { entity_id = Id(0), direction = "outgoing", hops = 2 });
-        Assert.Equal(new[] { "B", "C" }, twoHops.EnumerateArray().Select(r => r.GetProperty("entity").GetProperty("canonical_name").GetString()));
+        Assert.Equal(new[] { "B", "C" }, twoHops.GetProperty("related").EnumerateArray().Select(r => r.GetProperty("entity").GetProperty("canonical_name").GetString()));
         Assert.Contains("hops", await CallFailingAsync(client, "retrieve_related_entities", new { entity_id = Id(0), hops = 4 }));
 
         var merged = await CallAsync(client, "merge_entities", new { source_entity_id = Id(4), target_entity_id = Id(1) });

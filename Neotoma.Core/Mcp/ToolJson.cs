@@ -1,0 +1,25 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using ModelContextProtocol;
+
+namespace Neotoma.Core.Mcp;
+
+/// <summary>
+/// The one serializer of tool arguments and answers, and the one the output schemas are generated
+/// from, so the two agree by construction. Every member of an answer is always present: a member
+/// that can be null is written as null (never left out) and its schema says so (anyOf with null,
+/// <see cref="PortableSchemas"/>); a member that cannot be null has one type. The SDK's own default
+/// leaves null members out while its schemas list them as required, which is what clients that
+/// validate answers (the TypeScript SDK, the MCP Inspector) refused.
+/// </summary>
+public static class ToolJson
+{
+    public static JsonSerializerOptions Options { get; } = Create();
+
+    private static JsonSerializerOptions Create()
+    {
+        var options = new JsonSerializerOptions(McpJsonUtilities.DefaultOptions) { DefaultIgnoreCondition = JsonIgnoreCondition.Never };
+        options.MakeReadOnly();
+        return options;
+    }
+}
