@@ -10,7 +10,7 @@ namespace Neotoma.Functions;
 
 /// <summary>The authorization endpoint: validates the request and shows the consent page.</summary>
 public sealed class AuthorizeFunction(
-    AuthorizationService authorization, CallbackService callbacks, RememberedConsents consents, WebCookies cookies,
+    AuthorizationService authorization, RememberedConsents consents, WebCookies cookies,
     OAuthServerOptions options, OAuthRequestGuard guard)
 {
     public const string ConsentCookie = "neotoma_consent";
@@ -23,11 +23,11 @@ public sealed class AuthorizeFunction(
         {
             var browserNonce = req.Cookies[ConsentCookie] is { Length: 43 } existing ? existing : OpaqueToken.New(32);
             var request = await authorization.ValidateAsync(req.Query, clientIp, cancellationToken);
-            if (await cookies.SessionAsync(req, cancellationToken) is { } session && await consents.CoversAsync(session.UserId, request, cancellationToken))
-            {
-                // This signed-in person approved exactly this before: no consent page, no provider sign-in.
-                return OAuthResults.Redirect(req, await callbacks.CompleteRememberedAsync(request, session.UserId, clientIp, cancellationToken));
-            }
+            // This signed-in person approved exactly this before: no explanation and no provider sign-in,
+            // but never a code without their click here. Any page can send a browser to this URL, and
+            // a code sent to a loopback or app redirect could be taken by whatever listens there.
+            var remembered = await cookies.SessionAsync(req, cancellationToken) is { } session
+                && await consents.CoversAsync(session.UserId, request, cancellationToken) ? session : null;
 
             var csrf = authorization.ProtectConsent(request, browserNonce);
             req.HttpContext.Response.Cookies.Append(ConsentCookie, browserNonce, new CookieOptions
@@ -38,14 +38,43 @@ public sealed class AuthorizeFunction(
                 Path = "/api/mcp/oauth",
                 MaxAge = TimeSpan.FromMinutes(10),
             });
-            return OAuthResults.Html(req, StatusCodes.Status200OK, "Connect to Neotoma?", ConsentPage(request, csrf, options.InitiateEndpoint));
+            return remembered is null
+                ? OAuthResults.Html(req, StatusCodes.Status200OK, "Connect to Neotoma?", ConsentPage(request, csrf, options.InitiateEndpoint))
+                : OAuthResults.Html(req, StatusCodes.Status200OK, "Continue to your MCP client?", ContinuePage(request, csrf, options.InitiateEndpoint, remembered.UserId));
         }, cancellationToken);
+
+    /// <summary>The request itself and the form's CSRF token, as hidden fields of the consent and continue forms.</summary>
+    private static string RequestFields(AuthorizationRequest request, string csrf)
+    {
+        static string Hidden(string name, string? value) =>
+            value is null ? "" : $"<input type=\"hidden\" name=\"{name}\" value=\"{OAuthResults.Encode(value)}\">";
+
+        return $"""
+            {Hidden("client_id", request.Client.ClientId)}{Hidden("redirect_uri", request.RedirectUri)}
+            {Hidden("response_type", "code")}{Hidden("code_challenge", request.CodeChallenge)}{Hidden("code_challenge_method", "S256")}
+            {Hidden("state", request.State)}{Hidden("scope", request.Scope)}{Hidden("resource", request.Resource)}{Hidden("csrf_token", csrf)}
+            """;
+    }
+
+    /// <summary>A remembered approval: one click on this origin, Continue or Cancel, and nothing happens before it.</summary>
+    private static string ContinuePage(AuthorizationRequest request, string csrf, string initiateEndpoint, string userId)
+    {
+        var name = OAuthResults.Encode(request.Client.ClientName ?? "An unnamed MCP client");
+        return $"""
+            <p>You approved <strong>{name}</strong> before. Continue to it as <strong>{OAuthResults.Encode(userId)}</strong>?</p>
+            <p>You are sent back to <strong>{OAuthResults.Encode(request.RedirectHost)}</strong>.</p>
+            <p class="code">Redirect URI: <code>{OAuthResults.Encode(request.RedirectUri)}</code></p>
+            <p>Only continue if you started this connection yourself.</p>
+            <form method="post" action="{OAuthResults.Encode(initiateEndpoint)}">
+            {RequestFields(request, csrf)}
+            <button type="submit" name="decision" value="continue">Continue</button>
+            <button type="submit" name="decision" value="deny">Cancel</button>
+            </form>
+            """;
+    }
 
     private static string ConsentPage(AuthorizationRequest request, string csrf, string initiateEndpoint)
     {
-        string Hidden(string name, string? value) =>
-            value is null ? "" : $"<input type=\"hidden\" name=\"{name}\" value=\"{OAuthResults.Encode(value)}\">";
-
         var name = OAuthResults.Encode(request.Client.ClientName ?? "An unnamed MCP client");
         var vouchedBy = request.Client.DocumentHost is { } host
             ? $" <span class=\"code\">(described by <code>{OAuthResults.Encode(host)}</code>)</span>"
@@ -63,9 +92,7 @@ public sealed class AuthorizeFunction(
             <p class="code">Redirect URI: <code>{OAuthResults.Encode(request.RedirectUri)}</code></p>
             <p>Only approve if you started this connection yourself.</p>
             <form method="post" action="{OAuthResults.Encode(initiateEndpoint)}">
-            {Hidden("client_id", request.Client.ClientId)}{Hidden("redirect_uri", request.RedirectUri)}
-            {Hidden("response_type", "code")}{Hidden("code_challenge", request.CodeChallenge)}{Hidden("code_challenge_method", "S256")}
-            {Hidden("state", request.State)}{Hidden("scope", request.Scope)}{Hidden("resource", request.Resource)}{Hidden("csrf_token", csrf)}
+            {RequestFields(request, csrf)}
             {readOnlyChoice}
             <button type="submit" name="decision" value="approve">Approve</button>
             <button type="submit" name="decision" value="deny">Deny</button>

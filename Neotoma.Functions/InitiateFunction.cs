@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
+using Neotoma.Core.Web;
 using Neotoma.Functions.Http;
 
 namespace Neotoma.Functions;
@@ -10,9 +11,11 @@ namespace Neotoma.Functions;
 /// <summary>
 /// The guide's initiate endpoint. From the consent form: Approve creates the single-use state
 /// and sends the browser to the upstream sign-in; Deny returns access_denied to the client.
+/// From the continue form of a remembered approval: Continue sends the code to the client at once.
 /// From a JSON caller: starts a connection and answers {authUrl, connectionId, expiresAt}.
 /// </summary>
-public sealed class InitiateFunction(AuthorizationService authorization, OAuthServerOptions options, OAuthRequestGuard guard, WebCookies cookies)
+public sealed class InitiateFunction(
+    AuthorizationService authorization, CallbackService callbacks, RememberedConsents consents, OAuthServerOptions options, OAuthRequestGuard guard, WebCookies cookies)
 {
     private static readonly HashSet<string> ConsentOnlyFields = ["csrf_token", "decision", "read_only"];
 
@@ -35,13 +38,25 @@ public sealed class InitiateFunction(AuthorizationService authorization, OAuthSe
         var fields = OAuthParameters.SingleValued(form);
         var request = await authorization.ValidateAsync(form.Where(f => !ConsentOnlyFields.Contains(f.Key)), clientIp, cancellationToken);
         var decision = fields.GetValueOrDefault("decision");
-        if (decision is not ("approve" or "deny"))
+        if (decision is not ("approve" or "deny" or "continue"))
         {
-            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "decision must be approve or deny.");
+            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "decision must be approve, deny or continue.");
+        }
+
+        if (decision == "continue")
+        {
+            // Continue on a remembered approval: this browser's form, its signed-in person, still approved.
+            authorization.RequireConsentForm(request, fields.GetValueOrDefault("csrf_token"), req.Cookies[AuthorizeFunction.ConsentCookie]);
+            if (await cookies.SessionAsync(req, cancellationToken) is { } session && await consents.CoversAsync(session.UserId, request, cancellationToken))
+            {
+                return OAuthResults.Redirect(req, await callbacks.CompleteRememberedAsync(request, session.UserId, clientIp, cancellationToken));
+            }
+
+            // Signed out or forgotten since the page was shown: the person signs in at the provider, as on Approve.
         }
 
         var location = await authorization.DecideAsync(request, fields.GetValueOrDefault("csrf_token"),
-            req.Cookies[AuthorizeFunction.ConsentCookie], decision == "approve", readOnly: fields.ContainsKey("read_only"),
+            req.Cookies[AuthorizeFunction.ConsentCookie], decision != "deny", readOnly: fields.ContainsKey("read_only"),
             browserBinding: cookies.NewBinding(req), clientIp, cancellationToken);
         return OAuthResults.Redirect(req, location);
     }

@@ -150,12 +150,7 @@ public sealed partial class AuthorizationService(
         AuthorizationRequest request, string? csrfToken, string? browserNonce, bool approved, bool readOnly, string browserBinding,
         string? clientIp, CancellationToken cancellationToken)
     {
-        if (!IsValidConsent(request, csrfToken, browserNonce))
-        {
-            throw new OAuthException(OAuthErrorCode.OAUTH_CONSENT_INVALID,
-                "This consent form has expired or did not come from this browser. Go back to your MCP client and connect again.");
-        }
-
+        RequireConsentForm(request, csrfToken, browserNonce);
         if (!approved)
         {
             return ErrorRedirect(request.RedirectUri, OAuthErrorCode.OAUTH_ACCESS_DENIED, "The user denied access.", request.State);
@@ -272,6 +267,16 @@ public sealed partial class AuthorizationService(
         OAuthLog.Initiated(logger, pending.ConnectionId);
         await audit.WriteAsync(new AuditEntry(AuditEvents.FlowInitiated, pending.ConnectionId, ClientId: pending.ClientId, ClientIp: clientIp), cancellationToken);
         return new InitiatedFlow(pending.ConnectionId, authUrl, expires);
+    }
+
+    /// <summary>Refuses a consent or continue form that this browser was not shown for this exact request, or that has expired.</summary>
+    public void RequireConsentForm(AuthorizationRequest request, string? csrfToken, string? browserNonce)
+    {
+        if (!IsValidConsent(request, csrfToken, browserNonce))
+        {
+            throw new OAuthException(OAuthErrorCode.OAUTH_CONSENT_INVALID,
+                "This consent form has expired or did not come from this browser. Go back to your MCP client and connect again.");
+        }
     }
 
     private bool IsValidConsent(AuthorizationRequest request, string? token, string? browserNonce)

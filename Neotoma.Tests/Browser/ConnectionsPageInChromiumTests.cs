@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.AspNetCore.WebUtilities;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
 using Neotoma.Tests.Infrastructure;
@@ -88,7 +89,7 @@ public abstract class ConnectionsPageInChromiumSuite<TFixture>(ChromiumFixture c
     }
 
     [Fact]
-    public async Task RememberedConsent_SkipsTheConsentPage_AndForgetBringsItBack()
+    public async Task RememberedConsent_AsksOnlyToContinue_AndForgetBringsTheConsentPageBack()
     {
         var client = await fixture.RegisterAsync(site.NativeCallback.ToString(), "Remembered Client");
         await using var browser = await chromium.OpenAsync();
@@ -98,10 +99,14 @@ public abstract class ConnectionsPageInChromiumSuite<TFixture>(ChromiumFixture c
         Assert.True(await browser.HasAsync("button[value=approve]"));
         await browser.SignInAsync(fixture, "page-carol", approve: true, () => Task.FromResult(site.Callbacks.Count == 1));
 
-        // Second time, signed in by the first: straight back to the client with a code.
+        // Second time, signed in by the first: one click on Continue, no provider, back to the client with a code.
         var shown = new List<string>();
         browser.Page.Response += (_, e) => { lock (shown) { shown.Add(e.Response.Url); } };
         await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge, state: "second").ToString());
+        Assert.Contains("You approved Remembered Client before", await browser.TextAsync());
+        Assert.Single(site.Callbacks);
+        await browser.ScreenshotAsync("continue-desktop");
+        await browser.ClickAndWaitAsync("button[value=continue]");
         await browser.WaitUntilAsync(() => Task.FromResult(site.Callbacks.Count == 2), "the second callback");
         Assert.Contains("state=second", site.Callbacks.Last().Query);
         Assert.DoesNotContain(shown, url => url.StartsWith(fixture.Provider.Issuer.ToString().TrimEnd('/'), StringComparison.Ordinal));
@@ -113,6 +118,41 @@ public abstract class ConnectionsPageInChromiumSuite<TFixture>(ChromiumFixture c
 
         await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge, state: "third").ToString());
         Assert.True(await browser.HasAsync("button[value=approve]"), "after Forget the consent page must come back");
+        browser.AssertNoProblems();
+    }
+
+    /// <summary>
+    /// A page on another origin sends a signed-in person's browser to the authorization endpoint of a
+    /// client they approved before (as any page can): the browser shows the Continue page, and no code
+    /// reaches the client's redirect, no connection is made or replaced, until the person clicks.
+    /// </summary>
+    [Fact]
+    public async Task PageOnAnotherOrigin_SendsTheBrowserToAuthorize_NoCodeWithoutTheClick()
+    {
+        var client = await fixture.RegisterAsync(site.NativeCallback.ToString(), "Loopback Agent");
+        await using var browser = await chromium.OpenAsync(width: 375);
+        await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge, state: "person").ToString());
+        await browser.SignInAsync(fixture, "page-hugo", approve: true, () => Task.FromResult(site.Callbacks.Count == 1));
+        const string live = "SELECT count(*) FROM mcp_oauth_connections WHERE user_id = 'page-hugo' AND revoked_at IS NULL";
+        var connections = await fixture.Database.AdminScalarAsync<long>(live);
+
+        var attack = fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge, state: "attacker");
+        await browser.Page.GoToAsync(new Uri(site.Origin, "/go?to=" + Uri.EscapeDataString(attack.ToString())).ToString());
+        await browser.WaitUntilAsync(() => browser.HasAsync("button[value=continue]"), "the Continue page");
+
+        Assert.Equal(fixture.Issuer, new Uri(await browser.UrlAsync()).GetLeftPart(UriPartial.Authority));
+        Assert.Single(site.Callbacks);
+        Assert.Equal(connections, await fixture.Database.AdminScalarAsync<long>(live));
+        Assert.True(await browser.FitsWidthAsync(), "the Continue page scrolls sideways at 375 px");
+        await browser.ScreenshotAsync("continue-375");
+
+        await browser.ClickAndWaitAsync("button[value=deny]");
+        await browser.WaitUntilAsync(() => Task.FromResult(site.Callbacks.Count == 2), "the client's redirect");
+        var denied = QueryHelpers.ParseQuery(site.Callbacks.Last().Query);
+        Assert.Equal("access_denied", denied["error"]);
+        Assert.Equal("attacker", denied["state"]);
+        Assert.False(denied.ContainsKey("code"));
+        Assert.Equal(connections, await fixture.Database.AdminScalarAsync<long>(live));
         browser.AssertNoProblems();
     }
 

@@ -62,7 +62,8 @@ public sealed partial class BrowserAgent : IDisposable
 
             if (html.Contains("name=\"decision\""))
             {
-                fields["decision"] = approve ? "approve" : "deny";
+                // A remembered approval asks only to continue.
+                fields["decision"] = !approve ? "deny" : html.Contains("value=\"continue\"") ? "continue" : "approve";
                 if (readOnly)
                 {
                     fields["read_only"] = html.Contains("name=\"read_only\"") ? "1" : throw new InvalidOperationException("The consent page offers no read-only choice.");

@@ -7,7 +7,8 @@ namespace Neotoma.Tests.Infrastructure;
 /// <summary>
 /// The MCP client's own side of a sign-in, on another loopback origin: the redirect URI a native
 /// client listens on (<c>/native-callback</c>, a page saying the window can be closed) and a
-/// browser-based MCP client (<c>/</c> and <c>/callback</c>, with <c>app.js</c> from BrowserClient/).
+/// browser-based MCP client (<c>/</c> and <c>/callback</c>, with <c>app.js</c> from BrowserClient/), and
+/// a page that sends the browser on to another URL (<c>/go?to=</c>), as any site can.
 /// </summary>
 public sealed class ClientSite : LoopbackApp
 {
@@ -41,5 +42,9 @@ public sealed class ClientSite : LoopbackApp
         app.MapGet("/callback", () => Results.File(Path.Combine(files, "index.html"), "text/html; charset=utf-8"));
         app.MapGet("/app.js", () => Results.File(Path.Combine(files, "app.js"), "text/javascript; charset=utf-8"));
         app.MapGet("/favicon.ico", () => Results.NoContent());
+        // Any web page can send a visitor's browser elsewhere: this one goes to ?to= at once.
+        app.MapGet("/go", (HttpRequest request) => Results.Content(
+            $"<!doctype html><title>Elsewhere</title><meta http-equiv=\"refresh\" content=\"0; url='{System.Net.WebUtility.HtmlEncode(request.Query["to"])}'\">",
+            "text/html; charset=utf-8"));
     }
 }

@@ -99,19 +99,34 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
             ("v", Neotoma.Core.Security.OpaqueToken.Hash(cookie.Value))));
     }
 
-    /// <summary>A connection made from a remembered approval has no upstream tokens; it redeems, refreshes and calls tools all the same.</summary>
+    /// <summary>
+    /// A remembered approval skips the explanation and the provider, never the person's click: the
+    /// authorization request alone (which any page can cause) gives no code and changes nothing; the
+    /// Continue form of this origin does. The connection has no upstream tokens; it redeems,
+    /// refreshes and calls tools all the same.
+    /// </summary>
     [Fact]
-    public async Task RememberedApproval_SkipsConsentAndProvider_AndItsTokensRefreshAndWork()
+    public async Task RememberedApproval_NeedsTheContinueClick_ThenItsTokensRefreshAndWork()
     {
         var client = await fixture.RegisterAsync(name: "Remembered by protocol");
         using var browser = new BrowserAgent();
         await browser.SignInAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge), client.RedirectUri, "web-liam");
+        var connections = await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_connections WHERE user_id = 'web-liam' AND revoked_at IS NULL");
         var (verifier, challenge) = OAuthFixture.NewPkce();
 
-        using var second = await browser.GetAsync(fixture.AuthorizeUrl(client, challenge, state: "again"));
-        Assert.Equal(HttpStatusCode.Redirect, second.StatusCode);
-        var landing = QueryHelpers.ParseQuery(second.Headers.Location!.Query);
+        using var shown = await browser.GetAsync(fixture.AuthorizeUrl(client, challenge, state: "again"));
+        Assert.Equal(HttpStatusCode.OK, shown.StatusCode);
+        Assert.Null(shown.Headers.Location);
+        var page = await shown.Content.ReadAsStringAsync();
+        Assert.Contains("value=\"continue\"", page);
+        Assert.DoesNotContain("code=", page);
+        Assert.Equal(connections, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_connections WHERE user_id = 'web-liam' AND revoked_at IS NULL"));
+
+        // The person clicks Continue: straight back to the client, the provider never asked.
+        var visited = browser.Visited.Count;
+        var landing = QueryHelpers.ParseQuery((await browser.SignInAsync(fixture.AuthorizeUrl(client, challenge, state: "again"), client.RedirectUri, "web-liam")).Query);
         Assert.Equal("again", landing["state"]);
+        Assert.DoesNotContain(browser.Visited.Skip(visited), v => v.StartsWith(fixture.Provider.Issuer.ToString().TrimEnd('/'), StringComparison.Ordinal));
         var tokens = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(
             OAuthFixture.CodeRedemption(client, landing["code"].ToString(), verifier)));
         var refreshed = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(new Dictionary<string, string>
@@ -125,6 +140,30 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
         Assert.Equal(HttpStatusCode.OK, call.StatusCode);
         Assert.Equal(1, await fixture.Database.AdminScalarAsync<long>(
             "SELECT count(*) FROM mcp_oauth_audit WHERE event = 'consent_remembered' AND user_id = 'web-liam'"));
+    }
+
+    /// <summary>The Continue form posted from another site, or without the cookie this browser was shown it with, gives no code.</summary>
+    [Theory]
+    [InlineData("another site")]
+    [InlineData("another browser")]
+    public async Task RememberedApproval_ContinuePostedFromElsewhere_GivesNoCode(string from)
+    {
+        var client = await fixture.RegisterAsync(name: "Remembered, forged");
+        using var browser = new BrowserAgent();
+        await browser.SignInAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge), client.RedirectUri, "web-olga");
+        var page = await (await browser.GetAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge))).Content.ReadAsStringAsync();
+        var (action, fields) = BrowserAgent.ParseForm(page);
+        fields["decision"] = "continue";
+        var url = new Uri(new Uri(fixture.Issuer), action);
+        var codes = await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_codes");
+
+        using var response = from == "another site"
+            ? await PostAsync(browser, url.ToString(), fields, origin: "https://evil.example")
+            : await new BrowserAgent().PostFormAsync(url, fields);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("OAUTH_CONSENT_INVALID", await response.Content.ReadAsStringAsync());
+        Assert.Equal(codes, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_codes"));
     }
 
     [Fact]
