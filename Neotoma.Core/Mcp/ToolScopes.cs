@@ -82,21 +82,31 @@ public static class ToolScopes
         return null;
     }
 
-    /// <summary>The second line: a call that reaches a tool without the scope it declares is answered as a tool error.</summary>
+    private static CallToolResult Refusal(string text) => new() { IsError = true, Content = [new TextContentBlock { Text = text }] };
+
+    /// <summary>
+    /// The second line: a call that reaches a tool without the scope it declares, or a tool that
+    /// declares none, is answered as a tool error.
+    /// </summary>
     public static McpRequestHandler<CallToolRequestParams, CallToolResult> Filter(McpRequestHandler<CallToolRequestParams, CallToolResult> next) =>
         async (context, cancellationToken) =>
         {
             var tool = context.Params?.Name ?? "";
             var granted = context.User?.FindFirstValue(BearerAuthenticator.ScopeClaim) ?? "";
-            if (!ByTool.ContainsKey(tool) || ShortfallOf(tool, granted) is not { } shortfall)
+            if (context.MatchedPrimitive is not McpServerTool)
             {
+                // No such tool: the SDK answers that itself.
                 return await next(context, cancellationToken);
             }
 
-            return new CallToolResult
+            if (!ByTool.ContainsKey(tool))
             {
-                IsError = true,
-                Content = [new TextContentBlock { Text = shortfall.Description + " Reconnect Neotoma in your client and approve that access." }],
-            };
+                // A tool registered without a scope in this table fails closed, whatever it does.
+                return Refusal($"The tool '{tool}' declares no scope, so no connection may call it.");
+            }
+
+            return ShortfallOf(tool, granted) is { } shortfall
+                ? Refusal(shortfall.Description + " Reconnect Neotoma in your client and approve that access.")
+                : await next(context, cancellationToken);
         };
 }

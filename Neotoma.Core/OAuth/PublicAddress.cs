@@ -5,8 +5,9 @@ namespace Neotoma.Core.OAuth;
 /// <summary>
 /// Whether an address is on the public internet: what a URL a client chose may make Neotoma
 /// connect to. Private, loopback, link-local, shared (CGNAT), multicast, documentation and
-/// reserved ranges are not, nor are IPv6 forms that embed an IPv4 address (mapped, NAT64,
-/// 6to4, Teredo), since those could lead back to an internal one.
+/// reserved ranges are not, nor is Azure's platform endpoint (168.63.129.16), nor are IPv6 forms
+/// that embed an IPv4 address (IPv4-compatible, mapped, NAT64, 6to4, Teredo), since those could
+/// lead back to an internal one.
 /// </summary>
 public static class PublicAddress
 {
@@ -18,6 +19,8 @@ public static class PublicAddress
         (IPAddress.Parse("127.0.0.0"), 8),
         (IPAddress.Parse("169.254.0.0"), 16),
         (IPAddress.Parse("172.16.0.0"), 12),
+        // Azure's platform endpoint (WireServer: DNS, DHCP, health probes, the VM agent) answers every VM at this address.
+        (IPAddress.Parse("168.63.129.16"), 32),
         (IPAddress.Parse("192.0.0.0"), 24),
         (IPAddress.Parse("192.0.2.0"), 24),
         (IPAddress.Parse("192.88.99.0"), 24),
@@ -27,7 +30,8 @@ public static class PublicAddress
         (IPAddress.Parse("203.0.113.0"), 24),
         (IPAddress.Parse("224.0.0.0"), 4),
         (IPAddress.Parse("240.0.0.0"), 4),
-        (IPAddress.Parse("::"), 127),
+        // The unspecified address, loopback and the deprecated IPv4-compatible form (::10.0.0.1).
+        (IPAddress.Parse("::"), 96),
         (IPAddress.Parse("64:ff9b::"), 96),
         (IPAddress.Parse("64:ff9b:1::"), 48),
         (IPAddress.Parse("100::"), 64),

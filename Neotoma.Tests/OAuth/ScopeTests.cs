@@ -184,3 +184,32 @@ public sealed class ScopeTests(OAuthFixture fixture) : IClassFixture<OAuthFixtur
         return fixture.TokenRequestAsync(form);
     }
 }
+
+/// <summary>The app with one more tool registered that declares no scope, as a careless addition would.</summary>
+public sealed class UnscopedToolFixture : OAuthFixture
+{
+    public const string ToolName = "unscoped_tool";
+
+    protected override void ConfigureServices(Microsoft.Extensions.DependencyInjection.IServiceCollection services) =>
+        Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton(services,
+            ModelContextProtocol.Server.McpServerTool.Create(() => "ran", new ModelContextProtocol.Server.McpServerToolCreateOptions { Name = ToolName }));
+}
+
+/// <summary>The scope filter fails closed: a tool that declares no scope runs for no one.</summary>
+public sealed class UnscopedToolTests(UnscopedToolFixture fixture) : IClassFixture<UnscopedToolFixture>
+{
+    [Fact]
+    public async Task ToolWithoutADeclaredScope_IsRefused_EvenToAFullGrant()
+    {
+        var (tokens, _) = await fixture.SignInAsync("unscoped-caller");
+        await using var client = await fixture.ConnectWithTokenAsync(tokens.AccessToken);
+        Assert.Contains(await client.ListToolsAsync(), tool => tool.Name == UnscopedToolFixture.ToolName);
+
+        var result = await client.CallToolAsync(UnscopedToolFixture.ToolName);
+
+        Assert.True(result.IsError);
+        var text = Assert.IsType<TextContentBlock>(Assert.Single(result.Content)).Text;
+        Assert.Contains("declares no scope", text);
+        Assert.DoesNotContain("ran", text);
+    }
+}

@@ -32,6 +32,10 @@ public sealed class PublicAddressTests
     [InlineData("64:ff9b::a00:1", false)]
     [InlineData("2002:a00:1::1", false)]
     [InlineData("2001:db8::1", false)]
+    [InlineData("::10.0.0.1", false)]
+    [InlineData("::8.8.8.8", false)]
+    [InlineData("168.63.129.16", false)]
+    [InlineData("168.63.129.17", true)]
     public void OnlyPublicAddresses_Pass(string address, bool isPublic) =>
         Assert.Equal(isPublic, PublicAddress.Is(IPAddress.Parse(address)));
 }
