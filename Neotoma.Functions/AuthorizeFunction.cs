@@ -57,11 +57,16 @@ public sealed class AuthorizeFunction(
     }
 
     /// <summary>A remembered approval: one click on this origin, Continue or Cancel, and nothing happens before it.</summary>
+    /// <summary>The client's own name, isolated from the text around it (<c>bdi</c>), in bold.</summary>
+    private static string ClientName(AuthorizationRequest request) =>
+        $"<strong><bdi>{OAuthResults.Encode(request.Client.ClientName ?? "An unnamed MCP client")}</bdi></strong>";
+
     private static string ContinuePage(AuthorizationRequest request, string csrf, string initiateEndpoint, string userId)
     {
-        var name = OAuthResults.Encode(request.Client.ClientName ?? "An unnamed MCP client");
+        var name = ClientName(request);
+        var host = request.Client.DocumentHost is { } documentHost ? $" (described by <code>{OAuthResults.Encode(documentHost)}</code>)" : "";
         return $"""
-            <p>You approved <strong>{name}</strong> before. Continue to it as <strong>{OAuthResults.Encode(userId)}</strong>?</p>
+            <p>You approved {name}{host} before. Continue to it as <strong>{OAuthResults.Encode(userId)}</strong>?</p>
             <p>You are sent back to <strong>{OAuthResults.Encode(request.RedirectHost)}</strong>.</p>
             <p class="code">Redirect URI: <code>{OAuthResults.Encode(request.RedirectUri)}</code></p>
             <p>Only continue if you started this connection yourself.</p>
@@ -75,17 +80,20 @@ public sealed class AuthorizeFunction(
 
     private static string ConsentPage(AuthorizationRequest request, string csrf, string initiateEndpoint)
     {
-        var name = OAuthResults.Encode(request.Client.ClientName ?? "An unnamed MCP client");
-        var vouchedBy = request.Client.DocumentHost is { } host
-            ? $" <span class=\"code\">(described by <code>{OAuthResults.Encode(host)}</code>)</span>"
-            : "";
+        var name = ClientName(request);
+        // The host first, as ASCII, and the name isolated: a name cannot reorder or pose as the host.
+        var who = request.Client.DocumentHost is { } host
+            ? $"<code>{OAuthResults.Encode(host)}</code>"
+              + (request.Client.DocumentHostUnicode is { } unicode ? $" <span class=\"code\">(shown as <bdi>{OAuthResults.Encode(unicode)}</bdi>)</span>" : "")
+              + $" describes a client named {name}. It"
+            : name;
         var permissions = string.Concat(NeotomaScopes.Describe(request.Scope)
             .Select(p => $"<li>{OAuthResults.Encode(p.Allows)} <code>{p.Scope}</code></li>"));
         var readOnlyChoice = NeotomaScopes.Describe(request.Scope).Count() > 1
             ? """<p><label><input type="checkbox" name="read_only" value="1"> Read only: do not let this client change anything</label></p>"""
             : "";
         return $"""
-            <p><strong>{name}</strong>{vouchedBy} wants to use Neotoma as you, through MCP:</p>
+            <p>{who} wants to use Neotoma as you, through MCP:</p>
             <ul>{permissions}</ul>
             <p>After you approve, you sign in with your identity provider, and then you are sent back to
             <strong>{OAuthResults.Encode(request.RedirectHost)}</strong>.</p>

@@ -31,6 +31,6 @@ public sealed class CallbackFunction(CallbackService callbacks, OAuthRequestGuar
                 ? OAuthResults.Redirect(req, location)
                 : OAuthResults.Html(req, StatusCodes.Status200OK, "Connection created",
                     $"<p>Neotoma connection <code>{OAuthResults.Encode(outcome.ConnectionId)}</code>" +
-                    $"{(outcome.ClientName is null ? "" : $" for <strong>{OAuthResults.Encode(outcome.ClientName)}</strong>")} is ready. You can close this window.</p>");
+                    $"{(outcome.ClientName is null ? "" : $" for <strong><bdi>{OAuthResults.Encode(outcome.ClientName)}</bdi></strong>")} is ready. You can close this window.</p>");
         }, cancellationToken);
 }

@@ -192,10 +192,10 @@ public sealed partial class AuthorizationService(
             throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, CallbackService.ConnectionIdTaken);
         }
 
-        if (clientName is { Length: > ClientRegistrationService.MaxClientNameLength } || (clientName?.Any(char.IsControl) ?? false))
+        if (clientName is { Length: > ClientRegistrationService.MaxClientNameLength } || (clientName is not null && !DisplayText.IsShowable(clientName)))
         {
             throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST,
-                $"client_name must be at most {ClientRegistrationService.MaxClientNameLength} characters without control characters.");
+                $"client_name must be at most {ClientRegistrationService.MaxClientNameLength} characters without control or invisible formatting characters.");
         }
 
         if (redirectUri is not null && RedirectUriPolicy.Validate(redirectUri) is { } reason)

@@ -126,9 +126,9 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
         }
 
         var name = OAuthJson.OptionalString(root, "client_name", OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA);
-        if (name is { Length: > MaxClientNameLength } || (name is not null && name.Any(char.IsControl)))
+        if (name is { Length: > MaxClientNameLength } || (name is not null && !DisplayText.IsShowable(name)))
         {
-            throw Invalid($"client_name must be at most {MaxClientNameLength} characters without control characters.");
+            throw Invalid($"client_name must be at most {MaxClientNameLength} characters without control or invisible formatting characters.");
         }
 
         var clientUri = OAuthJson.OptionalString(root, "client_uri", OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA);
@@ -153,6 +153,17 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
 /// <summary>A client Neotoma knows: registered dynamically, or described by its metadata document (then <see cref="ClientId"/> is that document's https URL).</summary>
 public sealed record ClientRecord(string ClientId, string? ClientName, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> GrantTypes, bool MetadataDocument = false)
 {
-    /// <summary>Who vouches for the name: the host serving the document, or nobody (a dynamic registration names itself).</summary>
-    public string? DocumentHost => MetadataDocument ? new Uri(ClientId).Authority : null;
+    /// <summary>
+    /// Who vouches for the name: the host serving the document, or nobody (a dynamic registration
+    /// names itself). In its ASCII (punycode) form, so a look-alike such as <c>сlaude.ai</c> with a
+    /// Cyrillic <c>с</c> shows as <c>xn--laude-…</c>, not as claude.ai.
+    /// </summary>
+    public string? DocumentHost => MetadataDocument && new Uri(ClientId) is var uri
+        ? uri.IdnHost + (uri.IsDefaultPort ? "" : ":" + uri.Port)
+        : null;
+
+    /// <summary>The document host as Unicode, when that differs from <see cref="DocumentHost"/> (shown beside it, never instead).</summary>
+    public string? DocumentHostUnicode => MetadataDocument && new Uri(ClientId) is var uri && uri.IdnHost != uri.Host
+        ? uri.Host + (uri.IsDefaultPort ? "" : ":" + uri.Port)
+        : null;
 }

@@ -116,7 +116,7 @@ public sealed class ConnectionsService(
         string userId, string name, bool readOnly, int days, string? clientIp, CancellationToken cancellationToken)
     {
         name = name.Trim();
-        if (name.Length is 0 or > ClientRegistrationService.MaxClientNameLength || name.Any(char.IsControl))
+        if (name.Length is 0 or > ClientRegistrationService.MaxClientNameLength || !DisplayText.IsShowable(name))
         {
             throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST,
                 $"Give the token a name of 1 to {ClientRegistrationService.MaxClientNameLength} characters.");

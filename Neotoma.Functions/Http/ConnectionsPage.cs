@@ -50,7 +50,7 @@ internal static class ConnectionsPage
                 var redirect = c.RedirectUri is { } uri && Uri.TryCreate(uri, UriKind.Absolute, out var parsed)
                     ? (parsed.Scheme is "http" or "https" ? parsed.Authority : parsed.Scheme + ":") : "—";
                 html.Append($"""
-                    <li data-connection="{E(c.ConnectionId)}"><strong>{E(c.ClientName ?? "Unnamed client")}</strong>
+                    <li data-connection="{E(c.ConnectionId)}"><strong><bdi>{E(c.ClientName ?? "Unnamed client")}</bdi></strong>
                     <br><span class="code">client <code>{E(c.ClientId ?? "—")}</code> · returns to <code>{E(redirect)}</code> · scope <code>{E(c.Scope ?? "—")}</code></span>
                     <br><span class="code">{E(from)} · created {When(c.CreatedAt)} · last used {When(c.LastUsedAt)}</span>
                     <form method="post" action="/connections/revoke">{csrf}{Hidden("connection_id", c.ConnectionId)}<button type="submit">Revoke</button></form></li>
@@ -71,7 +71,7 @@ internal static class ConnectionsPage
             foreach (var k in page.Consents)
             {
                 html.Append($"""
-                    <li><strong>{E(k.ClientName ?? k.ClientId)}</strong> <span class="code">to <code>{E(k.RedirectUri)}</code>, scope <code>{E(k.Scope)}</code>, approved {When(k.ApprovedAt)}</span>
+                    <li><strong><bdi>{E(k.ClientName ?? k.ClientId)}</bdi></strong> <span class="code">to <code>{E(k.RedirectUri)}</code>, scope <code>{E(k.Scope)}</code>, approved {When(k.ApprovedAt)}</span>
                     <form method="post" action="/connections/forget">{csrf}{Hidden("client_id", k.ClientId)}{Hidden("redirect_uri", k.RedirectUri)}<button type="submit">Forget</button></form></li>
                     """);
             }

@@ -123,8 +123,8 @@ public sealed class ClientMetadataDocumentTests(DocumentsOAuthFixture fixture) :
         var page = WebUtility.HtmlDecode(await response.Content.ReadAsStringAsync());
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Contains("<strong>Example Agent</strong>", page);
-        Assert.Contains($"described by <code>{Documents.Origin.Authority}</code>", page);
+        // The host first, then the name the document gives, isolated so it cannot reorder the sentence.
+        Assert.Contains($"<code>{Documents.Origin.Authority}</code> describes a client named <strong><bdi>Example Agent</bdi></strong>", page);
     }
 
     [Fact]

@@ -90,6 +90,28 @@ public sealed class RegistrationTests(OAuthFixture fixture) : IClassFixture<OAut
         Assert.Equal(before, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_clients"));
     }
 
+    /// <summary>
+    /// A name shown on the consent page must read as what it is: a right-to-left override (U+202E)
+    /// can make "Evil Corp\u202Eedoc SV" read as "Evil Corp VS code"; zero-width and other invisible
+    /// characters hide differences. Such names are refused, nothing is stored.
+    /// </summary>
+    [Theory]
+    [InlineData("Evil\u202E edoC SV")]
+    [InlineData("Claude\u200B Code")]
+    [InlineData("Cursor\u2066x\u2069")]
+    [InlineData("Line\u2028break")]
+    public async Task Register_NameWithInvisibleFormatting_Is400AndStoresNothing(string name)
+    {
+        var before = await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_clients");
+
+        var (status, body) = await RegisterAsync(JsonSerializer.Serialize(new { client_name = name, redirect_uris = new[] { "https://a.example/cb" } }));
+
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("OAUTH_INVALID_CLIENT_METADATA", body.GetProperty("error_code").GetString());
+        Assert.Contains("invisible formatting", body.GetProperty("error_description").GetString());
+        Assert.Equal(before, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_clients"));
+    }
+
     [Fact]
     public async Task Register_WrongContentType_Is400()
     {
