@@ -13,15 +13,12 @@ public sealed class AuthorizeFunction(
     AuthorizationService authorization, RememberedConsents consents, WebCookies cookies,
     OAuthServerOptions options, OAuthRequestGuard guard)
 {
-    public const string ConsentCookie = "neotoma_consent";
-
     [Function("Authorize")]
     public Task<IActionResult> Run(
         [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "api/mcp/oauth/authorize")] HttpRequest req,
         CancellationToken cancellationToken) =>
         guard.HandleAsync(req, endpoint: null, browser: true, async clientIp =>
         {
-            var browserNonce = req.Cookies[ConsentCookie] is { Length: 43 } existing ? existing : OpaqueToken.New(32);
             var request = await authorization.ValidateAsync(req.Query, clientIp, cancellationToken);
             // This signed-in person approved exactly this before: no explanation and no provider sign-in,
             // but never a code without their click here. Any page can send a browser to this URL, and
@@ -29,15 +26,7 @@ public sealed class AuthorizeFunction(
             var remembered = await cookies.SessionAsync(req, cancellationToken) is { } session
                 && await consents.CoversAsync(session.UserId, request, cancellationToken) ? session : null;
 
-            var csrf = authorization.ProtectConsent(request, browserNonce);
-            req.HttpContext.Response.Cookies.Append(ConsentCookie, browserNonce, new CookieOptions
-            {
-                HttpOnly = true,
-                Secure = options.Issuer.StartsWith("https://", StringComparison.Ordinal),
-                SameSite = SameSiteMode.Strict,
-                Path = "/api/mcp/oauth",
-                MaxAge = TimeSpan.FromMinutes(10),
-            });
+            var csrf = authorization.ProtectConsent(request, cookies.ConsentNonce(req));
             return remembered is null
                 ? OAuthResults.Html(req, StatusCodes.Status200OK, "Connect to Neotoma?", ConsentPage(request, csrf, options.InitiateEndpoint))
                 : OAuthResults.Html(req, StatusCodes.Status200OK, "Continue to your MCP client?", ContinuePage(request, csrf, options.InitiateEndpoint, remembered.UserId));

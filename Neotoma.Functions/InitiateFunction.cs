@@ -46,7 +46,7 @@ public sealed class InitiateFunction(
         if (decision == "continue")
         {
             // Continue on a remembered approval: this browser's form, its signed-in person, still approved.
-            authorization.RequireConsentForm(request, fields.GetValueOrDefault("csrf_token"), req.Cookies[AuthorizeFunction.ConsentCookie]);
+            authorization.RequireConsentForm(request, fields.GetValueOrDefault("csrf_token"), cookies.PostedConsentNonce(req));
             if (await cookies.SessionAsync(req, cancellationToken) is { } session && await consents.CoversAsync(session.UserId, request, cancellationToken))
             {
                 return OAuthResults.Redirect(req, await callbacks.CompleteRememberedAsync(request, session.UserId, clientIp, cancellationToken));
@@ -56,7 +56,7 @@ public sealed class InitiateFunction(
         }
 
         var location = await authorization.DecideAsync(request, fields.GetValueOrDefault("csrf_token"),
-            req.Cookies[AuthorizeFunction.ConsentCookie], decision != "deny", readOnly: fields.ContainsKey("read_only"),
+            cookies.PostedConsentNonce(req), decision != "deny", readOnly: fields.ContainsKey("read_only"),
             browserBinding: cookies.NewBinding(req), clientIp, cancellationToken);
         return OAuthResults.Redirect(req, location);
     }

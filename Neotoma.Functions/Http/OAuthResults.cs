@@ -1,6 +1,7 @@
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.DependencyInjection;
 using Neotoma.Core.OAuth;
 
 namespace Neotoma.Functions.Http;
@@ -54,6 +55,13 @@ internal static class OAuthResults
         }
 
         headers.XFrameOptions = "DENY";
+        if (request.HttpContext.RequestServices.GetService<OAuthServerOptions>() is { Issuer: var issuer } && issuer.StartsWith("https://", StringComparison.Ordinal))
+        {
+            // A browser that once reached a page over https never goes back to plain http here, where
+            // a network attacker could answer for us (and plant cookies: see WebCookies).
+            headers.StrictTransportSecurity = "max-age=31536000";
+        }
+
         // same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on our own form
         // posts, and the consent endpoint checks Origin. Nothing goes to other origins either way.
         headers["Referrer-Policy"] = "same-origin";

@@ -109,7 +109,7 @@ public sealed class AuthorizationEndpointTests(OAuthFixture fixture) : IClassFix
     {
         var client = await fixture.RegisterAsync();
         var page = await fixture.Server.Client.GetAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge));
-        Assert.Contains(AuthorizeFunction.ConsentCookie, page.Headers.GetValues("Set-Cookie").Single());
+        Assert.StartsWith("neotoma_consent=", page.Headers.GetValues("Set-Cookie").Single());
         var (action, fields) = BrowserAgent.ParseForm(await page.Content.ReadAsStringAsync());
         fields["decision"] = "approve";
         var states = await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_state");
