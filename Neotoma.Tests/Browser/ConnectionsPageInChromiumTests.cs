@@ -162,7 +162,7 @@ public abstract class ConnectionsPageInChromiumSuite<TFixture>(ChromiumFixture c
         await using var browser = await chromium.OpenAsync();
         await SignInOnThePageAsync(browser, "page-dave");
 
-        await browser.Page.TypeAsync("input[name=name]", "Nightly script");
+        await browser.TypeAsync("input[name=name]", "Nightly script");
         await browser.Page.EvaluateExpressionAsync("document.querySelector('input[name=days]').value = '30'");
         await browser.ClickAndWaitAsync("form[action='/connections/tokens'] button");
         var token = await browser.Page.EvaluateExpressionAsync<string>("document.getElementById('token').textContent");

@@ -110,7 +110,7 @@ public abstract class SignInInChromiumSuite<TFixture>(ChromiumFixture chromium, 
         var states = await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_state");
 
         var navigation = browser.Page.WaitForNavigationAsync();
-        await browser.Page.ClickAsync("button[value=approve]");
+        await browser.ClickAsync("button[value=approve]");
         var response = await navigation;
 
         await AssertErrorPageAsync(browser, response, HttpStatusCode.BadRequest, "OAUTH_CONSENT_INVALID", "error-csrf");

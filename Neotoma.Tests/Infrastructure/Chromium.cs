@@ -161,7 +161,7 @@ public sealed class BrowserPage : IAsyncDisposable
         page.RequestFailed += OnFailed;
         try
         {
-            await page.ClickAsync(selector);
+            await ClickAsync(selector);
             if (await Task.WhenAny(navigation, aborted.Task) == navigation)
             {
                 await navigation;
@@ -177,8 +177,40 @@ public sealed class BrowserPage : IAsyncDisposable
         }
     }
 
+    // Elements are found by evaluating in the page, never through PuppeteerSharp's element handles:
+    // after Chromium swapped the main frame for a new document, its cached document handle could stay
+    // stale (every QuerySelectorAsync failed for 20 s on a page that evaluation read fine). Clicks and
+    // keys still go through Chromium's input pipeline (CDP Input), as a person's do.
+
     /// <summary>True when the page shows an element matching the selector; false while the page is changing.</summary>
-    public Task<bool> HasAsync(string selector) => ReadAsync(async p => await p.QuerySelectorAsync(selector) is not null, false);
+    public Task<bool> HasAsync(string selector) =>
+        ReadAsync(p => p.EvaluateFunctionAsync<bool>("selector => document.querySelector(selector) !== null", selector), false);
+
+    /// <summary>A person's click on the element: the mouse pressed and released at its centre.</summary>
+    public async Task ClickAsync(string selector)
+    {
+        var centre = await page.EvaluateFunctionAsync<decimal[]?>("""
+            selector => {
+              const element = document.querySelector(selector);
+              if (!element) return null;
+              element.scrollIntoView({ block: 'center', inline: 'center' });
+              const box = element.getBoundingClientRect();
+              return [box.x + box.width / 2, box.y + box.height / 2];
+            }
+            """, selector) ?? throw new InvalidOperationException($"No element {selector} on {await UrlAsync()}.");
+        await page.Mouse.ClickAsync(centre[0], centre[1]);
+    }
+
+    /// <summary>A person typing into the element: it gets the focus, then each key is pressed.</summary>
+    public async Task TypeAsync(string selector, string text)
+    {
+        if (!await page.EvaluateFunctionAsync<bool>("selector => { const e = document.querySelector(selector); e?.focus(); return e !== null && document.activeElement === e; }", selector))
+        {
+            throw new InvalidOperationException($"No element {selector} to type into on {await UrlAsync()}.");
+        }
+
+        await page.Keyboard.TypeAsync(text);
+    }
 
     /// <summary>Waits until <paramref name="done"/> holds, failing with where the page stands and what it shows.</summary>
     public async Task WaitUntilAsync(Func<Task<bool>> done, string what, TimeSpan? timeout = null)

@@ -51,8 +51,8 @@ public static class PersonInBrowser
                             await browser.ClickAndWaitAsync(approve ? "button[value=approve]" : "button[value=deny]");
                             break;
                         case "login":
-                            await browser.Page.TypeAsync("input[name=login]", login);
-                            await browser.Page.TypeAsync("input[name=password]", "any-password");
+                            await browser.TypeAsync("input[name=login]", login);
+                            await browser.TypeAsync("input[name=password]", "any-password");
                             await browser.ClickAndWaitAsync("button[type=submit]");
                             break;
                         default:
