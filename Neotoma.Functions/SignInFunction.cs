@@ -13,7 +13,8 @@ namespace Neotoma.Functions;
 /// and the same callback as an MCP client's (no new redirect URI to register upstream); the state
 /// row says it is a web sign-in, and only the browser that started it may finish it.
 /// </summary>
-public sealed class SignInFunction(AuthorizationService authorization, WebCookies cookies, WebSessions sessions, OAuthServerOptions options, OAuthRequestGuard guard)
+public sealed class SignInFunction(
+    AuthorizationService authorization, WebCookies cookies, WebSessions sessions, AuditLog audit, OAuthServerOptions options, OAuthRequestGuard guard)
 {
     [Function("SignIn")]
     public Task<IActionResult> SignIn(
@@ -27,10 +28,19 @@ public sealed class SignInFunction(AuthorizationService authorization, WebCookie
     public Task<IActionResult> SignOut(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "signout")] HttpRequest req,
         CancellationToken cancellationToken) =>
-        guard.HandleAsync(req, endpoint: null, browser: true, async _ =>
+        guard.HandleAsync(req, endpoint: null, browser: true, async clientIp =>
         {
-            var (session, _) = await WebForms.ReadAsync(req, cookies, options, cancellationToken);
-            await sessions.EndAsync(session, cancellationToken);
+            var (session, fields) = await WebForms.ReadAsync(req, cookies, options, cancellationToken);
+            if (fields.GetValueOrDefault("everywhere") == "1")
+            {
+                await sessions.EndAllAsync(session.UserId, cancellationToken);
+                await audit.WriteAsync(new AuditEntry(AuditEvents.SignedOutEverywhere, UserId: session.UserId, ClientIp: clientIp), cancellationToken);
+            }
+            else
+            {
+                await sessions.EndAsync(session, cancellationToken);
+            }
+
             cookies.EndSession(req);
             return new RedirectResult("/connections");
         }, cancellationToken);

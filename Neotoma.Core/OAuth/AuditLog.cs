@@ -16,6 +16,7 @@ public static class AuditEvents
     public const string PersonalTokenCreated = "personal_token_created";
     public const string ConsentRemembered = "consent_remembered";
     public const string WebSignIn = "web_sign_in";
+    public const string SignedOutEverywhere = "web_signed_out_everywhere";
 }
 
 public sealed record AuditEntry(

@@ -72,8 +72,9 @@ public sealed class ConnectionsService(
             cancellationToken);
 
     /// <summary>
-    /// Revokes one of the person's connections: the connection, all its tokens, and the upstream
-    /// refresh token (deleted here, then revoked at the provider where it offers revocation).
+    /// Revokes one of the person's connections: the connection, all its tokens, the person's remembered
+    /// approvals of that client, and the upstream refresh token (deleted here, then revoked at the
+    /// provider where it offers revocation).
     /// False when the person has no such live connection.
     /// </summary>
     public async Task<bool> RevokeAsync(string userId, string connectionId, string? clientIp, CancellationToken cancellationToken)
@@ -94,6 +95,15 @@ public sealed class ConnectionsService(
             }
 
             await revocation.RevokeConnectionAsync(connection, transaction, connectionId, cancellationToken);
+            if (locked.ClientId is { } clientId)
+            {
+                // Revoked means revoked: the client must ask the person again, not come back through a remembered approval.
+                await using var forget = new NpgsqlCommand("DELETE FROM mcp_oauth_consents WHERE user_id = @user AND client_id = @client", connection, transaction);
+                forget.Parameters.AddWithValue("user", userId);
+                forget.Parameters.AddWithValue("client", clientId);
+                await forget.ExecuteNonQueryAsync(cancellationToken);
+            }
+
             return new { locked.ClientId, UpstreamRefresh = upstreamRefresh is null ? null : cipher.TryDecrypt(upstreamRefresh) };
         }, cancellationToken);
 

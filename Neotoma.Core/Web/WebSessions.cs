@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using Neotoma.Core.Security;
 using Neotoma.Core.Storage;
 using Npgsql;
@@ -24,7 +25,7 @@ public sealed record WebSession(string SessionHash, string UserId, string CsrfTo
 /// session's last use is written at most once a minute. Every state-changing form carries a
 /// CSRF token derived from the session (HMAC), so it is valid for that session only.
 /// </summary>
-public sealed class WebSessions(NeotomaDatabase database, TokenCipher cipher, WebSessionOptions options, TimeProvider timeProvider)
+public sealed class WebSessions(NeotomaDatabase database, TokenCipher cipher, WebSessionOptions options, TimeProvider timeProvider, ILogger<WebSessions> logger)
 {
     private static readonly TimeSpan TouchInterval = TimeSpan.FromMinutes(1);
 
@@ -99,6 +100,19 @@ public sealed class WebSessions(NeotomaDatabase database, TokenCipher cipher, We
             command.Parameters.AddWithValue("hash", session.SessionHash);
             await command.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
+
+    /// <summary>Ends every session of the person, on every device and instance at once (a stolen cookie, a lost laptop); how many ended.</summary>
+    public async Task<int> EndAllAsync(string userId, CancellationToken cancellationToken)
+    {
+        var ended = await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            await using var command = new NpgsqlCommand("DELETE FROM mcp_oauth_web_sessions WHERE user_id = @user", connection, transaction);
+            command.Parameters.AddWithValue("user", userId);
+            return await command.ExecuteNonQueryAsync(cancellationToken);
+        }, cancellationToken);
+        WebLog.SignedOutEverywhere(logger, ended);
+        return ended;
+    }
 
     public static bool IsValidCsrf(WebSession session, string? token) =>
         token is not null && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(session.CsrfToken), Encoding.ASCII.GetBytes(token));

@@ -30,7 +30,7 @@ internal static class ConnectionsPage
         var html = new StringBuilder();
         html.Append($"""
             <p>Signed in as <strong id="user">{E(page.Session.UserId)}</strong>.</p>
-            <form class="inline" method="post" action="/signout">{csrf}<button type="submit">Sign out</button></form>
+            <form class="inline" method="post" action="/signout">{csrf}<button type="submit">Sign out</button><button type="submit" name="everywhere" value="1">Sign out everywhere</button></form>
             """);
         html.Append(ConnectPanel(page.Options));
 
@@ -67,7 +67,7 @@ internal static class ConnectionsPage
         }
         else
         {
-            html.Append("<p>These clients connect again without the consent page while you are signed in here.</p><ul class=\"rows\" id=\"consents\">");
+            html.Append("<p>While you are signed in here, these clients connect again with one click on Continue, without the consent page or a new sign-in.</p><ul class=\"rows\" id=\"consents\">");
             foreach (var k in page.Consents)
             {
                 html.Append($"""

@@ -213,4 +213,51 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
         Assert.DoesNotContain("csrf_token", page);
         Assert.Equal("no-store", response.Headers.CacheControl?.ToString());
     }
+
+    /// <summary>Revoke means the client must ask the person again: its remembered approval goes with the connection.</summary>
+    [Fact]
+    public async Task Revoke_AlsoForgetsTheClientsRememberedApproval_SoTheConsentPageComesBack()
+    {
+        var client = await fixture.RegisterAsync(name: "Revoked and forgotten");
+        using var person = new BrowserAgent();
+        await person.SignInAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge), client.RedirectUri, "web-paul");
+        Assert.Contains("value=\"continue\"", await (await person.GetAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge))).Content.ReadAsStringAsync());
+        var connection = await fixture.Database.AdminScalarAsync<string>(
+            "SELECT connection_id FROM mcp_oauth_connections WHERE user_id = 'web-paul' AND client_id = @c AND revoked_at IS NULL", ("c", client.ClientId));
+        var csrf = BrowserAgent.ParseForm(await (await person.GetAsync(new Uri(fixture.Issuer + "/connections"))).Content.ReadAsStringAsync()).Fields["csrf_token"];
+
+        using var revoked = await PostAsync(person, fixture.Issuer + "/connections/revoke", new() { ["connection_id"] = connection!, ["csrf_token"] = csrf });
+
+        Assert.True(revoked.StatusCode is HttpStatusCode.OK or HttpStatusCode.Redirect or HttpStatusCode.SeeOther, revoked.StatusCode.ToString());
+        Assert.Equal(0, await fixture.Database.AdminScalarAsync<long>(
+            "SELECT count(*) FROM mcp_oauth_consents WHERE user_id = 'web-paul' AND client_id = @c", ("c", client.ClientId)));
+        var page = await (await person.GetAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge))).Content.ReadAsStringAsync();
+        Assert.Contains("value=\"approve\"", page);
+        Assert.DoesNotContain("value=\"continue\"", page);
+    }
+
+    /// <summary>A stolen cookie or a lost laptop: Sign out everywhere ends every session of the person on every device, and no one else's.</summary>
+    [Fact]
+    public async Task SignOutEverywhere_EndsEverySessionOfThePerson_AndNoOneElses()
+    {
+        var (laptop, csrf) = await SignedInAsync("web-quinn");
+        var (phone, _) = await SignedInAsync("web-quinn");
+        var (someoneElse, _) = await SignedInAsync("web-rita");
+        using var _laptop = laptop;
+        using var _phone = phone;
+        using var _other = someoneElse;
+        const string sessionsOf = "SELECT count(*) FROM mcp_oauth_web_sessions WHERE user_id = @u";
+        Assert.Equal(2, await fixture.Database.AdminScalarAsync<long>(sessionsOf, ("u", "web-quinn")));
+
+        using var response = await PostAsync(laptop, fixture.Issuer + "/signout", new() { ["csrf_token"] = csrf, ["everywhere"] = "1" });
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal(0, await fixture.Database.AdminScalarAsync<long>(sessionsOf, ("u", "web-quinn")));
+        Assert.Equal(1, await fixture.Database.AdminScalarAsync<long>(sessionsOf, ("u", "web-rita")));
+        var phonePage = await (await phone.GetAsync(new Uri(fixture.Issuer + "/connections"))).Content.ReadAsStringAsync();
+        Assert.Contains("href=\"/signin\"", phonePage);
+        Assert.DoesNotContain("web-quinn", phonePage);
+        Assert.Equal(1, await fixture.Database.AdminScalarAsync<long>(
+            "SELECT count(*) FROM mcp_oauth_audit WHERE event = 'web_signed_out_everywhere' AND user_id = 'web-quinn'"));
+    }
 }
