@@ -13,7 +13,7 @@ namespace Neotoma.Functions;
 /// JavaScript; <c>/connections.js</c> only adds copy buttons.
 /// </summary>
 public sealed class ConnectionsFunction(
-    ConnectionsService connections, WebCookies cookies, OAuthServerOptions options, OAuthRequestGuard guard, TimeProvider timeProvider)
+    ConnectionsService connections, WebSessions sessions, WebCookies cookies, OAuthServerOptions options, OAuthRequestGuard guard, TimeProvider timeProvider)
 {
     [Function("Connections")]
     public Task<IActionResult> Page(
@@ -52,6 +52,19 @@ public sealed class ConnectionsFunction(
                 ? new RedirectResult("/connections")
                 : throw new OAuthException(OAuthErrorCode.OAUTH_CONNECTION_NOT_FOUND, "You have no live connection with this id; nothing was changed."),
             cancellationToken);
+
+    /// <summary>Revoke all: every connection, personal token, remembered approval and web session of the person (this one included).</summary>
+    [Function("ConnectionsRevokeAll")]
+    public Task<IActionResult> RevokeAll(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "connections/revoke-all")] HttpRequest req,
+        CancellationToken cancellationToken) =>
+        FormAsync(req, async (session, _, clientIp) =>
+        {
+            await connections.RevokeAllAsync(session.UserId, clientIp, cancellationToken);
+            await sessions.EndAllAsync(session.UserId, cancellationToken);
+            cookies.EndSession(req);
+            return new RedirectResult("/connections");
+        }, cancellationToken);
 
     [Function("ConnectionsForget")]
     public Task<IActionResult> Forget(

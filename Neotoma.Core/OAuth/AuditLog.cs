@@ -17,6 +17,7 @@ public static class AuditEvents
     public const string ConsentRemembered = "consent_remembered";
     public const string WebSignIn = "web_sign_in";
     public const string SignedOutEverywhere = "web_signed_out_everywhere";
+    public const string RevokedEverything = "revoked_everything";
 }
 
 public sealed record AuditEntry(

@@ -121,6 +121,29 @@ public sealed class ConnectionsService(
         return true;
     }
 
+    /// <summary>
+    /// Revoke all: every live connection and personal token of the person, each through
+    /// <see cref="RevokeAsync"/> (upstream tokens revoked at the provider too), and every remembered
+    /// approval. How many connections ended. The caller ends the person's web sessions.
+    /// </summary>
+    public async Task<int> RevokeAllAsync(string userId, string? clientIp, CancellationToken cancellationToken)
+    {
+        var revoked = 0;
+        foreach (var live in await ListAsync(userId, cancellationToken))
+        {
+            revoked += await RevokeAsync(userId, live.ConnectionId, clientIp, cancellationToken) ? 1 : 0;
+        }
+
+        await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            await using var forget = new NpgsqlCommand("DELETE FROM mcp_oauth_consents WHERE user_id = @user", connection, transaction);
+            forget.Parameters.AddWithValue("user", userId);
+            return await forget.ExecuteNonQueryAsync(cancellationToken);
+        }, cancellationToken);
+        await audit.WriteAsync(new AuditEntry(AuditEvents.RevokedEverything, UserId: userId, ClientIp: clientIp), cancellationToken);
+        return revoked;
+    }
+
     /// <summary>Creates a connection with one access token for a client that takes only a header.</summary>
     public async Task<PersonalToken> CreatePersonalTokenAsync(
         string userId, string name, bool readOnly, int days, string? clientIp, CancellationToken cancellationToken)

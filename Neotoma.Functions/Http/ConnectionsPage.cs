@@ -58,6 +58,11 @@ internal static class ConnectionsPage
             }
 
             html.Append("</ul>");
+            html.Append($"""
+                <form method="post" action="/connections/revoke-all">{csrf}<p>Lost a device, or not sure who has access?
+                <button type="submit">Revoke all</button> ends every connection and personal token above, forgets every
+                remembered approval and signs you out everywhere.</p></form>
+                """);
         }
 
         html.Append("<h2>Remembered approvals</h2>");

@@ -204,6 +204,22 @@ public abstract class ConnectionsPageInChromiumSuite<TFixture>(ChromiumFixture c
     }
 
     [Fact]
+    public async Task RevokeAll_EndsTheConnections_AndSignsThePageOut()
+    {
+        var (tokens, _) = await fixture.SignInAsync("page-ivan", clientName: "Ivan's Agent");
+        await using var browser = await chromium.OpenAsync(width: 375);
+        await SignInOnThePageAsync(browser, "page-ivan");
+        Assert.True(await browser.FitsWidthAsync(), "the connections page scrolls sideways at 375 px");
+
+        await browser.ClickAndWaitAsync("form[action='/connections/revoke-all'] button");
+
+        Assert.Equal(PageUrl, await browser.UrlAsync());
+        Assert.True(await browser.HasAsync("a[href='/signin']"), "the page is signed out after Revoke all");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.SendMcpAsync(tokens.AccessToken)).StatusCode);
+        browser.AssertNoProblems();
+    }
+
+    [Fact]
     public async Task SignOut_EndsTheSession()
     {
         await using var browser = await chromium.OpenAsync();

@@ -260,4 +260,36 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
         Assert.Equal(1, await fixture.Database.AdminScalarAsync<long>(
             "SELECT count(*) FROM mcp_oauth_audit WHERE event = 'web_signed_out_everywhere' AND user_id = 'web-quinn'"));
     }
+
+    /// <summary>Revoke all: every connection and personal token, every remembered approval and every session of the person end at once; another person's stay.</summary>
+    [Fact]
+    public async Task RevokeAll_EndsEveryConnectionTokenApprovalAndSessionOfThePerson()
+    {
+        var (first, _) = await fixture.SignInAsync("web-sam", clientName: "First");
+        var (second, _) = await fixture.SignInAsync("web-sam", clientName: "Second");
+        var (bystander, _) = await fixture.SignInAsync("web-tess");
+        var (laptop, csrf) = await SignedInAsync("web-sam");
+        var (phone, _) = await SignedInAsync("web-sam");
+        using var _laptop = laptop;
+        using var _phone = phone;
+        using var created = await PostAsync(laptop, fixture.Issuer + "/connections/tokens", new() { ["name"] = "Script", ["days"] = "30", ["csrf_token"] = csrf });
+        var personal = System.Text.RegularExpressions.Regex.Match(await created.Content.ReadAsStringAsync(), "<pre data-copy id=\"token\">(?<t>[^<]+)</pre>").Groups["t"].Value;
+        Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(personal)).StatusCode);
+
+        using var response = await PostAsync(laptop, fixture.Issuer + "/connections/revoke-all", new() { ["csrf_token"] = csrf });
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        foreach (var token in new[] { first.AccessToken, second.AccessToken, personal })
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.SendMcpAsync(token)).StatusCode);
+        }
+
+        Assert.Equal(0, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_connections WHERE user_id = 'web-sam' AND revoked_at IS NULL"));
+        Assert.Equal(0, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_consents WHERE user_id = 'web-sam'"));
+        Assert.Equal(0, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_web_sessions WHERE user_id = 'web-sam'"));
+        Assert.Contains("href=\"/signin\"", await (await phone.GetAsync(new Uri(fixture.Issuer + "/connections"))).Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(bystander.AccessToken)).StatusCode);
+        Assert.Equal(1, await fixture.Database.AdminScalarAsync<long>(
+            "SELECT count(*) FROM mcp_oauth_audit WHERE event = 'revoked_everything' AND user_id = 'web-sam'"));
+    }
 }
