@@ -97,7 +97,7 @@ public abstract class ConnectionsPageInChromiumSuite<TFixture>(ChromiumFixture c
         // First time: the consent page and the provider, as always.
         await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge, state: "first").ToString());
         Assert.True(await browser.HasAsync("button[value=approve]"));
-        await browser.SignInAsync(fixture, "page-carol", approve: true, () => Task.FromResult(site.Callbacks.Count == 1));
+        await browser.SignInAsync(fixture, "page-carol", approve: true, () => site.ShownAsync(browser));
 
         // Second time, signed in by the first: one click on Continue, no provider, back to the client with a code.
         var shown = new List<string>();
@@ -107,7 +107,7 @@ public abstract class ConnectionsPageInChromiumSuite<TFixture>(ChromiumFixture c
         Assert.Single(site.Callbacks);
         await browser.ScreenshotAsync("continue-desktop");
         await browser.ClickAndWaitAsync("button[value=continue]");
-        await browser.WaitUntilAsync(() => Task.FromResult(site.Callbacks.Count == 2), "the second callback");
+        await browser.WaitUntilAsync(() => site.ShownAsync(browser, 2), "the second callback");
         Assert.Contains("state=second", site.Callbacks.Last().Query);
         Assert.DoesNotContain(shown, url => url.StartsWith(fixture.Provider.Issuer.ToString().TrimEnd('/'), StringComparison.Ordinal));
 
@@ -132,7 +132,7 @@ public abstract class ConnectionsPageInChromiumSuite<TFixture>(ChromiumFixture c
         var client = await fixture.RegisterAsync(site.NativeCallback.ToString(), "Loopback Agent");
         await using var browser = await chromium.OpenAsync(width: 375);
         await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge, state: "person").ToString());
-        await browser.SignInAsync(fixture, "page-hugo", approve: true, () => Task.FromResult(site.Callbacks.Count == 1));
+        await browser.SignInAsync(fixture, "page-hugo", approve: true, () => site.ShownAsync(browser));
         const string live = "SELECT count(*) FROM mcp_oauth_connections WHERE user_id = 'page-hugo' AND revoked_at IS NULL";
         var connections = await fixture.Database.AdminScalarAsync<long>(live);
 
@@ -147,7 +147,7 @@ public abstract class ConnectionsPageInChromiumSuite<TFixture>(ChromiumFixture c
         await browser.ScreenshotAsync("continue-375");
 
         await browser.ClickAndWaitAsync("button[value=deny]");
-        await browser.WaitUntilAsync(() => Task.FromResult(site.Callbacks.Count == 2), "the client's redirect");
+        await browser.WaitUntilAsync(() => site.ShownAsync(browser, 2), "the client's redirect");
         var denied = QueryHelpers.ParseQuery(site.Callbacks.Last().Query);
         Assert.Equal("access_denied", denied["error"]);
         Assert.Equal("attacker", denied["state"]);

@@ -33,7 +33,7 @@ public abstract class SignInInChromiumSuite<TFixture>(ChromiumFixture chromium, 
         await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, challenge, state: "chromium-1").ToString());
         Assert.Contains("Chromium Test Client", await browser.TextAsync());
         await browser.ScreenshotAsync("consent-desktop");
-        await SignInAsync(browser, "chromium-alice", approve: true, () => site.Callbacks.Count > 0);
+        await SignInAsync(browser, "chromium-alice", approve: true, () => site.ShownAsync(browser));
 
         var landing = QueryHelpers.ParseQuery(Assert.Single(site.Callbacks).Query);
         Assert.Equal("chromium-1", landing["state"]);
@@ -53,7 +53,7 @@ public abstract class SignInInChromiumSuite<TFixture>(ChromiumFixture chromium, 
         var upstream = RecordRequests(browser, fixture.Provider.Issuer.ToString().TrimEnd('/'));
 
         await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge, state: "chromium-deny").ToString());
-        await SignInAsync(browser, "chromium-bob", approve: false, () => site.Callbacks.Count > 0);
+        await SignInAsync(browser, "chromium-bob", approve: false, () => site.ShownAsync(browser));
 
         var landing = QueryHelpers.ParseQuery(Assert.Single(site.Callbacks).Query);
         Assert.Equal("access_denied", landing["error"]);
@@ -124,7 +124,7 @@ public abstract class SignInInChromiumSuite<TFixture>(ChromiumFixture chromium, 
         await using var browser = await chromium.OpenAsync(width: 375);
         var callbacks = RecordRequests(browser, fixture.Issuer + "/api/mcp/oauth/callback");
         await browser.Page.GoToAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge).ToString());
-        await SignInAsync(browser, "chromium-dave", approve: true, () => site.Callbacks.Count > 0);
+        await SignInAsync(browser, "chromium-dave", approve: true, () => site.ShownAsync(browser));
 
         var response = await browser.Page.GoToAsync(Assert.Single(callbacks));
 

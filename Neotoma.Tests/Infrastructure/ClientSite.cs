@@ -23,6 +23,14 @@ public sealed class ClientSite : LoopbackApp
     /// <summary>Every request that reached <c>/native-callback</c>, with its query.</summary>
     public IReadOnlyCollection<Uri> Callbacks => callbacks;
 
+    /// <summary>
+    /// Whether <paramref name="count"/> callbacks reached the site and the browser shows the callback
+    /// page: the request reaching the server is not the browser having committed to the page, and a
+    /// test that navigates on in between would race the redirect still arriving.
+    /// </summary>
+    public async Task<bool> ShownAsync(BrowserPage browser, int count = 1) =>
+        callbacks.Count >= count && (await browser.TextAsync()).Contains("You can close this window", StringComparison.Ordinal);
+
     public static async Task<ClientSite> StartAsync()
     {
         var site = new ClientSite();
