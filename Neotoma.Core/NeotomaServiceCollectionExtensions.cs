@@ -101,6 +101,7 @@ public static class NeotomaServiceCollectionExtensions
         var server = new OAuthServerOptions
         {
             Issuer = OAuthServerOptions.NormalizeApiBase(Required(configuration, SettingNames.ApiBase), SettingNames.ApiBase),
+            PersonalTokenMaxLifetime = TimeSpan.FromDays(Integer(configuration, SettingNames.PersonalTokenMaxDays, 90)),
         };
         services.AddSingleton(server);
         AddEncryptionKeys(services, configuration);

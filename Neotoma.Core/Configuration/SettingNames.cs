@@ -59,6 +59,9 @@ public static class SettingNames
     /// <summary>How many proxies in front of the app append to X-Forwarded-For (1 on Azure); 0 trusts no header.</summary>
     public const string TrustedProxyCount = "TRUSTED_PROXY_COUNT";
 
+    /// <summary>Most days a personal access token lives (default 90); tokens issued for longer end that many days after they were made.</summary>
+    public const string PersonalTokenMaxDays = "PERSONAL_TOKEN_MAX_DAYS";
+
     /// <summary>Seconds a validated access token is remembered per instance (default 5; 0 = look up every request).</summary>
     public const string AccessTokenCacheSeconds = "ACCESS_TOKEN_CACHE_SECONDS";
 

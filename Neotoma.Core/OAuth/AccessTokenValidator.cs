@@ -58,15 +58,19 @@ public sealed class AccessTokenValidator(NeotomaDatabase database, OAuthServerOp
             return cached;
         }
 
+        // A personal token ends at its own expiry or PERSONAL_TOKEN_MAX_DAYS after it was made,
+        // whichever is first, so one issued before the maximum was lowered is bound by it too.
         var found = await database.QuerySingleAsync(DbScope.OAuth, """
-            SELECT t.user_id, t.client_id, t.connection_id, t.scope, t.resource, t.expires_at
-            FROM mcp_oauth_tokens t JOIN mcp_oauth_connections c ON c.connection_id = t.connection_id
-            WHERE t.token_hash = @hash AND t.kind = 'access' AND t.revoked_at IS NULL AND t.expires_at > @now AND c.revoked_at IS NULL
+            SELECT t.user_id, t.client_id, t.connection_id, t.scope, t.resource, e.expires_at
+            FROM mcp_oauth_tokens t JOIN mcp_oauth_connections c ON c.connection_id = t.connection_id,
+                 LATERAL (SELECT LEAST(t.expires_at, CASE WHEN c.origin = 'personal' THEN c.created_at + @personalMax END) AS expires_at) e
+            WHERE t.token_hash = @hash AND t.kind = 'access' AND t.revoked_at IS NULL AND e.expires_at > @now AND c.revoked_at IS NULL
             """,
             parameters =>
             {
                 parameters.AddWithValue("hash", hash);
                 parameters.AddWithValue("now", timeProvider.GetUtcNow());
+                parameters.AddWithValue("personalMax", options.PersonalTokenMaxLifetime);
             },
             reader => (Grant: new AccessGrant(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4)),
                        ExpiresAt: reader.GetFieldValue<DateTimeOffset>(5)),

@@ -40,6 +40,12 @@ public sealed record OAuthServerOptions
 
     public TimeSpan RefreshTokenLifetime { get; init; } = TimeSpan.FromDays(30);
 
+    /// <summary>
+    /// Most a personal access token lives (PERSONAL_TOKEN_MAX_DAYS, default 90 days). It binds tokens
+    /// already issued too: one made for longer is refused from this long after it was made.
+    /// </summary>
+    public TimeSpan PersonalTokenMaxLifetime { get; init; } = TimeSpan.FromDays(90);
+
     /// <summary>How long a just-rotated refresh token may be presented again without revoking its family.</summary>
     public TimeSpan RefreshReuseGrace { get; init; } = TimeSpan.FromSeconds(30);
 

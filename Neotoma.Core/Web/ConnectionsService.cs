@@ -36,18 +36,19 @@ public sealed class ConnectionsService(
     ILogger<ConnectionsService> logger)
 {
     public const string PersonalClientId = "personal";
-    public const int MaxPersonalTokenDays = 365;
+    /// <summary>Most days a personal token may be made for (PERSONAL_TOKEN_MAX_DAYS).</summary>
+    public int MaxPersonalTokenDays => (int)options.PersonalTokenMaxLifetime.TotalDays;
     public const int AuditRows = 50;
 
     public Task<List<ConnectionView>> ListAsync(string userId, CancellationToken cancellationToken) =>
         database.QueryListAsync(DbScope.ForUser(userId), """
             SELECT c.connection_id, c.client_id, c.client_name, c.redirect_uri, c.scope, c.origin, c.created_at, c.last_used_at,
-                   c.expires_at
+                   LEAST(c.expires_at, CASE WHEN c.origin = 'personal' THEN c.created_at + @personalMax END)
             FROM mcp_oauth_connections c
             WHERE c.revoked_at IS NULL
             ORDER BY c.created_at DESC
             """,
-            _ => { },
+            parameters => parameters.AddWithValue("personalMax", options.PersonalTokenMaxLifetime),
             reader => new ConnectionView(reader.GetString(0), Text(reader, 1), Text(reader, 2), Text(reader, 3), Text(reader, 4), reader.GetString(5),
                 reader.GetFieldValue<DateTimeOffset>(6), Time(reader, 7), Time(reader, 8)),
             cancellationToken);
@@ -155,7 +156,7 @@ public sealed class ConnectionsService(
                 $"Give the token a name of 1 to {ClientRegistrationService.MaxClientNameLength} characters.");
         }
 
-        if (days is < 1 or > MaxPersonalTokenDays)
+        if (days < 1 || days > MaxPersonalTokenDays)
         {
             throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, $"A personal token lives 1 to {MaxPersonalTokenDays} days.");
         }

@@ -89,7 +89,7 @@ internal static class ConnectionsPage
             <p>For a client that takes a header instead of signing in. The token is shown once.</p>
             <form method="post" action="/connections/tokens">{csrf}
             <label>Name <input name="name" required maxlength="{ClientRegistrationService.MaxClientNameLength}" autocomplete="off"></label>
-            <label>Days until it expires <input name="days" type="number" min="1" max="{ConnectionsService.MaxPersonalTokenDays}" value="90" required></label>
+            <label>Days until it expires <input name="days" type="number" min="1" max="{(int)page.Options.PersonalTokenMaxLifetime.TotalDays}" value="{Math.Min(30, (int)page.Options.PersonalTokenMaxLifetime.TotalDays)}" required></label>
             <label><input type="checkbox" name="read_only" value="1"> Read only</label>
             <button type="submit">Create token</button></form>
             """);

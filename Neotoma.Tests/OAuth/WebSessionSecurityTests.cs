@@ -292,4 +292,32 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
         Assert.Equal(1, await fixture.Database.AdminScalarAsync<long>(
             "SELECT count(*) FROM mcp_oauth_audit WHERE event = 'revoked_everything' AND user_id = 'web-sam'"));
     }
+
+    /// <summary>
+    /// Personal tokens live at most PERSONAL_TOKEN_MAX_DAYS (90): a longer one cannot be made, and one
+    /// made earlier for longer (up to 365 days before) ends 90 days after it was made.
+    /// </summary>
+    [Fact]
+    public async Task PersonalToken_LivesAtMostTheMaximum_EvenOneIssuedForLonger()
+    {
+        var (browser, csrf) = await SignedInAsync("web-ursula");
+        using var _ = browser;
+        using var tooLong = await PostAsync(browser, fixture.Issuer + "/connections/tokens", new() { ["name"] = "Forever", ["days"] = "91", ["csrf_token"] = csrf });
+        Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
+        Assert.Contains("1 to 90 days", await tooLong.Content.ReadAsStringAsync());
+
+        using var created = await PostAsync(browser, fixture.Issuer + "/connections/tokens", new() { ["name"] = "Issued long ago", ["days"] = "90", ["csrf_token"] = csrf });
+        var token = System.Text.RegularExpressions.Regex.Match(await created.Content.ReadAsStringAsync(), "<pre data-copy id=\"token\">(?<t>[^<]+)</pre>").Groups["t"].Value;
+        Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(token)).StatusCode);
+
+        // As a token made 100 days ago for 365 days (when the limit was 365) would stand in the tables.
+        await fixture.Database.AdminExecuteAsync("""
+            UPDATE mcp_oauth_connections SET created_at = now() - interval '100 days', expires_at = now() + interval '265 days' WHERE user_id = 'web-ursula' AND origin = 'personal';
+            UPDATE mcp_oauth_tokens SET created_at = now() - interval '100 days', expires_at = now() + interval '265 days' WHERE user_id = 'web-ursula' AND client_id = 'personal';
+            """);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.SendMcpAsync(token)).StatusCode);
+        var page = WebUtility.HtmlDecode(await (await browser.GetAsync(new Uri(fixture.Issuer + "/connections"))).Content.ReadAsStringAsync());
+        Assert.Contains("Personal token, expired", page);
+    }
 }
