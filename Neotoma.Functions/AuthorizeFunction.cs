@@ -2,13 +2,12 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 using Neotoma.Core.OAuth;
-using Neotoma.Core.Security;
 using Neotoma.Core.Web;
 using Neotoma.Functions.Http;
 
 namespace Neotoma.Functions;
 
-/// <summary>The authorization endpoint: validates the request and shows the consent page.</summary>
+/// <summary>The authorization endpoint: validates the request and shows the consent page (or, for a remembered approval, the Continue page).</summary>
 public sealed class AuthorizeFunction(
     AuthorizationService authorization, RememberedConsents consents, WebCookies cookies,
     OAuthServerOptions options, OAuthRequestGuard guard)
@@ -45,11 +44,11 @@ public sealed class AuthorizeFunction(
             """;
     }
 
-    /// <summary>A remembered approval: one click on this origin, Continue or Cancel, and nothing happens before it.</summary>
     /// <summary>The client's own name, isolated from the text around it (<c>bdi</c>), in bold.</summary>
     private static string ClientName(AuthorizationRequest request) =>
         $"<strong><bdi>{OAuthResults.Encode(request.Client.ClientName ?? "An unnamed MCP client")}</bdi></strong>";
 
+    /// <summary>A remembered approval: one click on this origin, Continue or Cancel, and nothing happens before it.</summary>
     private static string ContinuePage(AuthorizationRequest request, string csrf, string initiateEndpoint, string userId)
     {
         var name = ClientName(request);
