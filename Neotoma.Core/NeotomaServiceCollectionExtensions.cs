@@ -98,10 +98,16 @@ public static class NeotomaServiceCollectionExtensions
 
     private static void AddOAuth(IServiceCollection services, IConfiguration configuration)
     {
+        var personalTokenDays = Integer(configuration, SettingNames.PersonalTokenMaxDays, 90);
+        if (personalTokenDays is < 1 or > 3650)
+        {
+            throw new NeotomaConfigurationException(SettingNames.PersonalTokenMaxDays, $"{SettingNames.PersonalTokenMaxDays} must be 1 to 3650 days; got {personalTokenDays}.");
+        }
+
         var server = new OAuthServerOptions
         {
             Issuer = OAuthServerOptions.NormalizeApiBase(Required(configuration, SettingNames.ApiBase), SettingNames.ApiBase),
-            PersonalTokenMaxLifetime = TimeSpan.FromDays(Integer(configuration, SettingNames.PersonalTokenMaxDays, 90)),
+            PersonalTokenMaxLifetime = TimeSpan.FromDays(personalTokenDays),
         };
         services.AddSingleton(server);
         AddEncryptionKeys(services, configuration);

@@ -25,10 +25,12 @@ public sealed class AuthorizeFunction(
             var remembered = await cookies.SessionAsync(req, cancellationToken) is { } session
                 && await consents.CoversAsync(session.UserId, request, cancellationToken) ? session : null;
 
-            var csrf = authorization.ProtectConsent(request, cookies.ConsentNonce(req));
+            var nonce = cookies.ConsentNonce(req);
             return remembered is null
-                ? OAuthResults.Html(req, StatusCodes.Status200OK, "Connect to Neotoma?", ConsentPage(request, csrf, options.InitiateEndpoint))
-                : OAuthResults.Html(req, StatusCodes.Status200OK, "Continue to your MCP client?", ContinuePage(request, csrf, options.InitiateEndpoint, remembered.UserId));
+                ? OAuthResults.Html(req, StatusCodes.Status200OK, "Connect to Neotoma?",
+                    ConsentPage(request, authorization.ProtectConsent(request, nonce), options.InitiateEndpoint))
+                : OAuthResults.Html(req, StatusCodes.Status200OK, "Continue to your MCP client?",
+                    ContinuePage(request, authorization.ProtectConsent(request, AuthorizationService.ContinueBinding(nonce, remembered.UserId)!), options.InitiateEndpoint, remembered.UserId));
         }, cancellationToken);
 
     /// <summary>The request itself and the form's CSRF token, as hidden fields of the consent and continue forms.</summary>
@@ -59,7 +61,7 @@ public sealed class AuthorizeFunction(
             <p class="code">Redirect URI: <code>{OAuthResults.Encode(request.RedirectUri)}</code></p>
             <p>Only continue if you started this connection yourself.</p>
             <form method="post" action="{OAuthResults.Encode(initiateEndpoint)}">
-            {RequestFields(request, csrf)}
+            {RequestFields(request, csrf)}<input type="hidden" name="form" value="continue">
             <button type="submit" name="decision" value="continue">Continue</button>
             <button type="submit" name="decision" value="deny">Cancel</button>
             </form>

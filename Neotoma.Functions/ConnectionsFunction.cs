@@ -60,9 +60,10 @@ public sealed class ConnectionsFunction(
         CancellationToken cancellationToken) =>
         FormAsync(req, async (session, _, clientIp) =>
         {
-            await connections.RevokeAllAsync(session.UserId, clientIp, cancellationToken);
+            // Sessions first: a stolen one must not make anything new while the connections are revoked.
             await sessions.EndAllAsync(session.UserId, cancellationToken);
             cookies.EndSession(req);
+            await connections.RevokeAllAsync(session.UserId, clientIp, cancellationToken);
             return new RedirectResult("/connections");
         }, cancellationToken);
 

@@ -17,7 +17,7 @@ namespace Neotoma.Functions;
 public sealed class InitiateFunction(
     AuthorizationService authorization, CallbackService callbacks, RememberedConsents consents, OAuthServerOptions options, OAuthRequestGuard guard, WebCookies cookies)
 {
-    private static readonly HashSet<string> ConsentOnlyFields = ["csrf_token", "decision", "read_only"];
+    private static readonly HashSet<string> ConsentOnlyFields = ["csrf_token", "decision", "read_only", "form"];
 
     [Function("Initiate")]
     public Task<IActionResult> Run(
@@ -38,27 +38,45 @@ public sealed class InitiateFunction(
         var fields = OAuthParameters.SingleValued(form);
         var request = await authorization.ValidateAsync(form.Where(f => !ConsentOnlyFields.Contains(f.Key)), clientIp, cancellationToken);
         var decision = fields.GetValueOrDefault("decision");
-        if (decision is not ("approve" or "deny" or "continue"))
+        if (fields.GetValueOrDefault("form") == "continue")
         {
-            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "decision must be approve, deny or continue.");
+            return OAuthResults.Redirect(req, await ContinueAsync(req, request, decision, fields.GetValueOrDefault("csrf_token"), clientIp, cancellationToken));
         }
 
-        if (decision == "continue")
+        if (decision is not ("approve" or "deny"))
         {
-            // Continue on a remembered approval: this browser's form, its signed-in person, still approved.
-            authorization.RequireConsentForm(request, fields.GetValueOrDefault("csrf_token"), cookies.PostedConsentNonce(req));
-            if (await cookies.SessionAsync(req, cancellationToken) is { } session && await consents.CoversAsync(session.UserId, request, cancellationToken))
-            {
-                return OAuthResults.Redirect(req, await callbacks.CompleteRememberedAsync(request, session.UserId, clientIp, cancellationToken));
-            }
-
-            // Signed out or forgotten since the page was shown: the person signs in at the provider, as on Approve.
+            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "decision must be approve or deny.");
         }
 
         var location = await authorization.DecideAsync(request, fields.GetValueOrDefault("csrf_token"),
-            cookies.PostedConsentNonce(req), decision != "deny", readOnly: fields.ContainsKey("read_only"),
+            cookies.PostedConsentNonce(req), decision == "approve", readOnly: fields.ContainsKey("read_only"),
             browserBinding: cookies.NewBinding(req), clientIp, cancellationToken);
         return OAuthResults.Redirect(req, location);
+    }
+
+    /// <summary>
+    /// The Continue form of a remembered approval: the form this browser was shown for this request
+    /// and this signed-in person. Continue sends the code if the person still approves it; Cancel
+    /// sends access_denied. Signed out, another person, or the approval forgotten or revoked since the
+    /// page was shown: nothing is sent, and the client starts again (the person then sees the consent
+    /// page with its permissions, never a sign-in that would store the approval again unseen).
+    /// </summary>
+    private async Task<Uri> ContinueAsync(HttpRequest req, AuthorizationRequest request, string? decision, string? csrf, string clientIp, CancellationToken cancellationToken)
+    {
+        var session = await cookies.SessionAsync(req, cancellationToken);
+        authorization.RequireConsentForm(request, csrf, AuthorizationService.ContinueBinding(cookies.PostedConsentNonce(req), session?.UserId));
+        switch (decision)
+        {
+            case "deny":
+                return authorization.ErrorRedirect(request.RedirectUri, OAuthErrorCode.OAUTH_ACCESS_DENIED, "The user denied access.", request.State);
+            case "continue" when await consents.CoversAsync(session!.UserId, request, cancellationToken):
+                return await callbacks.CompleteRememberedAsync(request, session.UserId, clientIp, cancellationToken);
+            case "continue":
+                throw new OAuthException(OAuthErrorCode.OAUTH_CONSENT_INVALID,
+                    "This approval was forgotten or revoked since the page was shown; nothing was sent. Go back to your MCP client and connect again.");
+            default:
+                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "decision must be continue or deny.");
+        }
     }
 
     private async Task<IActionResult> FromJsonAsync(HttpRequest req, string clientIp, CancellationToken cancellationToken)

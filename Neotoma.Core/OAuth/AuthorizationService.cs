@@ -15,9 +15,16 @@ namespace Neotoma.Core.OAuth;
 public sealed record AuthorizationRequest(
     ClientRecord Client, string RedirectUri, string CodeChallenge, string? State, string Scope, string Resource)
 {
+    /// <summary>
+    /// Where the person is sent back to, as shown on the consent and Continue pages: the host in its
+    /// ASCII (punycode) form, so a look-alike such as <c>сlaude.ai</c> (Cyrillic <c>с</c>) cannot read
+    /// as claude.ai.
+    /// </summary>
     public string RedirectHost => Uri.TryCreate(RedirectUri, UriKind.Absolute, out var uri)
-        ? (string.IsNullOrEmpty(uri.Authority) ? uri.Scheme + ":" : uri.Scheme is "http" or "https" ? uri.Authority : $"{uri.Scheme}://{uri.Authority}")
+        ? (string.IsNullOrEmpty(uri.Authority) ? uri.Scheme + ":" : uri.Scheme is "http" or "https" ? AsciiAuthority(uri) : $"{uri.Scheme}://{AsciiAuthority(uri)}")
         : RedirectUri;
+
+    private static string AsciiAuthority(Uri uri) => uri.IdnHost + (uri.IsDefaultPort || uri.Port < 0 ? "" : ":" + uri.Port);
 }
 
 /// <summary>An error found after the client and redirect URI were trusted: it goes back to the client.</summary>
@@ -268,6 +275,14 @@ public sealed partial class AuthorizationService(
         await audit.WriteAsync(new AuditEntry(AuditEvents.FlowInitiated, pending.ConnectionId, ClientId: pending.ClientId, ClientIp: clientIp), cancellationToken);
         return new InitiatedFlow(pending.ConnectionId, authUrl, expires);
     }
+
+    /// <summary>
+    /// What a Continue form is bound to beside the request: this browser's consent cookie and the
+    /// person it was shown to, so a form shown to one person cannot be posted for another who signs in
+    /// to the same browser meanwhile. Null when either is missing (such a form is refused).
+    /// </summary>
+    public static string? ContinueBinding(string? browserNonce, string? userId) =>
+        browserNonce is { Length: > 0 } && userId is { Length: > 0 } ? browserNonce + " continue as " + userId : null;
 
     /// <summary>Refuses a consent or continue form that this browser was not shown for this exact request, or that has expired.</summary>
     public void RequireConsentForm(AuthorizationRequest request, string? csrfToken, string? browserNonce)

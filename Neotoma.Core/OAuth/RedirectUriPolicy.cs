@@ -29,9 +29,9 @@ public static class RedirectUriPolicy
             return $"a redirect URI must be at most {MaxLength} characters";
         }
 
-        if (uri.Any(char.IsControl) || uri.Any(char.IsWhiteSpace))
+        if (uri.Any(char.IsWhiteSpace) || !Security.DisplayText.IsShowable(uri))
         {
-            return "a redirect URI must not contain whitespace or control characters";
+            return "a redirect URI must not contain whitespace, control or invisible formatting characters";
         }
 
         // Checked by hand: on Unix, Uri also reads "/path" as an absolute file URI.

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 
 namespace Neotoma.Core.Security;
 
@@ -10,7 +11,8 @@ public static class DisplayText
     /// (bidirectional overrides and isolates such as U+202E, zero-width characters, line and
     /// paragraph separators), which could make a name read as something it is not.
     /// </summary>
+    /// <remarks>Read as Unicode scalars, not UTF-16 units, so the format characters beyond the Basic Multilingual Plane (the invisible tag characters U+E0000-E007F) are seen too.</remarks>
     public static bool IsShowable(string value) =>
-        !value.Any(c => char.IsControl(c)
-            || CharUnicodeInfo.GetUnicodeCategory(c) is UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator);
+        !value.EnumerateRunes().Any(rune => Rune.IsControl(rune)
+            || Rune.GetUnicodeCategory(rune) is UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator);
 }

@@ -129,18 +129,20 @@ public sealed class ConnectionsService(
     /// </summary>
     public async Task<int> RevokeAllAsync(string userId, string? clientIp, CancellationToken cancellationToken)
     {
-        var revoked = 0;
-        foreach (var live in await ListAsync(userId, cancellationToken))
-        {
-            revoked += await RevokeAsync(userId, live.ConnectionId, clientIp, cancellationToken) ? 1 : 0;
-        }
-
+        // Approvals first, so no Continue succeeds while the connections are being revoked.
         await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
             await using var forget = new NpgsqlCommand("DELETE FROM mcp_oauth_consents WHERE user_id = @user", connection, transaction);
             forget.Parameters.AddWithValue("user", userId);
             return await forget.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
+
+        var revoked = 0;
+        foreach (var live in await ListAsync(userId, cancellationToken))
+        {
+            revoked += await RevokeAsync(userId, live.ConnectionId, clientIp, cancellationToken) ? 1 : 0;
+        }
+
         await audit.WriteAsync(new AuditEntry(AuditEvents.RevokedEverything, UserId: userId, ClientIp: clientIp), cancellationToken);
         return revoked;
     }

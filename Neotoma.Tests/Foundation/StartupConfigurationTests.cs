@@ -74,4 +74,16 @@ public sealed class StartupConfigurationTests
 
         Assert.Equal(SettingNames.UpstreamPreset, e.Setting);
     }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("3651")]
+    [InlineData("99999999")]
+    public void PersonalTokenMaxDaysOutOfRange_IsNamed(string value)
+    {
+        var e = Assert.IsType<NeotomaConfigurationException>(Build(SettingNames.PersonalTokenMaxDays, value));
+
+        Assert.Equal(SettingNames.PersonalTokenMaxDays, e.Setting);
+        Assert.Contains("1 to 3650", e.Message);
+    }
 }

@@ -320,4 +320,38 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
         var page = WebUtility.HtmlDecode(await (await browser.GetAsync(new Uri(fixture.Issuer + "/connections"))).Content.ReadAsStringAsync());
         Assert.Contains("Personal token, expired", page);
     }
+
+    /// <summary>
+    /// A Continue page left open while the person signs out, or forgets or revokes the approval: its
+    /// click sends nothing (no code, no provider sign-in that would store the approval again unseen).
+    /// </summary>
+    [Theory]
+    [InlineData("signed out")]
+    [InlineData("forgotten")]
+    public async Task ContinuePage_LeftOpen_AfterSignOutOrForget_SendsNoCode(string meanwhile)
+    {
+        var client = await fixture.RegisterAsync(name: "Left open");
+        using var person = new BrowserAgent();
+        await person.SignInAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge), client.RedirectUri, "web-vera");
+        var page = await (await person.GetAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge))).Content.ReadAsStringAsync();
+        var (action, fields) = BrowserAgent.ParseForm(page);
+        fields["decision"] = "continue";
+        var csrf = BrowserAgent.ParseForm(await (await person.GetAsync(new Uri(fixture.Issuer + "/connections"))).Content.ReadAsStringAsync()).Fields["csrf_token"];
+        using (var done = meanwhile == "signed out"
+            ? await PostAsync(person, fixture.Issuer + "/signout", new() { ["csrf_token"] = csrf })
+            : await PostAsync(person, fixture.Issuer + "/connections/forget", new() { ["client_id"] = client.ClientId, ["redirect_uri"] = client.RedirectUri.ToString(), ["csrf_token"] = csrf }))
+        {
+            Assert.Equal(HttpStatusCode.Redirect, done.StatusCode);
+        }
+
+        var codes = await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_codes");
+        var states = await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_state");
+
+        using var response = await person.PostFormAsync(new Uri(new Uri(fixture.Issuer), action), fields);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("OAUTH_CONSENT_INVALID", await response.Content.ReadAsStringAsync());
+        Assert.Equal(codes, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_codes"));
+        Assert.Equal(states, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_state"));
+    }
 }

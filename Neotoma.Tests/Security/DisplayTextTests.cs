@@ -17,6 +17,8 @@ public sealed class DisplayTextTests
     [InlineData("\u2067isolated\u2069", false)]
     [InlineData("tab\there", false)]
     [InlineData("para\u2029graph", false)]
+    [InlineData("tag\U000E0041\U000E0042", false)]
+    [InlineData("emoji \U0001F680 rocket", true)]
     public void Names_WithControlOrInvisibleFormatting_AreNotShowable(string name, bool showable) =>
         Assert.Equal(showable, DisplayText.IsShowable(name));
 
@@ -28,6 +30,17 @@ public sealed class DisplayTextTests
 
         Assert.Equal("xn--laude-0ye.ai", client.DocumentHost);
         Assert.Equal("\u0441laude.ai", client.DocumentHostUnicode);
+    }
+
+    /// <summary>The redirect host on the consent and Continue pages is ASCII too, and a redirect URI with invisible formatting is refused.</summary>
+    [Fact]
+    public void RedirectHost_OfALookAlikeName_IsShownAsPunycode()
+    {
+        var request = new AuthorizationRequest(new ClientRecord("mcp_x", "Claude", [], []), "https://\u0441laude.ai:8443/callback", "c", null, "neotoma:read", "r");
+
+        Assert.Equal("xn--laude-0ye.ai:8443", request.RedirectHost);
+        Assert.NotNull(RedirectUriPolicy.Validate("https://example.com/cb\u202E"));
+        Assert.Null(RedirectUriPolicy.Validate("https://example.com/cb"));
     }
 
     [Fact]
