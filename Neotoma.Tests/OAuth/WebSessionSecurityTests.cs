@@ -142,19 +142,29 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
             "SELECT count(*) FROM mcp_oauth_audit WHERE event = 'consent_remembered' AND user_id = 'web-liam'"));
     }
 
+    /// <summary>
+    /// A person who signed a client in (so the approval is remembered), then was shown the Continue
+    /// page for it again: their browser, the client, where the form posts, and its fields with Continue chosen.
+    /// </summary>
+    private async Task<(BrowserAgent Browser, OAuthFixture.RegisteredClient Client, Uri Action, Dictionary<string, string> Fields)> ContinueFormAsync(string clientName, string login)
+    {
+        var client = await fixture.RegisterAsync(name: clientName);
+        var browser = new BrowserAgent();
+        await browser.SignInAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge), client.RedirectUri, login);
+        var page = await (await browser.GetAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge))).Content.ReadAsStringAsync();
+        var (action, fields) = BrowserAgent.ParseForm(page);
+        fields["decision"] = "continue";
+        return (browser, client, new Uri(new Uri(fixture.Issuer), action), fields);
+    }
+
     /// <summary>The Continue form posted from another site, or without the cookie this browser was shown it with, gives no code.</summary>
     [Theory]
     [InlineData("another site")]
     [InlineData("another browser")]
     public async Task RememberedApproval_ContinuePostedFromElsewhere_GivesNoCode(string from)
     {
-        var client = await fixture.RegisterAsync(name: "Remembered, forged");
-        using var browser = new BrowserAgent();
-        await browser.SignInAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge), client.RedirectUri, "web-olga");
-        var page = await (await browser.GetAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge))).Content.ReadAsStringAsync();
-        var (action, fields) = BrowserAgent.ParseForm(page);
-        fields["decision"] = "continue";
-        var url = new Uri(new Uri(fixture.Issuer), action);
+        var (browser, _, url, fields) = await ContinueFormAsync("Remembered, forged", "web-olga");
+        using var _browser = browser;
         var codes = await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_codes");
 
         using var response = from == "another site"
@@ -330,12 +340,8 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
     [InlineData("forgotten")]
     public async Task ContinuePage_LeftOpen_AfterSignOutOrForget_SendsNoCode(string meanwhile)
     {
-        var client = await fixture.RegisterAsync(name: "Left open");
-        using var person = new BrowserAgent();
-        await person.SignInAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge), client.RedirectUri, "web-vera");
-        var page = await (await person.GetAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge))).Content.ReadAsStringAsync();
-        var (action, fields) = BrowserAgent.ParseForm(page);
-        fields["decision"] = "continue";
+        var (person, client, url, fields) = await ContinueFormAsync("Left open", "web-vera");
+        using var _person = person;
         var csrf = BrowserAgent.ParseForm(await (await person.GetAsync(new Uri(fixture.Issuer + "/connections"))).Content.ReadAsStringAsync()).Fields["csrf_token"];
         using (var done = meanwhile == "signed out"
             ? await PostAsync(person, fixture.Issuer + "/signout", new() { ["csrf_token"] = csrf })
@@ -347,7 +353,7 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
         var codes = await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_codes");
         var states = await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_state");
 
-        using var response = await person.PostFormAsync(new Uri(new Uri(fixture.Issuer), action), fields);
+        using var response = await person.PostFormAsync(url, fields);
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains("OAUTH_CONSENT_INVALID", await response.Content.ReadAsStringAsync());
