@@ -21,10 +21,9 @@ public sealed record AuthorizationRequest(
     /// as claude.ai.
     /// </summary>
     public string RedirectHost => Uri.TryCreate(RedirectUri, UriKind.Absolute, out var uri)
-        ? (string.IsNullOrEmpty(uri.Authority) ? uri.Scheme + ":" : uri.Scheme is "http" or "https" ? AsciiAuthority(uri) : $"{uri.Scheme}://{AsciiAuthority(uri)}")
+        ? (string.IsNullOrEmpty(uri.Authority) ? uri.Scheme + ":"
+            : uri.Scheme is "http" or "https" ? DisplayText.AsciiAuthority(uri) : $"{uri.Scheme}://{DisplayText.AsciiAuthority(uri)}")
         : RedirectUri;
-
-    private static string AsciiAuthority(Uri uri) => uri.IdnHost + (uri.IsDefaultPort || uri.Port < 0 ? "" : ":" + uri.Port);
 }
 
 /// <summary>An error found after the client and redirect URI were trusted: it goes back to the client.</summary>

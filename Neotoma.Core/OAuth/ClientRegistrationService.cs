@@ -158,12 +158,8 @@ public sealed record ClientRecord(string ClientId, string? ClientName, IReadOnly
     /// names itself). In its ASCII (punycode) form, so a look-alike such as <c>сlaude.ai</c> with a
     /// Cyrillic <c>с</c> shows as <c>xn--laude-…</c>, not as claude.ai.
     /// </summary>
-    public string? DocumentHost => MetadataDocument && new Uri(ClientId) is var uri
-        ? uri.IdnHost + (uri.IsDefaultPort ? "" : ":" + uri.Port)
-        : null;
+    public string? DocumentHost => MetadataDocument ? DisplayText.AsciiAuthority(new Uri(ClientId)) : null;
 
     /// <summary>The document host as Unicode, when that differs from <see cref="DocumentHost"/> (shown beside it, never instead).</summary>
-    public string? DocumentHostUnicode => MetadataDocument && new Uri(ClientId) is var uri && uri.IdnHost != uri.Host
-        ? uri.Host + (uri.IsDefaultPort ? "" : ":" + uri.Port)
-        : null;
+    public string? DocumentHostUnicode => MetadataDocument ? DisplayText.UnicodeAuthority(new Uri(ClientId)) : null;
 }

@@ -15,4 +15,15 @@ public static class DisplayText
     public static bool IsShowable(string value) =>
         !value.EnumerateRunes().Any(rune => Rune.IsControl(rune)
             || Rune.GetUnicodeCategory(rune) is UnicodeCategory.Format or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator);
+
+    /// <summary>
+    /// A URI's host and port as a person should read them: the host in its ASCII (punycode) form,
+    /// so a look-alike such as <c>сlaude.ai</c> with a Cyrillic <c>с</c> shows as <c>xn--laude-0ye.ai</c>.
+    /// </summary>
+    public static string AsciiAuthority(Uri uri) => uri.IdnHost + Port(uri);
+
+    /// <summary>The same authority in Unicode, or null when it reads the same as <see cref="AsciiAuthority"/>.</summary>
+    public static string? UnicodeAuthority(Uri uri) => uri.IdnHost != uri.Host ? uri.Host + Port(uri) : null;
+
+    private static string Port(Uri uri) => uri.IsDefaultPort || uri.Port < 0 ? "" : ":" + uri.Port;
 }
