@@ -99,10 +99,7 @@ public sealed class ConnectionsService(
             if (locked.ClientId is { } clientId)
             {
                 // Revoked means revoked: the client must ask the person again, not come back through a remembered approval.
-                await using var forget = new NpgsqlCommand("DELETE FROM mcp_oauth_consents WHERE user_id = @user AND client_id = @client", connection, transaction);
-                forget.Parameters.AddWithValue("user", userId);
-                forget.Parameters.AddWithValue("client", clientId);
-                await forget.ExecuteNonQueryAsync(cancellationToken);
+                await RememberedConsents.ForgetAsync(connection, transaction, userId, clientId, redirectUri: null, cancellationToken);
             }
 
             return new { locked.ClientId, UpstreamRefresh = upstreamRefresh is null ? null : cipher.TryDecrypt(upstreamRefresh) };
@@ -130,12 +127,8 @@ public sealed class ConnectionsService(
     public async Task<int> RevokeAllAsync(string userId, string? clientIp, CancellationToken cancellationToken)
     {
         // Approvals first, so no Continue succeeds while the connections are being revoked.
-        await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var forget = new NpgsqlCommand("DELETE FROM mcp_oauth_consents WHERE user_id = @user", connection, transaction);
-            forget.Parameters.AddWithValue("user", userId);
-            return await forget.ExecuteNonQueryAsync(cancellationToken);
-        }, cancellationToken);
+        await database.InTransactionAsync(DbScope.OAuth, (connection, transaction) =>
+            RememberedConsents.ForgetAsync(connection, transaction, userId, clientId: null, redirectUri: null, cancellationToken), cancellationToken);
 
         var revoked = 0;
         foreach (var live in await ListAsync(userId, cancellationToken))
@@ -196,14 +189,7 @@ public sealed class ConnectionsService(
     /// <summary>Forgets an approval: the next authorization of that client and redirect URI shows the consent page again.</summary>
     public Task<bool> ForgetConsentAsync(string userId, string clientId, string redirectUri, CancellationToken cancellationToken) =>
         database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand(
-                "DELETE FROM mcp_oauth_consents WHERE user_id = @user AND client_id = @client AND redirect_uri = @redirect", connection, transaction);
-            command.Parameters.AddWithValue("user", userId);
-            command.Parameters.AddWithValue("client", clientId);
-            command.Parameters.AddWithValue("redirect", redirectUri);
-            return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
-        }, cancellationToken);
+            await RememberedConsents.ForgetAsync(connection, transaction, userId, clientId, redirectUri, cancellationToken) > 0, cancellationToken);
 
     private static string? Text(NpgsqlDataReader reader, int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
 

@@ -45,6 +45,24 @@ public sealed class RememberedConsents(NeotomaDatabase database, TimeProvider ti
         return approved is [var scope] && NeotomaScopes.IsWithin(request.Scope, scope);
     }
 
+    /// <summary>
+    /// Forgets, in the caller's transaction, the person's approvals: of one client and redirect URI,
+    /// of every redirect URI of one client (<paramref name="redirectUri"/> null), or of every client
+    /// (<paramref name="clientId"/> null too). How many were forgotten.
+    /// </summary>
+    public static async Task<int> ForgetAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
+        string userId, string? clientId, string? redirectUri, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("""
+            DELETE FROM mcp_oauth_consents
+            WHERE user_id = @user AND (@client::text IS NULL OR client_id = @client) AND (@redirect::text IS NULL OR redirect_uri = @redirect)
+            """, connection, transaction);
+        command.Parameters.AddWithValue("user", userId);
+        command.Parameters.Add(new NpgsqlParameter("client", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)clientId ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("redirect", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)redirectUri ?? DBNull.Value });
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     private static void Bind(NpgsqlParameterCollection parameters, string userId, string clientId, string redirectUri)
     {
         parameters.AddWithValue("user", userId);
