@@ -154,12 +154,15 @@ public static class NeotomaServiceCollectionExtensions
         services.AddSingleton(new ClientIpResolver(Integer(configuration, SettingNames.TrustedProxyCount, 0)));
 
         services.AddSingleton<UpstreamIdentityProvider>();
+        services.AddSingleton<UpstreamRevocations>();
+        services.AddHostedService(sp => sp.GetRequiredService<UpstreamRevocations>());
         services.AddSingleton<AuditLog>();
         services.AddSingleton<DiscoveryDocuments>();
         services.AddSingleton<ClientRegistrationService>();
         services.AddSingleton<AuthorizationService>();
         services.AddSingleton(new WebSessionOptions());
         services.AddSingleton<WebSessions>();
+        services.AddSingleton<BrowserSignIns>();
         services.AddSingleton<RememberedConsents>();
         services.AddSingleton<ConnectionsService>();
         services.AddSingleton<CallbackService>();

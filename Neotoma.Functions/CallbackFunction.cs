@@ -19,12 +19,13 @@ public sealed class CallbackFunction(CallbackService callbacks, OAuthRequestGuar
             var query = OAuthParameters.SingleValued(req.Query);
             var binding = cookies.Binding(req);
             cookies.ClearBinding(req);
+            var signedInAs = (await cookies.SessionAsync(req, cancellationToken))?.UserId;
             var outcome = await callbacks.CompleteAsync(query.GetValueOrDefault("code"), query.GetValueOrDefault("state"),
-                query.GetValueOrDefault("error"), binding, clientIp, cancellationToken);
-            if (outcome.StartsSession)
+                query.GetValueOrDefault("error"), binding, signedInAs, clientIp, cancellationToken);
+            if (outcome.SignInId is { } signInId)
             {
                 // Every sign-in in a browser also signs that browser in to the connections page.
-                await cookies.StartSessionAsync(req, outcome.UserId, cancellationToken);
+                await cookies.StartSessionAsync(req, outcome.UserId, signInId, cancellationToken);
             }
 
             return outcome.ClientRedirect is { } location

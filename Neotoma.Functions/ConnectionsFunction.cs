@@ -85,7 +85,7 @@ public sealed class ConnectionsFunction(
         FormAsync(req, async (session, fields, clientIp) =>
         {
             var days = int.TryParse(fields.GetValueOrDefault("days"), out var parsed) ? parsed : 0;
-            var token = await connections.CreatePersonalTokenAsync(session.UserId, fields.GetValueOrDefault("name") ?? "",
+            var token = await connections.CreatePersonalTokenAsync(session, fields.GetValueOrDefault("name") ?? "",
                 readOnly: fields.ContainsKey("read_only"), days, clientIp, cancellationToken);
             return OAuthResults.Html(req, StatusCodes.Status200OK, "Your new personal token", ConnectionsPage.TokenCreated(token, options),
                 script: ConnectionsPage.ScriptPath);

@@ -18,6 +18,7 @@ public static class AuditEvents
     public const string WebSignIn = "web_sign_in";
     public const string SignedOutEverywhere = "web_signed_out_everywhere";
     public const string RevokedEverything = "revoked_everything";
+    public const string ProviderEndedSignIn = "provider_ended_sign_in";
 }
 
 public sealed record AuditEntry(

@@ -12,10 +12,13 @@ namespace Neotoma.Core.OAuth;
 
 /// <summary>
 /// Where the browser goes after the callback: back to the MCP client (or to the connections page),
-/// or a page for a client-less connection. <see cref="StartsSession"/>: the browser that started this
-/// sign-in came back, so it may be signed in to the connections page as <see cref="UserId"/>.
+/// or a page for a client-less connection. <see cref="SignInId"/> set: the browser that started this
+/// sign-in came back, so it may be signed in to the connections page as <see cref="UserId"/>, bounded by that sign-in.
 /// </summary>
-public sealed record CallbackOutcome(Uri? ClientRedirect, string ConnectionId, string UserId, string? ClientName, bool StartsSession = false);
+public sealed record CallbackOutcome(Uri? ClientRedirect, string ConnectionId, string UserId, string? ClientName, string? SignInId = null)
+{
+    public bool StartsSession => SignInId is not null;
+}
 
 /// <summary>
 /// The upstream provider's redirect back to Neotoma. Consumes the state row atomically
@@ -30,8 +33,8 @@ public sealed class CallbackService(
     TokenCipher cipher,
     AuthorizationService authorization,
     RememberedConsents consents,
+    BrowserSignIns signIns,
     AuditLog audit,
-    TokenRevocation revocation,
     TimeProvider timeProvider,
     ILogger<CallbackService> logger)
 {
@@ -44,8 +47,9 @@ public sealed class CallbackService(
         string Flow = SignInFlows.Client, string? BrowserBinding = null);
 
     /// <param name="browserBinding">The binding cookie this browser holds, if any (see <see cref="AuthorizationService.DecideAsync"/>).</param>
+    /// <param name="signedInAs">Who this browser is signed in to the connections page as, if anyone.</param>
     public async Task<CallbackOutcome> CompleteAsync(
-        string? code, string? state, string? upstreamError, string? browserBinding, string? clientIp, CancellationToken cancellationToken)
+        string? code, string? state, string? upstreamError, string? browserBinding, string? signedInAs, string? clientIp, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(state))
         {
@@ -103,8 +107,10 @@ public sealed class CallbackService(
                     "This sign-in was started in another browser. Open the connections page and sign in again here.", cancellationToken);
             }
 
+            // The connections page's own sign-in keeps the provider's tokens: it is re-checked with them.
+            var signInId = await signIns.StartAsync(userId, tokens, cancellationToken);
             await audit.WriteAsync(new AuditEntry(AuditEvents.WebSignIn, UserId: userId, ClientIp: clientIp), cancellationToken);
-            return new CallbackOutcome(new Uri(options.Issuer + "/connections"), row.ConnectionId, userId, null, StartsSession: true);
+            return new CallbackOutcome(new Uri(options.Issuer + "/connections"), row.ConnectionId, userId, null, signInId);
         }
 
         var clientCode = OpaqueToken.New(32);
@@ -120,32 +126,39 @@ public sealed class CallbackService(
         OAuthLog.ConnectionCreated(logger, row.ConnectionId, userId);
         await audit.WriteAsync(new AuditEntry(AuditEvents.CallbackSuccess, row.ConnectionId, userId, row.ClientId, clientIp), cancellationToken);
 
+        // The browser that approved is the one that signed in: it is signed in to the connections page too
+        // (unless it already is, as this person: that session and its sign-in stay), by a sign-in that holds
+        // no provider tokens (this connection holds them), so it ends at the session's absolute lifetime.
+        var browserSignIn = sameBrowser && signedInAs != userId ? await signIns.StartAsync(userId, tokens: null, cancellationToken) : null;
         if (row.ClientId is null || row.RedirectUri is null)
         {
-            return new CallbackOutcome(null, row.ConnectionId, userId, row.ClientName, sameBrowser);
+            return new CallbackOutcome(null, row.ConnectionId, userId, row.ClientName, browserSignIn);
         }
 
         if (sameBrowser)
         {
-            // The browser that approved is the one that signed in: the approval was this person's.
+            // The approval was this person's.
             await consents.RememberAsync(userId, row.ClientId, row.RedirectUri, row.Scope ?? NeotomaScopes.Default, cancellationToken);
         }
 
-        return new CallbackOutcome(ClientRedirect(row, clientCode), row.ConnectionId, userId, row.ClientName, sameBrowser);
+        return new CallbackOutcome(ClientRedirect(row, clientCode), row.ConnectionId, userId, row.ClientName, browserSignIn);
     }
 
     /// <summary>
-    /// An authorization this signed-in person already approved: a new connection and code at once,
-    /// without the consent page or a sign-in at the provider (the web session stands for that sign-in).
+    /// An authorization this signed-in person already approved and continued: a new connection and code,
+    /// without a sign-in at the provider. The web session's sign-in stands for that, so the connection is
+    /// bound to it and ends with it (<see cref="BrowserSignIns"/>).
     /// </summary>
-    public async Task<Uri> CompleteRememberedAsync(AuthorizationRequest request, string userId, string? clientIp, CancellationToken cancellationToken)
+    public async Task<Uri> CompleteRememberedAsync(AuthorizationRequest request, WebSession session, string? clientIp, CancellationToken cancellationToken)
     {
+        var userId = session.UserId;
         var row = new StateRow("conn_" + OpaqueToken.New(16), "", "", request.Client.ClientId, request.Client.ClientName, request.RedirectUri,
             request.CodeChallenge, request.State, request.Scope, request.Resource, timeProvider.GetUtcNow());
         var clientCode = OpaqueToken.New(32);
         await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
-            await CreateConnectionAsync(connection, transaction, row, userId, tokens: null, cancellationToken);
+            await BrowserSignIns.HoldAsync(connection, transaction, session.SignInId, cancellationToken);
+            await CreateConnectionAsync(connection, transaction, row, userId, tokens: null, cancellationToken, session.SignInId);
             await InsertCodeAsync(connection, transaction, row, clientCode, cancellationToken);
         }, cancellationToken);
 
@@ -188,39 +201,17 @@ public sealed class CallbackService(
         }, cancellationToken);
 
     private async Task CreateConnectionAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, StateRow row, string userId, UpstreamTokens? tokens, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, StateRow row, string userId, UpstreamTokens? tokens, CancellationToken cancellationToken,
+        string? signInId = null)
     {
         var now = timeProvider.GetUtcNow();
-        if (row.ClientId is not null)
-        {
-            // Re-authorizing a client replaces its earlier grant, and with it every token of that grant.
-            var earlier = new List<string>();
-            await using (var find = new NpgsqlCommand("""
-                SELECT connection_id FROM mcp_oauth_connections
-                WHERE user_id = @user AND client_id = @client AND revoked_at IS NULL
-                ORDER BY connection_id FOR UPDATE
-                """, connection, transaction))
-            {
-                find.Parameters.AddWithValue("user", userId);
-                find.Parameters.AddWithValue("client", row.ClientId);
-                await using var reader = await find.ExecuteReaderAsync(cancellationToken);
-                while (await reader.ReadAsync(cancellationToken))
-                {
-                    earlier.Add(reader.GetString(0));
-                }
-            }
-
-            foreach (var id in earlier)
-            {
-                await revocation.RevokeConnectionAsync(connection, transaction, id, cancellationToken);
-            }
-        }
-
         // A connection id is used once: a revoked connection is final and never revived, whoever signs in.
+        // A client's connection is pending until its code is redeemed, which replaces the client's earlier
+        // connection (TokenService); a code nobody redeems leaves the earlier one alone.
         await using var insert = new NpgsqlCommand("""
             INSERT INTO mcp_oauth_connections (connection_id, user_id, client_id, client_name, refresh_token,
-                upstream_access_token, upstream_access_token_expires_at, created_at, last_used_at, redirect_uri, scope)
-            VALUES (@id, @user, @client, @name, @refresh, @access, @accessExpires, @now, @now, @redirect, @scope)
+                upstream_access_token, upstream_access_token_expires_at, created_at, last_used_at, redirect_uri, scope, pending, sign_in_id)
+            VALUES (@id, @user, @client, @name, @refresh, @access, @accessExpires, @now, @now, @redirect, @scope, @pending, @signIn)
             ON CONFLICT (connection_id) DO NOTHING
             """, connection, transaction);
         insert.Parameters.AddWithValue("id", row.ConnectionId);
@@ -232,6 +223,8 @@ public sealed class CallbackService(
         insert.Parameters.AddWithValue("accessExpires", tokens is null ? DBNull.Value : tokens.AccessTokenExpiresAt);
         insert.Parameters.AddWithValue("redirect", (object?)row.RedirectUri ?? DBNull.Value);
         insert.Parameters.AddWithValue("scope", (object?)row.Scope ?? (row.ClientId is null ? DBNull.Value : NeotomaScopes.Default));
+        insert.Parameters.AddWithValue("pending", row.ClientId is not null);
+        insert.Parameters.AddWithValue("signIn", (object?)signInId ?? DBNull.Value);
         insert.Parameters.AddWithValue("now", now);
         if (await insert.ExecuteNonQueryAsync(cancellationToken) == 0)
         {

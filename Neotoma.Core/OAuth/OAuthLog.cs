@@ -38,4 +38,7 @@ internal static partial class OAuthLog
 
     [LoggerMessage(EventId = 210, Level = LogLevel.Information, Message = "[MCP OAuth] Fetched client metadata document {ClientId} ({ClientName})")]
     public static partial void ClientMetadataDocumentFetched(ILogger logger, string clientId, string clientName);
+
+    [LoggerMessage(EventId = 211, Level = LogLevel.Information, Message = "[MCP OAuth] Revoked connection: {ConnectionId} ({Reason})")]
+    public static partial void ConnectionRevoked(ILogger logger, string connectionId, RevocationReason reason);
 }

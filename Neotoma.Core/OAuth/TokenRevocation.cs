@@ -1,22 +1,52 @@
 using Neotoma.Core.Security;
 using Neotoma.Core.Storage;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Neotoma.Core.OAuth;
+
+/// <summary>Why a connection is revoked: said in the log, and whether its upstream tokens are revoked at the provider too.</summary>
+public enum RevocationReason
+{
+    /// <summary>The person revoked it on the connections page (Revoke, or Revoke all).</summary>
+    RevokedByPerson,
+
+    /// <summary>The browser sign-in that made it (from a remembered approval, or a personal token) ended.</summary>
+    SignInEnded,
+
+    /// <summary>Its client revoked its refresh token (RFC 7009).</summary>
+    RevokedByClient,
+
+    /// <summary>An authorization code of it was presented twice (RFC 6749 §4.1.2).</summary>
+    CodeReplayed,
+
+    /// <summary>A rotated refresh token of it was presented again outside the grace window: treated as theft.</summary>
+    RefreshTokenReused,
+
+    /// <summary>The same person authorized the same client again and redeemed the new code.</summary>
+    Replaced,
+
+    /// <summary>The provider refused its upstream refresh token: the sign-in is over there already.</summary>
+    ProviderRefused,
+
+    /// <summary>Made by a sign-in whose code was never redeemed.</summary>
+    Abandoned,
+}
 
 /// <summary>The row lock on a connection, held until its transaction ends.</summary>
 public sealed record ConnectionLock(string ConnectionId, string UserId, string? ClientId, bool Revoked);
 
 /// <summary>
-/// The one owner of revocation: of a connection with every token issued for it, and of a single
-/// access token. Every writer of a connection's tokens (code redemption, refresh, revocation, a
+/// The one owner of revocation: of a connection with every token issued for it and its upstream
+/// tokens (queued for the provider), and of a single access token. Every writer of a connection's tokens (code redemption, refresh, revocation, a
 /// new sign-in replacing an old one) first locks the connection's row, so they queue in one order
 /// and cannot deadlock, and a token pair issued while reuse is detected either lands before the
 /// revocation (and dies with the rest) or finds the connection revoked. It is the only code that
 /// evicts access tokens from the cache: here at once, and on every instance through PostgreSQL
 /// NOTIFY, which is delivered when the revoking transaction commits (see <see cref="RevocationListener"/>).
 /// </summary>
-public sealed class TokenRevocation(NeotomaDatabase database, AccessTokenCache cache, TimeProvider timeProvider)
+public sealed class TokenRevocation(
+    NeotomaDatabase database, AccessTokenCache cache, UpstreamRevocations upstreamRevocations, TimeProvider timeProvider, ILogger<TokenRevocation> logger)
 {
     public const string Channel = "neotoma_revoked_tokens";
 
@@ -39,21 +69,38 @@ public sealed class TokenRevocation(NeotomaDatabase database, AccessTokenCache c
 
     /// <summary>
     /// Revokes a connection in the caller's transaction, which holds its lock: the connection, every
-    /// token issued for it, and the upstream tokens stored for it (a revoked connection is final:
-    /// nothing may use them again, so they are not kept).
+    /// token issued for it, and the upstream tokens stored for it. A revoked connection is final, so
+    /// they are not kept: they are queued for revocation at the provider (sent when this transaction
+    /// commits, see <see cref="UpstreamRevocations"/>), unless the provider itself just refused them.
     /// </summary>
     public async Task RevokeConnectionAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, string connectionId, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string connectionId, RevocationReason reason, CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
+        (string? Refresh, string? Access)? upstreamTokens = null;
         await using (var revokeConnection = new NpgsqlCommand("""
-            UPDATE mcp_oauth_connections SET revoked_at = coalesce(revoked_at, @now), refresh_token = NULL, upstream_access_token = NULL
-            WHERE connection_id = @id
+            UPDATE mcp_oauth_connections c
+            SET revoked_at = coalesce(c.revoked_at, @now), refresh_token = NULL, upstream_access_token = NULL
+            FROM (SELECT connection_id, refresh_token, upstream_access_token, upstream_access_token_expires_at > @now AS live
+                  FROM mcp_oauth_connections WHERE connection_id = @id) old
+            WHERE c.connection_id = old.connection_id
+            RETURNING old.refresh_token, CASE WHEN old.live THEN old.upstream_access_token END
             """, connection, transaction))
         {
             revokeConnection.Parameters.AddWithValue("id", connectionId);
             revokeConnection.Parameters.AddWithValue("now", now);
-            await revokeConnection.ExecuteNonQueryAsync(cancellationToken);
+            await using var reader = await revokeConnection.ExecuteReaderAsync(cancellationToken);
+            if (await reader.ReadAsync(cancellationToken))
+            {
+                upstreamTokens = (reader.IsDBNull(0) ? null : reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1));
+            }
+        }
+
+        if (reason != RevocationReason.ProviderRefused && upstreamTokens is var (refresh, access) && (refresh ?? access) is { } token)
+        {
+            // Revoking the refresh token ends the provider's grant, its access tokens included (RFC 7009 §2.1).
+            await UpstreamRevocations.QueueAsync(connection, transaction, token, refresh is null ? "access_token" : "refresh_token", "connection: " + connectionId, now,
+                cancellationToken);
         }
 
         await using var revokeTokens = new NpgsqlCommand("""
@@ -75,11 +122,45 @@ public sealed class TokenRevocation(NeotomaDatabase database, AccessTokenCache c
             }
         }
 
+        OAuthLog.ConnectionRevoked(logger, connectionId, reason);
         await EvictEverywhereAsync(connection, transaction, liveAccessTokens, cancellationToken);
     }
 
+    /// <summary>
+    /// Locks, in id order, and revokes the live connections that <paramref name="condition"/> (a fixed SQL
+    /// condition on <c>mcp_oauth_connections</c>, with its parameters) selects, in the caller's transaction; how many.
+    /// </summary>
+    internal async Task<int> RevokeConnectionsAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string condition, IReadOnlyDictionary<string, object> parameters,
+        RevocationReason reason, CancellationToken cancellationToken)
+    {
+        var ids = new List<string>();
+        await using (var find = new NpgsqlCommand(
+            $"SELECT connection_id FROM mcp_oauth_connections WHERE revoked_at IS NULL AND {condition} ORDER BY connection_id FOR UPDATE",
+            connection, transaction))
+        {
+            foreach (var (name, value) in parameters)
+            {
+                find.Parameters.AddWithValue(name, value);
+            }
+
+            await using var reader = await find.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                ids.Add(reader.GetString(0));
+            }
+        }
+
+        foreach (var id in ids)
+        {
+            await RevokeConnectionAsync(connection, transaction, id, reason, cancellationToken);
+        }
+
+        return ids.Count;
+    }
+
     /// <summary>Revokes a connection in its own transaction; false when it does not exist.</summary>
-    public Task<bool> RevokeConnectionAsync(string connectionId, CancellationToken cancellationToken) =>
+    public Task<bool> RevokeConnectionAsync(string connectionId, RevocationReason reason, CancellationToken cancellationToken) =>
         database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
             if (await LockConnectionAsync(connection, transaction, connectionId, cancellationToken) is null)
@@ -87,9 +168,42 @@ public sealed class TokenRevocation(NeotomaDatabase database, AccessTokenCache c
                 return false;
             }
 
-            await RevokeConnectionAsync(connection, transaction, connectionId, cancellationToken);
+            await RevokeConnectionAsync(connection, transaction, connectionId, reason, cancellationToken);
             return true;
         }, cancellationToken);
+
+    /// <summary>A connection still pending this long after its sign-in will never be redeemed (codes live 60 seconds).</summary>
+    internal static readonly TimeSpan AbandonedAfter = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// Revokes connections whose code was never redeemed (from the 5-minute timer), so the upstream
+    /// tokens their sign-in stored are revoked at the provider rather than kept; how many.
+    /// </summary>
+    public async Task<int> RevokeAbandonedAsync(CancellationToken cancellationToken)
+    {
+        const int batchSize = 500;
+        var revoked = 0;
+        List<string> batch;
+        do
+        {
+            batch = await database.QueryListAsync(DbScope.OAuth, """
+                SELECT connection_id FROM mcp_oauth_connections WHERE pending AND revoked_at IS NULL AND created_at < @before LIMIT @batch
+                """,
+                parameters =>
+                {
+                    parameters.AddWithValue("before", timeProvider.GetUtcNow() - AbandonedAfter);
+                    parameters.AddWithValue("batch", batchSize);
+                },
+                reader => reader.GetString(0), cancellationToken);
+            foreach (var connectionId in batch)
+            {
+                revoked += await RevokeConnectionAsync(connectionId, RevocationReason.Abandoned, cancellationToken) ? 1 : 0;
+            }
+        }
+        while (batch.Count == batchSize);
+
+        return revoked;
+    }
 
     /// <summary>The revocation endpoint's form: <c>token</c>, and <c>client_id</c> when the client names itself.</summary>
     public Task RevokeAsync(IEnumerable<KeyValuePair<string, Microsoft.Extensions.Primitives.StringValues>> form, CancellationToken cancellationToken)
@@ -131,7 +245,7 @@ public sealed class TokenRevocation(NeotomaDatabase database, AccessTokenCache c
             if (kind == "refresh" && connectionId is not null
                 && await LockConnectionAsync(connection, transaction, connectionId, cancellationToken) is not null)
             {
-                await RevokeConnectionAsync(connection, transaction, connectionId, cancellationToken);
+                await RevokeConnectionAsync(connection, transaction, connectionId, RevocationReason.RevokedByClient, cancellationToken);
                 return;
             }
 
@@ -164,9 +278,18 @@ public sealed class TokenRevocation(NeotomaDatabase database, AccessTokenCache c
         }
     }
 
-    /// <summary>What <see cref="RevocationListener"/> hears: the hashes another transaction revoked.</summary>
+    /// <summary>
+    /// What <see cref="RevocationListener"/> hears when a revoking transaction commits: the hashes it
+    /// revoked, or that it queued upstream tokens (then this instance offers to send them).
+    /// </summary>
     internal void OnNotified(string payload)
     {
+        if (payload == UpstreamRevocations.WakePayload)
+        {
+            upstreamRevocations.Wake();
+            return;
+        }
+
         foreach (var hash in payload.Split(' ', StringSplitOptions.RemoveEmptyEntries))
         {
             cache.Remove(hash);

@@ -94,7 +94,7 @@ public sealed class TokenService(
             if (row.AlreadyUsed)
             {
                 // RFC 6749 §4.1.2: a replayed code revokes every token issued from it.
-                await revocation.RevokeConnectionAsync(connection, transaction, connectionId, cancellationToken);
+                await revocation.RevokeConnectionAsync(connection, transaction, connectionId, RevocationReason.CodeReplayed, cancellationToken);
                 return Outcome.Fail(OAuthErrorCode.OAUTH_INVALID_GRANT, "The authorization code was already used; the tokens issued from it are revoked.");
             }
 
@@ -103,10 +103,37 @@ public sealed class TokenService(
                 return new Outcome(null, refusal);
             }
 
+            await ReplaceEarlierConnectionsAsync(connection, transaction, connectionId, signIn.UserId, row.ClientId, cancellationToken);
             return new Outcome(await IssueAsync(connection, transaction, codeHash, connectionId, row.ClientId, signIn.UserId, row.Scope, row.Resource,
                 cancellationToken), null);
         }, cancellationToken);
         return outcome.Unwrap();
+    }
+
+    /// <summary>
+    /// A redeemed code makes its connection the person's one live connection of that client: the
+    /// earlier one is revoked now, not when the code was issued (a code nobody redeems disconnects
+    /// nothing). Redemptions for one person and client queue on a transaction-scoped advisory lock, taken
+    /// after the connection's own lock and before the earlier connection's, so two of them cannot both
+    /// keep theirs; refreshes and revocations lock one connection only, so no cycle can form.
+    /// </summary>
+    private async Task ReplaceEarlierConnectionsAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string connectionId, string userId, string clientId, CancellationToken cancellationToken)
+    {
+        await using (var queue = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))", connection, transaction))
+        {
+            queue.Parameters.AddWithValue("key", $"neotoma-grant\n{userId}\n{clientId}");
+            await queue.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await revocation.RevokeConnectionsAsync(connection, transaction,
+            "user_id = @user AND client_id = @client AND NOT pending AND connection_id <> @id",
+            new Dictionary<string, object> { ["user"] = userId, ["client"] = clientId, ["id"] = connectionId },
+            RevocationReason.Replaced, cancellationToken);
+
+        await using var activate = new NpgsqlCommand("UPDATE mcp_oauth_connections SET pending = false WHERE connection_id = @id", connection, transaction);
+        activate.Parameters.AddWithValue("id", connectionId);
+        await activate.ExecuteNonQueryAsync(cancellationToken);
     }
 
     private OAuthException? CheckRedemption(CodeRow row, Dictionary<string, string> p, string clientId, string verifier, bool connectionRevoked)
@@ -187,7 +214,7 @@ public sealed class TokenService(
 
                 // Reused outside its grace window: treated as theft. Commit the revocation even though
                 // the request fails; that is the point of it.
-                await revocation.RevokeConnectionAsync(connection, transaction, connectionId, cancellationToken);
+                await revocation.RevokeConnectionAsync(connection, transaction, connectionId, RevocationReason.RefreshTokenReused, cancellationToken);
                 OAuthLog.RefreshReuse(logger, connectionId);
                 return Outcome.Fail(OAuthErrorCode.OAUTH_INVALID_GRANT,
                     "This refresh token was already used; every token of this sign-in is now revoked. Sign in again.", AuditEvents.ConnectionRevoked);
@@ -212,7 +239,7 @@ public sealed class TokenService(
             {
                 // Terminal: the provider no longer accepts this sign-in. (A provider that does not
                 // answer throws OAUTH_UPSTREAM_UNAVAILABLE instead, which rolls all of this back.)
-                await revocation.RevokeConnectionAsync(connection, transaction, connectionId, cancellationToken);
+                await revocation.RevokeConnectionAsync(connection, transaction, connectionId, RevocationReason.ProviderRefused, cancellationToken);
                 return new Outcome(null, e, AuditEvents.TokenRefreshFailed);
             }
 

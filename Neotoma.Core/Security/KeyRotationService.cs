@@ -7,7 +7,7 @@ namespace Neotoma.Core.Security;
 public sealed record RotationReport(int Reencrypted, int AlreadyCurrent, int Unreadable);
 
 /// <summary>
-/// Re-encrypts every stored upstream secret with the current key, in batches, for
+/// Re-encrypts every stored upstream secret (connections' and browser sign-ins') with the current key, in batches, for
 /// `./neotoma rotate-key`. Rows are also re-encrypted one by one as they are next used, so
 /// running this is what lets an old key be retired, not what keeps connections working.
 /// </summary>
@@ -15,46 +15,56 @@ public sealed partial class KeyRotationService(NeotomaDatabase database, TokenCi
 {
     private const int BatchSize = 200;
 
+    /// <summary>The tables that hold upstream tokens, each with its key column; both keep them in refresh_token and upstream_access_token.</summary>
+    private static readonly (string Table, string Key)[] Holders =
+    [
+        ("mcp_oauth_connections", "connection_id"),
+        ("mcp_oauth_browser_sign_ins", "sign_in_id"),
+    ];
+
     public async Task<RotationReport> RotateAllAsync(CancellationToken cancellationToken)
     {
         int reencrypted = 0, current = 0, unreadable = 0;
-        var after = "";
-        while (true)
+        foreach (var holder in Holders)
         {
-            var batch = await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+            var after = "";
+            while (true)
             {
-                var rows = new List<(string Id, string? Refresh, string? Access)>();
-                await using (var select = new NpgsqlCommand("""
-                    SELECT connection_id, refresh_token, upstream_access_token FROM mcp_oauth_connections
-                    WHERE connection_id > @after ORDER BY connection_id LIMIT @batch FOR UPDATE SKIP LOCKED
-                    """, connection, transaction))
+                var batch = await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
                 {
-                    select.Parameters.AddWithValue("after", after);
-                    select.Parameters.AddWithValue("batch", BatchSize);
-                    await using var reader = await select.ExecuteReaderAsync(cancellationToken);
-                    while (await reader.ReadAsync(cancellationToken))
+                    var rows = new List<(string Id, string? Refresh, string? Access)>();
+                    await using (var select = new NpgsqlCommand($"""
+                        SELECT {holder.Key}, refresh_token, upstream_access_token FROM {holder.Table}
+                        WHERE {holder.Key} > @after ORDER BY {holder.Key} LIMIT @batch FOR UPDATE SKIP LOCKED
+                        """, connection, transaction))
                     {
-                        rows.Add((reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2)));
+                        select.Parameters.AddWithValue("after", after);
+                        select.Parameters.AddWithValue("batch", BatchSize);
+                        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+                        while (await reader.ReadAsync(cancellationToken))
+                        {
+                            rows.Add((reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2)));
+                        }
                     }
-                }
 
-                foreach (var (id, refresh, access) in rows)
+                    foreach (var (id, refresh, access) in rows)
+                    {
+                        var outcome = await ReencryptRowAsync(connection, transaction, holder, id, refresh, access, cancellationToken);
+                        reencrypted += outcome == Outcome.Reencrypted ? 1 : 0;
+                        current += outcome == Outcome.Current ? 1 : 0;
+                        unreadable += outcome == Outcome.Unreadable ? 1 : 0;
+                    }
+
+                    return rows;
+                }, cancellationToken);
+
+                if (batch.Count == 0)
                 {
-                    var outcome = await ReencryptRowAsync(connection, transaction, id, refresh, access, cancellationToken);
-                    reencrypted += outcome == Outcome.Reencrypted ? 1 : 0;
-                    current += outcome == Outcome.Current ? 1 : 0;
-                    unreadable += outcome == Outcome.Unreadable ? 1 : 0;
+                    break;
                 }
 
-                return rows;
-            }, cancellationToken);
-
-            if (batch.Count == 0)
-            {
-                break;
+                after = batch[^1].Id;
             }
-
-            after = batch[^1].Id;
         }
 
         var report = new RotationReport(reencrypted, current, unreadable);
@@ -68,7 +78,7 @@ public sealed partial class KeyRotationService(NeotomaDatabase database, TokenCi
     /// </summary>
     public Task ReencryptIfStaleAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string connectionId, string? refresh, string? access, CancellationToken cancellationToken) =>
-        ReencryptRowAsync(connection, transaction, connectionId, refresh, access, cancellationToken);
+        ReencryptRowAsync(connection, transaction, Holders[0], connectionId, refresh, access, cancellationToken);
 
     private enum Outcome
     {
@@ -78,7 +88,8 @@ public sealed partial class KeyRotationService(NeotomaDatabase database, TokenCi
     }
 
     private async Task<Outcome> ReencryptRowAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, string id, string? refresh, string? access, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, (string Table, string Key) holder, string id, string? refresh, string? access,
+        CancellationToken cancellationToken)
     {
         var refreshPlain = refresh is null ? null : cipher.TryDecryptWithAge(refresh);
         var accessPlain = access is null ? null : cipher.TryDecryptWithAge(access);
@@ -93,7 +104,7 @@ public sealed partial class KeyRotationService(NeotomaDatabase database, TokenCi
         }
 
         await using var update = new NpgsqlCommand(
-            "UPDATE mcp_oauth_connections SET refresh_token = @refresh, upstream_access_token = @access WHERE connection_id = @id",
+            $"UPDATE {holder.Table} SET refresh_token = @refresh, upstream_access_token = @access WHERE {holder.Key} = @id",
             connection, transaction);
         update.Parameters.AddWithValue("refresh", refreshPlain is null ? DBNull.Value : cipher.Encrypt(refreshPlain.Plaintext));
         update.Parameters.AddWithValue("access", accessPlain is null ? DBNull.Value : cipher.Encrypt(accessPlain.Plaintext));
@@ -103,6 +114,6 @@ public sealed partial class KeyRotationService(NeotomaDatabase database, TokenCi
     }
 
     [LoggerMessage(EventId = 410, Level = LogLevel.Information,
-        Message = "Key rotation: re-encrypted {Reencrypted} connection(s), {Current} already current, {Unreadable} unreadable with any key")]
+        Message = "Key rotation: re-encrypted {Reencrypted} connection(s) and browser sign-in(s), {Current} already current, {Unreadable} unreadable with any key")]
     private static partial void Rotated(ILogger logger, int reencrypted, int current, int unreadable);
 }

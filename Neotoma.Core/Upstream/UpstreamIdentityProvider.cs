@@ -19,6 +19,22 @@ public sealed record UpstreamIdentity(string Subject, string? Email, string? Nam
 
 public sealed record UpstreamClient(string ClientId, string? ClientSecret);
 
+/// <summary>What became of asking the provider to revoke a token.</summary>
+public enum UpstreamRevocationResult
+{
+    /// <summary>The provider answered 2xx (RFC 7009 answers 200 for tokens it no longer knows, too).</summary>
+    Revoked,
+
+    /// <summary>The provider's discovery document names no revocation endpoint: the token lives until it expires there.</summary>
+    NotOffered,
+
+    /// <summary>The provider refused the request (4xx): asking again would not change its answer.</summary>
+    Refused,
+
+    /// <summary>The provider did not answer, answered 5xx, 408 or 429, or its discovery document could not be read: try again later.</summary>
+    Unavailable,
+}
+
 /// <summary>
 /// The OpenID provider users sign in with. Neotoma is its client: it sends users there with
 /// its own PKCE verifier and nonce, exchanges codes, validates ID tokens against the
@@ -145,25 +161,25 @@ public sealed class UpstreamIdentityProvider
         }, OAuthErrorCode.OAUTH_TOKEN_REFRESH_FAILED, "refresh token", cancellationToken);
 
     /// <summary>
-    /// Asks the provider to revoke a refresh token (RFC 7009) when its discovery document names a
-    /// revocation endpoint. Best effort: the token is already deleted here, so a provider that does
-    /// not answer only means it forgets the sign-in later, on its own schedule. True when revoked there.
+    /// Asks the provider to revoke a token (RFC 7009) when its discovery document names a revocation
+    /// endpoint. Never throws for the provider's sake: what happened is the answer, and
+    /// <see cref="UpstreamRevocationResult.Unavailable"/> is the only one worth trying again.
     /// </summary>
-    public async Task<bool> RevokeRefreshTokenAsync(string refreshToken, CancellationToken cancellationToken)
+    public async Task<UpstreamRevocationResult> RevokeAsync(string token, string tokenTypeHint, CancellationToken cancellationToken)
     {
         try
         {
             var metadata = await GetConfigurationAsync(cancellationToken);
             if (metadata.RevocationEndpoint is not { Length: > 0 } url)
             {
-                return false;
+                return UpstreamRevocationResult.NotOffered;
             }
 
             var upstreamClient = await GetClientAsync(cancellationToken);
             var form = new Dictionary<string, string>
             {
-                ["token"] = refreshToken,
-                ["token_type_hint"] = "refresh_token",
+                ["token"] = token,
+                ["token_type_hint"] = tokenTypeHint,
                 ["client_id"] = upstreamClient.ClientId,
             };
             if (upstreamClient.ClientSecret is { Length: > 0 } secret)
@@ -172,17 +188,19 @@ public sealed class UpstreamIdentityProvider
             }
 
             using var response = await httpClients.CreateClient(HttpClientName).PostAsync(url, new FormUrlEncodedContent(form), cancellationToken);
-            if (!response.IsSuccessStatusCode)
+            if (response.IsSuccessStatusCode)
             {
-                OAuthLog.UpstreamFailure(logger, "revoke a refresh token", $"HTTP {(int)response.StatusCode}");
+                return UpstreamRevocationResult.Revoked;
             }
 
-            return response.IsSuccessStatusCode;
+            OAuthLog.UpstreamFailure(logger, "revoke a token", $"HTTP {(int)response.StatusCode}");
+            var status = (int)response.StatusCode;
+            return status is 408 or 429 || status >= 500 ? UpstreamRevocationResult.Unavailable : UpstreamRevocationResult.Refused;
         }
         catch (Exception e) when (e is HttpRequestException or OAuthException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            OAuthLog.UpstreamFailure(logger, "revoke a refresh token", e.Message);
-            return false;
+            OAuthLog.UpstreamFailure(logger, "revoke a token", e.Message);
+            return UpstreamRevocationResult.Unavailable;
         }
     }
 

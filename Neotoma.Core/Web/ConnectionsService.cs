@@ -1,8 +1,6 @@
-using Microsoft.Extensions.Logging;
 using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
 using Neotoma.Core.Storage;
-using Neotoma.Core.Upstream;
 using Npgsql;
 
 namespace Neotoma.Core.Web;
@@ -28,12 +26,10 @@ public sealed record PersonalToken(string ConnectionId, string Token, string Sco
 public sealed class ConnectionsService(
     NeotomaDatabase database,
     TokenRevocation revocation,
-    UpstreamIdentityProvider upstream,
-    TokenCipher cipher,
+    BrowserSignIns signIns,
     AuditLog audit,
     OAuthServerOptions options,
-    TimeProvider timeProvider,
-    ILogger<ConnectionsService> logger)
+    TimeProvider timeProvider)
 {
     public const string PersonalClientId = "personal";
     /// <summary>Most days a personal token may be made for (PERSONAL_TOKEN_MAX_DAYS).</summary>
@@ -45,7 +41,7 @@ public sealed class ConnectionsService(
             SELECT c.connection_id, c.client_id, c.client_name, c.redirect_uri, c.scope, c.origin, c.created_at, c.last_used_at,
                    LEAST(c.expires_at, CASE WHEN c.origin = 'personal' THEN c.created_at + @personalMax END)
             FROM mcp_oauth_connections c
-            WHERE c.revoked_at IS NULL
+            WHERE c.revoked_at IS NULL AND NOT c.pending
             ORDER BY c.created_at DESC
             """,
             parameters => parameters.AddWithValue("personalMax", options.PersonalTokenMaxLifetime),
@@ -73,56 +69,44 @@ public sealed class ConnectionsService(
             cancellationToken);
 
     /// <summary>
-    /// Revokes one of the person's connections: the connection, all its tokens, the person's remembered
-    /// approvals of that client, and the upstream refresh token (deleted here, then revoked at the
-    /// provider where it offers revocation).
-    /// False when the person has no such live connection.
+    /// Revokes one of the person's connections through <see cref="TokenRevocation"/> (the connection, all
+    /// its tokens, its upstream tokens, revoked at the provider where it offers revocation) and forgets
+    /// the person's remembered approvals of that client. False when the person has no such live connection.
     /// </summary>
     public async Task<bool> RevokeAsync(string userId, string connectionId, string? clientIp, CancellationToken cancellationToken)
     {
-        var revoked = await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        var clientId = await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
             var locked = await TokenRevocation.LockConnectionAsync(connection, transaction, connectionId, cancellationToken);
             if (locked is null || locked.Revoked || locked.UserId != userId)
             {
-                return null;
+                return (Found: false, ClientId: (string?)null);
             }
 
-            string? upstreamRefresh;
-            await using (var read = new NpgsqlCommand("SELECT refresh_token FROM mcp_oauth_connections WHERE connection_id = @id", connection, transaction))
-            {
-                read.Parameters.AddWithValue("id", connectionId);
-                upstreamRefresh = await read.ExecuteScalarAsync(cancellationToken) as string;
-            }
-
-            await revocation.RevokeConnectionAsync(connection, transaction, connectionId, cancellationToken);
+            await revocation.RevokeConnectionAsync(connection, transaction, connectionId, RevocationReason.RevokedByPerson, cancellationToken);
             if (locked.ClientId is { } clientId)
             {
                 // Revoked means revoked: the client must ask the person again, not come back through a remembered approval.
                 await RememberedConsents.ForgetAsync(connection, transaction, userId, clientId, redirectUri: null, cancellationToken);
             }
 
-            return new { locked.ClientId, UpstreamRefresh = upstreamRefresh is null ? null : cipher.TryDecrypt(upstreamRefresh) };
+            return (Found: true, locked.ClientId);
         }, cancellationToken);
 
-        if (revoked is null)
+        if (!clientId.Found)
         {
             return false;
         }
 
-        await audit.WriteAsync(new AuditEntry(AuditEvents.ConnectionRevoked, connectionId, userId, revoked.ClientId, clientIp), cancellationToken);
-        if (revoked.UpstreamRefresh is { } refresh && await upstream.RevokeRefreshTokenAsync(refresh, cancellationToken))
-        {
-            WebLog.RevokedUpstream(logger, connectionId);
-        }
-
+        await audit.WriteAsync(new AuditEntry(AuditEvents.ConnectionRevoked, connectionId, userId, clientId.ClientId, clientIp), cancellationToken);
         return true;
     }
 
     /// <summary>
     /// Revoke all: every live connection and personal token of the person, each through
-    /// <see cref="RevokeAsync"/> (upstream tokens revoked at the provider too), and every remembered
-    /// approval. How many connections ended. The caller ends the person's web sessions.
+    /// <see cref="RevokeAsync"/> (upstream tokens revoked at the provider too), every remembered
+    /// approval, and every browser sign-in (with its sessions; its provider tokens revoked there).
+    /// How many connections ended. The caller ends the person's web sessions first.
     /// </summary>
     public async Task<int> RevokeAllAsync(string userId, string? clientIp, CancellationToken cancellationToken)
     {
@@ -130,20 +114,30 @@ public sealed class ConnectionsService(
         await database.InTransactionAsync(DbScope.OAuth, (connection, transaction) =>
             RememberedConsents.ForgetAsync(connection, transaction, userId, clientId: null, redirectUri: null, cancellationToken), cancellationToken);
 
+        // Pending connections too: a code issued a moment ago must not outlive Revoke all.
+        var live = await database.QueryListAsync(DbScope.ForUser(userId), "SELECT connection_id FROM mcp_oauth_connections WHERE revoked_at IS NULL",
+            _ => { }, reader => reader.GetString(0), cancellationToken);
         var revoked = 0;
-        foreach (var live in await ListAsync(userId, cancellationToken))
+        foreach (var connectionId in live)
         {
-            revoked += await RevokeAsync(userId, live.ConnectionId, clientIp, cancellationToken) ? 1 : 0;
+            revoked += await RevokeAsync(userId, connectionId, clientIp, cancellationToken) ? 1 : 0;
         }
+
+        await signIns.EndAllAsync(userId, cancellationToken);
 
         await audit.WriteAsync(new AuditEntry(AuditEvents.RevokedEverything, UserId: userId, ClientIp: clientIp), cancellationToken);
         return revoked;
     }
 
-    /// <summary>Creates a connection with one access token for a client that takes only a header.</summary>
+    /// <summary>
+    /// Creates a connection with one access token for a client that takes only a header, bound to the
+    /// session's sign-in: it ends when that sign-in ends (the provider says no), and never outlives a
+    /// sign-in that has an absolute end.
+    /// </summary>
     public async Task<PersonalToken> CreatePersonalTokenAsync(
-        string userId, string name, bool readOnly, int days, string? clientIp, CancellationToken cancellationToken)
+        WebSession session, string name, bool readOnly, int days, string? clientIp, CancellationToken cancellationToken)
     {
+        var userId = session.UserId;
         name = name.Trim();
         if (name.Length is 0 or > ClientRegistrationService.MaxClientNameLength || !DisplayText.IsShowable(name))
         {
@@ -163,10 +157,15 @@ public sealed class ConnectionsService(
         var expires = now.AddDays(days);
         await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
+            if (await BrowserSignIns.HoldAsync(connection, transaction, session.SignInId, cancellationToken) is { } signInEnds && signInEnds < expires)
+            {
+                expires = signInEnds;
+            }
+
             // No upstream tokens and no refresh token: nothing is ever refreshed for it, it simply expires.
             await using var command = new NpgsqlCommand("""
-                INSERT INTO mcp_oauth_connections (connection_id, user_id, client_id, client_name, origin, scope, created_at, expires_at)
-                VALUES (@connection, @user, NULL, @name, 'personal', @scope, @now, @expires);
+                INSERT INTO mcp_oauth_connections (connection_id, user_id, client_id, client_name, origin, scope, created_at, expires_at, sign_in_id)
+                VALUES (@connection, @user, NULL, @name, 'personal', @scope, @now, @expires, @signIn);
                 INSERT INTO mcp_oauth_tokens (token_hash, kind, family_id, connection_id, client_id, user_id, scope, resource, created_at, expires_at)
                 VALUES (@hash, 'access', @connection, @connection, @client, @user, @scope, @resource, @now, @expires);
                 """, connection, transaction);
@@ -177,6 +176,7 @@ public sealed class ConnectionsService(
             command.Parameters.AddWithValue("now", now);
             command.Parameters.AddWithValue("expires", expires);
             command.Parameters.AddWithValue("hash", OpaqueToken.Hash(token));
+            command.Parameters.AddWithValue("signIn", session.SignInId);
             command.Parameters.AddWithValue("client", PersonalClientId);
             command.Parameters.AddWithValue("resource", options.Resource);
             await command.ExecuteNonQueryAsync(cancellationToken);

@@ -16,8 +16,8 @@ public sealed record WebSessionOptions
     public TimeSpan AbsoluteLifetime { get; init; } = TimeSpan.FromDays(7);
 }
 
-/// <summary>A signed-in browser: who it is, and the CSRF token its forms must carry.</summary>
-public sealed record WebSession(string SessionHash, string UserId, string CsrfToken);
+/// <summary>A signed-in browser: who it is, the sign-in at the provider that bounds it (<see cref="BrowserSignIns"/>), and the CSRF token its forms must carry.</summary>
+public sealed record WebSession(string SessionHash, string UserId, string SignInId, string CsrfToken);
 
 /// <summary>
 /// Browser sessions of the connections page, kept in PostgreSQL so sign-out ends a session on
@@ -29,19 +29,20 @@ public sealed class WebSessions(NeotomaDatabase database, TokenCipher cipher, We
 {
     private static readonly TimeSpan TouchInterval = TimeSpan.FromMinutes(1);
 
-    /// <summary>Starts a session for a person who just signed in; returns the cookie's value.</summary>
-    public async Task<string> StartAsync(string userId, CancellationToken cancellationToken)
+    /// <summary>Starts a session for a person who just signed in (<paramref name="signInId"/>); returns the cookie's value.</summary>
+    public async Task<string> StartAsync(string userId, string signInId, CancellationToken cancellationToken)
     {
         var value = OpaqueToken.New(32);
         var now = timeProvider.GetUtcNow();
         await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
             await using var command = new NpgsqlCommand("""
-                INSERT INTO mcp_oauth_web_sessions (session_hash, user_id, created_at, last_seen_at, expires_at)
-                VALUES (@hash, @user, @now, @now, @expires)
+                INSERT INTO mcp_oauth_web_sessions (session_hash, user_id, sign_in_id, created_at, last_seen_at, expires_at)
+                VALUES (@hash, @user, @signIn, @now, @now, @expires)
                 """, connection, transaction);
             command.Parameters.AddWithValue("hash", OpaqueToken.Hash(value));
             command.Parameters.AddWithValue("user", userId);
+            command.Parameters.AddWithValue("signIn", signInId);
             command.Parameters.AddWithValue("now", now);
             command.Parameters.AddWithValue("expires", now + options.IdleLifetime);
             await command.ExecuteNonQueryAsync(cancellationToken);
@@ -60,7 +61,7 @@ public sealed class WebSessions(NeotomaDatabase database, TokenCipher cipher, We
         var hash = OpaqueToken.Hash(cookie);
         var now = timeProvider.GetUtcNow();
         var found = await database.QuerySingleAsync(DbScope.OAuth, """
-            SELECT user_id, last_seen_at FROM mcp_oauth_web_sessions
+            SELECT user_id, last_seen_at, sign_in_id FROM mcp_oauth_web_sessions
             WHERE session_hash = @hash AND expires_at > @now AND created_at > @oldest
             """,
             parameters =>
@@ -69,7 +70,7 @@ public sealed class WebSessions(NeotomaDatabase database, TokenCipher cipher, We
                 parameters.AddWithValue("now", now);
                 parameters.AddWithValue("oldest", now - options.AbsoluteLifetime);
             },
-            reader => (UserId: reader.GetString(0), LastSeen: reader.GetFieldValue<DateTimeOffset>(1)),
+            reader => (UserId: reader.GetString(0), LastSeen: reader.GetFieldValue<DateTimeOffset>(1), SignInId: reader.GetString(2)),
             cancellationToken);
         if (found is not { } session)
         {
@@ -90,7 +91,7 @@ public sealed class WebSessions(NeotomaDatabase database, TokenCipher cipher, We
             }, cancellationToken);
         }
 
-        return new WebSession(hash, session.UserId, Csrf(hash));
+        return new WebSession(hash, session.UserId, session.SignInId, Csrf(hash));
     }
 
     public Task EndAsync(WebSession session, CancellationToken cancellationToken) =>

@@ -28,9 +28,9 @@ public sealed class WebCookies(OAuthServerOptions options, WebSessions sessions)
     public Task<WebSession?> SessionAsync(HttpRequest request, CancellationToken cancellationToken) =>
         sessions.FindAsync(request.Cookies[SessionCookie], cancellationToken);
 
-    public async Task StartSessionAsync(HttpRequest request, string userId, CancellationToken cancellationToken)
+    public async Task StartSessionAsync(HttpRequest request, string userId, string signInId, CancellationToken cancellationToken)
     {
-        var value = await sessions.StartAsync(userId, cancellationToken);
+        var value = await sessions.StartAsync(userId, signInId, cancellationToken);
         request.HttpContext.Response.Cookies.Append(SessionCookie, value, Options(SameSiteMode.Lax));
     }
 

@@ -82,7 +82,7 @@ public sealed class RowLevelSecurityTests(DatabaseFixture database) : IClassFixt
         Assert.Equal(0L, await command.ExecuteScalarAsync());
     }
 
-    /// <summary>What the connections page reads as a person: their approvals and activity, never another's; sessions not at all.</summary>
+    /// <summary>What the connections page reads as a person: their approvals and activity, never another's; sessions, sign-ins and queued provider tokens not at all.</summary>
     [Fact]
     public async Task UserScope_SeesOnlyThatUsersConsentsAndActivity_AndNoSessions()
     {
@@ -90,7 +90,9 @@ public sealed class RowLevelSecurityTests(DatabaseFixture database) : IClassFixt
             INSERT INTO mcp_oauth_consents (user_id, client_id, redirect_uri, scope) VALUES
               ('carol', 'c1', 'http://127.0.0.1/cb', 'neotoma:read'), ('dan', 'c1', 'http://127.0.0.1/cb', 'neotoma:read');
             INSERT INTO mcp_oauth_audit (event, user_id, success) VALUES ('web_sign_in', 'carol', true), ('web_sign_in', 'dan', true);
-            INSERT INTO mcp_oauth_web_sessions (session_hash, user_id, last_seen_at, expires_at) VALUES ('h-carol', 'carol', now(), now() + interval '1 hour');
+            INSERT INTO mcp_oauth_browser_sign_ins (sign_in_id, user_id) VALUES ('signin-carol', 'carol');
+            INSERT INTO mcp_oauth_web_sessions (session_hash, user_id, sign_in_id, last_seen_at, expires_at) VALUES ('h-carol', 'carol', 'signin-carol', now(), now() + interval '1 hour');
+            INSERT INTO mcp_oauth_upstream_revocations (token, token_type_hint, held_by) VALUES ('x', 'refresh_token', 'browser sign-in: signin-carol');
             """);
         var db = new NeotomaDatabase(database.AppDataSource);
 
@@ -99,11 +101,12 @@ public sealed class RowLevelSecurityTests(DatabaseFixture database) : IClassFixt
             await using var command = new NpgsqlCommand("""
                 SELECT (SELECT string_agg(DISTINCT user_id, ',') FROM mcp_oauth_consents),
                        (SELECT string_agg(DISTINCT user_id, ',') FROM mcp_oauth_audit),
-                       (SELECT count(*) FROM mcp_oauth_web_sessions)
+                       (SELECT count(*) FROM mcp_oauth_web_sessions) + (SELECT count(*) FROM mcp_oauth_browser_sign_ins)
+                         + (SELECT count(*) FROM mcp_oauth_upstream_revocations)
                 """, connection, transaction);
             await using var reader = await command.ExecuteReaderAsync();
             await reader.ReadAsync();
-            return (Consents: reader.GetString(0), Audit: reader.GetString(1), Sessions: reader.GetInt64(2));
+            return (Consents: reader.GetString(0), Audit: reader.GetString(1), Hidden: reader.GetInt64(2));
         }, CancellationToken.None);
 
         Assert.Equal(("carol", "carol", 0L), seen);

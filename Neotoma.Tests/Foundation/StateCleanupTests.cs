@@ -54,8 +54,9 @@ public sealed class StateCleanupTests(DatabaseFixture database, ITestOutputHelpe
         await database.AdminExecuteAsync("""
             INSERT INTO mcp_oauth_audit (event, user_id, success, created_at) VALUES
               ('web_sign_in', 'audit-old', true, now() - interval '31 days'), ('web_sign_in', 'audit-new', true, now() - interval '29 days');
-            INSERT INTO mcp_oauth_web_sessions (session_hash, user_id, last_seen_at, expires_at) VALUES
-              ('s-ended', 'u', now() - interval '9 hours', now() - interval '1 hour'), ('s-live', 'u', now(), now() + interval '8 hours');
+            INSERT INTO mcp_oauth_browser_sign_ins (sign_in_id, user_id) VALUES ('signin-u', 'u');
+            INSERT INTO mcp_oauth_web_sessions (session_hash, user_id, sign_in_id, last_seen_at, expires_at) VALUES
+              ('s-ended', 'u', 'signin-u', now() - interval '9 hours', now() - interval '1 hour'), ('s-live', 'u', 'signin-u', now(), now() + interval '8 hours');
             """);
 
         var report = await Service(new CleanupOptions { AuditRetention = TimeSpan.FromDays(30) }).RunAsync(CancellationToken.None);

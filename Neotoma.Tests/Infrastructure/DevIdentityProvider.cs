@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net.Http.Json;
 
 namespace Neotoma.Tests.Infrastructure;
 
@@ -39,13 +40,33 @@ public sealed class DevIdentityProvider : IAsyncDisposable
         return await StartAsync(redirectUri, enableRegistration, Issuer.Port);
     }
 
-    /// <summary>Makes the token endpoint answer 503 temporarily_unavailable, or send expires_in as a string, until changed back.</summary>
-    public async Task SetQuirksAsync(bool tokenOutage = false, bool expiresInAsString = false)
+    /// <summary>
+    /// Makes the token endpoint (or the revocation endpoint) answer 503 temporarily_unavailable, or the token
+    /// endpoint send expires_in as a string, until changed back.
+    /// </summary>
+    public async Task SetQuirksAsync(bool tokenOutage = false, bool expiresInAsString = false, bool revocationOutage = false)
     {
         using var http = new HttpClient();
-        var response = await http.PostAsync(new Uri(Issuer, "/__dev/quirks"),
-            new StringContent($$"""{"tokenOutage":{{(tokenOutage ? "true" : "false")}},"expiresInAsString":{{(expiresInAsString ? "true" : "false")}}}"""));
+        var response = await http.PostAsync(new Uri(Issuer, "/__dev/quirks"), JsonContent.Create(new { tokenOutage, expiresInAsString, revocationOutage }));
         response.EnsureSuccessStatusCode();
+    }
+
+    /// <summary>
+    /// RFC 7662, as the provider's registered client: whether the provider still honours a token it issued
+    /// (introspection spends nothing, unlike a refresh, which would rotate the token).
+    /// </summary>
+    public async Task<bool> IsActiveAsync(string token, string tokenTypeHint = "refresh_token")
+    {
+        using var http = new HttpClient();
+        using var discovery = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri(Issuer, "/.well-known/openid-configuration")));
+        var endpoint = discovery.RootElement.GetProperty("introspection_endpoint").GetString()!;
+        using var response = await http.PostAsync(endpoint, new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["token"] = token, ["token_type_hint"] = tokenTypeHint, ["client_id"] = ClientId, ["client_secret"] = ClientSecret,
+        }));
+        response.EnsureSuccessStatusCode();
+        using var answer = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return answer.RootElement.GetProperty("active").GetBoolean();
     }
 
     private void Signal(string name)

@@ -126,20 +126,23 @@ public sealed partial class CallbackTests(OAuthFixture fixture) : IClassFixture<
     }
 
     [Fact]
-    public async Task Callback_ReauthorizingTheSameClient_ReplacesTheEarlierGrant()
+    public async Task Callback_ReauthorizingTheSameClient_ReplacesTheEarlierGrant_WhenTheNewCodeIsRedeemed()
     {
         var client = await fixture.RegisterAsync();
         var first = await fixture.AuthorizeAsync("kate", client);
+        Assert.Equal(HttpStatusCode.OK, (await fixture.TokenRequestAsync(OAuthFixture.CodeRedemption(client, first.Code, first.Verifier))).StatusCode);
         var second = await fixture.AuthorizeAsync("kate", client);
-
-        var active = await fixture.Database.AdminScalarAsync<long>(
-            "SELECT count(*) FROM mcp_oauth_connections WHERE client_id = @c AND user_id = 'kate' AND revoked_at IS NULL", ("c", client.ClientId));
-        var revoked = await fixture.Database.AdminScalarAsync<long>(
-            "SELECT count(*) FROM mcp_oauth_connections WHERE client_id = @c AND user_id = 'kate' AND revoked_at IS NOT NULL", ("c", client.ClientId));
+        Task<long> CountAsync(string where) => fixture.Database.AdminScalarAsync<long>(
+            $"SELECT count(*) FROM mcp_oauth_connections WHERE client_id = @c AND user_id = 'kate' AND {where}", ("c", client.ClientId));
 
         Assert.NotEqual(first.Code, second.Code);
-        Assert.Equal(1L, active);
-        Assert.Equal(1L, revoked);
+        Assert.Equal(1L, await CountAsync("revoked_at IS NULL AND NOT pending"));
+        Assert.Equal(0L, await CountAsync("revoked_at IS NOT NULL"));
+
+        Assert.Equal(HttpStatusCode.OK, (await fixture.TokenRequestAsync(OAuthFixture.CodeRedemption(client, second.Code, second.Verifier))).StatusCode);
+
+        Assert.Equal(1L, await CountAsync("revoked_at IS NULL"));
+        Assert.Equal(1L, await CountAsync("revoked_at IS NOT NULL"));
     }
 
     [GeneratedRegex("^[0-9a-f]{24}:[0-9a-f]{32}:[0-9a-f]+$")]

@@ -55,6 +55,8 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: true },
     revocation: { enabled: true },
+    // Lets the tests ask whether a token Neotoma holds is still live here, without spending it.
+    introspection: { enabled: true },
     registration: { enabled: process.env.IDP_ENABLE_REGISTRATION === '1' },
   },
   pkce: { required: () => true },
@@ -79,7 +81,7 @@ provider.proxy = false;
 // The dev sign-in pages import a web font from a third-party host and the browser asks for a
 // favicon the provider does not have. Nothing here can reach the host, and a browser test fails
 // on every console error, so the pages are served without the font and the favicon is empty.
-const quirks = { tokenOutage: false, expiresInAsString: false };
+const quirks = { tokenOutage: false, revocationOutage: false, expiresInAsString: false };
 provider.use(async (ctx, next) => {
   if (ctx.path === '/favicon.ico') {
     ctx.status = 204;
@@ -95,7 +97,7 @@ provider.use(async (ctx, next) => {
     ctx.body = quirks;
     return;
   }
-  if (ctx.path === '/token' && quirks.tokenOutage) {
+  if ((ctx.path === '/token' && quirks.tokenOutage) || (ctx.path === '/token/revocation' && quirks.revocationOutage)) {
     ctx.status = 503;
     ctx.body = { error: 'temporarily_unavailable', error_description: 'maintenance' };
     return;

@@ -1,0 +1,217 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Neotoma.Core.Security;
+using Neotoma.Core.Storage;
+using Neotoma.Core.Upstream;
+using Npgsql;
+
+namespace Neotoma.Core.OAuth;
+
+/// <summary>
+/// Sends the provider the revocations <see cref="TokenRevocation"/> queued in
+/// <c>mcp_oauth_upstream_revocations</c>. The queue row commits with the revocation, so nothing is
+/// lost to a crash; it is sent when the revoking transaction commits (its NOTIFY wakes every
+/// instance, and one of them claims the row), and whatever is left is sent by the 5-minute timer
+/// and by this service's own minute-long wait. A provider that does not answer is asked again with
+/// a growing pause (1, 2, 4 ... 60 minutes), 10 times at most; one that refuses, or offers no
+/// revocation endpoint, is not asked again.
+/// </summary>
+public sealed partial class UpstreamRevocations(
+    NeotomaDatabase database,
+    UpstreamIdentityProvider upstream,
+    TokenCipher cipher,
+    TimeProvider timeProvider,
+    ILogger<UpstreamRevocations> logger) : BackgroundService
+{
+    public const int MaxAttempts = 10;
+
+    private const int BatchSize = 20;
+
+    /// <summary>How long a claimed row is left to the instance that claimed it before another may try it.</summary>
+    private static readonly TimeSpan Lease = TimeSpan.FromMinutes(2);
+
+    private static readonly TimeSpan IdleWait = TimeSpan.FromMinutes(1);
+
+    private readonly Channel<bool> wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+
+    /// <summary>The NOTIFY payload (on <see cref="TokenRevocation.Channel"/>) that says tokens were queued; token hashes are hex, so it is never taken for one.</summary>
+    internal const string WakePayload = "upstream-queued";
+
+    /// <summary>
+    /// Queues a token for revocation at the provider in the caller's (revoking) transaction, and wakes
+    /// every instance when that transaction commits. <paramref name="heldBy"/> is for the logs ("connection: conn_…").
+    /// </summary>
+    internal static async Task QueueAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string encryptedToken, string tokenTypeHint, string heldBy,
+        DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("""
+            INSERT INTO mcp_oauth_upstream_revocations (token, token_type_hint, held_by, created_at, next_attempt_at)
+            VALUES (@token, @hint, @heldBy, @now, @now);
+            SELECT pg_notify(@channel, @wake);
+            """, connection, transaction);
+        command.Parameters.AddWithValue("token", encryptedToken);
+        command.Parameters.AddWithValue("hint", tokenTypeHint);
+        command.Parameters.AddWithValue("heldBy", heldBy);
+        command.Parameters.AddWithValue("now", now);
+        command.Parameters.AddWithValue("channel", TokenRevocation.Channel);
+        command.Parameters.AddWithValue("wake", WakePayload);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>A revocation with upstream tokens committed somewhere: send them now, off the caller's thread.</summary>
+    internal void Wake() => wake.Writer.TryWrite(true);
+
+    /// <summary>Sends every queued revocation that is due; how many the provider accepted.</summary>
+    public async Task<int> SendDueAsync(CancellationToken cancellationToken)
+    {
+        var revoked = 0;
+        while (true)
+        {
+            var claimed = await ClaimAsync(cancellationToken);
+            foreach (var row in claimed)
+            {
+                revoked += await SendAsync(row, cancellationToken) ? 1 : 0;
+            }
+
+            if (claimed.Count < BatchSize)
+            {
+                return revoked;
+            }
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                using var idle = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                idle.CancelAfter(IdleWait);
+                await wake.Reader.WaitToReadAsync(idle.Token);
+                wake.Reader.TryRead(out _);
+            }
+            catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+            {
+                // A minute without a wake-up: look for retries that are due.
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            try
+            {
+                await SendDueAsync(stoppingToken);
+            }
+            catch (Exception e) when (DatabaseOutage.Is(e))
+            {
+                // The rows wait in the database; the next wake-up or the timer sends them.
+                Postponed(logger, e.GetType().Name);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+        }
+    }
+
+    private sealed record Queued(long Id, string Token, string TokenTypeHint, string HeldBy, int Attempts);
+
+    /// <summary>Claims due rows for <see cref="Lease"/> (counting the attempt), so no other instance sends them meanwhile.</summary>
+    private Task<List<Queued>> ClaimAsync(CancellationToken cancellationToken) =>
+        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            var now = timeProvider.GetUtcNow();
+            await using var claim = new NpgsqlCommand("""
+                UPDATE mcp_oauth_upstream_revocations SET attempts = attempts + 1, next_attempt_at = @leaseEnd
+                WHERE id IN (SELECT id FROM mcp_oauth_upstream_revocations WHERE next_attempt_at <= @now
+                             ORDER BY next_attempt_at LIMIT @batch FOR UPDATE SKIP LOCKED)
+                RETURNING id, token, token_type_hint, held_by, attempts
+                """, connection, transaction);
+            claim.Parameters.AddWithValue("now", now);
+            claim.Parameters.AddWithValue("leaseEnd", now + Lease);
+            claim.Parameters.AddWithValue("batch", BatchSize);
+            var rows = new List<Queued>();
+            await using var reader = await claim.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                rows.Add(new Queued(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4)));
+            }
+
+            return rows;
+        }, cancellationToken);
+
+    private async Task<bool> SendAsync(Queued row, CancellationToken cancellationToken)
+    {
+        if (cipher.TryDecrypt(row.Token) is not { } token)
+        {
+            Dropped(logger, row.HeldBy, "it cannot be decrypted with the current key");
+            await DeleteAsync(row.Id, cancellationToken);
+            return false;
+        }
+
+        var result = await upstream.RevokeAsync(token, row.TokenTypeHint, cancellationToken);
+        if (result == UpstreamRevocationResult.Unavailable && row.Attempts < MaxAttempts)
+        {
+            var pause = TimeSpan.FromMinutes(Math.Min(60, 1 << Math.Min(row.Attempts - 1, 6)));
+            Retrying(logger, row.HeldBy, row.Attempts, (int)pause.TotalMinutes);
+            await database.InTransactionAsync(DbScope.OAuth, async (c, transaction) =>
+            {
+                await using var later = new NpgsqlCommand("UPDATE mcp_oauth_upstream_revocations SET next_attempt_at = @at WHERE id = @id", c, transaction);
+                later.Parameters.AddWithValue("id", row.Id);
+                later.Parameters.AddWithValue("at", timeProvider.GetUtcNow() + pause);
+                await later.ExecuteNonQueryAsync(cancellationToken);
+            }, cancellationToken);
+            return false;
+        }
+
+        switch (result)
+        {
+            case UpstreamRevocationResult.Revoked:
+                Revoked(logger, row.TokenTypeHint == "refresh_token" ? "refresh" : "access", row.HeldBy);
+                break;
+            case UpstreamRevocationResult.NotOffered:
+                NotOffered(logger, row.HeldBy);
+                break;
+            case UpstreamRevocationResult.Refused:
+                Dropped(logger, row.HeldBy, "the provider refused the revocation request");
+                break;
+            default:
+                Dropped(logger, row.HeldBy, $"the provider did not answer {MaxAttempts} attempts");
+                break;
+        }
+
+        await DeleteAsync(row.Id, cancellationToken);
+        return result == UpstreamRevocationResult.Revoked;
+    }
+
+    private Task DeleteAsync(long id, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        {
+            await using var delete = new NpgsqlCommand("DELETE FROM mcp_oauth_upstream_revocations WHERE id = @id", connection, transaction);
+            delete.Parameters.AddWithValue("id", id);
+            await delete.ExecuteNonQueryAsync(cancellationToken);
+        }, cancellationToken);
+
+    [LoggerMessage(EventId = 270, Level = LogLevel.Information, Message = "[MCP OAuth] Revoked the upstream {Kind} token of {HeldBy}")]
+    private static partial void Revoked(ILogger logger, string kind, string heldBy);
+
+    [LoggerMessage(EventId = 271, Level = LogLevel.Warning,
+        Message = "[MCP OAuth] The provider did not answer the revocation of the upstream token of {HeldBy} (attempt {Attempt}); trying again in {Minutes} min")]
+    private static partial void Retrying(ILogger logger, string heldBy, int attempt, int minutes);
+
+    [LoggerMessage(EventId = 272, Level = LogLevel.Warning,
+        Message = "[MCP OAuth] Gave up revoking the upstream token of {HeldBy} at the provider: {Reason}")]
+    private static partial void Dropped(ILogger logger, string heldBy, string reason);
+
+    [LoggerMessage(EventId = 274, Level = LogLevel.Information,
+        Message = "[MCP OAuth] The provider offers no revocation endpoint: the upstream token of {HeldBy} lives until it expires there")]
+    private static partial void NotOffered(ILogger logger, string heldBy);
+
+    [LoggerMessage(EventId = 273, Level = LogLevel.Warning,
+        Message = "[MCP OAuth] Upstream revocations wait for the database ({Reason}); they are sent when it answers")]
+    private static partial void Postponed(ILogger logger, string reason);
+}
