@@ -172,8 +172,8 @@ public static class NeotomaServiceCollectionExtensions
         services.AddSingleton<AccessTokenValidator>();
         services.AddSingleton(sp => new AccessTokenCache(
             TimeSpan.FromSeconds(Integer(configuration, SettingNames.AccessTokenCacheSeconds, 5)), sp.GetRequiredService<TimeProvider>()));
-        services.AddHostedService(sp => new RevocationListener(sp.GetRequiredService<DirectDatabase>().DataSource,
-            sp.GetRequiredService<TokenRevocation>(), sp.GetRequiredService<AccessTokenCache>(), sp.GetRequiredService<ILogger<RevocationListener>>()));
+        services.AddSingleton<RevocationListener>();
+        services.AddHostedService(sp => sp.GetRequiredService<RevocationListener>());
         services.AddSingleton<BearerAuthenticator>();
         services.AddSingleton<McpEndpoint>();
         var issuerOrigin = new Uri(server.Issuer).GetLeftPart(UriPartial.Authority);

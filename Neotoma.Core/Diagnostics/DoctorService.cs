@@ -31,12 +31,15 @@ public sealed class DoctorService(IConfiguration configuration, HttpClient http,
         checks.Add(await DiscoveryAsync(baseUrl, cancellationToken));
         checks.Add(EncryptionKey());
         checks.Add(await UpstreamAsync(cancellationToken));
-        checks.AddRange(await DatabaseAsync(await StartedAtAsync(baseUrl, cancellationToken), cancellationToken));
+        var health = await HealthAsync(baseUrl, cancellationToken);
+        var startedAt = health is { } report && report.TryGetProperty("started_at", out var started) && started.TryGetDateTimeOffset(out var at) ? at : (DateTimeOffset?)null;
+        checks.AddRange(await DatabaseAsync(startedAt, cancellationToken));
+        checks.Add(await RevocationChannelAsync(baseUrl, health, cancellationToken));
         return checks;
     }
 
-    /// <summary>When the running app started, from its health report; null when it cannot be asked.</summary>
-    private async Task<DateTimeOffset?> StartedAtAsync(Uri? baseUrl, CancellationToken cancellationToken)
+    /// <summary>The running app's health report (whatever its status); null when it cannot be asked.</summary>
+    private async Task<JsonElement?> HealthAsync(Uri? baseUrl, CancellationToken cancellationToken)
     {
         if (baseUrl is null)
         {
@@ -46,13 +49,49 @@ public sealed class DoctorService(IConfiguration configuration, HttpClient http,
         try
         {
             using var response = await http.GetAsync(new Uri(baseUrl, "api/health"), cancellationToken);
-            var health = await response.Content.ReadFromJsonAsync<JsonElement>(cancellationToken);
-            return health.TryGetProperty("started_at", out var started) && started.TryGetDateTimeOffset(out var at) ? at : null;
+            return await response.Content.ReadFromJsonAsync<JsonElement>(cancellationToken);
         }
         catch (Exception e) when (e is HttpRequestException or JsonException or TaskCanceledException or InvalidOperationException)
         {
             return null;
         }
+    }
+
+    private string ProbeAge(JsonElement? health) =>
+        health is { } report && report.TryGetProperty("revocation_probe_heard_at", out var heard) && heard.TryGetDateTimeOffset(out var at)
+            ? $"{Math.Max(0, (int)(timeProvider.GetUtcNow() - at).TotalSeconds)} s ago"
+            : "recently";
+
+    /// <summary>
+    /// Whether the app hears revocations, as its health report says. A listener proves itself within
+    /// seconds of connecting, so a deaf report is asked again for a few seconds before it fails.
+    /// </summary>
+    private async Task<DoctorCheck> RevocationChannelAsync(Uri? baseUrl, JsonElement? health, CancellationToken cancellationToken)
+    {
+        const string name = "revocation channel";
+        static string? Field(JsonElement? health, string field) =>
+            health is { ValueKind: JsonValueKind.Object } report && report.TryGetProperty(field, out var value) && value.ValueKind == JsonValueKind.String
+                ? value.GetString()
+                : null;
+
+        for (var attempt = 0; attempt < 12 && Field(health, "revocation_channel") == RevocationChannelState.Deaf; attempt++)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(500), timeProvider, cancellationToken);
+            health = await HealthAsync(baseUrl, cancellationToken) ?? health;
+        }
+
+        var reason = Field(health, "revocation_channel_reason");
+        return Field(health, "revocation_channel") switch
+        {
+            RevocationChannelState.Hearing => new(name, true,
+                $"hearing: the app heard its own probe {ProbeAge(health)}, so a revoked access token leaves its cache within milliseconds"),
+            RevocationChannelState.Off => new(name, true, reason ?? "off"),
+            RevocationChannelState.Deaf => new(name, false, $"deaf: {reason}; the app serves with its access-token cache off (every request asks the database)",
+                "set DATABASE_DIRECT_CONNECTION_STRING to the server's direct port (5432), not the pooler (PgBouncer, 6432); otherwise check "
+                + "that nothing between the app and PostgreSQL drops idle connections (network idle timeouts); the app logs event 260 or 262"),
+            _ when health is null => new(name, false, "skipped: the app's /api/health could not be read", "start the server; check API_BASE or --url"),
+            _ => new(name, false, "the app's /api/health does not report it (a build older than this doctor)", "deploy this build"),
+        };
     }
 
     private async Task<DoctorCheck> ServerReachableAsync(Uri? baseUrl, CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
 using Neotoma.Core.Storage;
 using Npgsql;
@@ -16,6 +17,19 @@ public sealed record HealthReport(
     [JsonPropertyName("started_at")]
     public DateTimeOffset StartedAt { get; init; } = InstanceStart;
 
+    /// <summary>
+    /// hearing, deaf or off (<see cref="RevocationChannelState"/>). Deaf leaves the status "ok": the instance
+    /// still answers correctly, with its access-token cache off; `./neotoma doctor` fails on it.
+    /// </summary>
+    [JsonPropertyName("revocation_channel")]
+    public string? RevocationChannel { get; init; }
+
+    [JsonPropertyName("revocation_channel_reason")]
+    public string? RevocationChannelReason { get; init; }
+
+    [JsonPropertyName("revocation_probe_heard_at")]
+    public DateTimeOffset? RevocationProbeHeardAt { get; init; }
+
     [JsonIgnore]
     public bool IsHealthy => Status == "ok";
 
@@ -24,13 +38,26 @@ public sealed record HealthReport(
 
 /// <summary>
 /// Answers whether this instance can serve: the database answers and the schema is at the
-/// version this build expects. Says nothing that would help an attacker (no host, no user).
+/// version this build expects; and whether it hears revocations (its access-token cache is on).
+/// Says nothing that would help an attacker (no host, no user).
 /// </summary>
-public sealed class HealthService(NpgsqlDataSource dataSource, KeyRing keys)
+public sealed class HealthService(NpgsqlDataSource dataSource, KeyRing keys, RevocationListener revocationListener)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
 
     public async Task<HealthReport> CheckAsync(CancellationToken cancellationToken)
+    {
+        var report = await CheckServingAsync(cancellationToken);
+        var channel = revocationListener.State;
+        return report with
+        {
+            RevocationChannel = channel.Status,
+            RevocationChannelReason = channel.Reason,
+            RevocationProbeHeardAt = channel.LastProbeHeardAt,
+        };
+    }
+
+    private async Task<HealthReport> CheckServingAsync(CancellationToken cancellationToken)
     {
         var expected = MigrationScripts.Neotoma.Latest;
         if (!keys.IsLoaded)

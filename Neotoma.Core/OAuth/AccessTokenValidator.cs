@@ -53,7 +53,7 @@ public sealed class AccessTokenValidator(NeotomaDatabase database, OAuthServerOp
     private async Task<AccessGrant?> FindAsync(string token, CancellationToken cancellationToken)
     {
         var hash = OpaqueToken.Hash(token);
-        if (cache.TryGet(hash, out var cached))
+        if (cache.TryGet(hash, out var cached, out var ticket))
         {
             return cached;
         }
@@ -80,7 +80,7 @@ public sealed class AccessTokenValidator(NeotomaDatabase database, OAuthServerOp
             return null;
         }
 
-        cache.Add(hash, row.Grant, row.ExpiresAt);
+        cache.Add(ticket, hash, row.Grant, row.ExpiresAt);
         return row.Grant;
     }
 }

@@ -27,6 +27,37 @@ public sealed class HealthEndpointTests(DatabaseFixture database) : IClassFixtur
     }
 
     [Fact]
+    public async Task Health_SaysTheRevocationChannelHears_OnceTheListenersOwnProbeCameBack()
+    {
+        await using var server = await SelfHostServer.StartAsync(new Dictionary<string, string?>
+        {
+            [SettingNames.DatabaseConnectionString] = database.AppConnectionString,
+            [SettingNames.AccessTokenCacheSeconds] = "5",
+        });
+
+        await RevocationChannel.WaitForAsync(server, "hearing", TimeSpan.FromSeconds(10));
+
+        var report = await RevocationChannel.ReadAsync(server);
+        Assert.Null(report.Reason);
+        Assert.True(report.HeardAt > DateTimeOffset.UtcNow.AddSeconds(-15));
+    }
+
+    [Fact]
+    public async Task Health_WithTheCacheOff_SaysTheChannelIsOff_AndWhy()
+    {
+        await using var server = await SelfHostServer.StartAsync(new Dictionary<string, string?>
+        {
+            [SettingNames.DatabaseConnectionString] = database.AppConnectionString,
+            [SettingNames.AccessTokenCacheSeconds] = "0",
+        });
+
+        var report = await RevocationChannel.ReadAsync(server);
+
+        Assert.Equal("off", report.Status);
+        Assert.Contains("ACCESS_TOKEN_CACHE_SECONDS=0", report.Reason);
+    }
+
+    [Fact]
     public async Task Health_WithDatabaseDown_Answers503WithAReasonAndNoSecret()
     {
         const string password = "do-not-leak-this-password";

@@ -22,6 +22,9 @@ public abstract class ScaleOutFixture : OAuthFixture
 
     public const int Instances = 2;
 
+    /// <summary>The default, as in Azure: with a cache each instance runs its revocation listener, whose connection counts against the budget.</summary>
+    protected const string ProductionCacheSeconds = "5";
+
     public PostgresCluster Cluster { get; private set; } = null!;
 
     public SelfHostServer Second { get; private set; } = null!;
@@ -53,8 +56,11 @@ public sealed class DirectScaleOutFixture : ScaleOutFixture
     /// <summary>floor(17 / 2) - 1 = 7 pooled connections per instance, plus its LISTEN connection: 16 of 17.</summary>
     public const int PoolPerInstance = Budget / Instances - 1;
 
-    protected override void Configure(Dictionary<string, string?> settings) =>
+    protected override void Configure(Dictionary<string, string?> settings)
+    {
         settings[SettingNames.DatabaseConnectionString] = Cluster.AppConnectionString + $";Maximum Pool Size={PoolPerInstance}";
+        settings[SettingNames.AccessTokenCacheSeconds] = ProductionCacheSeconds;
+    }
 }
 
 /// <summary>General Purpose: request traffic through PgBouncer in transaction mode, the direct port for migrations and LISTEN.</summary>
@@ -80,6 +86,7 @@ public sealed class PooledScaleOutFixture : ScaleOutFixture
         // Client connections to the pooler are cheap: 40 per instance queue there, not at PostgreSQL.
         settings[SettingNames.DatabaseConnectionString] = Bouncer.AppConnectionString(maxPoolSize: 40);
         settings[SettingNames.DatabaseDirectConnectionString] = Cluster.AppConnectionString + ";Maximum Pool Size=3";
+        settings[SettingNames.AccessTokenCacheSeconds] = ProductionCacheSeconds;
     }
 
     public override async Task DisposeAsync()

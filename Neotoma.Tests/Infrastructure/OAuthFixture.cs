@@ -64,11 +64,13 @@ public class OAuthFixture : IAsyncLifetime
 
     /// <summary>
     /// Another instance of the app on the same database, provider and API_BASE, as a second
-    /// Functions instance behind the same URL would be. The caller disposes it.
+    /// Functions instance behind the same URL would be, with <paramref name="configure"/> changing
+    /// its settings (one instance configured differently). The caller disposes it.
     /// </summary>
-    public async Task<SelfHostServer> StartSecondInstanceAsync() => (SelfHostServer)await StartAppAsync(SelfHostServer.FreePort());
+    public async Task<SelfHostServer> StartSecondInstanceAsync(Action<Dictionary<string, string?>>? configure = null) =>
+        (SelfHostServer)await StartAppAsync(SelfHostServer.FreePort(), configure);
 
-    private async Task<IAppServer> StartAppAsync(int? instancePort = null)
+    private async Task<IAppServer> StartAppAsync(int? instancePort = null, Action<Dictionary<string, string?>>? configure = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -78,6 +80,7 @@ public class OAuthFixture : IAsyncLifetime
             [SettingNames.UpstreamClientSecret] = DevIdentityProvider.ClientSecret,
         };
         Configure(settings);
+        configure?.Invoke(settings);
         if (instancePort is not null)
         {
             settings[SettingNames.ApiBase] = Issuer;

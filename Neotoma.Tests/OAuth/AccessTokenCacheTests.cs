@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
+using Microsoft.Extensions.Time.Testing;
 using Neotoma.Core.Configuration;
+using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
 using Neotoma.Tests.Infrastructure;
 
@@ -49,5 +51,128 @@ public sealed class AccessTokenCacheTests(CachingOAuthFixture fixture) : IClassF
     {
         Assert.Equal(HttpStatusCode.Unauthorized, await CallMcpAsync("not-a-token"));
         Assert.Equal(HttpStatusCode.Unauthorized, await CallMcpAsync("not-a-token"));
+    }
+}
+
+/// <summary>
+/// The late lookup: a lookup reads a token's row, a revocation commits and is heard, then the lookup
+/// answers. What it read must not go back into the cache, however the steps interleave with the
+/// revocation channel being lost and found.
+/// </summary>
+public sealed class AccessTokenCacheLateLookupTests
+{
+    private static readonly AccessGrant Grant = new("user", "client", "connection", "neotoma:read", "http://127.0.0.1/mcp");
+
+    private readonly FakeTimeProvider clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+
+    private AccessTokenCache Hearing() => new(TimeSpan.FromSeconds(5), clock) { Listening = true };
+
+    private static string Hash(int i) => i.ToString("x64");
+
+    private void Lookup(AccessTokenCache cache, string hash, Action between)
+    {
+        Assert.False(cache.TryGet(hash, out _, out var ticket));
+        between();
+        cache.Add(ticket, hash, Grant, clock.GetUtcNow().AddHours(1));
+    }
+
+    [Fact]
+    public void ALookupThatAnswersAfterTheRevocationWasHeard_IsNotCached()
+    {
+        using var cache = Hearing();
+
+        Lookup(cache, Hash(1), () => cache.Remove(Hash(1)));
+
+        Assert.False(cache.TryGet(Hash(1), out _, out _));
+    }
+
+    [Fact]
+    public void AHashRevokedEarlier_IsNotCachedByALaterLookupEither_WithinTheMemory()
+    {
+        using var cache = Hearing();
+        cache.Remove(Hash(1));
+        clock.Advance(TimeSpan.FromSeconds(29));
+
+        Lookup(cache, Hash(1), () => { });
+
+        Assert.False(cache.TryGet(Hash(1), out _, out _));
+    }
+
+    [Fact]
+    public void OtherTokens_AreStillCached()
+    {
+        using var cache = Hearing();
+        cache.Remove(Hash(1));
+
+        Lookup(cache, Hash(2), () => { });
+
+        Assert.True(cache.TryGet(Hash(2), out var grant, out _));
+        Assert.Equal(Grant, grant);
+    }
+
+    [Fact]
+    public void ALookupThatBeganBeforeTheChannelWasLostAndFound_IsNotCached()
+    {
+        using var cache = Hearing();
+
+        // While the channel was down, a revocation of this token went unheard: nothing remembers it.
+        Lookup(cache, Hash(1), () =>
+        {
+            cache.Listening = false;
+            cache.Listening = true;
+        });
+
+        Assert.False(cache.TryGet(Hash(1), out _, out _));
+        Lookup(cache, Hash(1), () => { });
+        Assert.True(cache.TryGet(Hash(1), out _, out _));
+    }
+
+    [Fact]
+    public void ALookupThatBeganWhileDeaf_IsNotCached_OnceHearing()
+    {
+        using var cache = new AccessTokenCache(TimeSpan.FromSeconds(5), clock);
+
+        Lookup(cache, Hash(1), () => cache.Listening = true);
+
+        Assert.False(cache.TryGet(Hash(1), out _, out _));
+    }
+
+    [Fact]
+    public void ALookupSlowerThanTheMemory_IsNotCached()
+    {
+        using var cache = Hearing();
+
+        // The revocation was heard early in a 31-s lookup and is forgotten by the time it answers.
+        Lookup(cache, Hash(1), () =>
+        {
+            clock.Advance(TimeSpan.FromSeconds(1));
+            cache.Remove(Hash(1));
+            clock.Advance(TimeSpan.FromSeconds(30));
+        });
+
+        Assert.False(cache.TryGet(Hash(1), out _, out _));
+    }
+
+    [Fact]
+    public void TheMemoryIsBounded_AndWhenFull_NothingNewIsCachedUntilItWouldHaveBeenForgotten()
+    {
+        using var cache = Hearing();
+        for (var i = 0; i < AccessTokenCache.RevokedCapacity + 500; i++)
+        {
+            cache.Remove(Hash(i));
+        }
+
+        Assert.Equal(AccessTokenCache.RevokedCapacity, cache.RememberedCount);
+        // The 500 it could not remember: it caches nothing at all rather than one of them.
+        Lookup(cache, Hash(AccessTokenCache.RevokedCapacity + 1), () => { });
+        Assert.False(cache.TryGet(Hash(AccessTokenCache.RevokedCapacity + 1), out _, out _));
+        Lookup(cache, Hash(-1), () => { });
+        Assert.False(cache.TryGet(Hash(-1), out _, out _));
+
+        clock.Advance(TimeSpan.FromSeconds(31));
+
+        Assert.Equal(0, cache.RememberedCount);
+        Lookup(cache, Hash(-1), () => { });
+        Assert.True(cache.TryGet(Hash(-1), out _, out _));
     }
 }

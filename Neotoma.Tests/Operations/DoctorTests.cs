@@ -43,8 +43,18 @@ public sealed class DoctorTests(OAuthFixture fixture) : IClassFixture<OAuthFixtu
         Assert.All(checks, c => Assert.True(c.Ok, c.ToString()));
         Assert.Equal(
             ["server reachable", "discovery advertises registration", "encryption key", "upstream OpenID provider", "database reachable",
-             "migrations applied", "row-level security", "state cleanup running", "no stale OAuth states"],
+             "migrations applied", "row-level security", "state cleanup running", "no stale OAuth states", "revocation channel"],
             checks.Select(c => c.Name));
+    }
+
+    /// <summary>ACCESS_TOKEN_CACHE_SECONDS=0 (this fixture's app): nothing to hear, by choice, and doctor says why.</summary>
+    [Fact]
+    public async Task CacheOffByChoice_RevocationChannelIsOk_WithTheReason()
+    {
+        var check = Check(await RunAsync(Healthy()), "revocation channel");
+
+        Assert.True(check.Ok, check.ToString());
+        Assert.Contains("ACCESS_TOKEN_CACHE_SECONDS=0", check.Detail);
     }
 
     [Fact]
