@@ -99,7 +99,7 @@ public sealed class TokenRevocation(
         if (reason != RevocationReason.ProviderRefused && upstreamTokens is var (refresh, access) && (refresh ?? access) is { } token)
         {
             // Revoking the refresh token ends the provider's grant, its access tokens included (RFC 7009 §2.1).
-            await UpstreamRevocations.QueueAsync(connection, transaction, token, refresh is null ? "access_token" : "refresh_token", "connection: " + connectionId, now,
+            await upstreamRevocations.QueueAsync(connection, transaction, token, refresh is null ? "access_token" : "refresh_token", "connection: " + connectionId, now,
                 cancellationToken);
         }
 
@@ -278,18 +278,9 @@ public sealed class TokenRevocation(
         }
     }
 
-    /// <summary>
-    /// What <see cref="RevocationListener"/> hears when a revoking transaction commits: the hashes it
-    /// revoked, or that it queued upstream tokens (then this instance offers to send them).
-    /// </summary>
+    /// <summary>What <see cref="RevocationListener"/> hears: the hashes another transaction revoked.</summary>
     internal void OnNotified(string payload)
     {
-        if (payload == UpstreamRevocations.WakePayload)
-        {
-            upstreamRevocations.Wake();
-            return;
-        }
-
         foreach (var hash in payload.Split(' ', StringSplitOptions.RemoveEmptyEntries))
         {
             cache.Remove(hash);

@@ -11,9 +11,10 @@ namespace Neotoma.Core.OAuth;
 /// <summary>
 /// Sends the provider the revocations <see cref="TokenRevocation"/> queued in
 /// <c>mcp_oauth_upstream_revocations</c>. The queue row commits with the revocation, so nothing is
-/// lost to a crash; it is sent when the revoking transaction commits (its NOTIFY wakes every
-/// instance, and one of them claims the row), and whatever is left is sent by the 5-minute timer
-/// and by this service's own minute-long wait. A provider that does not answer is asked again with
+/// lost to a crash; the instance that revoked sends it as soon as the revoking transaction commits,
+/// and whatever is left (a crash between the two, a retry that is due) is sent by any instance's
+/// minute-long wait and by the 5-minute timer. Rows are claimed with SKIP LOCKED and a lease, so
+/// instances never send one twice at once. A provider that does not answer is asked again with
 /// a growing pause (1, 2, 4 ... 60 minutes), 10 times at most; one that refuses, or offers no
 /// revocation endpoint, is not asked again.
 /// </summary>
@@ -35,33 +36,25 @@ public sealed partial class UpstreamRevocations(
 
     private readonly Channel<bool> wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
-    /// <summary>The NOTIFY payload (on <see cref="TokenRevocation.Channel"/>) that says tokens were queued; token hashes are hex, so it is never taken for one.</summary>
-    internal const string WakePayload = "upstream-queued";
-
     /// <summary>
-    /// Queues a token for revocation at the provider in the caller's (revoking) transaction, and wakes
-    /// every instance when that transaction commits. <paramref name="heldBy"/> is for the logs ("connection: conn_…").
+    /// Queues a token for revocation at the provider in the caller's (revoking) transaction; this instance
+    /// sends it as soon as that transaction commits. <paramref name="heldBy"/> is for the logs ("connection: conn_…").
     /// </summary>
-    internal static async Task QueueAsync(
+    internal async Task QueueAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string encryptedToken, string tokenTypeHint, string heldBy,
         DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand("""
             INSERT INTO mcp_oauth_upstream_revocations (token, token_type_hint, held_by, created_at, next_attempt_at)
-            VALUES (@token, @hint, @heldBy, @now, @now);
-            SELECT pg_notify(@channel, @wake);
+            VALUES (@token, @hint, @heldBy, @now, @now)
             """, connection, transaction);
         command.Parameters.AddWithValue("token", encryptedToken);
         command.Parameters.AddWithValue("hint", tokenTypeHint);
         command.Parameters.AddWithValue("heldBy", heldBy);
         command.Parameters.AddWithValue("now", now);
-        command.Parameters.AddWithValue("channel", TokenRevocation.Channel);
-        command.Parameters.AddWithValue("wake", WakePayload);
         await command.ExecuteNonQueryAsync(cancellationToken);
+        NeotomaDatabase.AfterCommit(transaction, () => wake.Writer.TryWrite(true));
     }
-
-    /// <summary>A revocation with upstream tokens committed somewhere: send them now, off the caller's thread.</summary>
-    internal void Wake() => wake.Writer.TryWrite(true);
 
     /// <summary>Sends every queued revocation that is due; how many the provider accepted.</summary>
     public async Task<int> SendDueAsync(CancellationToken cancellationToken)

@@ -10,6 +10,9 @@ public sealed class NeotomaDatabase(NpgsqlDataSource dataSource)
 {
     public NpgsqlDataSource DataSource => dataSource;
 
+    /// <summary>What runs once a transaction of <see cref="InTransactionAsync{T}"/> has committed (never if it did not).</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<NpgsqlTransaction, List<Action>> AfterCommitActions = [];
+
     public async Task<T> InTransactionAsync<T>(
         DbScope scope,
         Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work,
@@ -17,11 +20,33 @@ public sealed class NeotomaDatabase(NpgsqlDataSource dataSource)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await ApplyScopeAsync(connection, transaction, scope, cancellationToken);
-        var result = await work(connection, transaction);
-        await transaction.CommitAsync(cancellationToken);
-        return result;
+        try
+        {
+            await ApplyScopeAsync(connection, transaction, scope, cancellationToken);
+            var result = await work(connection, transaction);
+            await transaction.CommitAsync(cancellationToken);
+            if (AfterCommitActions.TryGetValue(transaction, out var actions))
+            {
+                foreach (var action in actions)
+                {
+                    action();
+                }
+            }
+
+            return result;
+        }
+        finally
+        {
+            AfterCommitActions.Remove(transaction);
+        }
     }
+
+    /// <summary>
+    /// Runs <paramref name="action"/> (quick, and never throwing: a signal, not work) after the transaction
+    /// commits, on this instance; for work that must see what the transaction wrote, such as sending it on.
+    /// </summary>
+    public static void AfterCommit(NpgsqlTransaction transaction, Action action) =>
+        AfterCommitActions.GetOrCreateValue(transaction).Add(action);
 
     public Task InTransactionAsync(
         DbScope scope,

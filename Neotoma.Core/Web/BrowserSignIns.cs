@@ -42,6 +42,7 @@ public sealed partial class BrowserSignIns(
     UpstreamIdentityProvider upstream,
     TokenCipher cipher,
     TokenRevocation revocation,
+    UpstreamRevocations upstreamRevocations,
     AuditLog audit,
     WebSessionOptions sessionOptions,
     OAuthServerOptions serverOptions,
@@ -267,7 +268,7 @@ public sealed partial class BrowserSignIns(
 
         if (encryptedRefresh is not null && reason != SignInEnd.ProviderRefused)
         {
-            await UpstreamRevocations.QueueAsync(connection, transaction, encryptedRefresh, "refresh_token", "browser sign-in: " + signInId, now, cancellationToken);
+            await upstreamRevocations.QueueAsync(connection, transaction, encryptedRefresh, "refresh_token", "browser sign-in: " + signInId, now, cancellationToken);
         }
 
         await using (var sessions = new NpgsqlCommand("DELETE FROM mcp_oauth_web_sessions WHERE sign_in_id = @id", connection, transaction))
