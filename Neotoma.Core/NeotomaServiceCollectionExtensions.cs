@@ -131,16 +131,11 @@ public static class NeotomaServiceCollectionExtensions
         // while the client still waits, instead of the client giving up and retrying a refresh it thinks failed.
         var upstreamTimeout = TimeSpan.FromSeconds(Integer(configuration, SettingNames.UpstreamTimeoutSeconds, 5));
         services.AddHttpClient(UpstreamIdentityProvider.HttpClientName, client => client.Timeout = upstreamTimeout);
-        var documentOptions = new ClientMetadataDocumentOptions
-        {
-            TestOnlyLoopbackCa = configuration[SettingNames.TestOnlyCimdLoopbackCaFile] is { Length: > 0 } caFile
-                ? X509CertificateLoader.LoadCertificateFromFile(caFile)
-                : null,
-        };
-        services.AddSingleton(documentOptions);
+        services.AddSingleton(new ClientMetadataDocumentOptions());
+        services.AddSingleton<DocumentFetchFence>();
         services.AddSingleton<ClientMetadataDocuments>();
         services.AddHttpClient(ClientMetadataDocuments.HttpClientName)
-            .ConfigurePrimaryHttpMessageHandler(() => ClientMetadataDocuments.CreateHandler(documentOptions));
+            .ConfigurePrimaryHttpMessageHandler(sp => ClientMetadataDocuments.CreateHandler(sp.GetRequiredService<DocumentFetchFence>()));
 
         services.AddSingleton(new RateLimitOptions
         {

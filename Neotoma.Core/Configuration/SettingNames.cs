@@ -74,12 +74,6 @@ public static class SettingNames
     /// <summary>Comma-separated browser origins allowed to call /mcp (besides API_BASE's own); others get 403.</summary>
     public const string McpAllowedOrigins = "MCP_ALLOWED_ORIGINS";
 
-    /// <summary>
-    /// Tests only: a PEM CA certificate file. When set, client metadata documents may be fetched
-    /// from loopback addresses over TLS certified by this CA. Never set it in a deployment.
-    /// </summary>
-    public const string TestOnlyCimdLoopbackCaFile = "TEST_ONLY_CIMD_LOOPBACK_CA_FILE";
-
     /// <summary>The guide's name for the upstream client id with Supabase Auth; read when OIDC_CLIENT_ID is absent.</summary>
     public const string SupabaseClientId = "SUPABASE_OAUTH_CLIENT_ID";
 }

@@ -23,12 +23,24 @@ public sealed record ClientMetadataDocumentOptions
 
     /// <summary>The longest a document is kept whatever its max-age says, so a client's change of redirect URIs is seen within a day.</summary>
     public TimeSpan MaxLifetime { get; init; } = TimeSpan.FromHours(24);
+}
+
+/// <summary>
+/// Where a metadata document may be fetched from, asked by the fetch's own connection and TLS
+/// handshake (so DNS cannot change between the check and the connect): public addresses only, and
+/// certificates the system trusts. Registered in DI; the handler of <see cref="ClientMetadataDocuments.HttpClientName"/>
+/// asks whichever fence is registered.
+/// </summary>
+public class DocumentFetchFence
+{
+    /// <summary>Whether a document may be fetched from this address.</summary>
+    public virtual bool Allows(IPAddress address) => PublicAddress.Is(address);
 
     /// <summary>
-    /// Tests only (TEST_ONLY_CIMD_LOOPBACK_CA_FILE): documents may then be served from loopback
-    /// addresses, over TLS certified by this CA. Never set in a deployment.
+    /// Called only for a certificate the system does not trust (a chain error, nothing else): whether to
+    /// accept it anyway. Never, here.
     /// </summary>
-    public X509Certificate2? TestOnlyLoopbackCa { get; init; }
+    public virtual bool TrustsUntrustedChain(X509Certificate certificate, string targetHost) => false;
 }
 
 /// <summary>
@@ -278,7 +290,7 @@ public sealed class ClientMetadataDocuments(
     /// to a public address it resolved (so a DNS answer cannot change between check and connect),
     /// follows no redirect by itself, and sends no cookies.
     /// </summary>
-    public static SocketsHttpHandler CreateHandler(ClientMetadataDocumentOptions options) => new()
+    public static SocketsHttpHandler CreateHandler(DocumentFetchFence fence) => new()
     {
         AllowAutoRedirect = false,
         UseCookies = false,
@@ -290,7 +302,7 @@ public sealed class ClientMetadataDocuments(
         {
             var host = context.DnsEndPoint.Host;
             var addresses = IPAddress.TryParse(host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, cancellationToken);
-            var allowed = addresses.Where(a => PublicAddress.Is(a) || (options.TestOnlyLoopbackCa is not null && PublicAddress.IsLoopback(a))).ToArray();
+            var allowed = addresses.Where(fence.Allows).ToArray();
             if (allowed.Length == 0)
             {
                 throw new NonPublicAddressException(addresses.Length == 0
@@ -314,23 +326,10 @@ public sealed class ClientMetadataDocuments(
         {
             RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
                 errors == SslPolicyErrors.None
-                || (errors == SslPolicyErrors.RemoteCertificateChainErrors && options.TestOnlyLoopbackCa is { } ca && certificate is not null
-                    && sender is SslStream { TargetHostName: var target } && IsLoopbackName(target) && ChainsTo(certificate, ca)),
+                || (errors == SslPolicyErrors.RemoteCertificateChainErrors && certificate is not null
+                    && sender is SslStream { TargetHostName: var target } && fence.TrustsUntrustedChain(certificate, target)),
         },
     };
-
-    private static bool IsLoopbackName(string host) =>
-        host == "localhost" || (IPAddress.TryParse(host.Trim('[', ']'), out var address) && PublicAddress.IsLoopback(address));
-
-    private static bool ChainsTo(X509Certificate certificate, X509Certificate2 ca)
-    {
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(ca);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        using var leaf = new X509Certificate2(certificate);
-        return chain.Build(leaf);
-    }
 
     private sealed class NonPublicAddressException(string message) : Exception(message);
 }

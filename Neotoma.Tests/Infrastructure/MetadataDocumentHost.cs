@@ -12,8 +12,8 @@ namespace Neotoma.Tests.Infrastructure;
 /// <summary>
 /// An https server on loopback with a certificate made at start-up, where a test puts client
 /// metadata documents (and misbehaving answers) at paths of its choice. <see cref="CaFile"/> is the
-/// certificate as PEM: the app trusts it through TEST_ONLY_CIMD_LOOPBACK_CA_FILE, Node through
-/// NODE_EXTRA_CA_CERTS.
+/// certificate as PEM: the app trusts it through <see cref="LoopbackDocumentFence"/> (registered in
+/// place of the product's fence), Node through NODE_EXTRA_CA_CERTS.
 /// </summary>
 public sealed class MetadataDocumentHost : IAsyncDisposable
 {

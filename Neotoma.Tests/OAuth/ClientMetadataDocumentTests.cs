@@ -11,23 +11,22 @@ using Neotoma.Tests.Infrastructure;
 
 namespace Neotoma.Tests.OAuth;
 
-/// <summary>The app with an https host for client metadata documents on loopback, trusted through the test-only setting.</summary>
+/// <summary>
+/// The app with an https host for client metadata documents on loopback, which the product's fence
+/// refuses: the fixture registers <see cref="LoopbackDocumentFence"/> in its place, through DI.
+/// </summary>
 public sealed class DocumentsOAuthFixture : OAuthFixture
 {
     public MetadataDocumentHost Documents { get; private set; } = null!;
 
     protected override async Task BeforeStartAsync() => Documents = await MetadataDocumentHost.StartAsync();
 
-    protected override void Configure(Dictionary<string, string?> settings) =>
-        settings[SettingNames.TestOnlyCimdLoopbackCaFile] = Documents.CaFile;
-
     /// <summary>A 1 s fetch timeout instead of 5, so the slow-host test waits less.</summary>
-    protected override void ConfigureServices(IServiceCollection services) =>
-        services.AddSingleton(new ClientMetadataDocumentOptions
-        {
-            Timeout = TimeSpan.FromSeconds(1),
-            TestOnlyLoopbackCa = X509CertificateLoader.LoadCertificateFromFile(Documents.CaFile),
-        });
+    protected override void ConfigureServices(IServiceCollection services)
+    {
+        services.AddSingleton(new ClientMetadataDocumentOptions { Timeout = TimeSpan.FromSeconds(1) });
+        services.AddSingleton<DocumentFetchFence>(new LoopbackDocumentFence(X509CertificateLoader.LoadCertificateFromFile(Documents.CaFile)));
+    }
 
     public override async Task DisposeAsync()
     {
