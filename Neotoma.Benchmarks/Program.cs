@@ -14,6 +14,7 @@ using Neotoma.Core.Storage;
 using Neotoma.Core.Truth;
 using Neotoma.Functions.SelfHost;
 using Npgsql;
+using Neotoma.TestSupport;
 
 // Neotoma's /mcp on the self-host (bearer token, PostgreSQL, row-level security) against a bare
 // ASP.NET Core server with the same MCP SDK (MapMcp, stateless, no auth, one trivial tool).
@@ -25,10 +26,10 @@ var rounds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_ROUNDS"), ou
 // BENCH_ONLY=calls,retrieve,store,list,oauth,cleanup (any of them) measures those groups alone.
 var only = Environment.GetEnvironmentVariable("BENCH_ONLY");
 
-var neotomaPort = FreePort();
+var neotomaPort = FreePorts.Next();
 // The bare server also plays the upstream provider's discovery (no sign-in happens in the bench:
 // /initiate only builds the provider's authorize URL from it).
-var barePort = FreePort();
+var barePort = FreePorts.Next();
 // The app's own logging defaults, as `./neotoma up` and Azure run it; rate limits off (every request comes from one address).
 var neotoma = SelfHostApplication.Build(["--urls", $"http://127.0.0.1:{neotomaPort}"], builder =>
 {
@@ -93,7 +94,7 @@ await bareApp.StartAsync();
 // The same bare server listing Neotoma's 14 tools: separates the cost of a larger tools/list from the cost of auth and hosting.
 var sameTools = WebApplication.CreateSlimBuilder();
 sameTools.Logging.SetMinimumLevel(LogLevel.Warning);
-var sameToolsPort = FreePort();
+var sameToolsPort = FreePorts.Next();
 sameTools.WebHost.UseUrlsCompat($"http://127.0.0.1:{sameToolsPort}");
 sameTools.Services.AddMcpServer().WithHttpTransport(options => options.Stateless = true)
     .WithTools<Neotoma.Core.Mcp.IdentityTools>().WithTools<Neotoma.Core.Mcp.TruthTools>();
@@ -101,19 +102,19 @@ var sameToolsApp = sameTools.Build();
 sameToolsApp.MapMcp("/mcp");
 await sameToolsApp.StartAsync();
 
-// A user with a connection and a token minted by the token endpoint's own service, and 100 entities.
+// A user with a connection, a token from the token endpoint (a code redeemed as a client does), and 100 entities.
 var userId = "bench-user";
 var database = neotoma.Services.GetRequiredService<NeotomaDatabase>();
 await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
 {
     await using var insert = new NpgsqlCommand(
-        "INSERT INTO mcp_oauth_connections (connection_id, user_id, client_id, client_name) VALUES ('bench', @user, 'bench-client', 'bench') ON CONFLICT DO NOTHING",
+        "INSERT INTO mcp_oauth_connections (connection_id, user_id, client_id, client_name) VALUES ('bench', @user, 'bench', 'bench') ON CONFLICT DO NOTHING",
         connection, transaction);
     insert.Parameters.AddWithValue("user", userId);
     await insert.ExecuteNonQueryAsync();
 }, CancellationToken.None);
-var tokens = neotoma.Services.GetRequiredService<TokenService>();
-var token = (await tokens.MintAsync("bench", "bench-client", userId, CancellationToken.None)).AccessToken;
+using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64, PooledConnectionLifetime = TimeSpan.FromMinutes(10) });
+var token = (await IssueTokensAsync("bench")).Access;
 await neotoma.Services.GetRequiredService<TruthStore>().StoreAsync(userId,
     Enumerable.Range(0, 100).Select(i => new EntityInput
     {
@@ -132,7 +133,6 @@ await using (var analyze = neotoma.Services.GetRequiredService<NpgsqlDataSource>
     await analyze.ExecuteNonQueryAsync();
 }
 
-using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64, PooledConnectionLifetime = TimeSpan.FromMinutes(10) });
 const string CodeVerifier = "bench-verifier-0123456789-abcdefghijklmnopqrstuvwxyz";
 const string ToolsList = """{"jsonrpc":"2.0","id":1,"method":"tools/list"}""";
 const string Retrieve = """{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"retrieve_entities","arguments":{"limit":100}}}""";
@@ -237,7 +237,7 @@ if (groups.Contains("oauth"))
         var chains = new System.Collections.Concurrent.ConcurrentQueue<(string Client, string Refresh)>();
         for (var i = 0; i < clients; i++)
         {
-            chains.Enqueue((connections[i], (await tokens.MintAsync(connections[i], connections[i], userId, CancellationToken.None)).RefreshToken));
+            chains.Enqueue((connections[i], (await IssueTokensAsync(connections[i])).Refresh));
         }
 
         await RunAsync(new("neotoma", "token: refresh_token grant", async () =>
@@ -508,6 +508,20 @@ async Task<string[]> CreateConnectionsAsync(int count)
     return ids;
 }
 
+// A token pair for one connection, as its client gets one: a code as the callback stores it, redeemed at the token endpoint.
+async Task<(string Access, string Refresh)> IssueTokensAsync(string connectionId)
+{
+    var code = (await CreateCodesAsync([connectionId], 1))[0];
+    using var response = await http.PostAsync($"http://127.0.0.1:{neotomaPort}/api/mcp/oauth/token", new FormUrlEncodedContent(new Dictionary<string, string>
+    {
+        ["grant_type"] = "authorization_code", ["code"] = code, ["client_id"] = connectionId,
+        ["redirect_uri"] = "http://127.0.0.1:9/cb", ["code_verifier"] = CodeVerifier,
+    }));
+    response.EnsureSuccessStatusCode();
+    using var body = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+    return (body.RootElement.GetProperty("access_token").GetString()!, body.RootElement.GetProperty("refresh_token").GetString()!);
+}
+
 // Authorization codes as the callback stores them (hash only, one PKCE challenge); code i belongs to connection i % count.
 async Task<string[]> CreateCodesAsync(string[] connections, int count)
 {
@@ -532,12 +546,6 @@ async Task<string[]> CreateCodesAsync(string[] connections, int count)
 
 static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
 
-static int FreePort()
-{
-    using var listener = new TcpListener(IPAddress.Loopback, 0);
-    listener.Start();
-    return ((IPEndPoint)listener.LocalEndpoint).Port;
-}
 
 internal static partial class Program
 {

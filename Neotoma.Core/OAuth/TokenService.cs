@@ -353,13 +353,4 @@ public sealed class TokenService(
         await insert.ExecuteNonQueryAsync(cancellationToken);
         return new TokenEndpointResponse(access, "Bearer", (int)options.AccessTokenLifetime.TotalSeconds, refresh, scope);
     }
-
-    /// <summary>
-    /// Issues a token pair for an existing connection, exactly as the token endpoint does after a
-    /// sign-in. For tools that need a real token without a browser (the benchmark); never exposed over HTTP.
-    /// </summary>
-    public Task<TokenEndpointResponse> MintAsync(string connectionId, string clientId, string userId, CancellationToken cancellationToken) =>
-        database.InTransactionAsync(DbScope.OAuth, (connection, transaction) =>
-            IssueAsync(connection, transaction, "mint_" + OpaqueToken.New(16), connectionId, clientId, userId,
-                NeotomaScopes.Default, options.Resource, cancellationToken), cancellationToken);
 }

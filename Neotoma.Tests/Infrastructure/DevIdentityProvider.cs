@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
+using Neotoma.TestSupport;
 
 namespace Neotoma.Tests.Infrastructure;
 
@@ -77,7 +78,7 @@ public sealed class DevIdentityProvider : IAsyncDisposable
 
     public static async Task<DevIdentityProvider> StartAsync(string redirectUri, bool enableRegistration = false, int? port = null)
     {
-        port ??= SelfHostServer.FreePort();
+        port ??= FreePorts.Next();
         var issuer = new Uri($"http://127.0.0.1:{port}");
         var start = new ProcessStartInfo("node", "server.mjs")
         {

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging;
+using Neotoma.TestSupport;
 
 namespace Neotoma.Tests.Infrastructure;
 
@@ -12,7 +13,7 @@ public abstract class LoopbackApp : IAsyncDisposable
 {
     private WebApplication? app;
 
-    public Uri Origin { get; } = new($"http://127.0.0.1:{SelfHostServer.FreePort()}");
+    public Uri Origin { get; } = new($"http://127.0.0.1:{FreePorts.Next()}");
 
     protected abstract void Map(WebApplication app);
 

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Neotoma.TestSupport;
 
 namespace Neotoma.Tests.Infrastructure;
 
@@ -84,7 +85,7 @@ public sealed class MetadataDocumentHost : IAsyncDisposable
         var caFile = Path.Combine(Path.GetTempPath(), $"neotoma-cimd-ca-{Guid.NewGuid():N}.pem");
         await File.WriteAllTextAsync(caFile, certificate.ExportCertificatePem());
 
-        var origin = new Uri($"https://127.0.0.1:{SelfHostServer.FreePort()}");
+        var origin = new Uri($"https://127.0.0.1:{FreePorts.Next()}");
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrelHttpsConfiguration();

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Neotoma.Core.Configuration;
+using Neotoma.TestSupport;
 
 namespace Neotoma.Tests.Infrastructure;
 
@@ -47,7 +48,7 @@ public class OAuthFixture : IAsyncLifetime
     {
         await Database.InitializeAsync();
         await BeforeStartAsync();
-        port = SelfHostServer.FreePort();
+        port = FreePorts.Next();
         Provider = await DevIdentityProvider.StartAsync($"http://127.0.0.1:{port}/api/mcp/oauth/callback");
         App = await StartAppAsync();
     }
@@ -68,7 +69,7 @@ public class OAuthFixture : IAsyncLifetime
     /// its settings (one instance configured differently). The caller disposes it.
     /// </summary>
     public async Task<SelfHostServer> StartSecondInstanceAsync(Action<Dictionary<string, string?>>? configure = null) =>
-        (SelfHostServer)await StartAppAsync(SelfHostServer.FreePort(), configure);
+        (SelfHostServer)await StartAppAsync(FreePorts.Next(), configure);
 
     private async Task<IAppServer> StartAppAsync(int? instancePort = null, Action<Dictionary<string, string?>>? configure = null)
     {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Npgsql;
+using Neotoma.TestSupport;
 
 namespace Neotoma.Tests.Infrastructure;
 
@@ -35,7 +36,7 @@ public sealed class PgBouncer : IAsyncDisposable
             throw new InvalidOperationException($"{executable} is missing: install the Debian package `pgbouncer` (./neotoma test does).");
         }
 
-        var port = SelfHostServer.FreePort();
+        var port = FreePorts.Next();
         var ini = Path.Combine(cluster.Directory, "pgbouncer.ini");
         await File.WriteAllTextAsync(Path.Combine(cluster.Directory, "userlist.txt"), $"\"{PostgresServer.AppRole}\" \"{PostgresServer.AppPassword}\"\n");
         await File.WriteAllTextAsync(ini, $"""

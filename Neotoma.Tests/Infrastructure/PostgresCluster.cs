@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Npgsql;
+using Neotoma.TestSupport;
 
 namespace Neotoma.Tests.Infrastructure;
 
@@ -45,7 +46,7 @@ public sealed class PostgresCluster : IAsyncDisposable
             .Where(System.IO.Directory.Exists).OrderBy(d => d, StringComparer.Ordinal).LastOrDefault()
             ?? throw new InvalidOperationException("No PostgreSQL binaries under /usr/lib/postgresql (./neotoma test installs them).");
         var directory = System.IO.Directory.CreateTempSubdirectory("neotoma-own-pg-").FullName;
-        var cluster = new PostgresCluster(directory, bin, SelfHostServer.FreePort(), maxConnections);
+        var cluster = new PostgresCluster(directory, bin, FreePorts.Next(), maxConnections);
         if (Environment.UserName == "root")
         {
             await RunAsync("chown", "postgres", directory);

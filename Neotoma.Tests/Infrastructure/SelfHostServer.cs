@@ -5,6 +5,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Neotoma.Core.Configuration;
 using Neotoma.Functions.SelfHost;
+using Neotoma.TestSupport;
 
 namespace Neotoma.Tests.Infrastructure;
 
@@ -38,48 +39,6 @@ public sealed class SelfHostServer : IAppServer
 
     public IServiceProvider Services => app.Services;
 
-    /// <summary>
-    /// A port nothing listens on, for a server a test starts. Not one the kernel hands out for
-    /// port 0: those come from the ephemeral range, which every outgoing connection of the suite
-    /// also draws from, so the port could be taken as a client's source port before the server
-    /// binds it (seen as EADDRINUSE when the dev provider started). Ports below that range, each
-    /// handed out once per test run, cannot collide that way.
-    /// </summary>
-    public static int FreePort()
-    {
-        while (true)
-        {
-            var port = Interlocked.Increment(ref nextPort);
-            if (port >= EphemeralLow)
-            {
-                Interlocked.CompareExchange(ref nextPort, FirstPort, port);
-                continue;
-            }
-
-            try
-            {
-                using var listener = new TcpListener(IPAddress.Loopback, port);
-                listener.Start();
-                return port;
-            }
-            catch (SocketException)
-            {
-                // Taken by something else on this machine: try the next one.
-            }
-        }
-    }
-
-    /// <summary>The lowest port the kernel gives outgoing connections (Linux: ip_local_port_range).</summary>
-    private static readonly int EphemeralLow = File.Exists("/proc/sys/net/ipv4/ip_local_port_range")
-        && int.TryParse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries)[0], out var low)
-        ? low
-        : 32768;
-
-    /// <summary>Where this process starts counting: apart from another test run's by its process id.</summary>
-    private static readonly int FirstPort = 10_000 + Environment.ProcessId % 1_000 * 16;
-
-    private static int nextPort = FirstPort;
-
     /// <summary>The settings every test instance starts with, whichever host runs it; a test's own settings come after.</summary>
     public static Dictionary<string, string?> TestSettings(Uri baseAddress) => new()
     {
@@ -109,7 +68,7 @@ public sealed class SelfHostServer : IAppServer
         Action<IServiceCollection>? services = null,
         int? port = null)
     {
-        var chosenPort = port ?? FreePort();
+        var chosenPort = port ?? FreePorts.Next();
         var baseAddress = new Uri($"http://127.0.0.1:{chosenPort}");
         var app = SelfHostApplication.Build(
             ["--urls", baseAddress.ToString().TrimEnd('/')],

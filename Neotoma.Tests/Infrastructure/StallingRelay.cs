@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using Neotoma.TestSupport;
 
 namespace Neotoma.Tests.Infrastructure;
 
@@ -23,7 +24,7 @@ public sealed class StallingRelay : IAsyncDisposable
     {
         this.targetPort = targetPort;
         flowing.SetResult();
-        listener = new TcpListener(IPAddress.Loopback, SelfHostServer.FreePort());
+        listener = new TcpListener(IPAddress.Loopback, FreePorts.Next());
         listener.Start();
         accepting = AcceptAsync();
     }

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Neotoma.Core.Configuration;
 using Neotoma.Tests.Infrastructure;
+using Neotoma.TestSupport;
 
 namespace Neotoma.Tests.OAuth;
 
@@ -21,7 +22,7 @@ public sealed class UpstreamRegistrationTests(DatabaseFixture database) : IClass
     [Fact]
     public async Task WithoutClientId_TwoInstancesRegisterOnce_AndSignInWorks()
     {
-        var port = SelfHostServer.FreePort();
+        var port = FreePorts.Next();
         var issuer = $"http://127.0.0.1:{port}";
         await using var provider = await DevIdentityProvider.StartAsync(issuer + "/api/mcp/oauth/callback", enableRegistration: true);
         var logs = new LogCollector();
@@ -57,7 +58,7 @@ public sealed class UpstreamRegistrationTests(DatabaseFixture database) : IClass
     [Fact]
     public async Task WithoutClientId_AndNoRegistrationAtTheProvider_IsClientRegistrationFailed_WithTheGuidesHints()
     {
-        var port = SelfHostServer.FreePort();
+        var port = FreePorts.Next();
         await using var provider = await DevIdentityProvider.StartAsync($"http://127.0.0.1:{port}/api/mcp/oauth/callback", enableRegistration: false);
         await using var server = await SelfHostServer.StartAsync(new Dictionary<string, string?>
         {

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using Neotoma.Tests.Infrastructure;
 using Xunit.Abstractions;
+using Neotoma.TestSupport;
 
 namespace Neotoma.Tests.Operations;
 
@@ -27,11 +28,11 @@ public sealed class ScriptFixture : IAsyncLifetime
         }
     }
 
-    public int AppPort { get; } = SelfHostServer.FreePort();
+    public int AppPort { get; } = FreePorts.Next();
 
-    public int IdpPort { get; } = SelfHostServer.FreePort();
+    public int IdpPort { get; } = FreePorts.Next();
 
-    public int PostgresPort { get; } = SelfHostServer.FreePort();
+    public int PostgresPort { get; } = FreePorts.Next();
 
     public Uri AppUrl => new($"http://localhost:{AppPort}");
 
@@ -222,7 +223,7 @@ public sealed class NeotomaScriptTests(ScriptFixture script, ITestOutputHelper o
     [Fact]
     public async Task Up_WhenThePortIsTaken_ExitsWithTheMessage()
     {
-        var taken = SelfHostServer.FreePort();
+        var taken = FreePorts.Next();
         using var listener = new TcpListener(IPAddress.Loopback, taken);
         listener.Start();
 

@@ -2,6 +2,7 @@ using System.Net;
 using Neotoma.Core.Configuration;
 using Neotoma.Tests.Infrastructure;
 using Neotoma.WorkerHost;
+using Neotoma.TestSupport;
 
 namespace Neotoma.Tests.WorkerPath;
 
@@ -36,7 +37,7 @@ public sealed class WorkerStartTests(DatabaseFixture database) : IClassFixture<D
                 fi
                 exec dotnet "$dir/Neotoma.Functions.dll" "$@"
                 """);
-            var port = SelfHostServer.FreePort();
+            var port = FreePorts.Next();
             var settings = SelfHostServer.TestSettings(new Uri($"http://127.0.0.1:{port}"));
             settings[SettingNames.DatabaseConnectionString] = database.AppConnectionString;
             var lines = new List<string>();
