@@ -67,7 +67,7 @@ public static class NeotomaServiceCollectionExtensions
         var direct = configuration[SettingNames.DatabaseDirectConnectionString] is { Length: > 0 } directString ? directString : null;
         services.AddSingleton(sp => new DirectDatabase(direct is null ? sp.GetRequiredService<NpgsqlDataSource>() : BuildDataSource(sp, direct, auth)));
         services.AddSingleton<NeotomaDatabase>();
-        services.AddSingleton(sp => new DatabaseMigrator(database, sp.GetRequiredService<DirectDatabase>().DataSource, sp.GetRequiredService<ILogger<DatabaseMigrator>>()));
+        services.AddSingleton(sp => new DatabaseMigrator(sp.GetRequiredService<DirectDatabase>().DataSource, sp.GetRequiredService<ILogger<DatabaseMigrator>>()));
         services.AddHostedService<MigrationHostedService>();
         return services;
     }

@@ -15,10 +15,7 @@ namespace Neotoma.Core.OAuth;
 /// or a page for a client-less connection. <see cref="SignInId"/> set: the browser that started this
 /// sign-in came back, so it may be signed in to the connections page as <see cref="UserId"/>, bounded by that sign-in.
 /// </summary>
-public sealed record CallbackOutcome(Uri? ClientRedirect, string ConnectionId, string UserId, string? ClientName, string? SignInId = null)
-{
-    public bool StartsSession => SignInId is not null;
-}
+public sealed record CallbackOutcome(Uri? ClientRedirect, string ConnectionId, string UserId, string? ClientName, string? SignInId = null);
 
 /// <summary>
 /// The upstream provider's redirect back to Neotoma. Consumes the state row atomically

@@ -10,8 +10,6 @@ namespace Neotoma.Core.Security;
 /// </summary>
 public sealed class ClientIpResolver(int trustedProxies)
 {
-    public int TrustedProxies => trustedProxies;
-
     public string Resolve(HttpRequest request)
     {
         var remote = request.HttpContext.Connection.RemoteIpAddress;

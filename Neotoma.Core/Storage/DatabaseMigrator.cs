@@ -40,19 +40,17 @@ public sealed class DatabaseMigrator
     // "NEOTOMA" in ASCII: any fixed 64-bit number works, this one is easy to recognise in pg_locks.
     internal const long AdvisoryLockKey = 0x4E454F544F4D41;
 
-    private readonly DatabaseOptions options;
     private readonly NpgsqlDataSource dataSource;
     private readonly ILogger<DatabaseMigrator> logger;
     private readonly MigrationScripts scripts;
 
-    public DatabaseMigrator(DatabaseOptions options, NpgsqlDataSource dataSource, ILogger<DatabaseMigrator> logger)
-        : this(options, dataSource, logger, MigrationScripts.Neotoma)
+    public DatabaseMigrator(NpgsqlDataSource dataSource, ILogger<DatabaseMigrator> logger)
+        : this(dataSource, logger, MigrationScripts.Neotoma)
     {
     }
 
-    internal DatabaseMigrator(DatabaseOptions options, NpgsqlDataSource dataSource, ILogger<DatabaseMigrator> logger, MigrationScripts scripts)
+    internal DatabaseMigrator(NpgsqlDataSource dataSource, ILogger<DatabaseMigrator> logger, MigrationScripts scripts)
     {
-        this.options = options;
         this.dataSource = dataSource;
         this.logger = logger;
         this.scripts = scripts;

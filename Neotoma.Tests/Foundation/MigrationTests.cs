@@ -130,7 +130,7 @@ public sealed class MigrationTests
     {
         var connectionString = PostgresServer.AppConnectionString(database);
         await using var dataSource = NpgsqlDataSource.Create(connectionString);
-        var migrator = new DatabaseMigrator(new DatabaseOptions { ConnectionString = connectionString }, dataSource,
+        var migrator = new DatabaseMigrator(dataSource,
             NullLogger<DatabaseMigrator>.Instance, scripts);
         return await migrator.MigrateAsync(CancellationToken.None);
     }

@@ -104,7 +104,7 @@ public static class PostgresServer
             // Pooling off: a pooled idle connection to the template would make every clone fail.
             var connectionString = AppConnectionString(TemplateName, pooling: false);
             await using var dataSource = NpgsqlDataSource.Create(connectionString);
-            var migrator = new DatabaseMigrator(new DatabaseOptions { ConnectionString = connectionString }, dataSource,
+            var migrator = new DatabaseMigrator(dataSource,
                 NullLogger<DatabaseMigrator>.Instance);
             await migrator.MigrateAsync(CancellationToken.None);
             templateReady = true;
