@@ -126,6 +126,7 @@ public static class NeotomaServiceCollectionExtensions
             ClientId = string.IsNullOrWhiteSpace(clientId) ? configuration[SettingNames.SupabaseClientId] : clientId,
             ClientSecret = configuration[SettingNames.UpstreamClientSecret],
             Scopes = configuration[SettingNames.UpstreamScopes] is { Length: > 0 } scopes ? scopes : UpstreamOptions.DefaultScopes(preset),
+            RedirectUri = server.CallbackEndpoint,
         });
         // Well below an MCP client's own timeout, so a provider that hangs is answered as 503 OAUTH_UPSTREAM_UNAVAILABLE
         // while the client still waits, instead of the client giving up and retrying a refresh it thinks failed.

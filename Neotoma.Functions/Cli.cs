@@ -27,7 +27,7 @@ internal static class Cli
         {
             return await verb();
         }
-        catch (Exception e) when (e is NeotomaConfigurationException or MigrationFailedException or Neotoma.Core.OAuth.OAuthException or Azure.RequestFailedException)
+        catch (Exception e) when (e is NeotomaConfigurationException or MigrationFailedException or Neotoma.Core.Errors.OAuthException or Azure.RequestFailedException)
         {
             Console.Error.WriteLine($"neotoma: {e.Message}");
             return 1;

@@ -70,7 +70,7 @@ public sealed class InitiateFunction(
             case "deny":
                 return authorization.ErrorRedirect(request.RedirectUri, OAuthErrorCode.OAUTH_ACCESS_DENIED, "The user denied access.", request.State);
             case "continue" when await consents.CoversAsync(session!.UserId, request, cancellationToken):
-                return await callbacks.CompleteRememberedAsync(request, session, clientIp, cancellationToken);
+                return await callbacks.CompleteRememberedAsync(request, session.UserId, session.SignInId, clientIp, cancellationToken);
             case "continue":
                 throw new OAuthException(OAuthErrorCode.OAUTH_CONSENT_INVALID,
                     "This approval was forgotten or revoked since the page was shown; nothing was sent. Go back to your MCP client and connect again.");

@@ -98,7 +98,7 @@ public sealed partial class AuthorizationService(
         else if (!client.RedirectUris.Any(registered => RedirectUriPolicy.Matches(registered, redirectUri)))
         {
             throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REDIRECT_URI,
-                $"redirect_uri '{ClientRegistrationService.Printable(redirectUri)}' does not match any URI this client registered.");
+                $"redirect_uri '{DisplayText.Printable(redirectUri)}' does not match any URI this client registered.");
         }
 
         // From here the redirect URI is trusted: errors go back to the client.
@@ -207,7 +207,7 @@ public sealed partial class AuthorizationService(
         if (redirectUri is not null && RedirectUriPolicy.Validate(redirectUri) is { } reason)
         {
             throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REDIRECT_URI,
-                $"Redirect URI '{ClientRegistrationService.Printable(redirectUri)}' is not allowed: {reason}.");
+                $"Redirect URI '{DisplayText.Printable(redirectUri)}' is not allowed: {reason}.");
         }
 
         return await InitiateAsync(new PendingSignIn(connectionId ?? NewConnectionId(), null, clientName, redirectUri, null, null, null, null),

@@ -5,7 +5,6 @@ using Microsoft.Extensions.Logging;
 using Neotoma.Core.Security;
 using Neotoma.Core.Storage;
 using Neotoma.Core.Upstream;
-using Neotoma.Core.Web;
 using Npgsql;
 
 namespace Neotoma.Core.OAuth;
@@ -74,7 +73,7 @@ public sealed class CallbackService(
         if (!string.IsNullOrEmpty(upstreamError) || string.IsNullOrEmpty(code))
         {
             var failure = await FailAsync(row, clientIp, OAuthErrorCode.OAUTH_ACCESS_DENIED,
-                "The sign-in provider did not sign you in" + (string.IsNullOrEmpty(upstreamError) ? "." : $" ({ClientRegistrationService.Printable(upstreamError)})."),
+                "The sign-in provider did not sign you in" + (string.IsNullOrEmpty(upstreamError) ? "." : $" ({DisplayText.Printable(upstreamError)})."),
                 cancellationToken);
             throw ToClientIfPossible(row, failure);
         }
@@ -146,21 +145,20 @@ public sealed class CallbackService(
     /// without a sign-in at the provider. The web session's sign-in stands for that, so the connection is
     /// bound to it and ends with it (<see cref="BrowserSignIns"/>).
     /// </summary>
-    public async Task<Uri> CompleteRememberedAsync(AuthorizationRequest request, WebSession session, string? clientIp, CancellationToken cancellationToken)
+    public async Task<Uri> CompleteRememberedAsync(AuthorizationRequest request, string userId, string signInId, string? clientIp, CancellationToken cancellationToken)
     {
-        var userId = session.UserId;
         var row = new StateRow("conn_" + OpaqueToken.New(16), "", "", request.Client.ClientId, request.Client.ClientName, request.RedirectUri,
             request.CodeChallenge, request.State, request.Scope, request.Resource, timeProvider.GetUtcNow());
         var clientCode = OpaqueToken.New(32);
         await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
-            await BrowserSignIns.HoldAsync(connection, transaction, session.SignInId, cancellationToken);
-            await CreateConnectionAsync(connection, transaction, row, userId, tokens: null, cancellationToken, session.SignInId);
+            await BrowserSignIns.HoldAsync(connection, transaction, signInId, cancellationToken);
+            await CreateConnectionAsync(connection, transaction, row, userId, tokens: null, cancellationToken, signInId);
             await InsertCodeAsync(connection, transaction, row, clientCode, cancellationToken);
         }, cancellationToken);
 
         OAuthLog.ConnectionCreated(logger, row.ConnectionId, userId);
-        WebLog.ConsentRemembered(logger, row.ConnectionId);
+        OAuthLog.ConsentRemembered(logger, row.ConnectionId);
         await audit.WriteAsync(new AuditEntry(AuditEvents.ConsentRemembered, row.ConnectionId, userId, row.ClientId, clientIp), cancellationToken);
         return ClientRedirect(row, clientCode);
     }

@@ -283,7 +283,7 @@ public sealed class ClientMetadataDocuments(
 
     private static OAuthException Refused(string clientId, string reason) =>
         new(OAuthErrorCode.OAUTH_CLIENT_METADATA_DOCUMENT_INVALID,
-            $"The client's metadata document '{ClientRegistrationService.Printable(clientId)}' cannot be used: {reason}.");
+            $"The client's metadata document '{DisplayText.Printable(clientId)}' cannot be used: {reason}.");
 
     /// <summary>
     /// The handler every document fetch goes through: it resolves the host itself and connects only

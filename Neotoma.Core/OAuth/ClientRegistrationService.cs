@@ -108,7 +108,7 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
             var value = OAuthJson.Text(uri, "redirect_uris", OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA);
             if (RedirectUriPolicy.Validate(value) is { } reason)
             {
-                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REDIRECT_URI, $"Redirect URI '{Printable(value)}' is not allowed: {reason}.");
+                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REDIRECT_URI, $"Redirect URI '{DisplayText.Printable(value)}' is not allowed: {reason}.");
             }
 
             redirectUris.Add(value);
@@ -141,13 +141,6 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
     }
 
     private static OAuthException Invalid(string description) => new(OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA, description);
-
-    /// <summary>An attacker's URI is echoed back to its sender only, and without control characters.</summary>
-    internal static string Printable(string value)
-    {
-        var clean = new string(value.Where(c => !char.IsControl(c)).ToArray());
-        return clean.Length > 200 ? clean[..200] + "…" : clean;
-    }
 }
 
 /// <summary>A client Neotoma knows: registered dynamically, or described by its metadata document (then <see cref="ClientId"/> is that document's https URL).</summary>

@@ -20,12 +20,6 @@ internal static partial class OAuthLog
     [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "[MCP OAuth] Failed to {Action}: {Reason}")]
     public static partial void FailedTo(ILogger logger, string action, string reason);
 
-    [LoggerMessage(EventId = 205, Level = LogLevel.Warning, Message = "[MCP OAuth] Failed to {Action} at the sign-in provider: {Reason}")]
-    public static partial void UpstreamFailure(ILogger logger, string action, string reason);
-
-    [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "[MCP OAuth] Dynamically registered OAuth client {ClientId} at {Issuer}")]
-    public static partial void DynamicallyRegistered(ILogger logger, string issuer, string clientId);
-
     [LoggerMessage(EventId = 207, Level = LogLevel.Warning, Message = "[ERROR] APIError:{Operation} {{ error: \"{ErrorCode}\" }}")]
     public static partial void ApiError(ILogger logger, string operation, string errorCode);
 
@@ -41,4 +35,7 @@ internal static partial class OAuthLog
 
     [LoggerMessage(EventId = 211, Level = LogLevel.Information, Message = "[MCP OAuth] Revoked connection: {ConnectionId} ({Reason})")]
     public static partial void ConnectionRevoked(ILogger logger, string connectionId, RevocationReason reason);
+
+    [LoggerMessage(EventId = 212, Level = LogLevel.Information, Message = "[MCP OAuth] Remembered consent skipped the consent page for connection: {ConnectionId}")]
+    public static partial void ConsentRemembered(ILogger logger, string connectionId);
 }

@@ -1,3 +1,4 @@
+using Neotoma.Core.Security;
 using Microsoft.Extensions.Primitives;
 
 namespace Neotoma.Core.OAuth;
@@ -14,18 +15,18 @@ public static class OAuthParameters
         {
             if (values.Count > 1)
             {
-                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, $"The parameter '{ClientRegistrationService.Printable(name)}' appears more than once.");
+                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, $"The parameter '{DisplayText.Printable(name)}' appears more than once.");
             }
 
             var value = values.ToString();
             if (value.Length > MaxParameterLength)
             {
-                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, $"The parameter '{ClientRegistrationService.Printable(name)}' is longer than {MaxParameterLength} characters.");
+                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, $"The parameter '{DisplayText.Printable(name)}' is longer than {MaxParameterLength} characters.");
             }
 
             if (value.Any(char.IsControl))
             {
-                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, $"The parameter '{ClientRegistrationService.Printable(name)}' contains control characters.");
+                throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, $"The parameter '{DisplayText.Printable(name)}' contains control characters.");
             }
 
             result[name] = value;

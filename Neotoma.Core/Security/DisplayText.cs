@@ -6,6 +6,13 @@ namespace Neotoma.Core.Security;
 /// <summary>Text that someone other than the person chose (a client's name, a token's name), before a person is shown it.</summary>
 public static class DisplayText
 {
+    /// <summary>A value an untrusted party chose, fit to quote in an error or a log line: control characters dropped, at most 200 characters.</summary>
+    public static string Printable(string value)
+    {
+        var clean = new string(value.Where(c => !char.IsControl(c)).ToArray());
+        return clean.Length > 200 ? clean[..200] + "…" : clean;
+    }
+
     /// <summary>
     /// Whether the text can be shown as it is: no control characters and no invisible formatting
     /// (bidirectional overrides and isolates such as U+202E, zero-width characters, line and

@@ -4,7 +4,6 @@ using Azure.Identity;
 using Azure.Security.KeyVault.Secrets;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Neotoma.Core.OAuth;
 
 namespace Neotoma.Core.Security;
 

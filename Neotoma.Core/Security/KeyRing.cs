@@ -1,4 +1,3 @@
-using Neotoma.Core.OAuth;
 
 namespace Neotoma.Core.Security;
 

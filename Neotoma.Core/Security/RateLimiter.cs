@@ -1,4 +1,3 @@
-using Neotoma.Core.OAuth;
 using Neotoma.Core.Storage;
 using Npgsql;
 

@@ -1,5 +1,4 @@
 using System.Net.Sockets;
-using Neotoma.Core.OAuth;
 using Npgsql;
 
 namespace Neotoma.Core.Storage;

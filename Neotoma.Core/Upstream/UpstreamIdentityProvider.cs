@@ -6,7 +6,6 @@ using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Protocols;
 using Microsoft.IdentityModel.Protocols.OpenIdConnect;
 using Microsoft.IdentityModel.Tokens;
-using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
 using Neotoma.Core.Storage;
 using Npgsql;
@@ -46,7 +45,6 @@ public sealed class UpstreamIdentityProvider
     private const long RegistrationLockKey = 0x4E454F5F444352; // "NEO_DCR"
 
     private readonly UpstreamOptions options;
-    private readonly OAuthServerOptions server;
     private readonly IHttpClientFactory httpClients;
     private readonly NeotomaDatabase database;
     private readonly TokenCipher cipher;
@@ -59,7 +57,6 @@ public sealed class UpstreamIdentityProvider
 
     public UpstreamIdentityProvider(
         UpstreamOptions options,
-        OAuthServerOptions server,
         IHttpClientFactory httpClients,
         NeotomaDatabase database,
         TokenCipher cipher,
@@ -67,7 +64,6 @@ public sealed class UpstreamIdentityProvider
         ILogger<UpstreamIdentityProvider> logger)
     {
         this.options = options;
-        this.server = server;
         this.httpClients = httpClients;
         this.database = database;
         this.cipher = cipher;
@@ -90,7 +86,7 @@ public sealed class UpstreamIdentityProvider
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or HttpRequestException)
         {
-            OAuthLog.UpstreamFailure(logger, "read the discovery document", e.InnerException?.Message ?? e.Message);
+            UpstreamLog.UpstreamFailure(logger, "read the discovery document", e.InnerException?.Message ?? e.Message);
             throw new OAuthException(OAuthErrorCode.OAUTH_UPSTREAM_ERROR,
                 $"The sign-in provider's discovery document ({options.Issuer}/.well-known/openid-configuration) could not be read. Check OIDC_ISSUER and that the provider is reachable.");
         }
@@ -128,7 +124,7 @@ public sealed class UpstreamIdentityProvider
         {
             ["response_type"] = "code",
             ["client_id"] = upstreamClient.ClientId,
-            ["redirect_uri"] = server.CallbackEndpoint,
+            ["redirect_uri"] = options.RedirectUri,
             ["scope"] = options.Scopes,
             ["state"] = state,
             ["nonce"] = nonce,
@@ -149,7 +145,7 @@ public sealed class UpstreamIdentityProvider
         {
             ["grant_type"] = "authorization_code",
             ["code"] = code,
-            ["redirect_uri"] = server.CallbackEndpoint,
+            ["redirect_uri"] = options.RedirectUri,
             ["code_verifier"] = codeVerifier,
         }, OAuthErrorCode.OAUTH_TOKEN_EXCHANGE_FAILED, "exchange code", cancellationToken);
 
@@ -193,13 +189,13 @@ public sealed class UpstreamIdentityProvider
                 return UpstreamRevocationResult.Revoked;
             }
 
-            OAuthLog.UpstreamFailure(logger, "revoke a token", $"HTTP {(int)response.StatusCode}");
+            UpstreamLog.UpstreamFailure(logger, "revoke a token", $"HTTP {(int)response.StatusCode}");
             var status = (int)response.StatusCode;
             return status is 408 or 429 || status >= 500 ? UpstreamRevocationResult.Unavailable : UpstreamRevocationResult.Refused;
         }
         catch (Exception e) when (e is HttpRequestException or OAuthException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            OAuthLog.UpstreamFailure(logger, "revoke a token", e.Message);
+            UpstreamLog.UpstreamFailure(logger, "revoke a token", e.Message);
             return UpstreamRevocationResult.Unavailable;
         }
     }
@@ -243,7 +239,7 @@ public sealed class UpstreamIdentityProvider
 
             if (!result.IsValid)
             {
-                OAuthLog.UpstreamFailure(logger, "validate the ID token", result.Exception?.GetType().Name ?? "invalid");
+                UpstreamLog.UpstreamFailure(logger, "validate the ID token", result.Exception?.GetType().Name ?? "invalid");
                 throw new OAuthException(OAuthErrorCode.OAUTH_ID_TOKEN_INVALID,
                     "The sign-in provider's ID token did not validate (signature, issuer, audience or expiry).");
             }
@@ -275,7 +271,7 @@ public sealed class UpstreamIdentityProvider
         }
         catch (Exception e) when (e is IOException or HttpRequestException or ArgumentException or TaskCanceledException)
         {
-            OAuthLog.UpstreamFailure(logger, "read the signing keys", e.Message);
+            UpstreamLog.UpstreamFailure(logger, "read the signing keys", e.Message);
             throw Unavailable();
         }
     }
@@ -300,7 +296,7 @@ public sealed class UpstreamIdentityProvider
         catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
         {
             // Refused, reset or no answer within OIDC_TIMEOUT_SECONDS: a passing outage, never a reason to sign anyone out.
-            OAuthLog.FailedTo(logger, action, e is TaskCanceledException ? "no answer in time" : e.Message);
+            UpstreamLog.FailedTo(logger, action, e is TaskCanceledException ? "no answer in time" : e.Message);
             throw Unavailable();
         }
 
@@ -319,7 +315,7 @@ public sealed class UpstreamIdentityProvider
             var status = (int)response.StatusCode;
             if (status is >= 500 or 429 || tokens?.Error is "temporarily_unavailable" or "server_error")
             {
-                OAuthLog.FailedTo(logger, action, tokens?.Error is { } busy ? $"{busy} (HTTP {status})" : $"HTTP {status}");
+                UpstreamLog.FailedTo(logger, action, tokens?.Error is { } busy ? $"{busy} (HTTP {status})" : $"HTTP {status}");
                 throw Unavailable();
             }
 
@@ -327,7 +323,7 @@ public sealed class UpstreamIdentityProvider
             {
                 // The provider's error and description name the problem without holding secrets.
                 var reason = tokens?.Error is { } error ? $"{error}: {tokens.ErrorDescription}" : $"HTTP {status}";
-                OAuthLog.FailedTo(logger, action, reason);
+                UpstreamLog.FailedTo(logger, action, reason);
                 if (tokens?.Error is "invalid_grant")
                 {
                     // The one terminal answer: this code or refresh token is dead at the provider.
@@ -337,12 +333,12 @@ public sealed class UpstreamIdentityProvider
                 }
 
                 throw new OAuthException(OAuthErrorCode.OAUTH_UPSTREAM_ERROR,
-                    $"The sign-in provider refused Neotoma's request ({ClientRegistrationService.Printable(reason)}). Check OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and the provider's client settings.");
+                    $"The sign-in provider refused Neotoma's request ({DisplayText.Printable(reason)}). Check OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and the provider's client settings.");
             }
 
             if (tokens?.AccessToken is null)
             {
-                OAuthLog.FailedTo(logger, action, "the token response could not be read");
+                UpstreamLog.FailedTo(logger, action, "the token response could not be read");
                 throw new OAuthException(OAuthErrorCode.OAUTH_UPSTREAM_ERROR,
                     "The sign-in provider's token response could not be read (it is not the JSON of RFC 6749 §5.1, or has no access_token).");
             }
@@ -391,7 +387,7 @@ public sealed class UpstreamIdentityProvider
             insert.Parameters.AddWithValue("id", registered.ClientId);
             insert.Parameters.AddWithValue("secret", registered.ClientSecret is null ? DBNull.Value : cipher.Encrypt(registered.ClientSecret));
             await insert.ExecuteNonQueryAsync(cancellationToken);
-            OAuthLog.DynamicallyRegistered(logger, options.Issuer, registered.ClientId);
+            UpstreamLog.DynamicallyRegistered(logger, options.Issuer, registered.ClientId);
             return registered;
         }, cancellationToken);
     }
@@ -409,7 +405,7 @@ public sealed class UpstreamIdentityProvider
             using var response = await httpClients.CreateClient(HttpClientName).PostAsJsonAsync(metadata.RegistrationEndpoint, new
             {
                 client_name = "Neotoma",
-                redirect_uris = new[] { server.CallbackEndpoint },
+                redirect_uris = new[] { options.RedirectUri },
                 grant_types = new[] { "authorization_code", "refresh_token" },
                 response_types = new[] { "code" },
                 token_endpoint_auth_method = "client_secret_post",
@@ -430,7 +426,7 @@ public sealed class UpstreamIdentityProvider
 
     private OAuthException RegistrationFailed(string reason)
     {
-        OAuthLog.FailedTo(logger, "register OAuth client", reason);
+        UpstreamLog.FailedTo(logger, "register OAuth client", reason);
         return new OAuthException(OAuthErrorCode.OAUTH_CLIENT_REGISTRATION_FAILED,
             "Neotoma could not register itself at the sign-in provider. Enable dynamic client registration there " +
             "(Supabase: Authentication > OAuth Server > Allow Dynamic OAuth Apps) or set OIDC_CLIENT_ID " +

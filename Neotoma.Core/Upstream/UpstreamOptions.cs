@@ -26,6 +26,9 @@ public sealed record UpstreamOptions
 
     public required string Scopes { get; init; }
 
+    /// <summary>Where the provider sends the browser back: Neotoma's callback endpoint.</summary>
+    public required string RedirectUri { get; init; }
+
     public static string DefaultScopes(UpstreamPreset preset) => preset switch
     {
         UpstreamPreset.Supabase => "openid email profile",
@@ -33,5 +36,6 @@ public sealed record UpstreamOptions
     };
 
     /// <summary>http is tolerated only for a provider on this machine (the dev provider).</summary>
-    public bool RequireHttps => !(Uri.TryCreate(Issuer, UriKind.Absolute, out var uri) && OAuth.RedirectUriPolicy.IsLoopback(uri));
+    public bool RequireHttps => !(Uri.TryCreate(Issuer, UriKind.Absolute, out var uri)
+        && (uri.IsLoopback || (System.Net.IPAddress.TryParse(uri.Host.Trim('[', ']'), out var address) && System.Net.IPAddress.IsLoopback(address))));
 }

@@ -5,9 +5,6 @@ namespace Neotoma.Core.Web;
 /// <summary>Log lines of the connections page. No session cookie, CSRF token or personal token ever goes in.</summary>
 internal static partial class WebLog
 {
-    [LoggerMessage(EventId = 401, Level = LogLevel.Information, Message = "[MCP OAuth] Remembered consent skipped the consent page for connection: {ConnectionId}")]
-    public static partial void ConsentRemembered(ILogger logger, string connectionId);
-
     [LoggerMessage(EventId = 403, Level = LogLevel.Information, Message = "[MCP OAuth] Signed out everywhere: {Sessions} web session(s) ended")]
     public static partial void SignedOutEverywhere(ILogger logger, int sessions);
 }

@@ -1,20 +1,12 @@
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Logging;
+using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
 using Neotoma.Core.Storage;
 using Npgsql;
 
 namespace Neotoma.Core.Web;
-
-public sealed record WebSessionOptions
-{
-    /// <summary>A session unused this long ends.</summary>
-    public TimeSpan IdleLifetime { get; init; } = TimeSpan.FromHours(8);
-
-    /// <summary>A session ends this long after sign-in however busy it is, so a stolen cookie does not live forever.</summary>
-    public TimeSpan AbsoluteLifetime { get; init; } = TimeSpan.FromDays(7);
-}
 
 /// <summary>A signed-in browser: who it is, the sign-in at the provider that bounds it (<see cref="BrowserSignIns"/>), and the CSRF token its forms must carry.</summary>
 public sealed record WebSession(string SessionHash, string UserId, string SignInId, string CsrfToken);

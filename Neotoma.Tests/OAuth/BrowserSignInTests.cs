@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.DependencyInjection;
+using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
 using Neotoma.Core.Web;
 using Neotoma.Tests.Infrastructure;

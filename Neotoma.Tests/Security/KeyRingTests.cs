@@ -27,9 +27,9 @@ public sealed class KeyRingTests
         var ring = new KeyRing();
         ring.Fail("could not read secret 'k' in Key Vault https://v.vault.azure.net/ with ManagedIdentityCredential: access denied");
 
-        var e = Assert.Throws<Neotoma.Core.OAuth.OAuthException>(() => new TokenCipher(ring).Encrypt("x"));
+        var e = Assert.Throws<Neotoma.Core.Errors.OAuthException>(() => new TokenCipher(ring).Encrypt("x"));
 
-        Assert.Equal(Neotoma.Core.OAuth.OAuthErrorCode.OAUTH_ENCRYPTION_KEY_MISSING, e.Code);
+        Assert.Equal(Neotoma.Core.Errors.OAuthErrorCode.OAUTH_ENCRYPTION_KEY_MISSING, e.Code);
         Assert.Contains("ManagedIdentityCredential", e.Message);
     }
 }

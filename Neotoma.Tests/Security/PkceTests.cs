@@ -1,3 +1,4 @@
+using Neotoma.Core.Security;
 using Neotoma.Core.OAuth;
 
 namespace Neotoma.Tests.Security;

@@ -1,8 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
-using Neotoma.Core.Security;
 
-namespace Neotoma.Core.OAuth;
+namespace Neotoma.Core.Security;
 
 /// <summary>RFC 7636 with S256 only (plain is refused: OAuth 2.1).</summary>
 public static class Pkce

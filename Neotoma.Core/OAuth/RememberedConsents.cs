@@ -1,8 +1,7 @@
-using Neotoma.Core.OAuth;
 using Neotoma.Core.Storage;
 using Npgsql;
 
-namespace Neotoma.Core.Web;
+namespace Neotoma.Core.OAuth;
 
 /// <summary>
 /// A person's approvals of a client, redirect URI and scope. Consent stays mandatory per person:

@@ -1,11 +1,20 @@
 using Microsoft.Extensions.Logging;
-using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
 using Neotoma.Core.Storage;
 using Neotoma.Core.Upstream;
 using Npgsql;
 
-namespace Neotoma.Core.Web;
+namespace Neotoma.Core.OAuth;
+
+/// <summary>How long a web session of the connections page lives; a browser sign-in without a refresh token lives as long as the longest.</summary>
+public sealed record WebSessionOptions
+{
+    /// <summary>A session unused this long ends.</summary>
+    public TimeSpan IdleLifetime { get; init; } = TimeSpan.FromHours(8);
+
+    /// <summary>A session ends this long after sign-in however busy it is, so a stolen cookie does not live forever.</summary>
+    public TimeSpan AbsoluteLifetime { get; init; } = TimeSpan.FromDays(7);
+}
 
 /// <summary>Why a browser sign-in ended.</summary>
 public enum SignInEnd

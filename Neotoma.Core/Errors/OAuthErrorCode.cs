@@ -1,4 +1,4 @@
-namespace Neotoma.Core.OAuth;
+namespace Neotoma.Core.Errors;
 
 /// <summary>
 /// Every error a user can hit, named as in the troubleshooting guide so that its scenarios
