@@ -28,7 +28,7 @@ public enum SignInEnd
     /// <summary>No web session and no live connection uses it any more.</summary>
     Unused,
 
-    /// <summary>The person pressed Revoke all.</summary>
+    /// <summary>The person pressed Revoke all (its provider token is revoked there whatever else the person holds: nothing else is left).</summary>
     RevokedByPerson,
 }
 
@@ -107,6 +107,22 @@ public sealed partial class BrowserSignIns(
     }
 
     /// <summary>
+    /// Shares the sign-in that made a connection (none for a client's own sign-in) for the rest of the
+    /// caller's transaction, before the caller locks the connection: ending a sign-in locks it first, then
+    /// its connections, so taking them in the same order keeps the two from deadlocking.
+    /// </summary>
+    internal static async Task ShareOfConnectionAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string connectionId, CancellationToken cancellationToken)
+    {
+        await using var share = new NpgsqlCommand("""
+            SELECT 1 FROM mcp_oauth_browser_sign_ins
+            WHERE sign_in_id = (SELECT sign_in_id FROM mcp_oauth_connections WHERE connection_id = @id) FOR SHARE
+            """, connection, transaction);
+        share.Parameters.AddWithValue("id", connectionId);
+        await share.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>
     /// The timer's pass: ends sign-ins that expired or that nothing uses any more, and asks the provider
     /// about every sign-in whose upstream access token is due. A provider that does not answer changes
     /// nothing (asked again on the next pass).
@@ -118,12 +134,14 @@ public sealed partial class BrowserSignIns(
         var unused = await EndEachAsync("""
             created_at < @now - @grace
             AND NOT EXISTS (SELECT 1 FROM mcp_oauth_web_sessions w WHERE w.sign_in_id = s.sign_in_id AND w.expires_at > @now AND w.created_at > @now - @absolute)
-            AND NOT EXISTS (SELECT 1 FROM mcp_oauth_connections c WHERE c.sign_in_id = s.sign_in_id AND c.revoked_at IS NULL)
+            AND NOT EXISTS (SELECT 1 FROM mcp_oauth_connections c WHERE c.sign_in_id = s.sign_in_id AND c.revoked_at IS NULL
+                            AND (c.pending OR EXISTS (SELECT 1 FROM mcp_oauth_tokens t
+                                                      WHERE t.connection_id = c.connection_id AND t.revoked_at IS NULL AND t.expires_at > @now)))
             """, now, SignInEnd.Unused, cancellationToken);
 
         var due = await LiveAsync("refresh_token IS NOT NULL AND upstream_access_token_expires_at <= @now + @margin", now, cancellationToken);
         int confirmed = 0, refused = 0, postponed = 0;
-        foreach (var (signInId, _) in due)
+        foreach (var (signInId, userId) in due)
         {
             switch (await RecheckOneAsync(signInId, cancellationToken))
             {
@@ -132,6 +150,9 @@ public sealed partial class BrowserSignIns(
                     break;
                 case false:
                     refused++;
+                    // Written once the end committed, so a rolled-back end leaves no audit row behind.
+                    await audit.WriteAsync(new AuditEntry(AuditEvents.ProviderEndedSignIn, UserId: userId, Success: false,
+                        ErrorCode: OAuthErrorCode.OAUTH_TOKEN_REFRESH_FAILED), cancellationToken);
                     break;
                 default:
                     postponed++;
@@ -277,7 +298,8 @@ public sealed partial class BrowserSignIns(
 
         if (encryptedRefresh is not null && reason != SignInEnd.ProviderRefused)
         {
-            await upstreamRevocations.QueueAsync(connection, transaction, encryptedRefresh, "refresh_token", "browser sign-in: " + signInId, now, cancellationToken);
+            await upstreamRevocations.QueueAsync(connection, transaction, userId, encryptedRefresh, "refresh_token", "browser sign-in: " + signInId, now,
+                onlyIfLastHolder: reason != SignInEnd.RevokedByPerson, cancellationToken);
         }
 
         await using (var sessions = new NpgsqlCommand("DELETE FROM mcp_oauth_web_sessions WHERE sign_in_id = @id", connection, transaction))
@@ -289,11 +311,6 @@ public sealed partial class BrowserSignIns(
         var made = await revocation.RevokeConnectionsAsync(connection, transaction, "sign_in_id = @signIn",
             new Dictionary<string, object> { ["signIn"] = signInId }, RevocationReason.SignInEnded, cancellationToken);
         SignInEnded(logger, signInId, reason, made);
-        if (reason == SignInEnd.ProviderRefused)
-        {
-            await audit.WriteAsync(new AuditEntry(AuditEvents.ProviderEndedSignIn, UserId: userId, Success: false,
-                ErrorCode: OAuthErrorCode.OAUTH_TOKEN_REFRESH_FAILED), cancellationToken);
-        }
     }
 
     [LoggerMessage(EventId = 404, Level = LogLevel.Information,

@@ -8,8 +8,11 @@ namespace Neotoma.Core.OAuth;
 /// <summary>Why a connection is revoked: said in the log, and whether its upstream tokens are revoked at the provider too.</summary>
 public enum RevocationReason
 {
-    /// <summary>The person revoked it on the connections page (Revoke, or Revoke all).</summary>
+    /// <summary>The person revoked it on the connections page.</summary>
     RevokedByPerson,
+
+    /// <summary>The person pressed Revoke all: every holder of their upstream tokens ends, so each is revoked at the provider.</summary>
+    RevokedEverything,
 
     /// <summary>The browser sign-in that made it (from a remembered approval, or a personal token) ended.</summary>
     SignInEnded,
@@ -77,14 +80,14 @@ public sealed class TokenRevocation(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string connectionId, RevocationReason reason, CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
-        (string? Refresh, string? Access)? upstreamTokens = null;
+        (string UserId, string? Refresh, string? Access)? upstreamTokens = null;
         await using (var revokeConnection = new NpgsqlCommand("""
             UPDATE mcp_oauth_connections c
             SET revoked_at = coalesce(c.revoked_at, @now), refresh_token = NULL, upstream_access_token = NULL
             FROM (SELECT connection_id, refresh_token, upstream_access_token, upstream_access_token_expires_at > @now AS live
                   FROM mcp_oauth_connections WHERE connection_id = @id) old
             WHERE c.connection_id = old.connection_id
-            RETURNING old.refresh_token, CASE WHEN old.live THEN old.upstream_access_token END
+            RETURNING c.user_id, old.refresh_token, CASE WHEN old.live THEN old.upstream_access_token END
             """, connection, transaction))
         {
             revokeConnection.Parameters.AddWithValue("id", connectionId);
@@ -92,15 +95,15 @@ public sealed class TokenRevocation(
             await using var reader = await revokeConnection.ExecuteReaderAsync(cancellationToken);
             if (await reader.ReadAsync(cancellationToken))
             {
-                upstreamTokens = (reader.IsDBNull(0) ? null : reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1));
+                upstreamTokens = (reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2));
             }
         }
 
-        if (reason != RevocationReason.ProviderRefused && upstreamTokens is var (refresh, access) && (refresh ?? access) is { } token)
+        if (reason != RevocationReason.ProviderRefused && upstreamTokens is var (userId, refresh, access) && (refresh ?? access) is { } token)
         {
             // Revoking the refresh token ends the provider's grant, its access tokens included (RFC 7009 §2.1).
-            await upstreamRevocations.QueueAsync(connection, transaction, token, refresh is null ? "access_token" : "refresh_token", "connection: " + connectionId, now,
-                cancellationToken);
+            await upstreamRevocations.QueueAsync(connection, transaction, userId, token, refresh is null ? "access_token" : "refresh_token", "connection: " + connectionId, now,
+                onlyIfLastHolder: reason != RevocationReason.RevokedEverything, cancellationToken);
         }
 
         await using var revokeTokens = new NpgsqlCommand("""

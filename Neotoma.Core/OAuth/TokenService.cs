@@ -66,6 +66,9 @@ public sealed class TokenService(
 
         var outcome = await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
+            // The browser sign-in that made the connection (a Continue), if any, before the connection: the order
+            // in which ending that sign-in locks them, so the two wait for each other instead of deadlocking.
+            await BrowserSignIns.ShareOfConnectionAsync(connection, transaction, connectionId, cancellationToken);
             var signIn = await TokenRevocation.LockConnectionAsync(connection, transaction, connectionId, cancellationToken);
             // Single use: under the connection's lock, exactly one caller sees used_at IS NULL. The
             // code is spent by any attempt, failed ones included, so a verifier cannot be guessed twice.
@@ -114,8 +117,9 @@ public sealed class TokenService(
     /// A redeemed code makes its connection the person's one live connection of that client: the
     /// earlier one is revoked now, not when the code was issued (a code nobody redeems disconnects
     /// nothing). Redemptions for one person and client queue on a transaction-scoped advisory lock, taken
-    /// after the connection's own lock and before the earlier connection's, so two of them cannot both
-    /// keep theirs; refreshes and revocations lock one connection only, so no cycle can form.
+    /// after the connection's own lock (and its sign-in's share) and before the earlier connection's, so
+    /// two of them cannot both keep theirs; refreshes and revocations lock one connection only, and ending
+    /// a sign-in locks it before its connections, so no cycle can form.
     /// </summary>
     private async Task ReplaceEarlierConnectionsAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string connectionId, string userId, string clientId, CancellationToken cancellationToken)
@@ -124,6 +128,32 @@ public sealed class TokenService(
         {
             queue.Parameters.AddWithValue("key", $"neotoma-grant\n{userId}\n{clientId}");
             await queue.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        // A connection made by Continue holds no provider tokens. When it replaces one that does, it takes
+        // them over (and is bounded by the provider from then on, not by the browser sign-in that made it),
+        // so a Continue never trades a provider-backed connection for a shorter-lived one.
+        await using (var inherit = new NpgsqlCommand("""
+            WITH earlier AS (
+                SELECT connection_id, refresh_token, upstream_access_token, upstream_access_token_expires_at FROM mcp_oauth_connections
+                WHERE user_id = @user AND client_id = @client AND revoked_at IS NULL AND NOT pending AND connection_id <> @id
+                  AND refresh_token IS NOT NULL
+                ORDER BY created_at DESC LIMIT 1 FOR UPDATE),
+            taken AS (
+                UPDATE mcp_oauth_connections n
+                SET refresh_token = earlier.refresh_token, upstream_access_token = earlier.upstream_access_token,
+                    upstream_access_token_expires_at = earlier.upstream_access_token_expires_at, sign_in_id = NULL
+                FROM earlier
+                WHERE n.connection_id = @id AND n.refresh_token IS NULL AND n.upstream_access_token IS NULL
+                RETURNING earlier.connection_id)
+            UPDATE mcp_oauth_connections e SET refresh_token = NULL, upstream_access_token = NULL, upstream_access_token_expires_at = NULL
+            FROM taken WHERE e.connection_id = taken.connection_id
+            """, connection, transaction))
+        {
+            inherit.Parameters.AddWithValue("user", userId);
+            inherit.Parameters.AddWithValue("client", clientId);
+            inherit.Parameters.AddWithValue("id", connectionId);
+            await inherit.ExecuteNonQueryAsync(cancellationToken);
         }
 
         await revocation.RevokeConnectionsAsync(connection, transaction,

@@ -37,13 +37,33 @@ public sealed partial class UpstreamRevocations(
     private readonly Channel<bool> wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
 
     /// <summary>
-    /// Queues a token for revocation at the provider in the caller's (revoking) transaction; this instance
-    /// sends it as soon as that transaction commits. <paramref name="heldBy"/> is for the logs ("connection: conn_…").
+    /// Queues a token the caller's (revoking) transaction just took from its holder for revocation at the
+    /// provider, to be sent as soon as that transaction commits; but only when <paramref name="userId"/> holds
+    /// no other upstream token. A provider's grant is often shared: oidc-provider and Keycloak give every
+    /// sign-in of one browser session the same grant, Google one per person and client, and revoking a
+    /// refresh token revokes the whole grant, so revoking one holder's token would end the person's other
+    /// connections and sign-ins there. A token kept simply expires at the provider. The last holder's
+    /// revocation is queued, and every holder's when the person revokes everything
+    /// (<paramref name="onlyIfLastHolder"/> false). <paramref name="heldBy"/> is for the logs ("connection: conn_…").
     /// </summary>
     internal async Task QueueAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, string encryptedToken, string tokenTypeHint, string heldBy,
-        DateTimeOffset now, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string userId, string encryptedToken, string tokenTypeHint, string heldBy,
+        DateTimeOffset now, bool onlyIfLastHolder, CancellationToken cancellationToken)
     {
+        await using (var others = new NpgsqlCommand("""
+            SELECT EXISTS (SELECT 1 FROM mcp_oauth_connections WHERE user_id = @user AND revoked_at IS NULL
+                             AND (refresh_token IS NOT NULL OR upstream_access_token IS NOT NULL))
+                OR EXISTS (SELECT 1 FROM mcp_oauth_browser_sign_ins WHERE user_id = @user AND ended_at IS NULL AND refresh_token IS NOT NULL)
+            """, connection, transaction))
+        {
+            others.Parameters.AddWithValue("user", userId);
+            if (onlyIfLastHolder && await others.ExecuteScalarAsync(cancellationToken) is true)
+            {
+                Kept(logger, heldBy);
+                return;
+            }
+        }
+
         await using var command = new NpgsqlCommand("""
             INSERT INTO mcp_oauth_upstream_revocations (token, token_type_hint, held_by, created_at, next_attempt_at)
             VALUES (@token, @hint, @heldBy, @now, @now)
@@ -107,6 +127,11 @@ public sealed partial class UpstreamRevocations(
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 break;
+            }
+            catch (Exception e)
+            {
+                // Never let a surprise stop the worker (a background service that throws stops its host): the rows wait.
+                Postponed(logger, e.GetType().Name);
             }
         }
     }
@@ -203,6 +228,10 @@ public sealed partial class UpstreamRevocations(
     [LoggerMessage(EventId = 274, Level = LogLevel.Information,
         Message = "[MCP OAuth] The provider offers no revocation endpoint: the upstream token of {HeldBy} lives until it expires there")]
     private static partial void NotOffered(ILogger logger, string heldBy);
+
+    [LoggerMessage(EventId = 275, Level = LogLevel.Information,
+        Message = "[MCP OAuth] Kept the upstream token of {HeldBy} at the provider, where it expires: the person's other connections or sign-ins may share its grant, and revoking it would end them")]
+    private static partial void Kept(ILogger logger, string heldBy);
 
     [LoggerMessage(EventId = 273, Level = LogLevel.Warning,
         Message = "[MCP OAuth] Upstream revocations wait for the database ({Reason}); they are sent when it answers")]

@@ -19,9 +19,10 @@ public static class DatabaseOutage
                 // 08: connection exceptions; 53: insufficient resources (too many connections);
                 // 57P01-57P03: shutting down, crashed, starting up; 42P01: a table the migrations
                 // create is not there yet (an instance serving while its start-up migration runs).
+                // 40P01, 40001: a deadlock or serialization failure rolled the transaction back; a retry succeeds.
                 case PostgresException pg:
                     return pg.SqlState.StartsWith("08", StringComparison.Ordinal) || pg.SqlState.StartsWith("53", StringComparison.Ordinal)
-                        || pg.SqlState is "57P01" or "57P02" or "57P03" or "42P01";
+                        || pg.SqlState is "57P01" or "57P02" or "57P03" or "42P01" or "40P01" or "40001";
                 case NpgsqlException { IsTransient: true }:
                 case SocketException:
                 case TimeoutException:

@@ -45,7 +45,7 @@ public sealed class NeotomaDatabase(NpgsqlDataSource dataSource)
     /// Runs <paramref name="action"/> (quick, and never throwing: a signal, not work) after the transaction
     /// commits, on this instance; for work that must see what the transaction wrote, such as sending it on.
     /// </summary>
-    public static void AfterCommit(NpgsqlTransaction transaction, Action action) =>
+    internal static void AfterCommit(NpgsqlTransaction transaction, Action action) =>
         AfterCommitActions.GetOrCreateValue(transaction).Add(action);
 
     public Task InTransactionAsync(

@@ -191,9 +191,11 @@ public sealed class UpstreamIdentityProvider
 
             UpstreamLog.UpstreamFailure(logger, "revoke a token", $"HTTP {(int)response.StatusCode}");
             var status = (int)response.StatusCode;
-            return status is 408 or 429 || status >= 500 ? UpstreamRevocationResult.Unavailable : UpstreamRevocationResult.Refused;
+            // 401: the provider does not know Neotoma's client right now (a secret being rotated): worth asking again.
+            return status is 401 or 408 or 429 || status >= 500 ? UpstreamRevocationResult.Unavailable : UpstreamRevocationResult.Refused;
         }
-        catch (Exception e) when (e is HttpRequestException or OAuthException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
+        catch (Exception e) when (e is HttpRequestException or OAuthException or InvalidOperationException or UriFormatException
+            || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
         {
             UpstreamLog.UpstreamFailure(logger, "revoke a token", e.Message);
             return UpstreamRevocationResult.Unavailable;

@@ -73,7 +73,10 @@ public sealed class ConnectionsService(
     /// its tokens, its upstream tokens, revoked at the provider where it offers revocation) and forgets
     /// the person's remembered approvals of that client. False when the person has no such live connection.
     /// </summary>
-    public async Task<bool> RevokeAsync(string userId, string connectionId, string? clientIp, CancellationToken cancellationToken)
+    public Task<bool> RevokeAsync(string userId, string connectionId, string? clientIp, CancellationToken cancellationToken) =>
+        RevokeAsync(userId, connectionId, RevocationReason.RevokedByPerson, clientIp, cancellationToken);
+
+    private async Task<bool> RevokeAsync(string userId, string connectionId, RevocationReason reason, string? clientIp, CancellationToken cancellationToken)
     {
         var clientId = await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
@@ -83,7 +86,7 @@ public sealed class ConnectionsService(
                 return (Found: false, ClientId: (string?)null);
             }
 
-            await revocation.RevokeConnectionAsync(connection, transaction, connectionId, RevocationReason.RevokedByPerson, cancellationToken);
+            await revocation.RevokeConnectionAsync(connection, transaction, connectionId, reason, cancellationToken);
             if (locked.ClientId is { } clientId)
             {
                 // Revoked means revoked: the client must ask the person again, not come back through a remembered approval.
@@ -120,7 +123,7 @@ public sealed class ConnectionsService(
         var revoked = 0;
         foreach (var connectionId in live)
         {
-            revoked += await RevokeAsync(userId, connectionId, clientIp, cancellationToken) ? 1 : 0;
+            revoked += await RevokeAsync(userId, connectionId, RevocationReason.RevokedEverything, clientIp, cancellationToken) ? 1 : 0;
         }
 
         await signIns.EndAllAsync(userId, cancellationToken);

@@ -54,7 +54,7 @@ public sealed class WebSessions(NeotomaDatabase database, TokenCipher cipher, We
         var now = timeProvider.GetUtcNow();
         var found = await database.QuerySingleAsync(DbScope.OAuth, """
             SELECT user_id, last_seen_at, sign_in_id FROM mcp_oauth_web_sessions
-            WHERE session_hash = @hash AND expires_at > @now AND created_at > @oldest
+            WHERE session_hash = @hash AND expires_at > @now AND created_at > @oldest AND sign_in_id IS NOT NULL
             """,
             parameters =>
             {

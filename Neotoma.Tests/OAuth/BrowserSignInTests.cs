@@ -38,7 +38,10 @@ public sealed partial class BrowserSignInTests(OAuthFixture fixture) : IClassFix
         const string login = "bound-refused";
         using var browser = await SignInOnThePageAsync(login);
         var personal = await CreatePersonalTokenAsync(browser, days: 30);
-        var client = await ConnectClientAsync(browser, login);
+        var (client, clientTokens) = await ConnectClientAsync(browser, login);
+        // The client disconnects itself (its approval stays), then comes back through Continue: that
+        // connection holds no provider tokens of its own, so the page's sign-in bounds it.
+        await RevokeAsync(clientTokens.RefreshToken, client.ClientId);
         var approved = await ContinueAsync(browser, client, login);
         // Another client of the person, connected through its own sign-in at the provider (another browser).
         var (ownConnection, _) = await fixture.SignInAsync(login, clientName: "Own sign-in");
@@ -67,6 +70,75 @@ public sealed partial class BrowserSignInTests(OAuthFixture fixture) : IClassFix
             "SELECT count(*) FROM mcp_oauth_audit WHERE event = 'provider_ended_sign_in' AND user_id = @u AND error_code = 'OAUTH_TOKEN_REFRESH_FAILED'",
             ("u", login)));
         Assert.Contains(fixture.Logs.Lines, line => line.Contains($"Browser sign-in {signIn} ended (ProviderRefused); its web sessions ended and 2 connection(s) it made were revoked"));
+    }
+
+    /// <summary>
+    /// Continue while the client's provider-backed connection lives: the new connection takes over its
+    /// provider tokens (re-checked when its client refreshes) instead of trading them for the browser
+    /// sign-in's bound, and nothing is revoked at the provider.
+    /// </summary>
+    [Fact]
+    public async Task Continue_ReplacingAProviderBackedConnection_TakesOverItsProviderTokens()
+    {
+        const string login = "bound-inherits";
+        using var browser = new BrowserAgent();
+        var (client, own) = await ConnectClientAsync(browser, login);
+        var ownConnection = await ConnectionOfAsync(own.AccessToken);
+        var stored = await fixture.Database.AdminScalarAsync<string>("SELECT refresh_token FROM mcp_oauth_connections WHERE connection_id = @c", ("c", ownConnection));
+
+        var approved = await ContinueAsync(browser, client, login);
+        var approvedConnection = await ConnectionOfAsync(approved.AccessToken);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.SendMcpAsync(own.AccessToken)).StatusCode);
+        Assert.True(await fixture.Database.AdminScalarAsync<bool>(
+            "SELECT refresh_token = @r AND sign_in_id IS NULL FROM mcp_oauth_connections WHERE connection_id = @c", ("r", stored!), ("c", approvedConnection)));
+        Assert.True(await fixture.Database.AdminScalarAsync<bool>(
+            "SELECT revoked_at IS NOT NULL AND refresh_token IS NULL FROM mcp_oauth_connections WHERE connection_id = @c", ("c", ownConnection)));
+        Assert.Equal(0L, await fixture.Database.AdminScalarAsync<long>(
+            "SELECT count(*) FROM mcp_oauth_upstream_revocations WHERE held_by = @c", ("c", "connection: " + ownConnection)));
+        Assert.True(await fixture.Provider.IsActiveAsync(Decrypt(stored!)));
+        // Its next refresh with the upstream token due asks the provider with the inherited token.
+        await fixture.Database.AdminExecuteAsync("UPDATE mcp_oauth_connections SET upstream_access_token_expires_at = now() WHERE connection_id = @c", ("c", approvedConnection));
+        var refreshed = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(RefreshForm(client, approved.RefreshToken)));
+        Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(refreshed.AccessToken)).StatusCode);
+    }
+
+    /// <summary>
+    /// A Continue code redeemed while its browser sign-in ends (the attacker's review found a deadlock
+    /// here, answered 500): the redemption holds its connection and waits to replace the client's earlier
+    /// connection, while the end wants both. Both finish, and what the sign-in made is revoked.
+    /// </summary>
+    [Fact]
+    public async Task RedeemingAContinueCode_WhileItsSignInEnds_NeitherDeadlocksNorAnswers5xx()
+    {
+        const string login = "bound-race";
+        using var browser = await SignInOnThePageAsync(login);
+        var (client, own) = await ConnectClientAsync(browser, login);
+        await RevokeAsync(own.RefreshToken, client.ClientId);
+        var earlier = await ContinueAsync(browser, client, login);
+        var (code, verifier) = await ContinueCodeAsync(browser, client, login);
+
+        // Hold redemption at its advisory lock, after it has locked its own connection.
+        await using var admin = await fixture.Database.AdminDataSource.OpenConnectionAsync();
+        await using var hold = await admin.BeginTransactionAsync();
+        await using (var take = new Npgsql.NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))", admin, hold))
+        {
+            take.Parameters.AddWithValue("key", $"neotoma-grant\n{login}\n{client.ClientId}");
+            await take.ExecuteNonQueryAsync();
+        }
+
+        var redemption = fixture.TokenRequestAsync(OAuthFixture.CodeRedemption(client, code, verifier));
+        await Task.Delay(300);
+        var end = SignIns.EndAllAsync(login, CancellationToken.None);
+        await Task.Delay(300);
+        await hold.CommitAsync();
+
+        using var redeemed = await redemption;
+        await end;
+        Assert.True((int)redeemed.StatusCode < 500, $"redemption answered {(int)redeemed.StatusCode}: {await redeemed.Content.ReadAsStringAsync()}");
+        Assert.Equal(0L, await fixture.Database.AdminScalarAsync<long>(
+            "SELECT count(*) FROM mcp_oauth_connections WHERE user_id = @u AND revoked_at IS NULL", ("u", login)));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.SendMcpAsync(earlier.AccessToken)).StatusCode);
     }
 
     [Fact]
@@ -208,26 +280,44 @@ public sealed partial class BrowserSignInTests(OAuthFixture fixture) : IClassFix
     }
 
     /// <summary>Connects a client in this (signed-in) browser, approving it on the consent page: its approval is remembered.</summary>
-    private async Task<OAuthFixture.RegisteredClient> ConnectClientAsync(BrowserAgent browser, string login)
+    private async Task<(OAuthFixture.RegisteredClient Client, OAuthFixture.Tokens Tokens)> ConnectClientAsync(BrowserAgent browser, string login)
     {
         var client = await fixture.RegisterAsync(name: "Bound client");
         var (verifier, challenge) = OAuthFixture.NewPkce();
         var landing = QueryHelpers.ParseQuery((await browser.SignInAsync(fixture.AuthorizeUrl(client, challenge), client.RedirectUri, login)).Query);
-        Assert.Equal(HttpStatusCode.OK, (await fixture.TokenRequestAsync(OAuthFixture.CodeRedemption(client, landing["code"].ToString(), verifier))).StatusCode);
-        return client;
+        return (client, await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(OAuthFixture.CodeRedemption(client, landing["code"].ToString(), verifier))));
     }
 
-    /// <summary>The client asks again; the person clicks Continue on the remembered approval.</summary>
+    private async Task RevokeAsync(string token, string clientId)
+    {
+        using var response = await fixture.Server.Client.PostAsync("/api/mcp/oauth/revoke", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["token"] = token, ["token_type_hint"] = "refresh_token", ["client_id"] = clientId,
+        }));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    /// <summary>The client asks again; the person clicks Continue on the remembered approval; the client redeems the code.</summary>
     private async Task<OAuthFixture.Tokens> ContinueAsync(BrowserAgent browser, OAuthFixture.RegisteredClient client, string login)
+    {
+        var (code, verifier) = await ContinueCodeAsync(browser, client, login);
+        return await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(OAuthFixture.CodeRedemption(client, code, verifier)));
+    }
+
+    /// <summary>The code a Continue sends the client (not redeemed), with its PKCE verifier.</summary>
+    private async Task<(string Code, string Verifier)> ContinueCodeAsync(BrowserAgent browser, OAuthFixture.RegisteredClient client, string login)
     {
         var (verifier, challenge) = OAuthFixture.NewPkce();
         var visited = browser.Visited.Count;
         var landing = QueryHelpers.ParseQuery((await browser.SignInAsync(fixture.AuthorizeUrl(client, challenge), client.RedirectUri, login)).Query);
         Assert.DoesNotContain(browser.Visited.Skip(visited), v => v.StartsWith(fixture.Provider.Issuer.ToString().TrimEnd('/'), StringComparison.Ordinal));
-        return await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(OAuthFixture.CodeRedemption(client, landing["code"].ToString(), verifier)));
+        return (landing["code"].ToString(), verifier);
     }
 
     /// <summary>The person's live sign-in; the one made on the connections page (with the provider's tokens) when there are both kinds.</summary>
+    private async Task<string> ConnectionOfAsync(string accessToken) =>
+        (await fixture.Database.AdminScalarAsync<string>("SELECT connection_id FROM mcp_oauth_tokens WHERE token_hash = @h", ("h", OpaqueToken.Hash(accessToken))))!;
+
     private async Task<string> LiveSignInAsync(string login) =>
         (await fixture.Database.AdminScalarAsync<string>("""
             SELECT sign_in_id FROM mcp_oauth_browser_sign_ins WHERE user_id = @u AND ended_at IS NULL

@@ -48,7 +48,8 @@ public sealed class RevocationChannelTests(LongCacheOAuthFixture fixture, ITestO
         Assert.Equal(HttpStatusCode.OK, await CallAsync(second, tokens.AccessToken));
 
         relay.Stall();
-        var deaf = await RevocationChannel.WaitForAsync(second, RevocationChannelState.Deaf, TimeSpan.FromSeconds(18));
+        // 15 s at worst by design (a probe interval and a probe timeout); the limit leaves room for a loaded machine.
+        var deaf = await RevocationChannel.WaitForAsync(second, RevocationChannelState.Deaf, TimeSpan.FromSeconds(30));
 
         Assert.Equal(HttpStatusCode.Unauthorized, await CallAsync(second, tokens.AccessToken));
         Assert.Contains("did not hear its own probe", (await RevocationChannel.ReadAsync(second)).Reason);

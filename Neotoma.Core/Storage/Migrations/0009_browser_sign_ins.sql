@@ -23,10 +23,11 @@ CREATE INDEX mcp_oauth_browser_sign_ins_live_idx ON mcp_oauth_browser_sign_ins (
 SELECT neotoma_protect_oauth_table('mcp_oauth_browser_sign_ins');
 
 -- Sessions from before sign-ins were kept have nothing to bound them by: they end, and their people
--- sign in again.
+-- sign in again. The column stays nullable for the length of a rolling deployment, while an instance
+-- of the previous version may still start a session without one; such a session signs no one in.
 DELETE FROM mcp_oauth_web_sessions;
 ALTER TABLE mcp_oauth_web_sessions
-    ADD COLUMN sign_in_id text NOT NULL REFERENCES mcp_oauth_browser_sign_ins (sign_in_id) ON DELETE CASCADE;
+    ADD COLUMN sign_in_id text REFERENCES mcp_oauth_browser_sign_ins (sign_in_id) ON DELETE CASCADE;
 CREATE INDEX mcp_oauth_web_sessions_sign_in_idx ON mcp_oauth_web_sessions (sign_in_id);
 
 -- Connections a browser sign-in made (from a remembered approval, or a personal token) end with it.
