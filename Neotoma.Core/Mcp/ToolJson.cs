@@ -10,7 +10,9 @@ namespace Neotoma.Core.Mcp;
 /// that can be null is written as null (never left out) and its schema says so (anyOf with null,
 /// <see cref="PortableSchemas"/>); a member that cannot be null has one type. The SDK's own default
 /// leaves null members out while its schemas list them as required, which is what clients that
-/// validate answers (the TypeScript SDK, the MCP Inspector) refused.
+/// validate answers (the TypeScript SDK, the MCP Inspector) refused. Members are snake_case by
+/// policy (the truth models say nothing about their names); wire records that must keep a name
+/// whatever the policy say it with an attribute.
 /// </summary>
 public static class ToolJson
 {
@@ -18,7 +20,11 @@ public static class ToolJson
 
     private static JsonSerializerOptions Create()
     {
-        var options = new JsonSerializerOptions(McpJsonUtilities.DefaultOptions) { DefaultIgnoreCondition = JsonIgnoreCondition.Never };
+        var options = new JsonSerializerOptions(McpJsonUtilities.DefaultOptions)
+        {
+            DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+            PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        };
         options.MakeReadOnly();
         return options;
     }

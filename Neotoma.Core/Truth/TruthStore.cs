@@ -14,7 +14,8 @@ namespace Neotoma.Core.Truth;
 /// </summary>
 public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, TimeProvider timeProvider)
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    /// <summary>How the truth layer's records are stored (replayed answers, provenance): snake_case, as the tools speak.</summary>
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     // ------------------------------------------------------------------ store
 
@@ -367,7 +368,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         upsert.Parameters.AddWithValue("id", entityId);
         upsert.Parameters.AddWithValue("user", userId);
         upsert.Parameters.AddWithValue("fields", fields.ToJsonString());
-        upsert.Parameters.AddWithValue("provenance", JsonSerializer.Serialize(provenance));
+        upsert.Parameters.AddWithValue("provenance", JsonSerializer.Serialize(provenance, Json));
         upsert.Parameters.AddWithValue("count", observations.Count);
         upsert.Parameters.AddWithValue("now", now);
         await upsert.ExecuteNonQueryAsync(cancellationToken);
@@ -456,7 +457,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             command.Parameters.AddWithValue("id", liveId);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             await reader.ReadAsync(cancellationToken);
-            var provenance = JsonSerializer.Deserialize<Dictionary<string, FieldProvenance>>(reader.GetString(8))!;
+            var provenance = JsonSerializer.Deserialize<Dictionary<string, FieldProvenance>>(reader.GetString(8), Json)!;
             return new EntitySnapshot(ReadSummary(reader), provenance, reader.GetInt32(9));
         }, cancellationToken);
 
