@@ -30,6 +30,7 @@ public sealed class CallbackService(
     AuthorizationService authorization,
     RememberedConsents consents,
     BrowserSignIns signIns,
+    UpstreamRevocations upstreamRevocations,
     AuditLog audit,
     TimeProvider timeProvider,
     ILogger<CallbackService> logger)
@@ -98,7 +99,15 @@ public sealed class CallbackService(
         {
             if (!sameBrowser)
             {
-                // Someone else's sign-in link: following it must not sign this browser in as them.
+                // Someone else's sign-in link: following it must not sign this browser in as them. The
+                // provider's tokens it brought are held by nothing, so they go to the provider for revocation.
+                if (tokens.RefreshToken is { } unheld)
+                {
+                    await database.InTransactionAsync(DbScope.OAuth, (connection, transaction) =>
+                        upstreamRevocations.QueueAsync(connection, transaction, userId, cipher.Encrypt(unheld), "refresh_token",
+                            "a sign-in finished in another browser", timeProvider.GetUtcNow(), onlyIfLastHolder: true, cancellationToken), cancellationToken);
+                }
+
                 throw await FailAsync(row, clientIp, OAuthErrorCode.OAUTH_STATE_INVALID,
                     "This sign-in was started in another browser. Open the connections page and sign in again here.", cancellationToken);
             }
