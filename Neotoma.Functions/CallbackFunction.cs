@@ -4,6 +4,7 @@ using Microsoft.Azure.Functions.Worker;
 using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
 using Neotoma.Functions.Http;
+using Neotoma.Pages;
 
 namespace Neotoma.Functions;
 
@@ -30,8 +31,10 @@ public sealed class CallbackFunction(CallbackService callbacks, OAuthRequestGuar
 
             return outcome.ClientRedirect is { } location
                 ? OAuthResults.Redirect(req, location)
-                : OAuthResults.Html(req, StatusCodes.Status200OK, "Connection created",
-                    $"<p>Neotoma connection <code>{OAuthResults.Encode(outcome.ConnectionId)}</code>" +
-                    $"{(outcome.ClientName is null ? "" : $" for <strong><bdi>{OAuthResults.Encode(outcome.ClientName)}</bdi></strong>")} is ready. You can close this window.</p>");
+                : PageResults.Show<ConnectionCreatedPage>(new()
+                {
+                    [nameof(ConnectionCreatedPage.ConnectionId)] = outcome.ConnectionId,
+                    [nameof(ConnectionCreatedPage.ClientName)] = outcome.ClientName,
+                });
         }, cancellationToken);
 }

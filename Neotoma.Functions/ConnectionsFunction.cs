@@ -4,13 +4,14 @@ using Microsoft.Azure.Functions.Worker;
 using Neotoma.Core.OAuth;
 using Neotoma.Core.Web;
 using Neotoma.Functions.Http;
+using Neotoma.Pages;
 
 namespace Neotoma.Functions;
 
 /// <summary>
 /// The connections page: a signed-in person sees, creates and revokes their connections, forgets
-/// remembered approvals and reads their recent activity. Server-rendered, works without
-/// JavaScript; <c>/connections.js</c> only adds copy buttons.
+/// remembered approvals and reads their recent activity. Server-rendered (Neotoma.Pages), works
+/// without JavaScript; <c>/connections.js</c> only adds copy buttons.
 /// </summary>
 public sealed class ConnectionsFunction(
     ConnectionsService connections, WebSessions sessions, WebCookies cookies, OAuthServerOptions options, OAuthRequestGuard guard, TimeProvider timeProvider)
@@ -23,25 +24,19 @@ public sealed class ConnectionsFunction(
         {
             if (await cookies.SessionAsync(req, cancellationToken) is not { } session)
             {
-                return OAuthResults.Html(req, StatusCodes.Status200OK, "Neotoma", ConnectionsPage.SignedOut(options));
+                return PageResults.Show<SignedOutPage>(new() { [nameof(SignedOutPage.Options)] = options });
             }
 
-            var page = new ConnectionsPage.Model(session, options,
-                await connections.ListAsync(session.UserId, cancellationToken),
-                await connections.ConsentsAsync(session.UserId, cancellationToken),
-                await connections.AuditAsync(session.UserId, cancellationToken),
-                timeProvider.GetUtcNow());
-            return OAuthResults.Html(req, StatusCodes.Status200OK, "Your Neotoma connections", ConnectionsPage.Render(page), script: ConnectionsPage.ScriptPath);
+            return PageResults.Show<ConnectionsPage>(new()
+            {
+                [nameof(ConnectionsPage.Session)] = session,
+                [nameof(ConnectionsPage.Options)] = options,
+                [nameof(ConnectionsPage.Connections)] = await connections.ListAsync(session.UserId, cancellationToken),
+                [nameof(ConnectionsPage.Consents)] = await connections.ConsentsAsync(session.UserId, cancellationToken),
+                [nameof(ConnectionsPage.Activity)] = await connections.AuditAsync(session.UserId, cancellationToken),
+                [nameof(ConnectionsPage.Now)] = timeProvider.GetUtcNow(),
+            });
         }, cancellationToken);
-
-    [Function("ConnectionsScript")]
-    public IActionResult Script(
-        [HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "connections.js")] HttpRequest req)
-    {
-        req.HttpContext.Response.Headers.CacheControl = "public, max-age=300";
-        req.HttpContext.Response.Headers.XContentTypeOptions = "nosniff";
-        return new ContentResult { Content = ConnectionsPage.Script, ContentType = "text/javascript; charset=utf-8", StatusCode = StatusCodes.Status200OK };
-    }
 
     [Function("ConnectionsRevoke")]
     public Task<IActionResult> Revoke(
@@ -87,8 +82,12 @@ public sealed class ConnectionsFunction(
             var days = int.TryParse(fields.GetValueOrDefault("days"), out var parsed) ? parsed : 0;
             var token = await connections.CreatePersonalTokenAsync(session, fields.GetValueOrDefault("name") ?? "",
                 readOnly: fields.ContainsKey("read_only"), days, clientIp, cancellationToken);
-            return OAuthResults.Html(req, StatusCodes.Status200OK, "Your new personal token", ConnectionsPage.TokenCreated(token, options),
-                script: ConnectionsPage.ScriptPath);
+            return PageResults.Show<TokenCreatedPage>(new()
+            {
+                [nameof(TokenCreatedPage.Token)] = token,
+                [nameof(TokenCreatedPage.Options)] = options,
+                [nameof(TokenCreatedPage.Now)] = timeProvider.GetUtcNow(),
+            });
         }, cancellationToken);
 
     /// <summary>A form post of this page: checked by <see cref="WebForms"/> before <paramref name="handle"/> runs.</summary>

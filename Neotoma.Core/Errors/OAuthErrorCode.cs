@@ -34,6 +34,8 @@ public enum OAuthErrorCode
     OAUTH_RATE_LIMITED,
     OAUTH_UPSTREAM_UNAVAILABLE,
     OAUTH_DATABASE_UNAVAILABLE,
+    /// <summary>A form of the person's pages posted by a browser whose web session (or the sign-in behind it) has ended.</summary>
+    OAUTH_WEB_SESSION_ENDED,
 }
 
 /// <summary>How an error is answered: HTTP status, RFC <c>error</c>, and for a passing outage the Retry-After seconds.</summary>
@@ -71,6 +73,9 @@ public static class OAuthErrors
         // A passing outage: the connection and its tokens are kept, and a retry works once the dependency is back.
         OAuthErrorCode.OAUTH_UPSTREAM_UNAVAILABLE => new(503, "temporarily_unavailable", 5),
         OAuthErrorCode.OAUTH_DATABASE_UNAVAILABLE => new(503, "temporarily_unavailable", 2),
+        // 403, not 401: a 401 must carry a WWW-Authenticate challenge, and a cookie session has none to offer.
+        // login_required (OpenID Connect Core 3.1.2.6) says what the person does next: sign in again.
+        OAuthErrorCode.OAUTH_WEB_SESSION_ENDED => new(403, "login_required"),
         _ => throw new ArgumentOutOfRangeException(nameof(code), code, null),
     };
 }

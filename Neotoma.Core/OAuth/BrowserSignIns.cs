@@ -99,7 +99,7 @@ public sealed partial class BrowserSignIns(
         await using var reader = await hold.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
-            throw new OAuthException(OAuthErrorCode.OAUTH_CONSENT_INVALID,
+            throw new OAuthException(OAuthErrorCode.OAUTH_WEB_SESSION_ENDED,
                 "You are signed out (or your session ended); nothing was changed. Open the connections page and sign in again.");
         }
 

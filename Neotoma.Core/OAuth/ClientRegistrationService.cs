@@ -153,6 +153,14 @@ public sealed record ClientRecord(string ClientId, string? ClientName, IReadOnly
     /// </summary>
     public string? DocumentHost => MetadataDocument ? DisplayText.AsciiAuthority(new Uri(ClientId)) : null;
 
+    /// <summary>
+    /// <see cref="DocumentHost"/> for a client known only by its id (a connection's, an approval's): a
+    /// client_id that is an https URL is its metadata document's address (registration issues no such id).
+    /// </summary>
+    public static string? DocumentHostOf(string? clientId) =>
+        clientId is not null && clientId.StartsWith("https://", StringComparison.Ordinal) && Uri.TryCreate(clientId, UriKind.Absolute, out var uri)
+            ? DisplayText.AsciiAuthority(uri) : null;
+
     /// <summary>The document host as Unicode, when that differs from <see cref="DocumentHost"/> (shown beside it, never instead).</summary>
     public string? DocumentHostUnicode => MetadataDocument ? DisplayText.UnicodeAuthority(new Uri(ClientId)) : null;
 }

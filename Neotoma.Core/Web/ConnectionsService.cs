@@ -8,11 +8,23 @@ namespace Neotoma.Core.Web;
 /// <summary>One live connection as its person sees it.</summary>
 public sealed record ConnectionView(
     string ConnectionId, string? ClientId, string? ClientName, string? RedirectUri, string? Scope, string Origin,
-    DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, DateTimeOffset? ExpiresAt);
+    DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, DateTimeOffset? ExpiresAt)
+{
+    /// <summary>Who vouches for <see cref="ClientName"/>: see <see cref="ClientRecord.DocumentHostOf"/>.</summary>
+    public string? DocumentHost => ClientRecord.DocumentHostOf(ClientId);
+}
 
-public sealed record AuditView(DateTimeOffset At, string Event, string? ClientId, string? ClientIp, bool Success, string? ErrorCode);
+/// <summary>
+/// One audit event of the person, with the name of the client or personal token it concerns: that
+/// connection's, or (for an event without one) the latest the person's connections gave that client.
+/// </summary>
+public sealed record AuditView(DateTimeOffset At, string Event, string? ClientId, string? ClientIp, bool Success, string? ErrorCode, string? ClientName = null);
 
-public sealed record ConsentView(string ClientId, string? ClientName, string RedirectUri, string Scope, DateTimeOffset ApprovedAt);
+public sealed record ConsentView(string ClientId, string? ClientName, string RedirectUri, string Scope, DateTimeOffset ApprovedAt)
+{
+    /// <summary>Who vouches for <see cref="ClientName"/>: see <see cref="ClientRecord.DocumentHostOf"/>.</summary>
+    public string? DocumentHost => ClientRecord.DocumentHostOf(ClientId);
+}
 
 /// <summary>A personal access token, shown to its person once.</summary>
 public sealed record PersonalToken(string ConnectionId, string Token, string Scope, DateTimeOffset ExpiresAt);
@@ -51,11 +63,14 @@ public sealed class ConnectionsService(
 
     public Task<List<AuditView>> AuditAsync(string userId, CancellationToken cancellationToken) =>
         database.QueryListAsync(DbScope.ForUser(userId), $"""
-            SELECT created_at, event, client_id, client_ip, success, error_code FROM mcp_oauth_audit
-            ORDER BY created_at DESC, id DESC LIMIT {AuditRows}
+            SELECT a.created_at, a.event, a.client_id, a.client_ip, a.success, a.error_code,
+                   COALESCE((SELECT c.client_name FROM mcp_oauth_connections c WHERE c.connection_id = a.connection_id),
+                            (SELECT c.client_name FROM mcp_oauth_connections c WHERE c.client_id = a.client_id ORDER BY c.created_at DESC LIMIT 1))
+            FROM mcp_oauth_audit a
+            ORDER BY a.created_at DESC, a.id DESC LIMIT {AuditRows}
             """,
             _ => { },
-            reader => new AuditView(reader.GetFieldValue<DateTimeOffset>(0), reader.GetString(1), Text(reader, 2), Text(reader, 3), reader.GetBoolean(4), Text(reader, 5)),
+            reader => new AuditView(reader.GetFieldValue<DateTimeOffset>(0), reader.GetString(1), Text(reader, 2), Text(reader, 3), reader.GetBoolean(4), Text(reader, 5), Text(reader, 6)),
             cancellationToken);
 
     public Task<List<ConsentView>> ConsentsAsync(string userId, CancellationToken cancellationToken) =>

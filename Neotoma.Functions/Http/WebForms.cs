@@ -28,7 +28,7 @@ internal static class WebForms
         RefuseOtherSites(req, options, "This form was posted from another site; nothing was changed.");
 
         var session = await cookies.SessionAsync(req, cancellationToken)
-            ?? throw new OAuthException(OAuthErrorCode.OAUTH_CONSENT_INVALID, "You are signed out (or your session ended); nothing was changed. Open the connections page and sign in again.");
+            ?? throw new OAuthException(OAuthErrorCode.OAUTH_WEB_SESSION_ENDED, "You are signed out (or your session ended); nothing was changed. Open the connections page and sign in again.");
         var fields = OAuthParameters.SingleValued(await RequestBody.ReadFormAsync(req, cancellationToken));
         if (!WebSessions.IsValidCsrf(session, fields.GetValueOrDefault("csrf_token")))
         {

@@ -67,7 +67,11 @@ public abstract class ConnectionsPageInChromiumSuite<TFixture>(ChromiumFixture c
         Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.SendMcpAsync(first.AccessToken)).StatusCode);
         var stillWorks = await beta.CallToolAsync("get_authenticated_user");
         Assert.NotEqual(true, stillWorks.IsError);
-        Assert.Contains("connection_revoked", string.Join("\n", await RowsAsync(browser, "activity")));
+        // The activity reads as what happened, with the client's name, not the audit event's.
+        var activity = await RowsAsync(browser, "activity");
+        Assert.Contains(activity, r => r.StartsWith("Connection of Alpha Agent revoked", StringComparison.Ordinal) && r.Contains("just now"));
+        Assert.Contains(activity, r => r.StartsWith("Alpha Agent connected", StringComparison.Ordinal));
+        Assert.DoesNotContain(activity, r => r.Contains("connection_revoked") || r.Contains("oauth_callback_success"));
         // Beta still holds the person's provider tokens, which may share Alpha's grant there: Alpha's is kept to expire.
         Assert.True(fixture.Logs.Lines.Any(l => l.Contains($"Kept the upstream token of connection: {alphaConnection} at the provider")),
             string.Join("\n", fixture.Logs.Lines.Where(l => l.Contains("revoke", StringComparison.OrdinalIgnoreCase) || l.Contains("refresh token"))));
@@ -177,7 +181,10 @@ public abstract class ConnectionsPageInChromiumSuite<TFixture>(ChromiumFixture c
 
         await browser.Page.GoToAsync(PageUrl);
         var rows = await RowsAsync(browser, "connections");
-        Assert.Contains(rows, r => r.Contains("Nightly script") && r.Contains("Personal token") && r.Contains("last used 20"));
+        // Used seconds ago: said relative to now, with the absolute UTC time in the time element.
+        Assert.Contains(rows, r => r.Contains("Nightly script") && r.Contains("Personal token") && r.Contains("last used just now"));
+        var lastUsed = await browser.Page.EvaluateExpressionAsync<string>("[...document.querySelectorAll('#connections time')].at(-1).getAttribute('datetime')");
+        Assert.True(DateTimeOffset.UtcNow - DateTimeOffset.Parse(lastUsed, System.Globalization.CultureInfo.InvariantCulture) < TimeSpan.FromMinutes(1), lastUsed);
         await browser.ClickAndWaitAsync("#connections form button");
 
         Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.SendMcpAsync(token)).StatusCode);

@@ -81,7 +81,8 @@ public sealed partial class BrowserAgent : IDisposable
     /// <summary>A redirect, or a page that moves on by itself (Neotoma's answer to a consent form post), as a browser follows both.</summary>
     private static string? NextLocation(HttpResponseMessage response, string html) =>
         (int)response.StatusCode is >= 300 and < 400 ? response.Headers.Location?.OriginalString
-        : RefreshPattern().Match(html) is { Success: true } refresh ? WebUtility.HtmlDecode(refresh.Groups["url"].Value)
+        : RefreshPattern().Match(html) is { Success: true } refresh && RefreshUrlPattern().Match(WebUtility.HtmlDecode(refresh.Groups["content"].Value)) is { Success: true } url
+            ? url.Groups["url"].Value
         : null;
 
     public Task<HttpResponseMessage> GetAsync(Uri uri)
@@ -126,8 +127,12 @@ public sealed partial class BrowserAgent : IDisposable
     [GeneratedRegex("<form[^>]*action=\"(?<action>[^\"]*)\"[^>]*>(?<body>.*?)</form>", RegexOptions.Singleline)]
     private static partial Regex FormPattern();
 
-    [GeneratedRegex("<meta http-equiv=\"refresh\" content=\"0; url='(?<url>[^']*)'\">")]
+    /// <summary>The refresh tag; its content is HTML-encoded (Razor encodes every attribute value).</summary>
+    [GeneratedRegex("<meta http-equiv=\"refresh\" content=\"(?<content>[^\"]*)\"\\s*/?>")]
     private static partial Regex RefreshPattern();
+
+    [GeneratedRegex("^0; url='(?<url>[^']*)'$")]
+    private static partial Regex RefreshUrlPattern();
 
     [GeneratedRegex("<input[^>]*>", RegexOptions.Singleline)]
     private static partial Regex InputPattern();

@@ -271,6 +271,34 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
             "SELECT count(*) FROM mcp_oauth_audit WHERE event = 'web_signed_out_everywhere' AND user_id = 'web-quinn'"));
     }
 
+    /// <summary>
+    /// A page left open on a phone after "Sign out everywhere" on the laptop: its form (with the CSRF
+    /// token it was given) is refused with the page's own code, 403 OAUTH_WEB_SESSION_ENDED, and changes nothing.
+    /// </summary>
+    [Fact]
+    public async Task FormOfAPageWhoseSessionEnded_IsRefusedWithWebSessionEnded_AndChangesNothing()
+    {
+        var (tokens, _) = await fixture.SignInAsync("web-rosa", clientName: "Rosa's Agent");
+        var connection = await ConnectionOfAsync(tokens.AccessToken);
+        var (laptop, laptopCsrf) = await SignedInAsync("web-rosa");
+        var (phone, phoneCsrf) = await SignedInAsync("web-rosa");
+        using var _laptop = laptop;
+        using var _phone = phone;
+        using (var everywhere = await PostAsync(laptop, fixture.Issuer + "/signout", new() { ["csrf_token"] = laptopCsrf, ["everywhere"] = "1" }))
+        {
+            Assert.Equal(HttpStatusCode.Redirect, everywhere.StatusCode);
+        }
+
+        using var response = await PostAsync(phone, fixture.Issuer + "/connections/revoke", new() { ["connection_id"] = connection, ["csrf_token"] = phoneCsrf });
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        var page = await response.Content.ReadAsStringAsync();
+        Assert.Contains("OAUTH_WEB_SESSION_ENDED", page);
+        Assert.Contains("login_required", page);
+        Assert.DoesNotContain("OAUTH_CONSENT_INVALID", page);
+        Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(tokens.AccessToken)).StatusCode);
+    }
+
     /// <summary>Revoke all: every connection and personal token, every remembered approval and every session of the person end at once; another person's stay.</summary>
     [Fact]
     public async Task RevokeAll_EndsEveryConnectionTokenApprovalAndSessionOfThePerson()
