@@ -33,6 +33,13 @@ public sealed record ClientMetadataDocumentOptions
 /// </summary>
 public class DocumentFetchFence
 {
+    /// <summary>Where a document's host and port are (DNS, or the literal address), before <see cref="Allows"/> filters them.</summary>
+    public virtual async Task<IPEndPoint[]> ResolveAsync(DnsEndPoint endpoint, CancellationToken cancellationToken)
+    {
+        var addresses = IPAddress.TryParse(endpoint.Host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(endpoint.Host, cancellationToken);
+        return [.. addresses.Select(address => new IPEndPoint(address, endpoint.Port))];
+    }
+
     /// <summary>Whether a document may be fetched from this address.</summary>
     public virtual bool Allows(IPAddress address) => PublicAddress.Is(address);
 
@@ -301,26 +308,16 @@ public sealed class ClientMetadataDocuments(
         ConnectCallback = async (context, cancellationToken) =>
         {
             var host = context.DnsEndPoint.Host;
-            var addresses = IPAddress.TryParse(host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, cancellationToken);
-            var allowed = addresses.Where(fence.Allows).ToArray();
+            var endpoints = await fence.ResolveAsync(context.DnsEndPoint, cancellationToken);
+            var allowed = endpoints.Where(endpoint => fence.Allows(endpoint.Address)).ToArray();
             if (allowed.Length == 0)
             {
-                throw new NonPublicAddressException(addresses.Length == 0
+                throw new NonPublicAddressException(endpoints.Length == 0
                     ? $"its host {host} does not resolve"
                     : $"its host {host} resolves only to private, loopback or otherwise non-public addresses");
             }
 
-            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            try
-            {
-                await socket.ConnectAsync(allowed, context.DnsEndPoint.Port, cancellationToken);
-                return new NetworkStream(socket, ownsSocket: true);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
+            return new NetworkStream(await ConnectAnyAsync(allowed, cancellationToken), ownsSocket: true);
         },
         SslOptions = new SslClientAuthenticationOptions
         {
@@ -330,6 +327,29 @@ public sealed class ClientMetadataDocuments(
                     && sender is SslStream { TargetHostName: var target } && fence.TrustsUntrustedChain(certificate, target)),
         },
     };
+
+    /// <summary>A socket connected to the first of <paramref name="endpoints"/> that answers (a failed socket is not reused).</summary>
+    private static async Task<Socket> ConnectAnyAsync(IPEndPoint[] endpoints, CancellationToken cancellationToken)
+    {
+        for (var i = 0; ; i++)
+        {
+            var socket = new Socket(endpoints[i].AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(endpoints[i], cancellationToken);
+                return socket;
+            }
+            catch (SocketException) when (i < endpoints.Length - 1)
+            {
+                socket.Dispose();
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+    }
 
     private sealed class NonPublicAddressException(string message) : Exception(message);
 }

@@ -114,15 +114,19 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
             redirectUris.Add(value);
         }
 
-        var grantTypes = OAuthJson.OptionalStrings(root, "grant_types", OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA) ?? ["authorization_code", "refresh_token"];
-        if (grantTypes.Length == 0 || grantTypes.Any(g => !SupportedGrantTypes.Contains(g)) || !grantTypes.Contains("authorization_code"))
+        // Liberal in what a client may list, strict in what it gets (RFC 7591 §2: the server may replace what
+        // it does not support): grant and response types Neotoma does not offer are dropped, so a client that
+        // also lists, say, the device-code grant (VS Code does) is registered with the two it can use.
+        var listed = OAuthJson.OptionalStrings(root, "grant_types", OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA) ?? ["authorization_code", "refresh_token"];
+        if (!listed.Contains("authorization_code"))
         {
-            throw Invalid("grant_types may hold only authorization_code and refresh_token, and must include authorization_code.");
+            throw Invalid("grant_types must include authorization_code, the only way to get Neotoma's tokens (with refresh_token to keep them).");
         }
 
-        if (OAuthJson.OptionalStrings(root, "response_types", OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA) is { } responseTypes && responseTypes.Any(r => r != "code"))
+        var grantTypes = SupportedGrantTypes.Where(listed.Contains).ToArray();
+        if (OAuthJson.OptionalStrings(root, "response_types", OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA) is { } responseTypes && !responseTypes.Contains("code"))
         {
-            throw Invalid("response_types may hold only \"code\".");
+            throw Invalid("response_types must include \"code\".");
         }
 
         var name = OAuthJson.OptionalString(root, "client_name", OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA);

@@ -6,16 +6,23 @@ namespace Neotoma.Tests.Infrastructure;
 
 /// <summary>
 /// The product's fence for metadata-document fetches, opened just enough for <see cref="MetadataDocumentHost"/>:
-/// loopback addresses too, and a certificate for a loopback name that chains to that host's own CA.
-/// Everything the product refuses besides loopback (private ranges, metadata addresses) stays refused.
+/// loopback addresses too, the published documents' hosts (<see cref="MetadataDocumentHost.PublishedHosts"/>)
+/// resolved to that host's port on loopback, and a certificate for those names that chains to that
+/// host's own CA. Everything the product refuses besides loopback (private ranges, metadata addresses) stays refused.
 /// </summary>
-public sealed class LoopbackDocumentFence(X509Certificate2 ca) : DocumentFetchFence
+public sealed class LoopbackDocumentFence(X509Certificate2 ca, int publishedPort) : DocumentFetchFence
 {
+    public override Task<IPEndPoint[]> ResolveAsync(DnsEndPoint endpoint, CancellationToken cancellationToken) =>
+        MetadataDocumentHost.PublishedHosts.Contains(endpoint.Host)
+            ? Task.FromResult<IPEndPoint[]>([new IPEndPoint(IPAddress.Loopback, publishedPort)])
+            : base.ResolveAsync(endpoint, cancellationToken);
+
     public override bool Allows(IPAddress address) => base.Allows(address) || IPAddress.IsLoopback(address);
 
     public override bool TrustsUntrustedChain(X509Certificate certificate, string targetHost)
     {
-        if (targetHost != "localhost" && !(IPAddress.TryParse(targetHost.Trim('[', ']'), out var address) && IPAddress.IsLoopback(address)))
+        if (targetHost != "localhost" && !MetadataDocumentHost.PublishedHosts.Contains(targetHost)
+            && !(IPAddress.TryParse(targetHost.Trim('[', ']'), out var address) && IPAddress.IsLoopback(address)))
         {
             return false;
         }

@@ -97,7 +97,7 @@ public sealed class MetadataDocumentHost : IAsyncDisposable
         {
             var path = context.Request.Path.Value ?? "/";
             host.requests.Enqueue((path, context.Request.Headers.IfNoneMatch.FirstOrDefault()));
-            if (host.routes.TryGetValue(path, out var handler))
+            if (host.routes.TryGetValue(context.Request.Host.Host + path, out var handler) || host.routes.TryGetValue(path, out handler))
             {
                 return handler(context);
             }
@@ -109,7 +109,25 @@ public sealed class MetadataDocumentHost : IAsyncDisposable
         return host;
     }
 
-    /// <summary>A self-signed certificate for 127.0.0.1 and localhost, its own CA.</summary>
+    /// <summary>
+    /// The hosts of the metadata documents real clients publish. The test host stands in for them: it
+    /// serves their documents at their paths, under a certificate that names them, and
+    /// <see cref="LoopbackDocumentFence"/> sends their https connections to it.
+    /// </summary>
+    public static readonly string[] PublishedHosts = ["vscode.dev", "chatgpt.com", "claude.ai", "zed.dev"];
+
+    /// <summary>Serves <paramref name="json"/> as the document at <paramref name="url"/> (one of <see cref="PublishedHosts"/>), as that client publishes it.</summary>
+    public void MapPublished(string url, string json)
+    {
+        var uri = new Uri(url);
+        routes[uri.Host + uri.AbsolutePath] = async context =>
+        {
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(json);
+        };
+    }
+
+    /// <summary>A self-signed certificate for 127.0.0.1, localhost and the published documents' hosts, its own CA.</summary>
     private static X509Certificate2 CreateCertificate()
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -117,6 +135,10 @@ public sealed class MetadataDocumentHost : IAsyncDisposable
         var names = new SubjectAlternativeNameBuilder();
         names.AddIpAddress(IPAddress.Loopback);
         names.AddDnsName("localhost");
+        foreach (var host in PublishedHosts)
+        {
+            names.AddDnsName(host);
+        }
         request.CertificateExtensions.Add(names.Build());
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign, true));

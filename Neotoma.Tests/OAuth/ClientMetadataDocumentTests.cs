@@ -25,7 +25,7 @@ public sealed class DocumentsOAuthFixture : OAuthFixture
     protected override void ConfigureServices(IServiceCollection services)
     {
         services.AddSingleton(new ClientMetadataDocumentOptions { Timeout = TimeSpan.FromSeconds(1) });
-        services.AddSingleton<DocumentFetchFence>(new LoopbackDocumentFence(X509CertificateLoader.LoadCertificateFromFile(Documents.CaFile)));
+        services.AddSingleton<DocumentFetchFence>(new LoopbackDocumentFence(X509CertificateLoader.LoadCertificateFromFile(Documents.CaFile), Documents.Origin.Port));
     }
 
     public override async Task DisposeAsync()

@@ -1,0 +1,84 @@
+using System.Net;
+using Microsoft.AspNetCore.WebUtilities;
+using Neotoma.Tests.Infrastructure;
+
+namespace Neotoma.Tests.OAuth;
+
+/// <summary>
+/// The Client ID Metadata Documents real clients publish, served by a stand-in for their hosts
+/// (<see cref="MetadataDocumentHost.PublishedHosts"/>) with the members and values the clients publish
+/// (issue 24's table; the logo URL is a stand-in), each client's request sent as that client sends it:
+/// its client_id, a loopback redirect on a port of its choosing where the document lists loopback, the
+/// resource. Each signs in, lists tools and refreshes. VS Code's document also lists the device-code
+/// grant, which Neotoma does not offer: it is ignored, not refused.
+/// </summary>
+public sealed class PublishedClientDocumentTests(DocumentsOAuthFixture fixture) : IClassFixture<DocumentsOAuthFixture>
+{
+    public static TheoryData<string, string, string> Clients => new()
+    {
+        {
+            "VS Code", "http://127.0.0.1:33418/",
+            """
+            {"client_id":"https://vscode.dev/oauth/client-metadata.json","client_name":"Visual Studio Code","application_type":"native",
+             "redirect_uris":["http://127.0.0.1:33418/","https://vscode.dev/redirect"],
+             "grant_types":["authorization_code","refresh_token","urn:ietf:params:oauth:grant-type:device_code"],
+             "response_types":["code"],"token_endpoint_auth_method":"none",
+             "client_uri":"https://vscode.dev/product","logo_uri":"https://vscode.dev/static/logo.png"}
+            """
+        },
+        {
+            "Codex", "http://127.0.0.1:47613/callback",
+            """
+            {"client_id":"https://chatgpt.com/oauth/codex/client.json","client_name":"Codex","application_type":"native",
+             "redirect_uris":["http://127.0.0.1/callback","http://localhost/callback"],
+             "grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}
+            """
+        },
+        {
+            "Claude Code", "http://localhost:51234/callback",
+            """
+            {"client_id":"https://claude.ai/oauth/claude-code-client-metadata","client_name":"Claude Code",
+             "redirect_uris":["http://localhost/callback","http://127.0.0.1/callback"],
+             "grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none",
+             "client_uri":"https://claude.ai"}
+            """
+        },
+        {
+            "Zed", "http://127.0.0.1:40001/callback",
+            """
+            {"client_id":"https://zed.dev/oauth/client-metadata.json","client_name":"Zed",
+             "redirect_uris":["http://127.0.0.1/callback"],
+             "grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}
+            """
+        },
+    };
+
+    [Theory]
+    [MemberData(nameof(Clients))]
+    public async Task PublishedDocument_SignsIn_ListsTools_AndRefreshes(string name, string redirectUri, string document)
+    {
+        var clientId = System.Text.Json.JsonDocument.Parse(document).RootElement.GetProperty("client_id").GetString()!;
+        fixture.Documents.MapPublished(clientId, document);
+        var client = new OAuthFixture.RegisteredClient(clientId, new Uri(redirectUri));
+        var (verifier, challenge) = OAuthFixture.NewPkce();
+        using var browser = new BrowserAgent();
+
+        var landing = QueryHelpers.ParseQuery((await browser.SignInAsync(fixture.AuthorizeUrl(client, challenge), client.RedirectUri,
+            "published-" + name.Replace(' ', '-').ToLowerInvariant())).Query);
+
+        Assert.Equal(fixture.Issuer, landing["iss"].ToString());
+        var tokens = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(
+            OAuthFixture.CodeRedemption(client, landing["code"].ToString(), verifier, fixture.Resource)));
+        using var tools = await fixture.SendMcpAsync(tokens.AccessToken);
+        Assert.Equal(HttpStatusCode.OK, tools.StatusCode);
+        Assert.Contains("retrieve_entities", await tools.Content.ReadAsStringAsync());
+        var refreshed = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(new Dictionary<string, string>
+        {
+            ["grant_type"] = "refresh_token", ["refresh_token"] = tokens.RefreshToken, ["client_id"] = clientId,
+        }));
+        Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(refreshed.AccessToken)).StatusCode);
+        // What it may do is what Neotoma offers, whatever else the document lists.
+        Assert.Equal(["authorization_code", "refresh_token"], (await fixture.Database.AdminScalarAsync<string[]>(
+            "SELECT grant_types FROM mcp_oauth_clients WHERE client_id = @c", ("c", clientId)))!);
+    }
+}
