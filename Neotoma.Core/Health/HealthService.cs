@@ -73,7 +73,7 @@ public sealed class HealthService(NpgsqlDataSource dataSource, KeyRing keys, Rev
         {
             applied = await DatabaseMigrator.ReadAppliedVersionAsync(dataSource, timeout.Token);
         }
-        catch (Exception e) when (e is NpgsqlException or OperationCanceledException or TimeoutException)
+        catch (Exception e) when (DatabaseOutage.Is(e) || e is NpgsqlException or OperationCanceledException)
         {
             return new HealthReport("unavailable", "unreachable", null, expected,
                 "The database did not answer; check DATABASE_CONNECTION_STRING and that PostgreSQL is running.");

@@ -75,7 +75,7 @@ public sealed partial class RevocationListener(
             return;
         }
 
-        var backoff = TimeSpan.FromMilliseconds(200);
+        var backoff = new Backoff(TimeSpan.FromMilliseconds(200), MaxBackoff);
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -95,7 +95,7 @@ public sealed partial class RevocationListener(
                     }
 
                     state = new(RevocationChannelState.Hearing, null, timeProvider.GetUtcNow());
-                    backoff = TimeSpan.FromMilliseconds(200);
+                    backoff.Reset();
                     await HearUntilAsync(connection, After(ProbeInterval), stoppingToken);
                 }
 
@@ -120,14 +120,13 @@ public sealed partial class RevocationListener(
 
             try
             {
-                await Task.Delay(backoff, stoppingToken);
+                await Task.Delay(backoff.Next(), stoppingToken);
             }
             catch (OperationCanceledException)
             {
                 break;
             }
 
-            backoff = backoff * 2 < MaxBackoff ? backoff * 2 : MaxBackoff;
         }
 
         cache.Listening = false;

@@ -174,7 +174,7 @@ public sealed partial class UpstreamRevocations(
         var result = await upstream.RevokeAsync(token, row.TokenTypeHint, cancellationToken);
         if (result == UpstreamRevocationResult.Unavailable && row.Attempts < MaxAttempts)
         {
-            var pause = TimeSpan.FromMinutes(Math.Min(60, 1 << Math.Min(row.Attempts - 1, 6)));
+            var pause = Backoff.After(row.Attempts, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(60));
             Retrying(logger, row.HeldBy, row.Attempts, (int)pause.TotalMinutes);
             await database.InTransactionAsync(DbScope.OAuth, async (c, transaction) =>
             {

@@ -78,12 +78,12 @@ public sealed partial class EncryptionKeyLoader(
 
     private async Task RetryAsync(CancellationToken cancellationToken)
     {
-        var delay = TimeSpan.FromSeconds(2);
+        var backoff = new Backoff(TimeSpan.FromSeconds(2), MaxDelay);
         for (var attempt = 2; !cancellationToken.IsCancellationRequested; attempt++)
         {
             try
             {
-                await Task.Delay(delay, timeProvider, cancellationToken);
+                await Task.Delay(backoff.Next(), timeProvider, cancellationToken);
             }
             catch (OperationCanceledException)
             {
@@ -94,8 +94,6 @@ public sealed partial class EncryptionKeyLoader(
             {
                 return;
             }
-
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxDelay.Ticks));
         }
     }
 

@@ -4,9 +4,11 @@ using Npgsql;
 namespace Neotoma.Core.Storage;
 
 /// <summary>
-/// Tells a database that is down, restarting, refusing connections or out of pooled connections
-/// from a bug: the former is answered 503 with Retry-After (one mapping for every endpoint), the
-/// latter stays an error to fix.
+/// The one test of "the database cannot serve right now": down, restarting, refusing connections or
+/// us (a wrong password or database name: an operator fixes it while the app waits), out of pooled
+/// connections, or a transaction rolled back by a deadlock. Requests answer it 503 with Retry-After
+/// (one mapping for every endpoint) and background loops retry it with <see cref="Backoff"/>; anything
+/// else is a bug to fix.
 /// </summary>
 public static class DatabaseOutage
 {
@@ -20,14 +22,16 @@ public static class DatabaseOutage
                 // 57P01-57P03: shutting down, crashed, starting up; 42P01: a table the migrations
                 // create is not there yet (an instance serving while its start-up migration runs).
                 // 40P01, 40001: a deadlock or serialization failure rolled the transaction back; a retry succeeds.
+                // 28000, 28P01, 3D000: the server is up but refuses us (role, password, database name).
                 case PostgresException pg:
                     return pg.SqlState.StartsWith("08", StringComparison.Ordinal) || pg.SqlState.StartsWith("53", StringComparison.Ordinal)
-                        || pg.SqlState is "57P01" or "57P02" or "57P03" or "42P01" or "40P01" or "40001";
+                        || pg.SqlState is "57P01" or "57P02" or "57P03" or "42P01" or "40P01" or "40001" or "28000" or "28P01" or "3D000";
                 case NpgsqlException { IsTransient: true }:
                 case SocketException:
                 case TimeoutException:
                     return true;
-                case NpgsqlException npgsql when npgsql.InnerException is IOException or EndOfStreamException:
+                // Npgsql's own (not the server's) errors are about reaching the server.
+                case NpgsqlException and not PostgresException:
                     return true;
             }
         }

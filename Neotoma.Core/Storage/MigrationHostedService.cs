@@ -25,7 +25,7 @@ public sealed class MigrationHostedService(
             return;
         }
 
-        var delay = TimeSpan.FromSeconds(1);
+        var backoff = new Backoff(TimeSpan.FromSeconds(1), MaxDelay);
         for (var attempt = 1; !stoppingToken.IsCancellationRequested; attempt++)
         {
             try
@@ -40,26 +40,14 @@ public sealed class MigrationHostedService(
                 StorageLog.MigrationFailed(logger, e.File, e.InnerException?.Message ?? e.Message);
                 return;
             }
-            catch (Exception e) when (IsConnectionFailure(e) && !stoppingToken.IsCancellationRequested)
+            catch (Exception e) when (DatabaseOutage.Is(e) && !stoppingToken.IsCancellationRequested)
             {
+                var delay = backoff.Next();
                 StorageLog.DatabaseUnreachable(logger, options.Describe(), Describe(e), (int)delay.TotalSeconds, attempt);
                 await Task.Delay(delay, timeProvider, stoppingToken);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxDelay.Ticks));
             }
         }
     }
-
-    internal static bool IsConnectionFailure(Exception e) => e switch
-    {
-        NpgsqlException { InnerException: SocketException or IOException or TimeoutException } => true,
-        NpgsqlException npgsql when npgsql is not PostgresException => true,
-        // The server is up but refuses us: wrong password, missing database, starting up.
-        PostgresException postgres => postgres.SqlState is
-            PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification
-            or PostgresErrorCodes.InvalidCatalogName or PostgresErrorCodes.CannotConnectNow,
-        SocketException or TimeoutException => true,
-        _ => false,
-    };
 
     internal static string Describe(Exception e) => e switch
     {

@@ -7,7 +7,8 @@ using Neotoma.Core.Storage;
 namespace Neotoma.Functions.Http;
 
 /// <summary>
-/// The frame of every OAuth endpoint: who is calling (client IP, through trusted proxies only),
+/// The frame of every endpoint an OAuth client or a person's browser calls (the OAuth endpoints and
+/// the person's pages): who is calling (client IP, through trusted proxies only),
 /// whether they are over their limit (for the rate-limited ones), and how a failure is answered
 /// (a page for a browser, JSON for a client, a redirect once the client's redirect URI is
 /// trusted; a database that is down is 503 with Retry-After, never 500).

@@ -17,15 +17,15 @@ public sealed class RevocationChannelTests(LongCacheOAuthFixture fixture, ITestO
     [Fact]
     public async Task ListenerBackendKilled_TurnsTheCacheOffAtOnce_AndHearsAgainWithinSeconds()
     {
-        await RevocationChannel.WaitForAsync(fixture.App, RevocationChannelState.Hearing, TimeSpan.FromSeconds(10));
+        await RevocationChannel.WaitForAsync(fixture.App, RevocationChannelState.Hearing, TimeSpan.FromSeconds(30));
         var killed = await fixture.Database.AdminScalarAsync<long>(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name = @name",
             ("name", RevocationListener.ApplicationName));
         Assert.True(killed >= 1, "no listener connection to kill");
 
-        var deaf = await RevocationChannel.WaitForAsync(fixture.App, RevocationChannelState.Deaf, TimeSpan.FromSeconds(5));
+        var deaf = await RevocationChannel.WaitForAsync(fixture.App, RevocationChannelState.Deaf, TimeSpan.FromSeconds(15));
         Assert.Contains("57P01", (await RevocationChannel.ReadAsync(fixture.App)).Reason);
-        var hearing = deaf + await RevocationChannel.WaitForAsync(fixture.App, RevocationChannelState.Hearing, TimeSpan.FromSeconds(5));
+        var hearing = deaf + await RevocationChannel.WaitForAsync(fixture.App, RevocationChannelState.Hearing, TimeSpan.FromSeconds(15));
 
         output.WriteLine($"backend killed: cache off after {deaf.TotalMilliseconds:F0} ms, hearing again after {hearing.TotalMilliseconds:F0} ms");
         Assert.Contains(fixture.Logs.Lines, line => line.Contains("Lost the revocation channel (PostgresException 57P01)"));
@@ -40,7 +40,7 @@ public sealed class RevocationChannelTests(LongCacheOAuthFixture fixture, ITestO
         await using var relay = StallingRelay.Start(new NpgsqlConnectionStringBuilder(fixture.Database.AppConnectionString).Port);
         await using var second = await fixture.StartSecondInstanceAsync(settings => settings[SettingNames.DatabaseDirectConnectionString] =
             new NpgsqlConnectionStringBuilder(fixture.Database.AppConnectionString) { Port = relay.Port }.ConnectionString);
-        await RevocationChannel.WaitForAsync(second, RevocationChannelState.Hearing, TimeSpan.FromSeconds(10));
+        await RevocationChannel.WaitForAsync(second, RevocationChannelState.Hearing, TimeSpan.FromSeconds(30));
         var (tokens, _) = await fixture.SignInAsync("silent-path");
         Assert.Equal(HttpStatusCode.OK, await CallAsync(second, tokens.AccessToken));
         // Behind the app's back: only the second instance's cache still answers for this token.
@@ -113,7 +113,7 @@ public sealed class PooledRevocationChannelTests(PooledRevocationFixture fixture
     [Fact]
     public async Task WithTheDirectPort_TheChannelHears_AndDoctorSaysOk()
     {
-        var ready = await RevocationChannel.WaitForAsync(fixture.App, RevocationChannelState.Hearing, TimeSpan.FromSeconds(10));
+        var ready = await RevocationChannel.WaitForAsync(fixture.App, RevocationChannelState.Hearing, TimeSpan.FromSeconds(30));
 
         var report = await RevocationChannel.ReadAsync(fixture.App);
         Assert.Null(report.Reason);
@@ -134,7 +134,8 @@ public sealed class PooledRevocationChannelTests(PooledRevocationFixture fixture
             settings[SettingNames.MigrateOnStartup] = "false";
         });
 
-        var deaf = await RevocationChannel.WaitForAsync(pooled, report => report.Reason?.Contains("did not hear its own probe") == true, TimeSpan.FromSeconds(10));
+        // About 5 s by design (one probe timeout after start); the limit leaves room for a loaded machine.
+        var deaf = await RevocationChannel.WaitForAsync(pooled, report => report.Reason?.Contains("did not hear its own probe") == true, TimeSpan.FromSeconds(30));
 
         var report = await RevocationChannel.ReadAsync(pooled);
         Assert.Equal(RevocationChannelState.Deaf, report.Status);
@@ -148,7 +149,7 @@ public sealed class PooledRevocationChannelTests(PooledRevocationFixture fixture
         output.WriteLine($"deaf {deaf.TotalSeconds:F1} s after it started; doctor: {doctor}");
 
         // Its cache is off: a token revoked through the other instance is refused here at once.
-        await RevocationChannel.WaitForAsync(fixture.App, RevocationChannelState.Hearing, TimeSpan.FromSeconds(10));
+        await RevocationChannel.WaitForAsync(fixture.App, RevocationChannelState.Hearing, TimeSpan.FromSeconds(30));
         var (tokens, client) = await fixture.SignInAsync("through-the-pooler");
         // Twice: a cache would take the first answer and give the second.
         Assert.Equal(HttpStatusCode.OK, await CallAsync(pooled, tokens.AccessToken));
