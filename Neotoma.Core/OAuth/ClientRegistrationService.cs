@@ -14,7 +14,8 @@ public sealed record RegisteredClient(
     [property: JsonPropertyName("redirect_uris")] IReadOnlyList<string> RedirectUris,
     [property: JsonPropertyName("grant_types")] IReadOnlyList<string> GrantTypes,
     [property: JsonPropertyName("response_types")] IReadOnlyList<string> ResponseTypes,
-    [property: JsonPropertyName("token_endpoint_auth_method")] string TokenEndpointAuthMethod);
+    [property: JsonPropertyName("token_endpoint_auth_method")] string TokenEndpointAuthMethod,
+    [property: JsonPropertyName("application_type"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ApplicationType = null);
 
 /// <summary>
 /// RFC 7591 dynamic client registration. Every client is public (PKCE, no secret): MCP
@@ -31,7 +32,9 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
 
     public async Task<RegisteredClient> RegisterAsync(string json, CancellationToken cancellationToken)
     {
-        var request = Parse(json);
+        var root = ParseObject(json);
+        var request = Parse(root);
+        request = request with { ApplicationType = ApplicationTypeOf(root, request.RedirectUris) };
         var now = timeProvider.GetUtcNow();
         var client = new RegisteredClient(
             "mcp_" + OpaqueToken.New(18),
@@ -40,14 +43,15 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
             request.RedirectUris,
             request.GrantTypes,
             ["code"],
-            "none");
+            "none",
+            request.ApplicationType);
 
         await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
             await using var command = new NpgsqlCommand("""
                 INSERT INTO mcp_oauth_clients
-                    (client_id, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, client_uri, created_at)
-                VALUES (@id, @name, @redirects, @grants, @responses, @auth, @uri, @now)
+                    (client_id, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, client_uri, created_at, application_type)
+                VALUES (@id, @name, @redirects, @grants, @responses, @auth, @uri, @now, @applicationType)
                 """, connection, transaction);
             command.Parameters.AddWithValue("id", client.ClientId);
             command.Parameters.AddWithValue("name", (object?)client.ClientName ?? DBNull.Value);
@@ -57,6 +61,7 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
             command.Parameters.AddWithValue("auth", client.TokenEndpointAuthMethod);
             command.Parameters.AddWithValue("uri", (object?)request.ClientUri ?? DBNull.Value);
             command.Parameters.AddWithValue("now", now);
+            command.Parameters.AddWithValue("applicationType", (object?)request.ApplicationType ?? DBNull.Value);
             await command.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
 
@@ -78,7 +83,35 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
                 : null;
         }, cancellationToken);
 
-    internal sealed record ParsedRequest(string? ClientName, string? ClientUri, string[] RedirectUris, string[] GrantTypes);
+    internal sealed record ParsedRequest(string? ClientName, string? ClientUri, string[] RedirectUris, string[] GrantTypes, string? ApplicationType = null);
+
+    /// <summary>
+    /// <c>application_type</c> of a registration (SEP-837): <c>native</c> accepts what Neotoma accepts
+    /// (loopback, private-use schemes, https); <c>web</c> only https redirects; absent keeps today's rules
+    /// (Cursor registers <c>cursor:</c>, https and loopback together). Any other value is refused.
+    /// </summary>
+    private static string? ApplicationTypeOf(JsonElement root, IEnumerable<string> redirectUris)
+    {
+        var type = OAuthJson.OptionalString(root, "application_type", OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA);
+        if (type is not (null or "native" or "web"))
+        {
+            throw Invalid("application_type must be native or web.");
+        }
+
+        if (type == "web" && redirectUris.FirstOrDefault(uri => new Uri(uri).Scheme != "https") is { } notWeb)
+        {
+            throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REDIRECT_URI,
+                $"Redirect URI '{DisplayText.Printable(notWeb)}' is not allowed for a web application: use https, or register as application_type native.");
+        }
+
+        return type;
+    }
+
+    /// <summary>A metadata document's <c>application_type</c>, for what it informs: a document is never refused over it.</summary>
+    internal static string? DocumentApplicationType(JsonElement root) =>
+        root.TryGetProperty("application_type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() is "native" or "web"
+            ? type.GetString()
+            : null;
 
     internal static JsonElement ParseObject(string json) => OAuthJson.ParseObject(json, OAuthErrorCode.OAUTH_INVALID_CLIENT_METADATA, "client metadata");
 
@@ -148,7 +181,9 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
 }
 
 /// <summary>A client Neotoma knows: registered dynamically, or described by its metadata document (then <see cref="ClientId"/> is that document's https URL).</summary>
-public sealed record ClientRecord(string ClientId, string? ClientName, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> GrantTypes, bool MetadataDocument = false)
+public sealed record ClientRecord(
+    string ClientId, string? ClientName, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> GrantTypes, bool MetadataDocument = false,
+    string? ApplicationType = null)
 {
     /// <summary>
     /// Who vouches for the name: the host serving the document, or nobody (a dynamic registration

@@ -53,6 +53,23 @@ public sealed class PublishedClientDocumentTests(DocumentsOAuthFixture fixture) 
         },
     };
 
+    /// <summary>A document is never refused over application_type (SEP-837 informs; it does not break clients): web with a loopback redirect still signs in.</summary>
+    [Fact]
+    public async Task DocumentSayingWeb_WithALoopbackRedirect_IsNotRefused()
+    {
+        var clientId = fixture.Documents.Url("/says-web/client.json");
+        fixture.Documents.MapPublished(clientId, $$"""
+            {"client_id":"{{clientId}}","client_name":"Says web","application_type":"web","redirect_uris":["http://127.0.0.1/callback"]}
+            """);
+        var client = new OAuthFixture.RegisteredClient(clientId, new Uri("http://127.0.0.1:40123/callback"));
+        using var browser = new BrowserAgent();
+
+        var landing = QueryHelpers.ParseQuery((await browser.SignInAsync(fixture.AuthorizeUrl(client, OAuthFixture.NewPkce().Challenge), client.RedirectUri, "published-says-web")).Query);
+
+        Assert.False(string.IsNullOrEmpty(landing["code"].ToString()));
+        Assert.Equal("web", await fixture.Database.AdminScalarAsync<string>("SELECT application_type FROM mcp_oauth_clients WHERE client_id = @c", ("c", clientId)));
+    }
+
     [Theory]
     [MemberData(nameof(Clients))]
     public async Task PublishedDocument_SignsIn_ListsTools_AndRefreshes(string name, string redirectUri, string document)
@@ -77,7 +94,9 @@ public sealed class PublishedClientDocumentTests(DocumentsOAuthFixture fixture) 
             ["grant_type"] = "refresh_token", ["refresh_token"] = tokens.RefreshToken, ["client_id"] = clientId,
         }));
         Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(refreshed.AccessToken)).StatusCode);
-        // What it may do is what Neotoma offers, whatever else the document lists.
+        // What it says it is is kept (documents are never refused over it); what it may do is what Neotoma offers.
+        Assert.Equal(System.Text.Json.JsonDocument.Parse(document).RootElement.TryGetProperty("application_type", out var type) ? type.GetString() : null,
+            await fixture.Database.AdminScalarAsync<string>("SELECT application_type FROM mcp_oauth_clients WHERE client_id = @c", ("c", clientId)));
         Assert.Equal(["authorization_code", "refresh_token"], (await fixture.Database.AdminScalarAsync<string[]>(
             "SELECT grant_types FROM mcp_oauth_clients WHERE client_id = @c", ("c", clientId)))!);
     }

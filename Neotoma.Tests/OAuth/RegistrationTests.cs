@@ -41,6 +41,48 @@ public sealed class RegistrationTests(OAuthFixture fixture) : IClassFixture<OAut
         Assert.Equal(HttpStatusCode.Created, status);
     }
 
+    /// <summary>SEP-837 (MCP authorization, 2026-07-28): registering clients say what they are; native takes loopback, private-use schemes and https.</summary>
+    [Fact]
+    public async Task Register_Native_WithLoopbackPrivateUseAndHttps_IsStoredAndAnswered()
+    {
+        var (status, body) = await RegisterAsync("""
+            {"client_name":"Native app","application_type":"native",
+             "redirect_uris":["http://127.0.0.1:33418/","vscode://neotoma/callback","https://app.example/cb"]}
+            """);
+
+        Assert.Equal(HttpStatusCode.Created, status);
+        Assert.Equal("native", body.GetProperty("application_type").GetString());
+        Assert.Equal("native", await fixture.Database.AdminScalarAsync<string>(
+            "SELECT application_type FROM mcp_oauth_clients WHERE client_id = @id", ("id", body.GetProperty("client_id").GetString()!)));
+    }
+
+    [Theory]
+    [InlineData("http://127.0.0.1:8787/callback")]
+    [InlineData("cursor://anysphere.cursor-mcp/oauth/callback")]
+    public async Task Register_Web_WithALoopbackOrPrivateUseRedirect_IsRefusedNamingIt(string redirect)
+    {
+        var (status, body) = await RegisterAsync($$"""
+            {"client_name":"Web app","application_type":"web","redirect_uris":["https://app.example/cb","{{redirect}}"]}
+            """);
+
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("OAUTH_INVALID_REDIRECT_URI", body.GetProperty("error_code").GetString());
+        Assert.Contains(redirect, body.GetProperty("error_description").GetString());
+        Assert.Contains("web application", body.GetProperty("error_description").GetString());
+    }
+
+    [Fact]
+    public async Task Register_UnknownApplicationType_IsInvalidClientMetadata_AndOmittedKeepsTodaysRules()
+    {
+        var (unknown, body) = await RegisterAsync("""{"application_type":"desktop","redirect_uris":["http://127.0.0.1:8787/callback"]}""");
+        var (omitted, registered) = await RegisterAsync("""{"redirect_uris":["cursor://anysphere.cursor-mcp/oauth/callback","https://a.example/cb","http://127.0.0.1:1/cb"]}""");
+
+        Assert.Equal(HttpStatusCode.BadRequest, unknown);
+        Assert.Equal("OAUTH_INVALID_CLIENT_METADATA", body.GetProperty("error_code").GetString());
+        Assert.Equal(HttpStatusCode.Created, omitted);
+        Assert.False(registered.TryGetProperty("application_type", out _));
+    }
+
     [Theory]
     [InlineData("http://evil.example.com/callback", "loopback")]
     [InlineData("ftp://localhost/callback", "protocol 'ftp'")]
