@@ -147,13 +147,25 @@ public sealed class DoctorService(IConfiguration configuration, HttpClient http,
             }
 
             return servers.Contains(issuer)
-                ? new(name, true, $"registration_endpoint {registration}; issuer {issuer} matches the protected resource metadata")
+                ? new(name, true, $"registration_endpoint {registration}; issuer {issuer} matches the protected resource metadata; {ClientIdentification(metadata)}")
                 : new(name, false, $"issuer {issuer} is not in authorization_servers [{string.Join(", ", servers)}]", "API_BASE must be the exact public URL");
         }
         catch (Exception e) when (e is HttpRequestException or JsonException or TaskCanceledException or InvalidOperationException)
         {
             return new(name, false, $"discovery could not be read: {e.Message}", "start the server; check API_BASE");
         }
+    }
+
+    /// <summary>What the metadata says clients may identify with, as the 2026-07-28 authorization spec's clients read it.</summary>
+    private static string ClientIdentification(JsonElement metadata)
+    {
+        static bool Says(JsonElement metadata, string member) => metadata.TryGetProperty(member, out var value) && value.ValueKind == JsonValueKind.True;
+        var methods = metadata.TryGetProperty("token_endpoint_auth_methods_supported", out var m) && m.ValueKind == JsonValueKind.Array
+            ? string.Join(", ", m.EnumerateArray().Select(method => method.GetString()))
+            : "none listed";
+        return $"iss in authorization responses: {(Says(metadata, "authorization_response_iss_parameter_supported") ? "advertised" : "NOT advertised")}; "
+            + $"client ID metadata documents: {(Says(metadata, "client_id_metadata_document_supported") ? "advertised" : "NOT advertised")}; "
+            + $"client authentication: {methods}{(methods.Contains("private_key_jwt") ? "" : " (no private_key_jwt: confidential document clients such as ChatGPT are refused)")}";
     }
 
     private DoctorCheck EncryptionKey()

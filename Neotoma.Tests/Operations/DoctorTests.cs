@@ -41,6 +41,10 @@ public sealed class DoctorTests(OAuthFixture fixture) : IClassFixture<OAuthFixtu
         var checks = await RunAsync(Healthy());
 
         Assert.All(checks, c => Assert.True(c.Ok, c.ToString()));
+        var discovery = Check(checks, "discovery advertises registration");
+        Assert.Contains("iss in authorization responses: advertised", discovery.Detail);
+        Assert.Contains("client ID metadata documents: advertised", discovery.Detail);
+        Assert.Contains("client authentication: none (no private_key_jwt", discovery.Detail);
         Assert.Equal(
             ["server reachable", "discovery advertises registration", "encryption key", "upstream OpenID provider", "database reachable",
              "migrations applied", "row-level security", "state cleanup running", "no stale OAuth states", "revocation channel"],
