@@ -1,6 +1,6 @@
+using Microsoft.Extensions.Logging;
 using Neotoma.Core.Security;
 using Neotoma.Core.Storage;
-using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Neotoma.Core.OAuth;
@@ -41,8 +41,9 @@ public sealed record ConnectionLock(string ConnectionId, string UserId, string? 
 
 /// <summary>
 /// The one owner of revocation: of a connection with every token issued for it and its upstream
-/// tokens (queued for the provider), and of a single access token. Every writer of a connection's tokens (code redemption, refresh, revocation, a
-/// new sign-in replacing an old one) first locks the connection's row, so they queue in one order
+/// tokens (queued for the provider when they are the person's last, see <see cref="UpstreamRevocations"/>),
+/// and of a single access token. Every writer of a connection's tokens (code redemption, refresh,
+/// revocation, a new sign-in replacing an old one) first locks the connection's row, so they queue in one order
 /// and cannot deadlock, and a token pair issued while reuse is detected either lands before the
 /// revocation (and dies with the rest) or finds the connection revoked. It is the only code that
 /// evicts access tokens from the cache: here at once, and on every instance through PostgreSQL
@@ -74,7 +75,8 @@ public sealed class TokenRevocation(
     /// Revokes a connection in the caller's transaction, which holds its lock: the connection, every
     /// token issued for it, and the upstream tokens stored for it. A revoked connection is final, so
     /// they are not kept: they are queued for revocation at the provider (sent when this transaction
-    /// commits, see <see cref="UpstreamRevocations"/>), unless the provider itself just refused them.
+    /// commits, see <see cref="UpstreamRevocations"/>) when they are the person's last (or the person
+    /// revokes everything), unless the provider itself just refused them.
     /// </summary>
     public async Task RevokeConnectionAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string connectionId, RevocationReason reason, CancellationToken cancellationToken)
