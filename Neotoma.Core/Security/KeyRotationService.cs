@@ -67,9 +67,71 @@ public sealed partial class KeyRotationService(NeotomaDatabase database, TokenCi
             }
         }
 
-        var report = new RotationReport(reencrypted, current, unreadable);
+        var queue = await RotateQueueAsync(cancellationToken);
+        var report = new RotationReport(reencrypted + queue.Reencrypted, current + queue.AlreadyCurrent, unreadable + queue.Unreadable);
         Rotated(logger, report.Reencrypted, report.AlreadyCurrent, report.Unreadable);
         return report;
+    }
+
+    /// <summary>
+    /// The provider revocations still queued (<c>mcp_oauth_upstream_revocations.token</c>), so retiring the
+    /// old key does not drop a revocation the provider has not taken yet.
+    /// </summary>
+    private async Task<RotationReport> RotateQueueAsync(CancellationToken cancellationToken)
+    {
+        int reencrypted = 0, current = 0, unreadable = 0;
+        long after = 0;
+        while (true)
+        {
+            var batch = await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+            {
+                var rows = new List<(long Id, string Token)>();
+                await using (var select = new NpgsqlCommand("""
+                    SELECT id, token FROM mcp_oauth_upstream_revocations WHERE id > @after ORDER BY id LIMIT @batch FOR UPDATE SKIP LOCKED
+                    """, connection, transaction))
+                {
+                    select.Parameters.AddWithValue("after", after);
+                    select.Parameters.AddWithValue("batch", BatchSize);
+                    await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+                    while (await reader.ReadAsync(cancellationToken))
+                    {
+                        rows.Add((reader.GetInt64(0), reader.GetString(1)));
+                    }
+                }
+
+                foreach (var (id, token) in rows)
+                {
+                    switch (cipher.TryDecryptWithAge(token))
+                    {
+                        case null:
+                            unreadable++;
+                            break;
+                        case { Stale: false }:
+                            current++;
+                            break;
+                        case { } stale:
+                            await using (var update = new NpgsqlCommand("UPDATE mcp_oauth_upstream_revocations SET token = @token WHERE id = @id", connection, transaction))
+                            {
+                                update.Parameters.AddWithValue("token", cipher.Encrypt(stale.Plaintext));
+                                update.Parameters.AddWithValue("id", id);
+                                await update.ExecuteNonQueryAsync(cancellationToken);
+                            }
+
+                            reencrypted++;
+                            break;
+                    }
+                }
+
+                return rows;
+            }, cancellationToken);
+
+            if (batch.Count == 0)
+            {
+                return new RotationReport(reencrypted, current, unreadable);
+            }
+
+            after = batch[^1].Id;
+        }
     }
 
     /// <summary>
@@ -114,6 +176,6 @@ public sealed partial class KeyRotationService(NeotomaDatabase database, TokenCi
     }
 
     [LoggerMessage(EventId = 410, Level = LogLevel.Information,
-        Message = "Key rotation: re-encrypted {Reencrypted} connection(s) and browser sign-in(s), {Current} already current, {Unreadable} unreadable with any key")]
+        Message = "Key rotation: re-encrypted {Reencrypted} stored upstream token(s) (connections, browser sign-ins, queued revocations), {Current} already current, {Unreadable} unreadable with any key")]
     private static partial void Rotated(ILogger logger, int reencrypted, int current, int unreadable);
 }

@@ -76,13 +76,20 @@ public sealed class KeyVaultTests(KeyVaultFixture fixture) : IClassFixture<KeyVa
         Assert.Equal(HttpStatusCode.OK, refreshed.StatusCode);
         Assert.NotNull(secondOnly.TryDecrypt(await StoredRefreshTokenAsync("kv-alice")));
 
-        // Bob's row waits for rotate-key, which re-encrypts everything still under the old key.
+        // Bob's row waits for rotate-key, which re-encrypts everything still under the old key, a provider
+        // revocation still queued included (its next attempt an hour away, as after a provider outage).
         Assert.Null(secondOnly.TryDecrypt(await StoredRefreshTokenAsync("kv-bob")));
+        await fixture.Database.AdminExecuteAsync("""
+            INSERT INTO mcp_oauth_upstream_revocations (token, token_type_hint, held_by, next_attempt_at)
+            VALUES (@token, 'refresh_token', 'connection: kv-queued', now() + interval '1 hour')
+            """, ("token", new TokenCipher(KeyVaultFixture.FirstKey, "first").Encrypt("queued-upstream-refresh-token")));
         var report = await fixture.Server.Services.GetRequiredService<KeyRotationService>().RotateAllAsync(CancellationToken.None);
         Assert.True(report.Reencrypted >= 1);
         Assert.Equal(0, report.Unreadable);
         Assert.NotNull(secondOnly.TryDecrypt(await StoredRefreshTokenAsync("kv-bob")));
         Assert.Matches("^[0-9a-f]{24}:[0-9a-f]{32}:[0-9a-f]+$", await StoredRefreshTokenAsync("kv-bob"));
+        Assert.Equal("queued-upstream-refresh-token", secondOnly.TryDecrypt((await fixture.Database.AdminScalarAsync<string>(
+            "SELECT token FROM mcp_oauth_upstream_revocations WHERE held_by = 'connection: kv-queued'"))!));
     }
 }
 
