@@ -211,7 +211,9 @@ public sealed partial class RevocationListener(
                 return;
             }
 
-            await connection.WaitAsync(TimeSpan.FromSeconds((double)left / Stopwatch.Frequency), stoppingToken);
+            // At least 1 ms: Npgsql reads a wait of 0 ms as "no time-out", and a wait that never ends is a
+            // listener that never finds out it stopped hearing (seen as "hearing" on a stalled path).
+            await connection.WaitAsync(TimeSpan.FromMilliseconds(Math.Max(1, Math.Ceiling(left * 1000.0 / Stopwatch.Frequency))), stoppingToken);
         }
     }
 
