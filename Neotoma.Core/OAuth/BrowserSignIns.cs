@@ -66,6 +66,8 @@ public sealed partial class BrowserSignIns(
     {
         var signInId = "signin_" + OpaqueToken.New(16);
         var now = timeProvider.GetUtcNow();
+        // Without a refresh token there is nothing to ask the provider with: the sign-in keeps no tokens and has an end.
+        var refresh = tokens?.RefreshToken;
         await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
             await using var insert = new NpgsqlCommand("""
@@ -75,11 +77,11 @@ public sealed partial class BrowserSignIns(
                 """, connection, transaction);
             insert.Parameters.AddWithValue("id", signInId);
             insert.Parameters.AddWithValue("user", userId);
-            insert.Parameters.AddWithValue("refresh", tokens?.RefreshToken is { } refresh ? cipher.Encrypt(refresh) : DBNull.Value);
-            insert.Parameters.AddWithValue("access", tokens?.RefreshToken is null ? DBNull.Value : cipher.Encrypt(tokens.AccessToken));
-            insert.Parameters.AddWithValue("accessExpires", tokens?.RefreshToken is null ? DBNull.Value : tokens.AccessTokenExpiresAt);
+            insert.Parameters.AddWithValue("refresh", refresh is null ? DBNull.Value : cipher.Encrypt(refresh));
+            insert.Parameters.AddWithValue("access", refresh is null ? DBNull.Value : cipher.Encrypt(tokens!.AccessToken));
+            insert.Parameters.AddWithValue("accessExpires", refresh is null ? DBNull.Value : tokens!.AccessTokenExpiresAt);
             insert.Parameters.AddWithValue("now", now);
-            insert.Parameters.AddWithValue("expires", tokens?.RefreshToken is null ? now + sessionOptions.AbsoluteLifetime : DBNull.Value);
+            insert.Parameters.AddWithValue("expires", refresh is null ? now + sessionOptions.AbsoluteLifetime : DBNull.Value);
             await insert.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
         return signInId;

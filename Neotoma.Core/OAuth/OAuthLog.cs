@@ -17,9 +17,6 @@ internal static partial class OAuthLog
     [LoggerMessage(EventId = 203, Level = LogLevel.Warning, Message = "[MCP OAuth] Invalid or expired state: {StatePrefix}…")]
     public static partial void InvalidState(ILogger logger, string statePrefix);
 
-    [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "[MCP OAuth] Failed to {Action}: {Reason}")]
-    public static partial void FailedTo(ILogger logger, string action, string reason);
-
     [LoggerMessage(EventId = 207, Level = LogLevel.Warning, Message = "[ERROR] APIError:{Operation} {{ error: \"{ErrorCode}\" }}")]
     public static partial void ApiError(ILogger logger, string operation, string errorCode);
 

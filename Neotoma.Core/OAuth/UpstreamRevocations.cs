@@ -119,18 +119,14 @@ public sealed partial class UpstreamRevocations(
             {
                 await SendDueAsync(stoppingToken);
             }
-            catch (Exception e) when (DatabaseOutage.Is(e))
-            {
-                // The rows wait in the database; the next wake-up or the timer sends them.
-                Postponed(logger, e.GetType().Name);
-            }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 break;
             }
             catch (Exception e)
             {
-                // Never let a surprise stop the worker (a background service that throws stops its host): the rows wait.
+                // The rows wait in the database for the next wake-up or the timer, whatever went wrong (the
+                // database down, usually): a background service that throws would stop its host.
                 Postponed(logger, e.GetType().Name);
             }
         }

@@ -60,7 +60,7 @@ public sealed class UpstreamSessionRefresher(
         var upstreamRefresh = encryptedRefresh is null ? null : cipher.TryDecrypt(encryptedRefresh);
         if (upstreamRefresh is null)
         {
-            OAuthLog.FailedTo(logger, "decrypt refresh token", encryptedRefresh is null ? "none stored" : "the key changed or the stored text was altered");
+            UpstreamLog.FailedTo(logger, "decrypt refresh token", encryptedRefresh is null ? "none stored" : "the key changed or the stored text was altered");
             throw new OAuthException(OAuthErrorCode.OAUTH_TOKEN_REFRESH_FAILED,
                 "This connection's stored sign-in could not be read (the encryption key changed or the data was altered). Sign in again.");
         }
