@@ -70,6 +70,17 @@ public sealed class DevIdentityProvider : IAsyncDisposable
         return answer.RootElement.GetProperty("active").GetBoolean();
     }
 
+    /// <summary>Revokes a token here, as the provider does when the person is disabled or signs out everywhere there.</summary>
+    public async Task RevokeAsync(string token)
+    {
+        using var http = new HttpClient();
+        using var response = await http.PostAsync(new Uri(Issuer, "/token/revocation"), new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["token"] = token, ["client_id"] = ClientId, ["client_secret"] = ClientSecret,
+        }));
+        response.EnsureSuccessStatusCode();
+    }
+
     private void Signal(string name)
     {
         using var kill = Process.Start("kill", ["-" + name, process.Id.ToString()])!;

@@ -202,6 +202,34 @@ public class OAuthFixture : IAsyncLifetime
         return form;
     }
 
+    /// <summary>The client's refresh (the refresh_token grant).</summary>
+    public static Dictionary<string, string> RefreshForm(RegisteredClient client, string refreshToken) => new()
+    {
+        ["grant_type"] = "refresh_token",
+        ["refresh_token"] = refreshToken,
+        ["client_id"] = client.ClientId,
+    };
+
+    /// <summary>The connection an access token was issued for.</summary>
+    public async Task<string> ConnectionOfAsync(string accessToken) =>
+        (await Database.AdminScalarAsync<string>("SELECT connection_id FROM mcp_oauth_tokens WHERE token_hash = @h",
+            ("h", Neotoma.Core.Security.OpaqueToken.Hash(accessToken))))!;
+
+    /// <summary>The client revokes its refresh token (RFC 7009), as a client that disconnects itself does.</summary>
+    public async Task RevokeAsync(string refreshToken, string clientId)
+    {
+        using var response = await Server.Client.PostAsync("/api/mcp/oauth/revoke", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["token"] = refreshToken, ["token_type_hint"] = "refresh_token", ["client_id"] = clientId,
+        }));
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+    }
+
+    /// <summary>An upstream token as the app stores it (encrypted with the test key), in the clear.</summary>
+    public static string DecryptStored(string stored) =>
+        new Neotoma.Core.Security.TokenCipher(SelfHostServer.TestEncryptionKey, "test").TryDecrypt(stored)
+        ?? throw new InvalidOperationException("the stored upstream token could not be decrypted");
+
     public Task<HttpResponseMessage> TokenRequestAsync(IDictionary<string, string> form) =>
         App.Client.PostAsync("/api/mcp/oauth/token", new FormUrlEncodedContent(form));
 

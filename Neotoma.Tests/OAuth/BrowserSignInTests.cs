@@ -29,7 +29,7 @@ public sealed partial class BrowserSignInTests(OAuthFixture fixture) : IClassFix
             "SELECT refresh_token FROM mcp_oauth_browser_sign_ins WHERE user_id = 'bound-keeps' AND ended_at IS NULL AND expires_at IS NULL");
 
         Assert.Matches("^[0-9a-f]{24}:[0-9a-f]{32}:[0-9a-f]+$", stored);
-        Assert.True(await fixture.Provider.IsActiveAsync(Decrypt(stored!)));
+        Assert.True(await fixture.Provider.IsActiveAsync(OAuthFixture.DecryptStored(stored!)));
     }
 
     [Fact]
@@ -41,7 +41,7 @@ public sealed partial class BrowserSignInTests(OAuthFixture fixture) : IClassFix
         var (client, clientTokens) = await ConnectClientAsync(browser, login);
         // The client disconnects itself (its approval stays), then comes back through Continue: that
         // connection holds no provider tokens of its own, so the page's sign-in bounds it.
-        await RevokeAsync(clientTokens.RefreshToken, client.ClientId);
+        await fixture.RevokeAsync(clientTokens.RefreshToken, client.ClientId);
         var approved = await ContinueAsync(browser, client, login);
         // Another client of the person, connected through its own sign-in at the provider (another browser).
         var (ownConnection, _) = await fixture.SignInAsync(login, clientName: "Own sign-in");
@@ -61,7 +61,7 @@ public sealed partial class BrowserSignInTests(OAuthFixture fixture) : IClassFix
         Assert.True(report.Refused >= 1);
         Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.SendMcpAsync(personal)).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.SendMcpAsync(approved.AccessToken)).StatusCode);
-        Assert.Equal(HttpStatusCode.BadRequest, (await fixture.TokenRequestAsync(RefreshForm(client, approved.RefreshToken))).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await fixture.TokenRequestAsync(OAuthFixture.RefreshForm(client, approved.RefreshToken))).StatusCode);
         Assert.Contains("href=\"/signin\"", await (await browser.GetAsync(new Uri(fixture.Issuer + "/connections"))).Content.ReadAsStringAsync());
         // The client's own connection holds its own provider sign-in: it is asked about when its client refreshes.
         Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(ownConnection.AccessToken)).StatusCode);
@@ -83,11 +83,11 @@ public sealed partial class BrowserSignInTests(OAuthFixture fixture) : IClassFix
         const string login = "bound-inherits";
         using var browser = new BrowserAgent();
         var (client, own) = await ConnectClientAsync(browser, login);
-        var ownConnection = await ConnectionOfAsync(own.AccessToken);
+        var ownConnection = await fixture.ConnectionOfAsync(own.AccessToken);
         var stored = await fixture.Database.AdminScalarAsync<string>("SELECT refresh_token FROM mcp_oauth_connections WHERE connection_id = @c", ("c", ownConnection));
 
         var approved = await ContinueAsync(browser, client, login);
-        var approvedConnection = await ConnectionOfAsync(approved.AccessToken);
+        var approvedConnection = await fixture.ConnectionOfAsync(approved.AccessToken);
 
         Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.SendMcpAsync(own.AccessToken)).StatusCode);
         Assert.True(await fixture.Database.AdminScalarAsync<bool>(
@@ -96,10 +96,10 @@ public sealed partial class BrowserSignInTests(OAuthFixture fixture) : IClassFix
             "SELECT revoked_at IS NOT NULL AND refresh_token IS NULL FROM mcp_oauth_connections WHERE connection_id = @c", ("c", ownConnection)));
         Assert.Equal(0L, await fixture.Database.AdminScalarAsync<long>(
             "SELECT count(*) FROM mcp_oauth_upstream_revocations WHERE held_by = @c", ("c", "connection: " + ownConnection)));
-        Assert.True(await fixture.Provider.IsActiveAsync(Decrypt(stored!)));
+        Assert.True(await fixture.Provider.IsActiveAsync(OAuthFixture.DecryptStored(stored!)));
         // Its next refresh with the upstream token due asks the provider with the inherited token.
         await fixture.Database.AdminExecuteAsync("UPDATE mcp_oauth_connections SET upstream_access_token_expires_at = now() WHERE connection_id = @c", ("c", approvedConnection));
-        var refreshed = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(RefreshForm(client, approved.RefreshToken)));
+        var refreshed = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(OAuthFixture.RefreshForm(client, approved.RefreshToken)));
         Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(refreshed.AccessToken)).StatusCode);
     }
 
@@ -114,7 +114,7 @@ public sealed partial class BrowserSignInTests(OAuthFixture fixture) : IClassFix
         const string login = "bound-race";
         using var browser = await SignInOnThePageAsync(login);
         var (client, own) = await ConnectClientAsync(browser, login);
-        await RevokeAsync(own.RefreshToken, client.ClientId);
+        await fixture.RevokeAsync(own.RefreshToken, client.ClientId);
         var earlier = await ContinueAsync(browser, client, login);
         var (code, verifier) = await ContinueCodeAsync(browser, client, login);
 
@@ -155,7 +155,7 @@ public sealed partial class BrowserSignInTests(OAuthFixture fixture) : IClassFix
         Assert.True(report.Confirmed >= 1);
         var after = await StoredRefreshTokenAsync(signIn);
         Assert.NotEqual(before, after);
-        Assert.True(await fixture.Provider.IsActiveAsync(Decrypt(after)));
+        Assert.True(await fixture.Provider.IsActiveAsync(OAuthFixture.DecryptStored(after)));
         Assert.True(await fixture.Database.AdminScalarAsync<bool>(
             "SELECT upstream_access_token_expires_at > now() + interval '30 minutes' FROM mcp_oauth_browser_sign_ins WHERE sign_in_id = @s", ("s", signIn)));
         Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(personal)).StatusCode);
@@ -217,7 +217,7 @@ public sealed partial class BrowserSignInTests(OAuthFixture fixture) : IClassFix
     {
         using var browser = await SignInOnThePageAsync("bound-unused");
         var signIn = await LiveSignInAsync("bound-unused");
-        var upstream = Decrypt(await StoredRefreshTokenAsync(signIn));
+        var upstream = OAuthFixture.DecryptStored(await StoredRefreshTokenAsync(signIn));
         var csrf = await CsrfAsync(browser);
         Assert.Equal(HttpStatusCode.Redirect, (await browser.PostFormAsync(new Uri(fixture.Issuer + "/signout"), new Dictionary<string, string> { ["csrf_token"] = csrf })).StatusCode);
         await fixture.Database.AdminExecuteAsync("UPDATE mcp_oauth_browser_sign_ins SET created_at = now() - interval '1 hour' WHERE sign_in_id = @s", ("s", signIn));
@@ -240,7 +240,7 @@ public sealed partial class BrowserSignInTests(OAuthFixture fixture) : IClassFix
     {
         using var browser = await SignInOnThePageAsync("bound-revoke-all");
         var signIn = await LiveSignInAsync("bound-revoke-all");
-        var upstream = Decrypt(await StoredRefreshTokenAsync(signIn));
+        var upstream = OAuthFixture.DecryptStored(await StoredRefreshTokenAsync(signIn));
 
         using var response = await browser.PostFormAsync(new Uri(fixture.Issuer + "/connections/revoke-all"), new Dictionary<string, string> { ["csrf_token"] = await CsrfAsync(browser) });
 
@@ -288,15 +288,6 @@ public sealed partial class BrowserSignInTests(OAuthFixture fixture) : IClassFix
         return (client, await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(OAuthFixture.CodeRedemption(client, landing["code"].ToString(), verifier))));
     }
 
-    private async Task RevokeAsync(string token, string clientId)
-    {
-        using var response = await fixture.Server.Client.PostAsync("/api/mcp/oauth/revoke", new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["token"] = token, ["token_type_hint"] = "refresh_token", ["client_id"] = clientId,
-        }));
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-    }
-
     /// <summary>The client asks again; the person clicks Continue on the remembered approval; the client redeems the code.</summary>
     private async Task<OAuthFixture.Tokens> ContinueAsync(BrowserAgent browser, OAuthFixture.RegisteredClient client, string login)
     {
@@ -315,9 +306,6 @@ public sealed partial class BrowserSignInTests(OAuthFixture fixture) : IClassFix
     }
 
     /// <summary>The person's live sign-in; the one made on the connections page (with the provider's tokens) when there are both kinds.</summary>
-    private async Task<string> ConnectionOfAsync(string accessToken) =>
-        (await fixture.Database.AdminScalarAsync<string>("SELECT connection_id FROM mcp_oauth_tokens WHERE token_hash = @h", ("h", OpaqueToken.Hash(accessToken))))!;
-
     private async Task<string> LiveSignInAsync(string login) =>
         (await fixture.Database.AdminScalarAsync<string>("""
             SELECT sign_in_id FROM mcp_oauth_browser_sign_ins WHERE user_id = @u AND ended_at IS NULL
@@ -330,26 +318,13 @@ public sealed partial class BrowserSignInTests(OAuthFixture fixture) : IClassFix
     private Task MakeDueAsync(string login) => fixture.Database.AdminExecuteAsync(
         "UPDATE mcp_oauth_browser_sign_ins SET upstream_access_token_expires_at = now() WHERE user_id = @u AND ended_at IS NULL", ("u", login));
 
-    private static string Decrypt(string stored) => new TokenCipher(SelfHostServer.TestEncryptionKey, "test").TryDecrypt(stored)!;
-
+    /// <summary>What the provider does when the person is disabled there: the sign-in ends at the provider.</summary>
     private async Task RevokeAtProviderAsync(string storedRefreshToken)
     {
-        var token = Decrypt(storedRefreshToken);
-        using var http = new HttpClient();
-        using var response = await http.PostAsync(new Uri(fixture.Provider.Issuer, "/token/revocation"), new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["token"] = token, ["client_id"] = DevIdentityProvider.ClientId, ["client_secret"] = DevIdentityProvider.ClientSecret,
-        }));
-        response.EnsureSuccessStatusCode();
+        var token = OAuthFixture.DecryptStored(storedRefreshToken);
+        await fixture.Provider.RevokeAsync(token);
         Assert.False(await fixture.Provider.IsActiveAsync(token));
     }
-
-    private static Dictionary<string, string> RefreshForm(OAuthFixture.RegisteredClient client, string refreshToken) => new()
-    {
-        ["grant_type"] = "refresh_token",
-        ["refresh_token"] = refreshToken,
-        ["client_id"] = client.ClientId,
-    };
 
     [GeneratedRegex("<pre data-copy id=\"token\">(?<t>[^<]+)</pre>")]
     private static partial Regex PersonalTokenShown();

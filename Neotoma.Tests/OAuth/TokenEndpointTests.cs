@@ -21,13 +21,6 @@ public sealed class TokenEndpointTests(OAuthFixture fixture) : IClassFixture<OAu
         ["code_verifier"] = verifier,
     };
 
-    private static Dictionary<string, string> RefreshForm(OAuthFixture.RegisteredClient client, string refreshToken) => new()
-    {
-        ["grant_type"] = "refresh_token",
-        ["refresh_token"] = refreshToken,
-        ["client_id"] = client.ClientId,
-    };
-
     private async Task<(HttpStatusCode Status, JsonElement Body)> PostAsync(Dictionary<string, string> form)
     {
         var response = await fixture.TokenRequestAsync(form);
@@ -139,16 +132,16 @@ public sealed class TokenEndpointTests(OAuthFixture fixture) : IClassFixture<OAu
     public async Task Refresh_Rotates_AndTheOldTokenWorksOnceWithinTheGraceWindow_ThenRevokesTheFamily()
     {
         var (tokens, client) = await fixture.SignInAsync("quinn");
-        var (status1, second) = await PostAsync(RefreshForm(client, tokens.RefreshToken));
+        var (status1, second) = await PostAsync(OAuthFixture.RefreshForm(client, tokens.RefreshToken));
         Assert.Equal(HttpStatusCode.OK, status1);
 
         // The client lost that response and retries with the old token: allowed once.
-        var (status2, retry) = await PostAsync(RefreshForm(client, tokens.RefreshToken));
+        var (status2, retry) = await PostAsync(OAuthFixture.RefreshForm(client, tokens.RefreshToken));
         Assert.Equal(HttpStatusCode.OK, status2);
         Assert.Equal(HttpStatusCode.OK, await CallMcpAsync(retry.GetProperty("access_token").GetString()!));
 
         // A third use is theft: the whole family goes.
-        var (status3, body3) = await PostAsync(RefreshForm(client, tokens.RefreshToken));
+        var (status3, body3) = await PostAsync(OAuthFixture.RefreshForm(client, tokens.RefreshToken));
         AssertError(status3, body3, "invalid_grant", "OAUTH_INVALID_GRANT");
         Assert.Equal(HttpStatusCode.Unauthorized, await CallMcpAsync(retry.GetProperty("access_token").GetString()!));
         Assert.Equal(HttpStatusCode.Unauthorized, await CallMcpAsync(second.GetProperty("access_token").GetString()!));
@@ -158,14 +151,14 @@ public sealed class TokenEndpointTests(OAuthFixture fixture) : IClassFixture<OAu
     public async Task Refresh_ReusedAfterTheGraceWindow_RevokesTheFamily()
     {
         var (tokens, client) = await fixture.SignInAsync("rosa");
-        var (_, next) = await PostAsync(RefreshForm(client, tokens.RefreshToken));
+        var (_, next) = await PostAsync(OAuthFixture.RefreshForm(client, tokens.RefreshToken));
         await fixture.Database.AdminExecuteAsync("UPDATE mcp_oauth_tokens SET used_at = now() - interval '5 minutes' WHERE token_hash = @h",
             ("h", OpaqueToken.Hash(tokens.RefreshToken)));
 
-        var (status, body) = await PostAsync(RefreshForm(client, tokens.RefreshToken));
+        var (status, body) = await PostAsync(OAuthFixture.RefreshForm(client, tokens.RefreshToken));
 
         AssertError(status, body, "invalid_grant", "OAUTH_INVALID_GRANT");
-        var (nextStatus, _) = await PostAsync(RefreshForm(client, next.GetProperty("refresh_token").GetString()!));
+        var (nextStatus, _) = await PostAsync(OAuthFixture.RefreshForm(client, next.GetProperty("refresh_token").GetString()!));
         Assert.Equal(HttpStatusCode.BadRequest, nextStatus);
     }
 
@@ -173,12 +166,12 @@ public sealed class TokenEndpointTests(OAuthFixture fixture) : IClassFixture<OAu
     public async Task Refresh_WhenUpstreamTokenIsAboutToExpire_RefreshesUpstreamAndReencrypts()
     {
         var (tokens, client) = await fixture.SignInAsync("sam");
-        var connection = await ConnectionOfAsync(tokens.AccessToken);
+        var connection = await fixture.ConnectionOfAsync(tokens.AccessToken);
         var before = await fixture.Database.AdminScalarAsync<string>("SELECT refresh_token FROM mcp_oauth_connections WHERE connection_id = @c", ("c", connection));
         await fixture.Database.AdminExecuteAsync(
             "UPDATE mcp_oauth_connections SET upstream_access_token_expires_at = now() + interval '2 minutes' WHERE connection_id = @c", ("c", connection));
 
-        var (status, _) = await PostAsync(RefreshForm(client, tokens.RefreshToken));
+        var (status, _) = await PostAsync(OAuthFixture.RefreshForm(client, tokens.RefreshToken));
 
         Assert.Equal(HttpStatusCode.OK, status);
         var after = await fixture.Database.AdminScalarAsync<string>("SELECT refresh_token FROM mcp_oauth_connections WHERE connection_id = @c", ("c", connection));
@@ -191,10 +184,10 @@ public sealed class TokenEndpointTests(OAuthFixture fixture) : IClassFixture<OAu
     public async Task Refresh_WhenUpstreamTokenIsFresh_MakesNoUpstreamCall()
     {
         var (tokens, client) = await fixture.SignInAsync("tina");
-        var connection = await ConnectionOfAsync(tokens.AccessToken);
+        var connection = await fixture.ConnectionOfAsync(tokens.AccessToken);
         var before = await fixture.Database.AdminScalarAsync<string>("SELECT refresh_token FROM mcp_oauth_connections WHERE connection_id = @c", ("c", connection));
 
-        var (status, _) = await PostAsync(RefreshForm(client, tokens.RefreshToken));
+        var (status, _) = await PostAsync(OAuthFixture.RefreshForm(client, tokens.RefreshToken));
 
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal(before, await fixture.Database.AdminScalarAsync<string>("SELECT refresh_token FROM mcp_oauth_connections WHERE connection_id = @c", ("c", connection)));
@@ -214,7 +207,7 @@ public sealed class TokenEndpointTests(OAuthFixture fixture) : IClassFixture<OAu
     {
         var (bystander, _) = await fixture.SignInAsync("uma-bystander");
         var (tokens, client) = await fixture.SignInAsync("uma");
-        var connection = await ConnectionOfAsync(tokens.AccessToken);
+        var connection = await fixture.ConnectionOfAsync(tokens.AccessToken);
         var stored = (await fixture.Database.AdminScalarAsync<string>("SELECT refresh_token FROM mcp_oauth_connections WHERE connection_id = @c", ("c", connection)))!;
         var damaged = damage switch
         {
@@ -228,7 +221,7 @@ public sealed class TokenEndpointTests(OAuthFixture fixture) : IClassFixture<OAu
             """, ("r", damaged), ("c", connection));
         var othersBefore = await SnapshotOthersAsync(connection);
 
-        var (status, body) = await PostAsync(RefreshForm(client, tokens.RefreshToken));
+        var (status, body) = await PostAsync(OAuthFixture.RefreshForm(client, tokens.RefreshToken));
 
         AssertError(status, body, "invalid_grant", "OAUTH_TOKEN_REFRESH_FAILED");
         Assert.True(await fixture.Database.AdminScalarAsync<bool>("SELECT revoked_at IS NOT NULL FROM mcp_oauth_connections WHERE connection_id = @c", ("c", connection)));
@@ -242,10 +235,10 @@ public sealed class TokenEndpointTests(OAuthFixture fixture) : IClassFixture<OAu
     public async Task Refresh_OfARevokedConnection_IsConnectionNotFound()
     {
         var (tokens, client) = await fixture.SignInAsync("vera");
-        var connection = await ConnectionOfAsync(tokens.AccessToken);
+        var connection = await fixture.ConnectionOfAsync(tokens.AccessToken);
         await fixture.Database.AdminExecuteAsync("UPDATE mcp_oauth_connections SET revoked_at = now() WHERE connection_id = @c", ("c", connection));
 
-        var (status, body) = await PostAsync(RefreshForm(client, tokens.RefreshToken));
+        var (status, body) = await PostAsync(OAuthFixture.RefreshForm(client, tokens.RefreshToken));
 
         AssertError(status, body, "invalid_grant", "OAUTH_CONNECTION_NOT_FOUND");
         Assert.Equal(HttpStatusCode.Unauthorized, await CallMcpAsync(tokens.AccessToken));
@@ -255,10 +248,10 @@ public sealed class TokenEndpointTests(OAuthFixture fixture) : IClassFixture<OAu
     public async Task Refresh_OfADeletedConnection_IsConnectionNotFound()
     {
         var (tokens, client) = await fixture.SignInAsync("walt");
-        var connection = await ConnectionOfAsync(tokens.AccessToken);
+        var connection = await fixture.ConnectionOfAsync(tokens.AccessToken);
         await fixture.Database.AdminExecuteAsync("DELETE FROM mcp_oauth_connections WHERE connection_id = @c", ("c", connection));
 
-        var (status, body) = await PostAsync(RefreshForm(client, tokens.RefreshToken));
+        var (status, body) = await PostAsync(OAuthFixture.RefreshForm(client, tokens.RefreshToken));
 
         AssertError(status, body, "invalid_grant", "OAUTH_CONNECTION_NOT_FOUND");
     }
@@ -277,7 +270,7 @@ public sealed class TokenEndpointTests(OAuthFixture fixture) : IClassFixture<OAu
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, await CallMcpAsync(tokens.AccessToken));
-        var (status, _) = await PostAsync(RefreshForm(client, tokens.RefreshToken));
+        var (status, _) = await PostAsync(OAuthFixture.RefreshForm(client, tokens.RefreshToken));
         Assert.Equal(HttpStatusCode.BadRequest, status);
     }
 
@@ -289,9 +282,6 @@ public sealed class TokenEndpointTests(OAuthFixture fixture) : IClassFixture<OAu
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
-
-    private Task<string?> ConnectionOfAsync(string accessToken) =>
-        fixture.Database.AdminScalarAsync<string>("SELECT connection_id FROM mcp_oauth_tokens WHERE token_hash = @h", ("h", OpaqueToken.Hash(accessToken)));
 
     private Task<string?> SnapshotOthersAsync(string? connection) =>
         fixture.Database.AdminScalarAsync<string>("""

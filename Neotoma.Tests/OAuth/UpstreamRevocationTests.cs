@@ -32,10 +32,10 @@ public sealed class UpstreamRevocationTests(OAuthFixture fixture, ITestOutputHel
     public async Task EveryPathThatEndsAConnection_RevokesItsUpstreamTokenAtTheProvider(string login, string path)
     {
         var (bystanderTokens, _) = await fixture.SignInAsync(login + "-bystander");
-        var bystanderUpstream = await UpstreamRefreshTokenAsync(await ConnectionOfAsync(bystanderTokens.AccessToken));
+        var bystanderUpstream = await UpstreamRefreshTokenAsync(await fixture.ConnectionOfAsync(bystanderTokens.AccessToken));
         var (client, code, verifier) = await fixture.AuthorizeAsync(login);
         var tokens = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(OAuthFixture.CodeRedemption(client, code, verifier)));
-        var connection = await ConnectionOfAsync(tokens.AccessToken);
+        var connection = await fixture.ConnectionOfAsync(tokens.AccessToken);
         var upstream = await UpstreamRefreshTokenAsync(connection);
         Assert.True(await fixture.Provider.IsActiveAsync(upstream), "the provider does not honour the upstream token before the revocation");
 
@@ -66,14 +66,14 @@ public sealed class UpstreamRevocationTests(OAuthFixture fixture, ITestOutputHel
     public async Task ProviderUnavailable_TheRevocationIsKept_AndSentWhenItAnswers()
     {
         var (tokens, client) = await fixture.SignInAsync("upstream-outage");
-        var connection = await ConnectionOfAsync(tokens.AccessToken);
+        var connection = await fixture.ConnectionOfAsync(tokens.AccessToken);
         var upstream = await UpstreamRefreshTokenAsync(connection);
         var retrying = $"The provider did not answer the revocation of the upstream token of connection: {connection} (attempt 1); trying again in 1 min";
 
         await fixture.Provider.SetQuirksAsync(revocationOutage: true);
         try
         {
-            await RevokeAsync(tokens.RefreshToken, client.ClientId);
+            await fixture.RevokeAsync(tokens.RefreshToken, client.ClientId);
             Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.SendMcpAsync(tokens.AccessToken)).StatusCode);
             var clock = Stopwatch.StartNew();
             while (!fixture.Logs.Lines.Any(line => line.Contains(retrying)))
@@ -106,13 +106,13 @@ public sealed class UpstreamRevocationTests(OAuthFixture fixture, ITestOutputHel
     public async Task ProviderRefusedTheSignIn_NothingIsQueuedToRevokeThere()
     {
         var (tokens, client) = await fixture.SignInAsync("upstream-refused");
-        var connection = await ConnectionOfAsync(tokens.AccessToken);
+        var connection = await fixture.ConnectionOfAsync(tokens.AccessToken);
         var upstream = await UpstreamRefreshTokenAsync(connection);
         await fixture.Database.AdminExecuteAsync(
             "UPDATE mcp_oauth_connections SET upstream_access_token_expires_at = now() WHERE connection_id = @c", ("c", connection));
         await RevokeAtProviderAsync(upstream);
 
-        var response = await fixture.TokenRequestAsync(RefreshForm(client, tokens.RefreshToken));
+        var response = await fixture.TokenRequestAsync(OAuthFixture.RefreshForm(client, tokens.RefreshToken));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains("OAUTH_TOKEN_REFRESH_FAILED", await response.Content.ReadAsStringAsync());
@@ -133,8 +133,8 @@ public sealed class UpstreamRevocationTests(OAuthFixture fixture, ITestOutputHel
         using var browser = new BrowserAgent();
         var first = await ConnectInAsync(browser, login, "First in this browser");
         var second = await ConnectInAsync(browser, login, "Second in this browser");
-        var firstConnection = await ConnectionOfAsync(first.Tokens.AccessToken);
-        var secondConnection = await ConnectionOfAsync(second.Tokens.AccessToken);
+        var firstConnection = await fixture.ConnectionOfAsync(first.Tokens.AccessToken);
+        var secondConnection = await fixture.ConnectionOfAsync(second.Tokens.AccessToken);
         var secondUpstream = await UpstreamRefreshTokenAsync(secondConnection);
 
         Assert.True(await fixture.Server.Services.GetRequiredService<ConnectionsService>().RevokeAsync(login, firstConnection, null, CancellationToken.None));
@@ -145,7 +145,7 @@ public sealed class UpstreamRevocationTests(OAuthFixture fixture, ITestOutputHel
         // The second connection's next refresh renews its upstream token: the provider still honours it.
         await fixture.Database.AdminExecuteAsync(
             "UPDATE mcp_oauth_connections SET upstream_access_token_expires_at = now() WHERE connection_id = @c", ("c", secondConnection));
-        var refreshed = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(RefreshForm(second.Client, second.Tokens.RefreshToken)));
+        var refreshed = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(OAuthFixture.RefreshForm(second.Client, second.Tokens.RefreshToken)));
         Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(refreshed.AccessToken)).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.SendMcpAsync(first.Tokens.AccessToken)).StatusCode);
     }
@@ -156,7 +156,7 @@ public sealed class UpstreamRevocationTests(OAuthFixture fixture, ITestOutputHel
         const string login = "upstream-reauthorized";
         var (client, code, verifier) = await fixture.AuthorizeAsync(login);
         var tokens = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(OAuthFixture.CodeRedemption(client, code, verifier)));
-        var connection = await ConnectionOfAsync(tokens.AccessToken);
+        var connection = await fixture.ConnectionOfAsync(tokens.AccessToken);
         var upstream = await UpstreamRefreshTokenAsync(connection);
 
         var (_, newCode, newVerifier) = await fixture.AuthorizeAsync(login, client);
@@ -182,7 +182,7 @@ public sealed class UpstreamRevocationTests(OAuthFixture fixture, ITestOutputHel
         // The new code is not redeemed: the connection the client uses now stays, and the page shows only it.
         Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(first.AccessToken)).StatusCode);
         var page = await fixture.Server.Services.GetRequiredService<ConnectionsService>().ListAsync("upstream-abandoned", CancellationToken.None);
-        Assert.Equal([await ConnectionOfAsync(first.AccessToken)], page.Select(c => c.ConnectionId));
+        Assert.Equal([await fixture.ConnectionOfAsync(first.AccessToken)], page.Select(c => c.ConnectionId));
 
         await fixture.Database.AdminExecuteAsync(
             "UPDATE mcp_oauth_connections SET created_at = now() - interval '2 hours' WHERE connection_id = @c", ("c", pending!));
@@ -193,7 +193,7 @@ public sealed class UpstreamRevocationTests(OAuthFixture fixture, ITestOutputHel
         Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(first.AccessToken)).StatusCode);
         // The person's live connection may share the abandoned sign-in's grant at the provider: kept there.
         Assert.Contains(fixture.Logs.Lines, line => line.Contains($"Kept the upstream token of connection: {pending} at the provider"));
-        Assert.True(await fixture.Provider.IsActiveAsync(await UpstreamRefreshTokenAsync(await ConnectionOfAsync(first.AccessToken))));
+        Assert.True(await fixture.Provider.IsActiveAsync(await UpstreamRefreshTokenAsync(await fixture.ConnectionOfAsync(first.AccessToken))));
     }
 
     [Fact]
@@ -220,13 +220,13 @@ public sealed class UpstreamRevocationTests(OAuthFixture fixture, ITestOutputHel
         switch (path)
         {
             case "the client revokes its refresh token":
-                await RevokeAsync(tokens.RefreshToken, client.ClientId);
+                await fixture.RevokeAsync(tokens.RefreshToken, client.ClientId);
                 break;
             case "a rotated refresh token is presented again":
-                Assert.Equal(HttpStatusCode.OK, (await fixture.TokenRequestAsync(RefreshForm(client, tokens.RefreshToken))).StatusCode);
+                Assert.Equal(HttpStatusCode.OK, (await fixture.TokenRequestAsync(OAuthFixture.RefreshForm(client, tokens.RefreshToken))).StatusCode);
                 await fixture.Database.AdminExecuteAsync("UPDATE mcp_oauth_tokens SET used_at = now() - interval '1 hour' WHERE token_hash = @h",
                     ("h", OpaqueToken.Hash(tokens.RefreshToken)));
-                Assert.Equal(HttpStatusCode.BadRequest, (await fixture.TokenRequestAsync(RefreshForm(client, tokens.RefreshToken))).StatusCode);
+                Assert.Equal(HttpStatusCode.BadRequest, (await fixture.TokenRequestAsync(OAuthFixture.RefreshForm(client, tokens.RefreshToken))).StatusCode);
                 break;
             case "the authorization code is presented twice":
                 Assert.Equal(HttpStatusCode.BadRequest, (await fixture.TokenRequestAsync(OAuthFixture.CodeRedemption(client, code, verifier))).StatusCode);
@@ -254,41 +254,14 @@ public sealed class UpstreamRevocationTests(OAuthFixture fixture, ITestOutputHel
         return (client, await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(OAuthFixture.CodeRedemption(client, landing["code"].ToString(), verifier))));
     }
 
-    private static Dictionary<string, string> RefreshForm(OAuthFixture.RegisteredClient client, string refreshToken) => new()
-    {
-        ["grant_type"] = "refresh_token",
-        ["refresh_token"] = refreshToken,
-        ["client_id"] = client.ClientId,
-    };
-
-    private async Task RevokeAsync(string token, string clientId)
-    {
-        using var response = await fixture.Server.Client.PostAsync("/api/mcp/oauth/revoke", new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["token"] = token, ["token_type_hint"] = "refresh_token", ["client_id"] = clientId,
-        }));
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-    }
-
     /// <summary>What the provider is asked when a person's account is disabled there: the sign-in ends at the provider first.</summary>
     private async Task RevokeAtProviderAsync(string upstreamRefreshToken)
     {
-        using var http = new HttpClient();
-        using var response = await http.PostAsync(new Uri(fixture.Provider.Issuer, "/token/revocation"), new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["token"] = upstreamRefreshToken, ["client_id"] = DevIdentityProvider.ClientId, ["client_secret"] = DevIdentityProvider.ClientSecret,
-        }));
-        response.EnsureSuccessStatusCode();
+        await fixture.Provider.RevokeAsync(upstreamRefreshToken);
         Assert.False(await fixture.Provider.IsActiveAsync(upstreamRefreshToken));
     }
 
-    private async Task<string> UpstreamRefreshTokenAsync(string connection)
-    {
-        var stored = await fixture.Database.AdminScalarAsync<string>("SELECT refresh_token FROM mcp_oauth_connections WHERE connection_id = @c", ("c", connection));
-        return new TokenCipher(SelfHostServer.TestEncryptionKey, "test").TryDecrypt(stored!)
-            ?? throw new InvalidOperationException("the stored upstream refresh token could not be decrypted");
-    }
-
-    private async Task<string> ConnectionOfAsync(string accessToken) =>
-        (await fixture.Database.AdminScalarAsync<string>("SELECT connection_id FROM mcp_oauth_tokens WHERE token_hash = @h", ("h", OpaqueToken.Hash(accessToken))))!;
+    private async Task<string> UpstreamRefreshTokenAsync(string connection) =>
+        OAuthFixture.DecryptStored((await fixture.Database.AdminScalarAsync<string>(
+            "SELECT refresh_token FROM mcp_oauth_connections WHERE connection_id = @c", ("c", connection)))!);
 }

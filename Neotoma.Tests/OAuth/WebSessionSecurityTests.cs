@@ -20,10 +20,6 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
         return (browser, BrowserAgent.ParseForm(page).Fields["csrf_token"]);
     }
 
-    private async Task<string> ConnectionOfAsync(string accessToken) =>
-        (await fixture.Database.AdminScalarAsync<string>("SELECT connection_id FROM mcp_oauth_tokens WHERE token_hash = @h",
-            ("h", Neotoma.Core.Security.OpaqueToken.Hash(accessToken))))!;
-
     private static Task<HttpResponseMessage> PostAsync(BrowserAgent browser, string url, Dictionary<string, string> fields, string? origin = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new FormUrlEncodedContent(fields) };
@@ -39,7 +35,7 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
     public async Task Revoke_WithoutTheCsrfToken_OrFromAnotherSite_ChangesNothing()
     {
         var (tokens, _) = await fixture.SignInAsync("web-henry");
-        var connection = await ConnectionOfAsync(tokens.AccessToken);
+        var connection = await fixture.ConnectionOfAsync(tokens.AccessToken);
         var (browser, csrf) = await SignedInAsync("web-henry");
         using var _ = browser;
 
@@ -61,7 +57,7 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
         using var _ = browser;
 
         using var response = await PostAsync(browser, fixture.Issuer + "/connections/revoke",
-            new() { ["connection_id"] = await ConnectionOfAsync(victim.AccessToken), ["csrf_token"] = csrf });
+            new() { ["connection_id"] = await fixture.ConnectionOfAsync(victim.AccessToken), ["csrf_token"] = csrf });
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains("OAUTH_CONNECTION_NOT_FOUND", await response.Content.ReadAsStringAsync());
@@ -279,7 +275,7 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
     public async Task FormOfAPageWhoseSessionEnded_IsRefusedWithWebSessionEnded_AndChangesNothing()
     {
         var (tokens, _) = await fixture.SignInAsync("web-rosa", clientName: "Rosa's Agent");
-        var connection = await ConnectionOfAsync(tokens.AccessToken);
+        var connection = await fixture.ConnectionOfAsync(tokens.AccessToken);
         var (laptop, laptopCsrf) = await SignedInAsync("web-rosa");
         var (phone, phoneCsrf) = await SignedInAsync("web-rosa");
         using var _laptop = laptop;
