@@ -162,6 +162,7 @@ public static class NeotomaServiceCollectionExtensions
         services.AddSingleton<RememberedConsents>();
         services.AddSingleton<ConnectionsService>();
         services.AddSingleton<CallbackService>();
+        services.AddSingleton<TokenIssuer>();
         services.AddSingleton<TokenService>();
         services.AddSingleton<UpstreamSessionRefresher>();
         services.AddSingleton<TokenRevocation>();

@@ -266,17 +266,9 @@ public sealed class DoctorService(IConfiguration configuration, HttpClient http,
         }
 
         var database = new NeotomaDatabase(dataSource);
-        var (lastRun, oldStates) = await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand("""
-                SELECT (SELECT last_run_at FROM mcp_maintenance_runs WHERE job = @job),
-                       (SELECT count(*) FROM mcp_oauth_state WHERE created_at < now() - interval '10 minutes')
-                """, connection, transaction);
-            command.Parameters.AddWithValue("job", StateCleanupService.JobName);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            await reader.ReadAsync(cancellationToken);
-            return (reader.IsDBNull(0) ? (DateTimeOffset?)null : reader.GetFieldValue<DateTimeOffset>(0), reader.GetInt64(1));
-        }, cancellationToken);
+        var (lastRun, oldStates) = await database.InTransactionAsync(DbScope.OAuth, async (_, transaction) =>
+            (await MaintenanceRunStore.LastRunAsync(transaction, StateCleanupService.JobName, cancellationToken),
+             await AuthorizationStateStore.OlderThanAsync(transaction, TimeSpan.FromMinutes(10), cancellationToken)), cancellationToken);
 
         var now = timeProvider.GetUtcNow();
         var age = lastRun is null ? (TimeSpan?)null : now - lastRun.Value;

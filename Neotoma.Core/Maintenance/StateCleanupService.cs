@@ -39,42 +39,16 @@ public sealed class StateCleanupService(
     // consuming a live row never waits behind cleanup for longer than its own round trip.
     internal const int BatchSize = 2_000;
 
-    // Each statement deletes at most @batch rows and reports how many it deleted.
-    private static readonly (string Kind, string Sql)[] Batches =
+    /// <summary>What each batch deletes: at most <see cref="BatchSize"/> rows, skipping rows a sign-in holds, and how many it deleted.</summary>
+    private (string Kind, Func<NpgsqlTransaction, DateTimeOffset, CancellationToken, Task<int>> Delete)[] Batches =>
     [
-        (States, """
-            DELETE FROM mcp_oauth_state WHERE state IN (
-                SELECT state FROM mcp_oauth_state WHERE expires_at <= @now LIMIT @batch FOR UPDATE SKIP LOCKED)
-            """),
-        // Codes are kept ten minutes past expiry so a late replay is still recognised as one.
-        (Codes, """
-            DELETE FROM mcp_oauth_codes WHERE code_hash IN (
-                SELECT code_hash FROM mcp_oauth_codes WHERE expires_at <= @now - interval '10 minutes' LIMIT @batch FOR UPDATE SKIP LOCKED)
-            """),
-        (Tokens, """
-            DELETE FROM mcp_oauth_tokens WHERE token_hash IN (
-                SELECT token_hash FROM mcp_oauth_tokens WHERE expires_at <= @now LIMIT @batch FOR UPDATE SKIP LOCKED)
-            """),
-        (RateLimitWindows, """
-            DELETE FROM mcp_oauth_rate_limits WHERE (bucket, window_start) IN (
-                SELECT bucket, window_start FROM mcp_oauth_rate_limits WHERE window_start < @now - interval '2 minutes'
-                LIMIT @batch FOR UPDATE SKIP LOCKED)
-            """),
-        (Clients, """
-            DELETE FROM mcp_oauth_clients WHERE client_id IN (
-                SELECT client_id FROM mcp_oauth_clients cl
-                WHERE coalesce(cl.last_used_at, cl.created_at) < @now - @clientRetention
-                  AND NOT EXISTS (SELECT 1 FROM mcp_oauth_connections c WHERE c.client_id = cl.client_id AND c.revoked_at IS NULL)
-                LIMIT @batch FOR UPDATE SKIP LOCKED)
-            """),
-        (WebSessions, """
-            DELETE FROM mcp_oauth_web_sessions WHERE session_hash IN (
-                SELECT session_hash FROM mcp_oauth_web_sessions WHERE expires_at <= @now LIMIT @batch FOR UPDATE SKIP LOCKED)
-            """),
-        (AuditRows, """
-            DELETE FROM mcp_oauth_audit WHERE id IN (
-                SELECT id FROM mcp_oauth_audit WHERE created_at < @now - @auditRetention LIMIT @batch FOR UPDATE SKIP LOCKED)
-            """),
+        (States, (transaction, now, ct) => AuthorizationStateStore.DeleteExpiredAsync(transaction, now, BatchSize, ct)),
+        (Codes, (transaction, now, ct) => CodeStore.DeleteExpiredAsync(transaction, now, BatchSize, ct)),
+        (Tokens, (transaction, now, ct) => GrantStore.DeleteExpiredTokensAsync(transaction, now, BatchSize, ct)),
+        (RateLimitWindows, (transaction, now, ct) => RateLimitStore.DeleteOldAsync(transaction, now, BatchSize, ct)),
+        (Clients, (transaction, now, ct) => ClientStore.DeleteUnusedAsync(transaction, now, options.ClientRetention, BatchSize, ct)),
+        (WebSessions, (transaction, now, ct) => WebSessionStore.DeleteExpiredAsync(transaction, now, BatchSize, ct)),
+        (AuditRows, (transaction, now, ct) => AuditStore.DeleteOldAsync(transaction, now, options.AuditRetention, BatchSize, ct)),
     ];
 
     public async Task<CleanupReport> RunAsync(CancellationToken cancellationToken)
@@ -83,14 +57,14 @@ public sealed class StateCleanupService(
         var started = timeProvider.GetTimestamp();
         var longest = TimeSpan.Zero;
         var deleted = new Dictionary<string, long>();
-        foreach (var (kind, sql) in Batches)
+        foreach (var (kind, delete) in Batches)
         {
             long total = 0;
             int count;
             do
             {
                 var batchStarted = timeProvider.GetTimestamp();
-                count = await DeleteBatchAsync(sql, cancellationToken);
+                count = await database.InTransactionAsync(DbScope.OAuth, (_, transaction) => delete(transaction, timeProvider.GetUtcNow(), cancellationToken), cancellationToken);
                 var batchTime = timeProvider.GetElapsedTime(batchStarted);
                 longest = batchTime > longest ? batchTime : longest;
                 total += count;
@@ -110,41 +84,12 @@ public sealed class StateCleanupService(
     public const string JobName = "state_cleanup";
 
     private Task RecordRunAsync(CleanupReport report, CancellationToken cancellationToken) =>
-        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        MaintenanceRunStore.RecordAsync(database, JobName, timeProvider.GetUtcNow(), System.Text.Json.JsonSerializer.Serialize(new
         {
-            await using var command = new NpgsqlCommand("""
-                INSERT INTO mcp_maintenance_runs (job, last_run_at, last_result) VALUES (@job, @now, @result::jsonb)
-                ON CONFLICT (job) DO UPDATE SET last_run_at = EXCLUDED.last_run_at, last_result = EXCLUDED.last_result
-                """, connection, transaction);
-            command.Parameters.AddWithValue("job", JobName);
-            command.Parameters.AddWithValue("now", timeProvider.GetUtcNow());
-            command.Parameters.AddWithValue("result", System.Text.Json.JsonSerializer.Serialize(new
-            {
-                deleted = report.Deleted,
-                elapsed_ms = (long)report.Elapsed.TotalMilliseconds,
-                longest_batch_ms = (long)report.LongestBatch.TotalMilliseconds,
-            }));
-            await command.ExecuteNonQueryAsync(cancellationToken);
-        }, cancellationToken);
-
-    private Task<int> DeleteBatchAsync(string sql, CancellationToken cancellationToken) =>
-        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand(sql, connection, transaction);
-            command.Parameters.AddWithValue("now", timeProvider.GetUtcNow());
-            command.Parameters.AddWithValue("batch", BatchSize);
-            if (sql.Contains("@clientRetention", StringComparison.Ordinal))
-            {
-                command.Parameters.AddWithValue("clientRetention", options.ClientRetention);
-            }
-
-            if (sql.Contains("@auditRetention", StringComparison.Ordinal))
-            {
-                command.Parameters.AddWithValue("auditRetention", options.AuditRetention);
-            }
-
-            return await command.ExecuteNonQueryAsync(cancellationToken);
-        }, cancellationToken);
+            deleted = report.Deleted,
+            elapsed_ms = (long)report.Elapsed.TotalMilliseconds,
+            longest_batch_ms = (long)report.LongestBatch.TotalMilliseconds,
+        }), cancellationToken);
 }
 
 internal static partial class MaintenanceLog

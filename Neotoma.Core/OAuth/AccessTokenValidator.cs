@@ -37,17 +37,8 @@ public sealed class AccessTokenValidator(NeotomaDatabase database, OAuthServerOp
         }
 
         usageWritten[connectionId] = now;
-        // Another instance may have written it moments ago: the WHERE keeps that to one write a minute too.
-        await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var touch = new Npgsql.NpgsqlCommand(
-                "UPDATE mcp_oauth_connections SET last_used_at = @now WHERE connection_id = @id AND (last_used_at IS NULL OR last_used_at < @since)",
-                connection, transaction);
-            touch.Parameters.AddWithValue("id", connectionId);
-            touch.Parameters.AddWithValue("now", now);
-            touch.Parameters.AddWithValue("since", now - UsageInterval);
-            await touch.ExecuteNonQueryAsync(cancellationToken);
-        }, cancellationToken);
+        // Another instance may have written it moments ago: the store keeps that to one write a minute too.
+        await GrantStore.TouchAsync(database, connectionId, now, now - UsageInterval, cancellationToken);
     }
 
     private async Task<AccessGrant?> FindAsync(string token, CancellationToken cancellationToken)
@@ -58,29 +49,14 @@ public sealed class AccessTokenValidator(NeotomaDatabase database, OAuthServerOp
             return cached;
         }
 
-        // A personal token ends at its own expiry or PERSONAL_TOKEN_MAX_DAYS after it was made,
-        // whichever is first, so one issued before the maximum was lowered is bound by it too.
-        var found = await database.QuerySingleAsync(DbScope.OAuth, """
-            SELECT t.user_id, t.client_id, t.connection_id, t.scope, t.resource, e.expires_at
-            FROM mcp_oauth_tokens t JOIN mcp_oauth_connections c ON c.connection_id = t.connection_id,
-                 LATERAL (SELECT LEAST(t.expires_at, CASE WHEN c.origin = 'personal' THEN c.created_at + @personalMax END) AS expires_at) e
-            WHERE t.token_hash = @hash AND t.kind = 'access' AND t.revoked_at IS NULL AND e.expires_at > @now AND c.revoked_at IS NULL
-            """,
-            parameters =>
-            {
-                parameters.AddWithValue("hash", hash);
-                parameters.AddWithValue("now", timeProvider.GetUtcNow());
-                parameters.AddWithValue("personalMax", options.PersonalTokenMaxLifetime);
-            },
-            reader => (Grant: new AccessGrant(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4)),
-                       ExpiresAt: reader.GetFieldValue<DateTimeOffset>(5)),
-            cancellationToken);
-        if (found is not { } row || row.Grant.Resource != options.Resource)
+        var found = await GrantStore.FindLiveAccessTokenAsync(database, hash, timeProvider.GetUtcNow(), options.PersonalTokenMaxLifetime, cancellationToken);
+        if (found is not { } row || row.Resource != options.Resource)
         {
             return null;
         }
 
-        cache.Add(ticket, hash, row.Grant, row.ExpiresAt);
-        return row.Grant;
+        var grant = new AccessGrant(row.UserId, row.ClientId, row.ConnectionId, row.Scope, row.Resource);
+        cache.Add(ticket, hash, grant, row.ExpiresAt);
+        return grant;
     }
 }

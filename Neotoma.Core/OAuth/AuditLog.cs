@@ -58,21 +58,8 @@ public sealed partial class AuditLog(NeotomaDatabase database, ILogger<AuditLog>
 
         try
         {
-            await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-            {
-                await using var command = new NpgsqlCommand("""
-                    INSERT INTO mcp_oauth_audit (event, connection_id, user_id, client_id, client_ip, success, error_code)
-                    VALUES (@event, @connection, @user, @client, @ip, @success, @code)
-                    """, connection, transaction);
-                command.Parameters.AddWithValue("event", entry.Event);
-                command.Parameters.AddWithValue("connection", (object?)entry.ConnectionId ?? DBNull.Value);
-                command.Parameters.AddWithValue("user", (object?)entry.UserId ?? DBNull.Value);
-                command.Parameters.AddWithValue("client", (object?)entry.ClientId ?? DBNull.Value);
-                command.Parameters.AddWithValue("ip", (object?)entry.ClientIp ?? DBNull.Value);
-                command.Parameters.AddWithValue("success", entry.Success);
-                command.Parameters.AddWithValue("code", (object?)entry.ErrorCode?.ToString() ?? DBNull.Value);
-                await command.ExecuteNonQueryAsync(cancellationToken);
-            }, CancellationToken.None);
+            await AuditStore.AppendAsync(database, new AuditRow(entry.Event, entry.ConnectionId, entry.UserId, entry.ClientId, entry.ClientIp, entry.Success,
+                entry.ErrorCode?.ToString()), CancellationToken.None);
         }
         catch (NpgsqlException e)
         {

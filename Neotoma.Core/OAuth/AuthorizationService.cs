@@ -190,9 +190,7 @@ public sealed partial class AuthorizationService(
                 "connection_id must match ^[A-Za-z0-9_-]{1,100}$ (letters, digits, '-' and '_', at most 100).");
         }
 
-        if (connectionId is not null && await database.QuerySingleAsync(DbScope.OAuth,
-                "SELECT true FROM mcp_oauth_connections WHERE connection_id = @id",
-                parameters => parameters.AddWithValue("id", connectionId), reader => reader.GetBoolean(0), cancellationToken) is true)
+        if (connectionId is not null && await GrantStore.ExistsAsync(database, connectionId, cancellationToken))
         {
             // Said early for the caller's sake; the callback is what enforces it.
             throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, CallbackService.ConnectionIdTaken);
@@ -244,31 +242,9 @@ public sealed partial class AuthorizationService(
         var expires = now.Add(options.StateLifetime);
         var authUrl = await upstream.BuildAuthorizeUrlAsync(state, verifier, nonce, cancellationToken);
 
-        await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand("""
-                INSERT INTO mcp_oauth_state (state, connection_id, upstream_code_verifier, upstream_nonce, client_id, client_name,
-                    redirect_uri, code_challenge, client_state, scope, resource, created_at, expires_at, flow, browser_binding)
-                VALUES (@state, @connection, @verifier, @nonce, @client, @name, @redirect, @challenge, @clientState, @scope, @resource, @now, @expires,
-                    @flow, @binding)
-                """, connection, transaction);
-            command.Parameters.AddWithValue("state", state);
-            command.Parameters.AddWithValue("connection", pending.ConnectionId);
-            command.Parameters.AddWithValue("verifier", verifier);
-            command.Parameters.AddWithValue("nonce", nonce);
-            command.Parameters.AddWithValue("client", (object?)pending.ClientId ?? DBNull.Value);
-            command.Parameters.AddWithValue("name", (object?)pending.ClientName ?? DBNull.Value);
-            command.Parameters.AddWithValue("redirect", (object?)pending.RedirectUri ?? DBNull.Value);
-            command.Parameters.AddWithValue("challenge", (object?)pending.CodeChallenge ?? DBNull.Value);
-            command.Parameters.AddWithValue("clientState", (object?)pending.ClientState ?? DBNull.Value);
-            command.Parameters.AddWithValue("scope", (object?)pending.Scope ?? DBNull.Value);
-            command.Parameters.AddWithValue("resource", (object?)pending.Resource ?? DBNull.Value);
-            command.Parameters.AddWithValue("now", now);
-            command.Parameters.AddWithValue("expires", expires);
-            command.Parameters.AddWithValue("flow", pending.Flow);
-            command.Parameters.AddWithValue("binding", (object?)pending.BrowserBinding ?? DBNull.Value);
-            await command.ExecuteNonQueryAsync(cancellationToken);
-        }, cancellationToken);
+        await AuthorizationStateStore.SaveAsync(database, state, new AuthorizationState(pending.ConnectionId, verifier, nonce, pending.ClientId,
+            pending.ClientName, pending.RedirectUri, pending.CodeChallenge, pending.ClientState, pending.Scope, pending.Resource, expires,
+            pending.Flow, pending.BrowserBinding), now, cancellationToken);
 
         OAuthLog.Initiated(logger, pending.ConnectionId);
         await audit.WriteAsync(new AuditEntry(AuditEvents.FlowInitiated, pending.ConnectionId, ClientId: pending.ClientId, ClientIp: clientIp), cancellationToken);

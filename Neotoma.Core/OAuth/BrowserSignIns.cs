@@ -48,7 +48,7 @@ public sealed record SignInRecheck(int Confirmed, int Refused, int Expired, int 
 /// </summary>
 public sealed partial class BrowserSignIns(
     NeotomaDatabase database,
-    UpstreamIdentityProvider upstream,
+    UpstreamSessionRefresher upstreamSession,
     TokenCipher cipher,
     TokenRevocation revocation,
     UpstreamRevocations upstreamRevocations,
@@ -68,22 +68,9 @@ public sealed partial class BrowserSignIns(
         var now = timeProvider.GetUtcNow();
         // Without a refresh token there is nothing to ask the provider with: the sign-in keeps no tokens and has an end.
         var refresh = tokens?.RefreshToken;
-        await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var insert = new NpgsqlCommand("""
-                INSERT INTO mcp_oauth_browser_sign_ins (sign_in_id, user_id, refresh_token, upstream_access_token, upstream_access_token_expires_at,
-                    created_at, expires_at)
-                VALUES (@id, @user, @refresh, @access, @accessExpires, @now, @expires)
-                """, connection, transaction);
-            insert.Parameters.AddWithValue("id", signInId);
-            insert.Parameters.AddWithValue("user", userId);
-            insert.Parameters.AddWithValue("refresh", refresh is null ? DBNull.Value : cipher.Encrypt(refresh));
-            insert.Parameters.AddWithValue("access", refresh is null ? DBNull.Value : cipher.Encrypt(tokens!.AccessToken));
-            insert.Parameters.AddWithValue("accessExpires", refresh is null ? DBNull.Value : tokens!.AccessTokenExpiresAt);
-            insert.Parameters.AddWithValue("now", now);
-            insert.Parameters.AddWithValue("expires", refresh is null ? now + sessionOptions.AbsoluteLifetime : DBNull.Value);
-            await insert.ExecuteNonQueryAsync(cancellationToken);
-        }, cancellationToken);
+        await BrowserSignInStore.InsertAsync(database, signInId, userId,
+            refresh is null ? null : new StoredUpstreamTokens(cipher.Encrypt(refresh), cipher.Encrypt(tokens!.AccessToken), tokens.AccessTokenExpiresAt),
+            now, refresh is null ? now + sessionOptions.AbsoluteLifetime : null, cancellationToken);
         return signInId;
     }
 
@@ -92,37 +79,11 @@ public sealed partial class BrowserSignIns(
     /// to it: a sign-in being ended meanwhile is waited for (so what the transaction makes cannot escape
     /// the end). Its absolute end, if it has one; throws when it has ended.
     /// </summary>
-    internal static async Task<DateTimeOffset?> HoldAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, string signInId, CancellationToken cancellationToken)
-    {
-        await using var hold = new NpgsqlCommand(
-            "SELECT expires_at FROM mcp_oauth_browser_sign_ins WHERE sign_in_id = @id AND ended_at IS NULL FOR SHARE", connection, transaction);
-        hold.Parameters.AddWithValue("id", signInId);
-        await using var reader = await hold.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
-        {
-            throw new OAuthException(OAuthErrorCode.OAUTH_WEB_SESSION_ENDED,
+    internal static async Task<DateTimeOffset?> HoldAsync(NpgsqlTransaction transaction, string signInId, CancellationToken cancellationToken) =>
+        await BrowserSignInStore.ShareAsync(transaction, signInId, cancellationToken) is (true, var expiresAt)
+            ? expiresAt
+            : throw new OAuthException(OAuthErrorCode.OAUTH_WEB_SESSION_ENDED,
                 "You are signed out (or your session ended); nothing was changed. Open the connections page and sign in again.");
-        }
-
-        return reader.IsDBNull(0) ? null : reader.GetFieldValue<DateTimeOffset>(0);
-    }
-
-    /// <summary>
-    /// Shares the sign-in that made a connection (none for a client's own sign-in) for the rest of the
-    /// caller's transaction, before the caller locks the connection: ending a sign-in locks it first, then
-    /// its connections, so taking them in the same order keeps the two from deadlocking.
-    /// </summary>
-    internal static async Task ShareOfConnectionAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, string connectionId, CancellationToken cancellationToken)
-    {
-        await using var share = new NpgsqlCommand("""
-            SELECT 1 FROM mcp_oauth_browser_sign_ins
-            WHERE sign_in_id = (SELECT sign_in_id FROM mcp_oauth_connections WHERE connection_id = @id) FOR SHARE
-            """, connection, transaction);
-        share.Parameters.AddWithValue("id", connectionId);
-        await share.ExecuteNonQueryAsync(cancellationToken);
-    }
 
     /// <summary>
     /// The timer's pass: ends sign-ins that expired or that nothing uses any more, and asks the provider
@@ -132,16 +93,11 @@ public sealed partial class BrowserSignIns(
     public async Task<SignInRecheck> RecheckAsync(CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
-        var expired = await EndEachAsync("expires_at <= @now", now, SignInEnd.Expired, cancellationToken);
-        var unused = await EndEachAsync("""
-            created_at < @now - @grace
-            AND NOT EXISTS (SELECT 1 FROM mcp_oauth_web_sessions w WHERE w.sign_in_id = s.sign_in_id AND w.expires_at > @now AND w.created_at > @now - @absolute)
-            AND NOT EXISTS (SELECT 1 FROM mcp_oauth_connections c WHERE c.sign_in_id = s.sign_in_id AND c.revoked_at IS NULL
-                            AND (c.pending OR EXISTS (SELECT 1 FROM mcp_oauth_tokens t
-                                                      WHERE t.connection_id = c.connection_id AND t.revoked_at IS NULL AND t.expires_at > @now)))
-            """, now, SignInEnd.Unused, cancellationToken);
+        var expired = await EndEachAsync(await BrowserSignInStore.ExpiredAsync(database, now, cancellationToken), SignInEnd.Expired, cancellationToken);
+        var unused = await EndEachAsync(await BrowserSignInStore.UnusedAsync(database, now, UnusedGrace, sessionOptions.AbsoluteLifetime, cancellationToken),
+            SignInEnd.Unused, cancellationToken);
 
-        var due = await LiveAsync("refresh_token IS NOT NULL AND upstream_access_token_expires_at <= @now + @margin", now, cancellationToken);
+        var due = await BrowserSignInStore.DueAsync(database, now, serverOptions.UpstreamRefreshMargin, cancellationToken);
         int confirmed = 0, refused = 0, postponed = 0;
         foreach (var (signInId, userId) in due)
         {
@@ -174,10 +130,7 @@ public sealed partial class BrowserSignIns(
     /// <summary>Revoke all: every live sign-in of the person ends, with its sessions and what it made, and its provider tokens are revoked there.</summary>
     public async Task EndAllAsync(string userId, CancellationToken cancellationToken)
     {
-        var live = await database.QueryListAsync(DbScope.OAuth,
-            "SELECT sign_in_id FROM mcp_oauth_browser_sign_ins WHERE user_id = @user AND ended_at IS NULL",
-            parameters => parameters.AddWithValue("user", userId), reader => reader.GetString(0), cancellationToken);
-        foreach (var signInId in live)
+        foreach (var (signInId, _) in await BrowserSignInStore.LiveOfAsync(database, userId, cancellationToken))
         {
             await EndOneAsync(signInId, SignInEnd.RevokedByPerson, cancellationToken);
         }
@@ -187,36 +140,19 @@ public sealed partial class BrowserSignIns(
     private Task<bool?> RecheckOneAsync(string signInId, CancellationToken cancellationToken) =>
         database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
-            // NO KEY UPDATE: connections may still reference the row meanwhile (FOR SHARE in HoldAsync waits, which is what keeps them from escaping an end).
-            string? encryptedRefresh, userId;
-            await using (var select = new NpgsqlCommand("""
-                SELECT refresh_token, user_id FROM mcp_oauth_browser_sign_ins WHERE sign_in_id = @id AND ended_at IS NULL FOR NO KEY UPDATE SKIP LOCKED
-                """, connection, transaction))
+            if (await BrowserSignInStore.LockLiveAsync(transaction, signInId, skipLocked: true, cancellationToken) is not (var userId, { } encryptedRefresh))
             {
-                select.Parameters.AddWithValue("id", signInId);
-                await using var reader = await select.ExecuteReaderAsync(cancellationToken);
-                if (!await reader.ReadAsync(cancellationToken) || reader.IsDBNull(0))
-                {
-                    return (bool?)null;
-                }
-
-                (encryptedRefresh, userId) = (reader.GetString(0), reader.GetString(1));
+                return (bool?)null;
             }
 
-            if (cipher.TryDecrypt(encryptedRefresh) is not { } refresh)
-            {
-                // Nothing can ask the provider for this sign-in any more: what it bounds ends.
-                await EndAsync(connection, transaction, signInId, userId, SignInEnd.ProviderRefused, cancellationToken);
-                return false;
-            }
-
-            UpstreamTokens tokens;
             try
             {
-                tokens = await upstream.RefreshAsync(refresh, cancellationToken);
+                await upstreamSession.RefreshAsync(transaction, BrowserSignInStore.Upstream, signInId, encryptedRefresh, cancellationToken);
+                return true;
             }
             catch (OAuthException e) when (e.Code == OAuthErrorCode.OAUTH_TOKEN_REFRESH_FAILED)
             {
+                // The provider refused it, or it can no longer be read: nothing can ask the provider for this sign-in any more.
                 await EndAsync(connection, transaction, signInId, userId, SignInEnd.ProviderRefused, cancellationToken);
                 return false;
             }
@@ -225,35 +161,12 @@ public sealed partial class BrowserSignIns(
                 RecheckPostponed(logger, signInId, e.Code.ToString());
                 return null;
             }
-
-            await using var update = new NpgsqlCommand("""
-                UPDATE mcp_oauth_browser_sign_ins
-                SET refresh_token = coalesce(@refresh, refresh_token), upstream_access_token = @access, upstream_access_token_expires_at = @expires
-                WHERE sign_in_id = @id
-                """, connection, transaction);
-            update.Parameters.AddWithValue("refresh", tokens.RefreshToken is null ? DBNull.Value : cipher.Encrypt(tokens.RefreshToken));
-            update.Parameters.AddWithValue("access", cipher.Encrypt(tokens.AccessToken));
-            update.Parameters.AddWithValue("expires", tokens.AccessTokenExpiresAt);
-            update.Parameters.AddWithValue("id", signInId);
-            await update.ExecuteNonQueryAsync(cancellationToken);
-            return true;
         }, cancellationToken);
 
-    private async Task<List<(string SignInId, string UserId)>> LiveAsync(string condition, DateTimeOffset now, CancellationToken cancellationToken) =>
-        await database.QueryListAsync(DbScope.OAuth, $"SELECT sign_in_id, user_id FROM mcp_oauth_browser_sign_ins s WHERE ended_at IS NULL AND {condition}",
-            parameters =>
-            {
-                parameters.AddWithValue("now", now);
-                parameters.AddWithValue("grace", UnusedGrace);
-                parameters.AddWithValue("absolute", sessionOptions.AbsoluteLifetime);
-                parameters.AddWithValue("margin", serverOptions.UpstreamRefreshMargin);
-            },
-            reader => (reader.GetString(0), reader.GetString(1)), cancellationToken);
-
-    private async Task<int> EndEachAsync(string condition, DateTimeOffset now, SignInEnd reason, CancellationToken cancellationToken)
+    private async Task<int> EndEachAsync(List<(string SignInId, string UserId)> signIns, SignInEnd reason, CancellationToken cancellationToken)
     {
         var ended = 0;
-        foreach (var (signInId, _) in await LiveAsync(condition, now, cancellationToken))
+        foreach (var (signInId, _) in signIns)
         {
             ended += await EndOneAsync(signInId, reason, cancellationToken) ? 1 : 0;
         }
@@ -264,10 +177,7 @@ public sealed partial class BrowserSignIns(
     private Task<bool> EndOneAsync(string signInId, SignInEnd reason, CancellationToken cancellationToken) =>
         database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
-            await using var select = new NpgsqlCommand(
-                "SELECT user_id FROM mcp_oauth_browser_sign_ins WHERE sign_in_id = @id AND ended_at IS NULL FOR NO KEY UPDATE", connection, transaction);
-            select.Parameters.AddWithValue("id", signInId);
-            if (await select.ExecuteScalarAsync(cancellationToken) is not string userId)
+            if (await BrowserSignInStore.LockLiveAsync(transaction, signInId, skipLocked: false, cancellationToken) is not var (userId, _))
             {
                 return false;
             }
@@ -285,33 +195,16 @@ public sealed partial class BrowserSignIns(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string signInId, string userId, SignInEnd reason, CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
-        string? encryptedRefresh;
-        await using (var end = new NpgsqlCommand("""
-            UPDATE mcp_oauth_browser_sign_ins s SET ended_at = @now, refresh_token = NULL, upstream_access_token = NULL
-            FROM (SELECT sign_in_id, refresh_token FROM mcp_oauth_browser_sign_ins WHERE sign_in_id = @id) old
-            WHERE s.sign_in_id = old.sign_in_id
-            RETURNING old.refresh_token;
-            """, connection, transaction))
-        {
-            end.Parameters.AddWithValue("id", signInId);
-            end.Parameters.AddWithValue("now", now);
-            encryptedRefresh = await end.ExecuteScalarAsync(cancellationToken) as string;
-        }
-
+        var encryptedRefresh = await BrowserSignInStore.EndAsync(transaction, signInId, now, cancellationToken);
         if (encryptedRefresh is not null && reason != SignInEnd.ProviderRefused)
         {
             await upstreamRevocations.QueueAsync(connection, transaction, userId, encryptedRefresh, "refresh_token", "browser sign-in: " + signInId, now,
                 onlyIfLastHolder: reason != SignInEnd.RevokedByPerson, cancellationToken);
         }
 
-        await using (var sessions = new NpgsqlCommand("DELETE FROM mcp_oauth_web_sessions WHERE sign_in_id = @id", connection, transaction))
-        {
-            sessions.Parameters.AddWithValue("id", signInId);
-            await sessions.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        var made = await revocation.RevokeConnectionsAsync(connection, transaction, "sign_in_id = @signIn",
-            new Dictionary<string, object> { ["signIn"] = signInId }, RevocationReason.SignInEnded, cancellationToken);
+        await WebSessionStore.DeleteOfSignInAsync(transaction, signInId, cancellationToken);
+        var made = await revocation.RevokeConnectionsAsync(connection, transaction, await GrantStore.LockMadeByAsync(transaction, signInId, cancellationToken),
+            RevocationReason.SignInEnded, cancellationToken);
         SignInEnded(logger, signInId, reason, made);
     }
 

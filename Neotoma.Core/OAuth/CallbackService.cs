@@ -38,11 +38,6 @@ public sealed class CallbackService(
     internal const string ConnectionIdTaken =
         "This connection_id is already in use (connection ids are never reused, not even after revocation); start again without choosing one.";
 
-    private sealed record StateRow(
-        string ConnectionId, string Verifier, string Nonce, string? ClientId, string? ClientName, string? RedirectUri,
-        string? CodeChallenge, string? ClientState, string? Scope, string? Resource, DateTimeOffset ExpiresAt,
-        string Flow = SignInFlows.Client, string? BrowserBinding = null);
-
     /// <param name="browserBinding">The binding cookie this browser holds, if any (see <see cref="AuthorizationService.DecideAsync"/>).</param>
     /// <param name="signedInAs">Who this browser is signed in to the connections page as, if anyone.</param>
     public async Task<CallbackOutcome> CompleteAsync(
@@ -54,7 +49,7 @@ public sealed class CallbackService(
                 "The sign-in response has no state. Start the connection again from your MCP client.", cancellationToken);
         }
 
-        var row = await ConsumeStateAsync(state, cancellationToken);
+        var row = await AuthorizationStateStore.TakeAsync(database, state, cancellationToken);
         if (row is null)
         {
             OAuthLog.InvalidState(logger, state.Length > 8 ? state[..8] : state);
@@ -119,12 +114,12 @@ public sealed class CallbackService(
         }
 
         var clientCode = OpaqueToken.New(32);
-        await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        await database.InTransactionAsync(DbScope.OAuth, async (_, transaction) =>
         {
-            await CreateConnectionAsync(connection, transaction, row, userId, tokens, cancellationToken);
+            await CreateConnectionAsync(transaction, row, userId, tokens, cancellationToken);
             if (row.ClientId is not null)
             {
-                await InsertCodeAsync(connection, transaction, row, clientCode, cancellationToken);
+                await InsertCodeAsync(transaction, row, clientCode, cancellationToken);
             }
         }, cancellationToken);
 
@@ -156,14 +151,14 @@ public sealed class CallbackService(
     /// </summary>
     public async Task<Uri> CompleteRememberedAsync(AuthorizationRequest request, string userId, string signInId, string? clientIp, CancellationToken cancellationToken)
     {
-        var row = new StateRow("conn_" + OpaqueToken.New(16), "", "", request.Client.ClientId, request.Client.ClientName, request.RedirectUri,
-            request.CodeChallenge, request.State, request.Scope, request.Resource, timeProvider.GetUtcNow());
+        var row = new AuthorizationState("conn_" + OpaqueToken.New(16), "", "", request.Client.ClientId, request.Client.ClientName, request.RedirectUri,
+            request.CodeChallenge, request.State, request.Scope, request.Resource, timeProvider.GetUtcNow(), SignInFlows.Client);
         var clientCode = OpaqueToken.New(32);
         await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
-            await BrowserSignIns.HoldAsync(connection, transaction, signInId, cancellationToken);
-            await CreateConnectionAsync(connection, transaction, row, userId, tokens: null, cancellationToken, signInId);
-            await InsertCodeAsync(connection, transaction, row, clientCode, cancellationToken);
+            await BrowserSignIns.HoldAsync(transaction, signInId, cancellationToken);
+            await CreateConnectionAsync(transaction, row, userId, tokens: null, cancellationToken, signInId);
+            await InsertCodeAsync(transaction, row, clientCode, cancellationToken);
         }, cancellationToken);
 
         OAuthLog.ConnectionCreated(logger, row.ConnectionId, userId);
@@ -172,7 +167,7 @@ public sealed class CallbackService(
         return ClientRedirect(row, clientCode);
     }
 
-    private Uri ClientRedirect(StateRow row, string clientCode)
+    private Uri ClientRedirect(AuthorizationState row, string clientCode)
     {
         var query = new Dictionary<string, string?> { ["code"] = clientCode };
         if (row.ClientState is not null)
@@ -184,80 +179,34 @@ public sealed class CallbackService(
         return new Uri(QueryHelpers.AddQueryString(row.RedirectUri!, query));
     }
 
-    private Task<StateRow?> ConsumeStateAsync(string state, CancellationToken cancellationToken) =>
-        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand("""
-                DELETE FROM mcp_oauth_state WHERE state = @state
-                RETURNING connection_id, upstream_code_verifier, upstream_nonce, client_id, client_name, redirect_uri,
-                          code_challenge, client_state, scope, resource, expires_at, flow, browser_binding
-                """, connection, transaction);
-            command.Parameters.AddWithValue("state", state);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            if (!await reader.ReadAsync(cancellationToken))
-            {
-                return null;
-            }
-
-            string? Text(int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
-            return new StateRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), Text(3), Text(4), Text(5),
-                Text(6), Text(7), Text(8), Text(9), reader.GetFieldValue<DateTimeOffset>(10), reader.GetString(11), Text(12));
-        }, cancellationToken);
-
     private async Task CreateConnectionAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, StateRow row, string userId, UpstreamTokens? tokens, CancellationToken cancellationToken,
+        NpgsqlTransaction transaction, AuthorizationState row, string userId, UpstreamTokens? tokens, CancellationToken cancellationToken,
         string? signInId = null)
     {
-        var now = timeProvider.GetUtcNow();
         // A connection id is used once: a revoked connection is final and never revived, whoever signs in.
         // A client's connection is pending until its code is redeemed, which replaces the client's earlier
         // connection (TokenService); a code nobody redeems leaves the earlier one alone.
-        await using var insert = new NpgsqlCommand("""
-            INSERT INTO mcp_oauth_connections (connection_id, user_id, client_id, client_name, refresh_token,
-                upstream_access_token, upstream_access_token_expires_at, created_at, last_used_at, redirect_uri, scope, pending, sign_in_id)
-            VALUES (@id, @user, @client, @name, @refresh, @access, @accessExpires, @now, @now, @redirect, @scope, @pending, @signIn)
-            ON CONFLICT (connection_id) DO NOTHING
-            """, connection, transaction);
-        insert.Parameters.AddWithValue("id", row.ConnectionId);
-        insert.Parameters.AddWithValue("user", userId);
-        insert.Parameters.AddWithValue("client", (object?)row.ClientId ?? DBNull.Value);
-        insert.Parameters.AddWithValue("name", (object?)row.ClientName ?? DBNull.Value);
-        insert.Parameters.AddWithValue("refresh", tokens?.RefreshToken is { } refresh ? cipher.Encrypt(refresh) : DBNull.Value);
-        insert.Parameters.AddWithValue("access", tokens is null ? DBNull.Value : cipher.Encrypt(tokens.AccessToken));
-        insert.Parameters.AddWithValue("accessExpires", tokens is null ? DBNull.Value : tokens.AccessTokenExpiresAt);
-        insert.Parameters.AddWithValue("redirect", (object?)row.RedirectUri ?? DBNull.Value);
-        insert.Parameters.AddWithValue("scope", (object?)row.Scope ?? (row.ClientId is null ? DBNull.Value : NeotomaScopes.Default));
-        insert.Parameters.AddWithValue("pending", row.ClientId is not null);
-        insert.Parameters.AddWithValue("signIn", (object?)signInId ?? DBNull.Value);
-        insert.Parameters.AddWithValue("now", now);
-        if (await insert.ExecuteNonQueryAsync(cancellationToken) == 0)
+        var made = await GrantStore.CreateAsync(transaction, new NewConnection(row.ConnectionId, userId, timeProvider.GetUtcNow(),
+            row.ClientId, row.ClientName, row.RedirectUri, row.Scope ?? (row.ClientId is null ? null : NeotomaScopes.Default),
+            tokens is null ? null : new StoredUpstreamTokens(tokens.RefreshToken is { } refresh ? cipher.Encrypt(refresh) : null,
+                cipher.Encrypt(tokens.AccessToken), tokens.AccessTokenExpiresAt),
+            Pending: row.ClientId is not null, SignInId: signInId), cancellationToken);
+        if (!made)
         {
             throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, ConnectionIdTaken);
         }
     }
 
-    private async Task InsertCodeAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, StateRow row, string code, CancellationToken cancellationToken)
+    private async Task InsertCodeAsync(NpgsqlTransaction transaction, AuthorizationState row, string code, CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
-        await using var command = new NpgsqlCommand("""
-            INSERT INTO mcp_oauth_codes (code_hash, connection_id, client_id, redirect_uri, code_challenge, scope, resource, created_at, expires_at)
-            VALUES (@hash, @connection, @client, @redirect, @challenge, @scope, @resource, @now, @expires)
-            """, connection, transaction);
-        command.Parameters.AddWithValue("hash", OpaqueToken.Hash(code));
-        command.Parameters.AddWithValue("connection", row.ConnectionId);
-        command.Parameters.AddWithValue("client", row.ClientId!);
-        command.Parameters.AddWithValue("redirect", row.RedirectUri!);
-        command.Parameters.AddWithValue("challenge", row.CodeChallenge!);
-        command.Parameters.AddWithValue("scope", row.Scope ?? NeotomaScopes.Default);
-        command.Parameters.AddWithValue("resource", row.Resource ?? options.Resource);
-        command.Parameters.AddWithValue("now", now);
-        command.Parameters.AddWithValue("expires", now.Add(options.CodeLifetime));
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        await CodeStore.InsertAsync(transaction, new NewCode(OpaqueToken.Hash(code), row.ConnectionId, row.ClientId!, row.RedirectUri!, row.CodeChallenge!,
+            row.Scope ?? NeotomaScopes.Default, row.Resource ?? options.Resource, now, now + options.CodeLifetime), cancellationToken);
     }
 
     /// <summary>Logs and audits a failed callback (the user is not known yet: sign-in did not complete).</summary>
     private async Task<OAuthException> FailAsync(
-        StateRow? row, string? clientIp, OAuthErrorCode code, string description, CancellationToken cancellationToken)
+        AuthorizationState? row, string? clientIp, OAuthErrorCode code, string description, CancellationToken cancellationToken)
     {
         OAuthLog.ApiError(logger, "MCPOAuthCallback", code.ToString());
         await audit.WriteAsync(new AuditEntry(AuditEvents.CallbackFailed, row?.ConnectionId, null, row?.ClientId, clientIp, false, code), cancellationToken);
@@ -265,7 +214,7 @@ public sealed class CallbackService(
     }
 
     /// <summary>Once the state proved which client and redirect URI started the flow, errors go back to that client.</summary>
-    private Exception ToClientIfPossible(StateRow row, OAuthException failure) =>
+    private Exception ToClientIfPossible(AuthorizationState row, OAuthException failure) =>
         row.RedirectUri is not null && row.ClientId is not null
             ? new AuthorizationErrorRedirect(authorization.ErrorRedirect(row.RedirectUri, failure.Code, failure.Message, row.ClientState), failure)
             : failure;

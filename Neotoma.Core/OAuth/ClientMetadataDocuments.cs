@@ -257,40 +257,15 @@ public sealed class ClientMetadataDocuments(
 
     private readonly record struct Cached(ClientRecord Client, DateTimeOffset ExpiresAt, string? ETag);
 
-    private Task<Cached?> LoadAsync(string clientId, CancellationToken cancellationToken) =>
-        database.QuerySingleAsync(DbScope.OAuth, """
-            SELECT client_name, redirect_uris, grant_types, document_expires_at, document_etag, application_type
-            FROM mcp_oauth_clients WHERE client_id = @id AND document_expires_at IS NOT NULL
-            """,
-            parameters => parameters.AddWithValue("id", clientId),
-            reader => new Cached(
-                new ClientRecord(clientId, reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetFieldValue<string[]>(1), reader.GetFieldValue<string[]>(2),
-                    MetadataDocument: true, ApplicationType: reader.IsDBNull(5) ? null : reader.GetString(5)),
-                reader.GetFieldValue<DateTimeOffset>(3), reader.IsDBNull(4) ? null : reader.GetString(4)),
-            cancellationToken);
+    private async Task<Cached?> LoadAsync(string clientId, CancellationToken cancellationToken) =>
+        await ClientStore.FindDocumentAsync(database, clientId, cancellationToken) is { DocumentExpiresAt: { } expiresAt } stored
+            ? new Cached(ClientRecord.From(stored), expiresAt, stored.DocumentETag)
+            : null;
 
     private Task SaveAsync(ClientRecord client, Fetched fetched, CancellationToken cancellationToken) =>
-        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand("""
-                INSERT INTO mcp_oauth_clients (client_id, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method,
-                                               created_at, document_expires_at, document_etag, application_type)
-                VALUES (@id, @name, @redirects, @grants, '{code}', 'none', @now, @expires, @etag, @applicationType)
-                ON CONFLICT (client_id) DO UPDATE SET client_name = excluded.client_name, redirect_uris = excluded.redirect_uris,
-                    grant_types = excluded.grant_types, document_expires_at = excluded.document_expires_at, document_etag = excluded.document_etag,
-                    application_type = excluded.application_type
-                WHERE mcp_oauth_clients.document_expires_at IS NOT NULL
-                """, connection, transaction);
-            command.Parameters.AddWithValue("id", client.ClientId);
-            command.Parameters.AddWithValue("name", (object?)client.ClientName ?? DBNull.Value);
-            command.Parameters.AddWithValue("redirects", client.RedirectUris.ToArray());
-            command.Parameters.AddWithValue("grants", client.GrantTypes.ToArray());
-            command.Parameters.AddWithValue("applicationType", (object?)client.ApplicationType ?? DBNull.Value);
-            command.Parameters.AddWithValue("now", timeProvider.GetUtcNow());
-            command.Parameters.AddWithValue("expires", fetched.ExpiresAt);
-            command.Parameters.AddWithValue("etag", (object?)fetched.ETag ?? DBNull.Value);
-            await command.ExecuteNonQueryAsync(cancellationToken);
-        }, cancellationToken);
+        ClientStore.SaveDocumentAsync(database,
+            new StoredClient(client.ClientId, client.ClientName, client.RedirectUris, client.GrantTypes, client.ApplicationType, fetched.ExpiresAt, fetched.ETag),
+            timeProvider.GetUtcNow(), cancellationToken);
 
     private static OAuthException Refused(string clientId, string reason) =>
         new(OAuthErrorCode.OAUTH_CLIENT_METADATA_DOCUMENT_INVALID,

@@ -46,42 +46,16 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
             "none",
             request.ApplicationType);
 
-        await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand("""
-                INSERT INTO mcp_oauth_clients
-                    (client_id, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method, client_uri, created_at, application_type)
-                VALUES (@id, @name, @redirects, @grants, @responses, @auth, @uri, @now, @applicationType)
-                """, connection, transaction);
-            command.Parameters.AddWithValue("id", client.ClientId);
-            command.Parameters.AddWithValue("name", (object?)client.ClientName ?? DBNull.Value);
-            command.Parameters.AddWithValue("redirects", client.RedirectUris.ToArray());
-            command.Parameters.AddWithValue("grants", client.GrantTypes.ToArray());
-            command.Parameters.AddWithValue("responses", client.ResponseTypes.ToArray());
-            command.Parameters.AddWithValue("auth", client.TokenEndpointAuthMethod);
-            command.Parameters.AddWithValue("uri", (object?)request.ClientUri ?? DBNull.Value);
-            command.Parameters.AddWithValue("now", now);
-            command.Parameters.AddWithValue("applicationType", (object?)request.ApplicationType ?? DBNull.Value);
-            await command.ExecuteNonQueryAsync(cancellationToken);
-        }, cancellationToken);
+        await ClientStore.RegisterAsync(database,
+            new StoredClient(client.ClientId, client.ClientName, client.RedirectUris, client.GrantTypes, request.ApplicationType), request.ClientUri, now,
+            cancellationToken);
 
         OAuthLog.ClientRegistered(logger, client.ClientId, client.ClientName ?? "(unnamed)");
         return client;
     }
 
-    public Task<ClientRecord?> FindAsync(string clientId, CancellationToken cancellationToken) =>
-        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand(
-                "SELECT client_id, client_name, redirect_uris, grant_types FROM mcp_oauth_clients WHERE client_id = @id AND document_expires_at IS NULL",
-                connection, transaction);
-            command.Parameters.AddWithValue("id", clientId);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            return await reader.ReadAsync(cancellationToken)
-                ? new ClientRecord(reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1),
-                    reader.GetFieldValue<string[]>(2), reader.GetFieldValue<string[]>(3))
-                : null;
-        }, cancellationToken);
+    public async Task<ClientRecord?> FindAsync(string clientId, CancellationToken cancellationToken) =>
+        await ClientStore.FindRegisteredAsync(database, clientId, cancellationToken) is { } stored ? ClientRecord.From(stored) : null;
 
     internal sealed record ParsedRequest(string? ClientName, string? ClientUri, string[] RedirectUris, string[] GrantTypes, string? ApplicationType = null);
 
@@ -202,4 +176,9 @@ public sealed record ClientRecord(
 
     /// <summary>The document host as Unicode, when that differs from <see cref="DocumentHost"/> (shown beside it, never instead).</summary>
     public string? DocumentHostUnicode => MetadataDocument ? DisplayText.UnicodeAuthority(new Uri(ClientId)) : null;
+
+    /// <summary>A stored client as the authorization server uses it (the one mapping of a row).</summary>
+    public static ClientRecord From(StoredClient stored) =>
+        new(stored.ClientId, stored.ClientName, stored.RedirectUris, stored.GrantTypes, MetadataDocument: stored.DocumentExpiresAt is not null,
+            ApplicationType: stored.ApplicationType);
 }

@@ -1,5 +1,4 @@
 using Neotoma.Core.Storage;
-using Npgsql;
 
 namespace Neotoma.Core.OAuth;
 
@@ -12,60 +11,15 @@ namespace Neotoma.Core.OAuth;
 public sealed class RememberedConsents(NeotomaDatabase database, TimeProvider timeProvider)
 {
     public Task RememberAsync(string userId, string clientId, string redirectUri, string scope, CancellationToken cancellationToken) =>
-        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        database.InTransactionAsync(DbScope.OAuth, async (_, transaction) =>
         {
-            string? earlier;
-            await using (var read = new NpgsqlCommand(
-                "SELECT scope FROM mcp_oauth_consents WHERE user_id = @user AND client_id = @client AND redirect_uri = @redirect FOR UPDATE",
-                connection, transaction))
-            {
-                Bind(read.Parameters, userId, clientId, redirectUri);
-                earlier = await read.ExecuteScalarAsync(cancellationToken) as string;
-            }
-
-            await using var upsert = new NpgsqlCommand("""
-                INSERT INTO mcp_oauth_consents (user_id, client_id, redirect_uri, scope, approved_at) VALUES (@user, @client, @redirect, @scope, @now)
-                ON CONFLICT (user_id, client_id, redirect_uri) DO UPDATE SET scope = excluded.scope, approved_at = excluded.approved_at
-                """, connection, transaction);
-            Bind(upsert.Parameters, userId, clientId, redirectUri);
-            upsert.Parameters.AddWithValue("scope", earlier is null ? NeotomaScopes.Normalize(scope) : NeotomaScopes.Union(earlier, scope));
-            upsert.Parameters.AddWithValue("now", timeProvider.GetUtcNow());
-            await upsert.ExecuteNonQueryAsync(cancellationToken);
+            var earlier = await ConsentStore.LockScopeAsync(transaction, userId, clientId, redirectUri, cancellationToken);
+            await ConsentStore.SaveAsync(transaction, userId, clientId, redirectUri,
+                earlier is null ? NeotomaScopes.Normalize(scope) : NeotomaScopes.Union(earlier, scope), timeProvider.GetUtcNow(), cancellationToken);
         }, cancellationToken);
 
     /// <summary>Whether this person already approved this client, redirect URI and at least this scope.</summary>
-    public async Task<bool> CoversAsync(string userId, AuthorizationRequest request, CancellationToken cancellationToken)
-    {
-        var approved = await database.QueryListAsync(DbScope.OAuth,
-            "SELECT scope FROM mcp_oauth_consents WHERE user_id = @user AND client_id = @client AND redirect_uri = @redirect",
-            parameters => Bind(parameters, userId, request.Client.ClientId, request.RedirectUri),
-            reader => reader.GetString(0),
-            cancellationToken);
-        return approved is [var scope] && NeotomaScopes.IsWithin(request.Scope, scope);
-    }
-
-    /// <summary>
-    /// Forgets, in the caller's transaction, the person's approvals: of one client and redirect URI,
-    /// of every redirect URI of one client (<paramref name="redirectUri"/> null), or of every client
-    /// (<paramref name="clientId"/> null too). How many were forgotten.
-    /// </summary>
-    public static async Task<int> ForgetAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
-        string userId, string? clientId, string? redirectUri, CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand("""
-            DELETE FROM mcp_oauth_consents
-            WHERE user_id = @user AND (@client::text IS NULL OR client_id = @client) AND (@redirect::text IS NULL OR redirect_uri = @redirect)
-            """, connection, transaction);
-        command.Parameters.AddWithValue("user", userId);
-        command.Parameters.Add(new NpgsqlParameter("client", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)clientId ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter("redirect", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)redirectUri ?? DBNull.Value });
-        return await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    private static void Bind(NpgsqlParameterCollection parameters, string userId, string clientId, string redirectUri)
-    {
-        parameters.AddWithValue("user", userId);
-        parameters.AddWithValue("client", clientId);
-        parameters.AddWithValue("redirect", redirectUri);
-    }
+    public async Task<bool> CoversAsync(string userId, AuthorizationRequest request, CancellationToken cancellationToken) =>
+        await ConsentStore.ScopeAsync(database, userId, request.Client.ClientId, request.RedirectUri, cancellationToken) is { } approved
+        && NeotomaScopes.IsWithin(request.Scope, approved);
 }

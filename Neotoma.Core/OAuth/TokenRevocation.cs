@@ -36,9 +36,6 @@ public enum RevocationReason
     Abandoned,
 }
 
-/// <summary>The row lock on a connection, held until its transaction ends.</summary>
-public sealed record ConnectionLock(string ConnectionId, string UserId, string? ClientId, bool Revoked);
-
 /// <summary>
 /// The one owner of revocation: of a connection with every token issued for it and its upstream
 /// tokens (queued for the provider when they are the person's last, see <see cref="UpstreamRevocations"/>),
@@ -58,18 +55,9 @@ public sealed class TokenRevocation(
     private const int HashesPerNotification = 100;
 
     /// <summary>Locks a connection's row for the rest of the transaction; null when there is no such connection.</summary>
-    public static async Task<ConnectionLock?> LockConnectionAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, string connectionId, CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand(
-            "SELECT user_id, client_id, revoked_at IS NOT NULL FROM mcp_oauth_connections WHERE connection_id = @id FOR UPDATE",
-            connection, transaction);
-        command.Parameters.AddWithValue("id", connectionId);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken)
-            ? new ConnectionLock(connectionId, reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetBoolean(2))
-            : null;
-    }
+    public static Task<ConnectionLock?> LockConnectionAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string connectionId, CancellationToken cancellationToken) =>
+        GrantStore.LockAsync(transaction, connectionId, cancellationToken);
 
     /// <summary>
     /// Revokes a connection in the caller's transaction, which holds its lock: the connection, every
@@ -82,86 +70,31 @@ public sealed class TokenRevocation(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string connectionId, RevocationReason reason, CancellationToken cancellationToken)
     {
         var now = timeProvider.GetUtcNow();
-        (string UserId, string? Refresh, string? Access)? upstreamTokens = null;
-        await using (var revokeConnection = new NpgsqlCommand("""
-            UPDATE mcp_oauth_connections c
-            SET revoked_at = coalesce(c.revoked_at, @now), refresh_token = NULL, upstream_access_token = NULL
-            FROM (SELECT connection_id, refresh_token, upstream_access_token, upstream_access_token_expires_at > @now AS live
-                  FROM mcp_oauth_connections WHERE connection_id = @id) old
-            WHERE c.connection_id = old.connection_id
-            RETURNING c.user_id, old.refresh_token, CASE WHEN old.live THEN old.upstream_access_token END
-            """, connection, transaction))
-        {
-            revokeConnection.Parameters.AddWithValue("id", connectionId);
-            revokeConnection.Parameters.AddWithValue("now", now);
-            await using var reader = await revokeConnection.ExecuteReaderAsync(cancellationToken);
-            if (await reader.ReadAsync(cancellationToken))
-            {
-                upstreamTokens = (reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2));
-            }
-        }
-
-        if (reason != RevocationReason.ProviderRefused && upstreamTokens is var (userId, refresh, access) && (refresh ?? access) is { } token)
+        var revoked = await GrantStore.RevokeAsync(transaction, connectionId, now, cancellationToken);
+        if (reason != RevocationReason.ProviderRefused && revoked is { } taken && (taken.UpstreamRefresh ?? taken.UpstreamAccess) is { } token)
         {
             // Revoking the refresh token ends the provider's grant, its access tokens included (RFC 7009 §2.1).
-            await upstreamRevocations.QueueAsync(connection, transaction, userId, token, refresh is null ? "access_token" : "refresh_token", "connection: " + connectionId, now,
-                onlyIfLastHolder: reason != RevocationReason.RevokedEverything, cancellationToken);
-        }
-
-        await using var revokeTokens = new NpgsqlCommand("""
-            UPDATE mcp_oauth_tokens SET revoked_at = @now
-            WHERE connection_id = @id AND revoked_at IS NULL
-            RETURNING token_hash, kind = 'access' AND expires_at > @now
-            """, connection, transaction);
-        revokeTokens.Parameters.AddWithValue("id", connectionId);
-        revokeTokens.Parameters.AddWithValue("now", now);
-        var liveAccessTokens = new List<string>();
-        await using (var reader = await revokeTokens.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                if (reader.GetBoolean(1))
-                {
-                    liveAccessTokens.Add(reader.GetString(0));
-                }
-            }
+            await upstreamRevocations.QueueAsync(connection, transaction, taken.UserId, token, taken.UpstreamRefresh is null ? "access_token" : "refresh_token",
+                "connection: " + connectionId, now, onlyIfLastHolder: reason != RevocationReason.RevokedEverything, cancellationToken);
         }
 
         OAuthLog.ConnectionRevoked(logger, connectionId, reason);
-        await EvictEverywhereAsync(connection, transaction, liveAccessTokens, cancellationToken);
+        await EvictEverywhereAsync(connection, transaction, revoked?.LiveAccessTokenHashes ?? [], cancellationToken);
     }
 
     /// <summary>
-    /// Locks, in id order, and revokes the live connections that <paramref name="condition"/> (a fixed SQL
-    /// condition on <c>mcp_oauth_connections</c>, with its parameters) selects, in the caller's transaction; how many.
+    /// Revokes, in the caller's transaction, the connections it locked (in id order: see
+    /// <see cref="GrantStore.LockReplacedAsync"/>, <see cref="GrantStore.LockMadeByAsync"/>); how many.
     /// </summary>
     internal async Task<int> RevokeConnectionsAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, string condition, IReadOnlyDictionary<string, object> parameters,
-        RevocationReason reason, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<string> lockedIds, RevocationReason reason, CancellationToken cancellationToken)
     {
-        var ids = new List<string>();
-        await using (var find = new NpgsqlCommand(
-            $"SELECT connection_id FROM mcp_oauth_connections WHERE revoked_at IS NULL AND {condition} ORDER BY connection_id FOR UPDATE",
-            connection, transaction))
-        {
-            foreach (var (name, value) in parameters)
-            {
-                find.Parameters.AddWithValue(name, value);
-            }
-
-            await using var reader = await find.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                ids.Add(reader.GetString(0));
-            }
-        }
-
-        foreach (var id in ids)
+        foreach (var id in lockedIds)
         {
             await RevokeConnectionAsync(connection, transaction, id, reason, cancellationToken);
         }
 
-        return ids.Count;
+        return lockedIds.Count;
     }
 
     /// <summary>Revokes a connection in its own transaction; false when it does not exist.</summary>
@@ -191,15 +124,7 @@ public sealed class TokenRevocation(
         List<string> batch;
         do
         {
-            batch = await database.QueryListAsync(DbScope.OAuth, """
-                SELECT connection_id FROM mcp_oauth_connections WHERE pending AND revoked_at IS NULL AND created_at < @before LIMIT @batch
-                """,
-                parameters =>
-                {
-                    parameters.AddWithValue("before", timeProvider.GetUtcNow() - AbandonedAfter);
-                    parameters.AddWithValue("batch", batchSize);
-                },
-                reader => reader.GetString(0), cancellationToken);
+            batch = await GrantStore.AbandonedAsync(database, timeProvider.GetUtcNow() - AbandonedAfter, batchSize, cancellationToken);
             foreach (var connectionId in batch)
             {
                 revoked += await RevokeConnectionAsync(connectionId, RevocationReason.Abandoned, cancellationToken) ? 1 : 0;
@@ -227,38 +152,20 @@ public sealed class TokenRevocation(
         database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
             var hash = OpaqueToken.Hash(token);
-            string kind, tokenClient;
-            string? connectionId;
-            await using (var find = new NpgsqlCommand(
-                "SELECT kind, client_id, connection_id FROM mcp_oauth_tokens WHERE token_hash = @hash", connection, transaction))
-            {
-                find.Parameters.AddWithValue("hash", hash);
-                await using var reader = await find.ExecuteReaderAsync(cancellationToken);
-                if (!await reader.ReadAsync(cancellationToken))
-                {
-                    return;
-                }
-
-                (kind, tokenClient, connectionId) = (reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2));
-            }
-
-            if (clientId is not null && clientId != tokenClient)
+            if (await GrantStore.FindTokenAsync(transaction, hash, cancellationToken) is not var (kind, tokenClient, connectionId)
+                || (clientId is not null && clientId != tokenClient))
             {
                 return;
             }
 
-            if (kind == "refresh" && connectionId is not null
+            if (kind == NewToken.Refresh && connectionId is not null
                 && await LockConnectionAsync(connection, transaction, connectionId, cancellationToken) is not null)
             {
                 await RevokeConnectionAsync(connection, transaction, connectionId, RevocationReason.RevokedByClient, cancellationToken);
                 return;
             }
 
-            await using var revoke = new NpgsqlCommand(
-                "UPDATE mcp_oauth_tokens SET revoked_at = coalesce(revoked_at, @now) WHERE token_hash = @hash", connection, transaction);
-            revoke.Parameters.AddWithValue("hash", hash);
-            revoke.Parameters.AddWithValue("now", timeProvider.GetUtcNow());
-            await revoke.ExecuteNonQueryAsync(cancellationToken);
+            await GrantStore.RevokeTokenAsync(transaction, hash, timeProvider.GetUtcNow(), cancellationToken);
             await EvictEverywhereAsync(connection, transaction, [hash], cancellationToken);
         }, cancellationToken);
 

@@ -27,6 +27,7 @@ public sealed class TokenService(
     OAuthServerOptions options,
     UpstreamSessionRefresher upstreamSession,
     TokenRevocation revocation,
+    TokenIssuer issuer,
     AuditLog audit,
     TimeProvider timeProvider,
     ILogger<TokenService> logger)
@@ -51,9 +52,6 @@ public sealed class TokenService(
         public TokenEndpointResponse Unwrap() => Error is null ? Tokens! : throw Error;
     }
 
-    private sealed record CodeRow(string ClientId, string RedirectUri, string Challenge, string Scope, string Resource,
-        DateTimeOffset ExpiresAt, bool AlreadyUsed);
-
     private async Task<TokenEndpointResponse> RedeemCodeAsync(Dictionary<string, string> p, CancellationToken cancellationToken)
     {
         var code = OAuthParameters.Required(p, "code");
@@ -61,34 +59,17 @@ public sealed class TokenService(
         var verifier = OAuthParameters.Required(p, "code_verifier");
         var codeHash = OpaqueToken.Hash(code);
         var unknown = new OAuthException(OAuthErrorCode.OAUTH_INVALID_GRANT, "The authorization code is unknown.");
-        var connectionId = await FindConnectionAsync("SELECT connection_id FROM mcp_oauth_codes WHERE code_hash = @hash", codeHash, cancellationToken)
-            ?? throw unknown;
+        var connectionId = await CodeStore.ConnectionOfAsync(database, codeHash, cancellationToken) ?? throw unknown;
 
         var outcome = await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
             // The browser sign-in that made the connection (a Continue), if any, before the connection: the order
             // in which ending that sign-in locks them, so the two wait for each other instead of deadlocking.
-            await BrowserSignIns.ShareOfConnectionAsync(connection, transaction, connectionId, cancellationToken);
+            await BrowserSignInStore.ShareOfConnectionAsync(transaction, connectionId, cancellationToken);
             var signIn = await TokenRevocation.LockConnectionAsync(connection, transaction, connectionId, cancellationToken);
-            // Single use: under the connection's lock, exactly one caller sees used_at IS NULL. The
+            // Single use: under the connection's lock, exactly one caller sees the code unspent. The
             // code is spent by any attempt, failed ones included, so a verifier cannot be guessed twice.
-            CodeRow? row;
-            await using (var consume = new NpgsqlCommand("""
-                WITH previous AS (SELECT code_hash, used_at FROM mcp_oauth_codes WHERE code_hash = @hash)
-                UPDATE mcp_oauth_codes c SET used_at = coalesce(c.used_at, @now)
-                FROM previous WHERE c.code_hash = previous.code_hash
-                RETURNING c.client_id, c.redirect_uri, c.code_challenge, c.scope, c.resource, c.expires_at, previous.used_at IS NOT NULL
-                """, connection, transaction))
-            {
-                consume.Parameters.AddWithValue("hash", codeHash);
-                consume.Parameters.AddWithValue("now", timeProvider.GetUtcNow());
-                await using var reader = await consume.ExecuteReaderAsync(cancellationToken);
-                row = await reader.ReadAsync(cancellationToken)
-                    ? new CodeRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
-                        reader.GetFieldValue<DateTimeOffset>(5), reader.GetBoolean(6))
-                    : null;
-            }
-
+            var row = await CodeStore.SpendAsync(transaction, codeHash, timeProvider.GetUtcNow(), cancellationToken);
             if (row is null || signIn is null)
             {
                 return new Outcome(null, unknown);
@@ -107,7 +88,7 @@ public sealed class TokenService(
             }
 
             await ReplaceEarlierConnectionsAsync(connection, transaction, connectionId, signIn.UserId, row.ClientId, cancellationToken);
-            return new Outcome(await IssueAsync(connection, transaction, codeHash, connectionId, row.ClientId, signIn.UserId, row.Scope, row.Resource,
+            return new Outcome(await issuer.IssuePairAsync(transaction, codeHash, connectionId, row.ClientId, signIn.UserId, row.Scope, row.Resource,
                 cancellationToken), null);
         }, cancellationToken);
         return outcome.Unwrap();
@@ -124,49 +105,14 @@ public sealed class TokenService(
     private async Task ReplaceEarlierConnectionsAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string connectionId, string userId, string clientId, CancellationToken cancellationToken)
     {
-        await using (var queue = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))", connection, transaction))
-        {
-            queue.Parameters.AddWithValue("key", $"neotoma-grant\n{userId}\n{clientId}");
-            await queue.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        // A connection made by Continue holds no provider tokens. When it replaces one that does, it takes
-        // them over (and is bounded by the provider from then on, not by the browser sign-in that made it),
-        // so a Continue never trades a provider-backed connection for a shorter-lived one.
-        await using (var inherit = new NpgsqlCommand("""
-            WITH earlier AS (
-                SELECT connection_id, refresh_token, upstream_access_token, upstream_access_token_expires_at FROM mcp_oauth_connections
-                WHERE user_id = @user AND client_id = @client AND revoked_at IS NULL AND NOT pending AND connection_id <> @id
-                  AND refresh_token IS NOT NULL
-                ORDER BY created_at DESC LIMIT 1 FOR UPDATE),
-            taken AS (
-                UPDATE mcp_oauth_connections n
-                SET refresh_token = earlier.refresh_token, upstream_access_token = earlier.upstream_access_token,
-                    upstream_access_token_expires_at = earlier.upstream_access_token_expires_at, sign_in_id = NULL
-                FROM earlier
-                WHERE n.connection_id = @id AND n.refresh_token IS NULL AND n.upstream_access_token IS NULL
-                RETURNING earlier.connection_id)
-            UPDATE mcp_oauth_connections e SET refresh_token = NULL, upstream_access_token = NULL, upstream_access_token_expires_at = NULL
-            FROM taken WHERE e.connection_id = taken.connection_id
-            """, connection, transaction))
-        {
-            inherit.Parameters.AddWithValue("user", userId);
-            inherit.Parameters.AddWithValue("client", clientId);
-            inherit.Parameters.AddWithValue("id", connectionId);
-            await inherit.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        await revocation.RevokeConnectionsAsync(connection, transaction,
-            "user_id = @user AND client_id = @client AND NOT pending AND connection_id <> @id",
-            new Dictionary<string, object> { ["user"] = userId, ["client"] = clientId, ["id"] = connectionId },
-            RevocationReason.Replaced, cancellationToken);
-
-        await using var activate = new NpgsqlCommand("UPDATE mcp_oauth_connections SET pending = false WHERE connection_id = @id", connection, transaction);
-        activate.Parameters.AddWithValue("id", connectionId);
-        await activate.ExecuteNonQueryAsync(cancellationToken);
+        await GrantStore.QueueRedemptionAsync(transaction, userId, clientId, cancellationToken);
+        await GrantStore.InheritUpstreamAsync(transaction, userId, clientId, connectionId, cancellationToken);
+        var replaced = await GrantStore.LockReplacedAsync(transaction, userId, clientId, connectionId, cancellationToken);
+        await revocation.RevokeConnectionsAsync(connection, transaction, replaced, RevocationReason.Replaced, cancellationToken);
+        await GrantStore.ActivateAsync(transaction, connectionId, cancellationToken);
     }
 
-    private OAuthException? CheckRedemption(CodeRow row, Dictionary<string, string> p, string clientId, string verifier, bool connectionRevoked)
+    private OAuthException? CheckRedemption(SpentCode row, Dictionary<string, string> p, string clientId, string verifier, bool connectionRevoked)
     {
         if (row.ExpiresAt <= timeProvider.GetUtcNow())
         {
@@ -183,7 +129,7 @@ public sealed class TokenService(
             return new OAuthException(OAuthErrorCode.OAUTH_INVALID_GRANT, "redirect_uri does not match the one of the authorization request.");
         }
 
-        if (!Pkce.Verify(verifier, row.Challenge))
+        if (!Pkce.Verify(verifier, row.CodeChallenge))
         {
             return new OAuthException(OAuthErrorCode.OAUTH_PKCE_FAILED,
                 "PKCE validation failed: code_verifier does not match the code_challenge. The code is spent; sign in again.");
@@ -199,8 +145,6 @@ public sealed class TokenService(
             : null;
     }
 
-    private sealed record RefreshRow(string FamilyId, string ClientId, string UserId, string Scope, string Resource);
-
     private async Task<TokenEndpointResponse> RefreshAsync(Dictionary<string, string> p, string? clientIp, CancellationToken cancellationToken)
     {
         var refreshToken = OAuthParameters.Required(p, "refresh_token");
@@ -215,9 +159,7 @@ public sealed class TokenService(
         var invalid = new OAuthException(OAuthErrorCode.OAUTH_INVALID_GRANT, "The refresh token is invalid, expired, revoked or was already used.");
         var gone = new OAuthException(OAuthErrorCode.OAUTH_CONNECTION_NOT_FOUND,
             "The connection behind this token was revoked or deleted. Remove and re-add Neotoma in your MCP client to sign in again.");
-        var connectionId = await FindConnectionAsync(
-            "SELECT coalesce(connection_id, '') FROM mcp_oauth_tokens WHERE token_hash = @hash AND kind = 'refresh' AND client_id = @client",
-            hash, cancellationToken, clientId) ?? throw invalid;
+        var connectionId = await GrantStore.ConnectionOfRefreshTokenAsync(database, hash, clientId, cancellationToken) ?? throw invalid;
         if (connectionId.Length == 0)
         {
             throw gone;
@@ -234,10 +176,10 @@ public sealed class TokenService(
 
             userId = signIn.UserId;
             var now = timeProvider.GetUtcNow();
-            var row = await ConsumeRefreshAsync(connection, transaction, hash, now, cancellationToken);
+            var row = await GrantStore.SpendRefreshTokenAsync(transaction, hash, now, now - options.RefreshReuseGrace, cancellationToken);
             if (row is null)
             {
-                if (!await WasUsedAsync(connection, transaction, hash, cancellationToken))
+                if (!await GrantStore.WasUsedAsync(transaction, hash, cancellationToken))
                 {
                     return new Outcome(null, invalid);
                 }
@@ -263,7 +205,7 @@ public sealed class TokenService(
 
             try
             {
-                await upstreamSession.RefreshIfDueAsync(connection, transaction, connectionId, cancellationToken);
+                await upstreamSession.RefreshIfDueAsync(transaction, connectionId, cancellationToken);
             }
             catch (OAuthException e) when (e.Code == OAuthErrorCode.OAUTH_TOKEN_REFRESH_FAILED)
             {
@@ -273,7 +215,7 @@ public sealed class TokenService(
                 return new Outcome(null, e, AuditEvents.TokenRefreshFailed);
             }
 
-            return new Outcome(await IssueAsync(connection, transaction, row.FamilyId, connectionId, row.ClientId, row.UserId, accessScope, row.Resource,
+            return new Outcome(await issuer.IssuePairAsync(transaction, row.FamilyId, connectionId, row.ClientId, row.UserId, accessScope, row.Resource,
                 cancellationToken, refreshScope: row.Scope), null);
         }, cancellationToken);
 
@@ -299,88 +241,5 @@ public sealed class TokenService(
         {
             await audit.WriteAsync(new AuditEntry(AuditEvents.ConnectionRevoked, connectionId, userId, clientId, clientIp), cancellationToken);
         }
-    }
-
-    /// <summary>
-    /// Spends a refresh token. If it was rotated moments ago, the client probably lost our response
-    /// (a dropped connection, a crashed process): it may redeem it once more within the grace
-    /// window, and no more. Null when the token is not usable either way.
-    /// </summary>
-    private async Task<RefreshRow?> ConsumeRefreshAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, string hash, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        await using var consume = new NpgsqlCommand("""
-            UPDATE mcp_oauth_tokens SET used_at = @now
-            WHERE token_hash = @hash AND kind = 'refresh' AND used_at IS NULL AND revoked_at IS NULL AND expires_at > @now
-            RETURNING family_id, client_id, user_id, scope, resource;
-            """, connection, transaction);
-        await using var grace = new NpgsqlCommand("""
-            UPDATE mcp_oauth_tokens SET revoked_at = @now
-            WHERE token_hash = @hash AND kind = 'refresh' AND used_at > @graceStart AND revoked_at IS NULL AND expires_at > @now
-            RETURNING family_id, client_id, user_id, scope, resource
-            """, connection, transaction);
-        foreach (var command in new[] { consume, grace })
-        {
-            command.Parameters.AddWithValue("hash", hash);
-            command.Parameters.AddWithValue("now", now);
-            command.Parameters.AddWithValue("graceStart", now - options.RefreshReuseGrace);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            if (await reader.ReadAsync(cancellationToken))
-            {
-                return new RefreshRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4));
-            }
-        }
-
-        return null;
-    }
-
-    private static async Task<bool> WasUsedAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string hash, CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand("SELECT used_at IS NOT NULL FROM mcp_oauth_tokens WHERE token_hash = @hash", connection, transaction);
-        command.Parameters.AddWithValue("hash", hash);
-        return await command.ExecuteScalarAsync(cancellationToken) is true;
-    }
-
-    /// <summary>The connection a code or token belongs to, read without a lock (its transaction then locks the connection first).</summary>
-    private Task<string?> FindConnectionAsync(string sql, string hash, CancellationToken cancellationToken, string? clientId = null) =>
-        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand(sql, connection, transaction);
-            command.Parameters.AddWithValue("hash", hash);
-            if (clientId is not null)
-            {
-                command.Parameters.AddWithValue("client", clientId);
-            }
-
-            return await command.ExecuteScalarAsync(cancellationToken) as string;
-        }, cancellationToken);
-
-    private async Task<TokenEndpointResponse> IssueAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string familyId, string connectionId,
-        string clientId, string userId, string scope, string resource, CancellationToken cancellationToken, string? refreshScope = null)
-    {
-        var now = timeProvider.GetUtcNow();
-        var access = OpaqueToken.New(32);
-        var refresh = OpaqueToken.New(32);
-        await using var insert = new NpgsqlCommand("""
-            INSERT INTO mcp_oauth_tokens (token_hash, kind, family_id, connection_id, client_id, user_id, scope, resource, created_at, expires_at)
-            VALUES (@accessHash, 'access', @family, @connection, @client, @user, @scope, @resource, @now, @accessExpires),
-                   (@refreshHash, 'refresh', @family, @connection, @client, @user, @refreshScope, @resource, @now, @refreshExpires);
-            UPDATE mcp_oauth_connections SET last_used_at = @now WHERE connection_id = @connection;
-            UPDATE mcp_oauth_clients SET last_used_at = @now WHERE client_id = @client;
-            """, connection, transaction);
-        insert.Parameters.AddWithValue("accessHash", OpaqueToken.Hash(access));
-        insert.Parameters.AddWithValue("refreshHash", OpaqueToken.Hash(refresh));
-        insert.Parameters.AddWithValue("family", familyId);
-        insert.Parameters.AddWithValue("connection", connectionId);
-        insert.Parameters.AddWithValue("client", clientId);
-        insert.Parameters.AddWithValue("user", userId);
-        insert.Parameters.AddWithValue("scope", scope);
-        insert.Parameters.AddWithValue("refreshScope", refreshScope ?? scope);
-        insert.Parameters.AddWithValue("resource", resource);
-        insert.Parameters.AddWithValue("now", now);
-        insert.Parameters.AddWithValue("accessExpires", now.Add(options.AccessTokenLifetime));
-        insert.Parameters.AddWithValue("refreshExpires", now.Add(options.RefreshTokenLifetime));
-        await insert.ExecuteNonQueryAsync(cancellationToken);
-        return new TokenEndpointResponse(access, "Bearer", (int)options.AccessTokenLifetime.TotalSeconds, refresh, scope);
     }
 }

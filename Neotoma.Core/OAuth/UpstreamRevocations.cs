@@ -50,29 +50,13 @@ public sealed partial class UpstreamRevocations(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string userId, string encryptedToken, string tokenTypeHint, string heldBy,
         DateTimeOffset now, bool onlyIfLastHolder, CancellationToken cancellationToken)
     {
-        await using (var others = new NpgsqlCommand("""
-            SELECT EXISTS (SELECT 1 FROM mcp_oauth_connections WHERE user_id = @user AND revoked_at IS NULL
-                             AND (refresh_token IS NOT NULL OR upstream_access_token IS NOT NULL))
-                OR EXISTS (SELECT 1 FROM mcp_oauth_browser_sign_ins WHERE user_id = @user AND ended_at IS NULL AND refresh_token IS NOT NULL)
-            """, connection, transaction))
+        if (onlyIfLastHolder && await UpstreamRevocationStore.PersonHoldsUpstreamTokenAsync(transaction, userId, cancellationToken))
         {
-            others.Parameters.AddWithValue("user", userId);
-            if (onlyIfLastHolder && await others.ExecuteScalarAsync(cancellationToken) is true)
-            {
-                Kept(logger, heldBy);
-                return;
-            }
+            Kept(logger, heldBy);
+            return;
         }
 
-        await using var command = new NpgsqlCommand("""
-            INSERT INTO mcp_oauth_upstream_revocations (token, token_type_hint, held_by, created_at, next_attempt_at)
-            VALUES (@token, @hint, @heldBy, @now, @now)
-            """, connection, transaction);
-        command.Parameters.AddWithValue("token", encryptedToken);
-        command.Parameters.AddWithValue("hint", tokenTypeHint);
-        command.Parameters.AddWithValue("heldBy", heldBy);
-        command.Parameters.AddWithValue("now", now);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        await UpstreamRevocationStore.EnqueueAsync(transaction, encryptedToken, tokenTypeHint, heldBy, now, cancellationToken);
         NeotomaDatabase.AfterCommit(transaction, () => wake.Writer.TryWrite(true));
     }
 
@@ -132,38 +116,19 @@ public sealed partial class UpstreamRevocations(
         }
     }
 
-    private sealed record Queued(long Id, string Token, string TokenTypeHint, string HeldBy, int Attempts);
-
     /// <summary>Claims due rows for <see cref="Lease"/> (counting the attempt), so no other instance sends them meanwhile.</summary>
-    private Task<List<Queued>> ClaimAsync(CancellationToken cancellationToken) =>
-        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            var now = timeProvider.GetUtcNow();
-            await using var claim = new NpgsqlCommand("""
-                UPDATE mcp_oauth_upstream_revocations SET attempts = attempts + 1, next_attempt_at = @leaseEnd
-                WHERE id IN (SELECT id FROM mcp_oauth_upstream_revocations WHERE next_attempt_at <= @now
-                             ORDER BY next_attempt_at LIMIT @batch FOR UPDATE SKIP LOCKED)
-                RETURNING id, token, token_type_hint, held_by, attempts
-                """, connection, transaction);
-            claim.Parameters.AddWithValue("now", now);
-            claim.Parameters.AddWithValue("leaseEnd", now + Lease);
-            claim.Parameters.AddWithValue("batch", BatchSize);
-            var rows = new List<Queued>();
-            await using var reader = await claim.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                rows.Add(new Queued(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4)));
-            }
+    private Task<List<QueuedRevocation>> ClaimAsync(CancellationToken cancellationToken)
+    {
+        var now = timeProvider.GetUtcNow();
+        return UpstreamRevocationStore.ClaimDueAsync(database, now, now + Lease, BatchSize, cancellationToken);
+    }
 
-            return rows;
-        }, cancellationToken);
-
-    private async Task<bool> SendAsync(Queued row, CancellationToken cancellationToken)
+    private async Task<bool> SendAsync(QueuedRevocation row, CancellationToken cancellationToken)
     {
         if (cipher.TryDecrypt(row.Token) is not { } token)
         {
             Dropped(logger, row.HeldBy, "it cannot be decrypted with the current key");
-            await DeleteAsync(row.Id, cancellationToken);
+            await UpstreamRevocationStore.DeleteAsync(database, row.Id, cancellationToken);
             return false;
         }
 
@@ -172,13 +137,7 @@ public sealed partial class UpstreamRevocations(
         {
             var pause = Backoff.After(row.Attempts, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(60));
             Retrying(logger, row.HeldBy, row.Attempts, (int)pause.TotalMinutes);
-            await database.InTransactionAsync(DbScope.OAuth, async (c, transaction) =>
-            {
-                await using var later = new NpgsqlCommand("UPDATE mcp_oauth_upstream_revocations SET next_attempt_at = @at WHERE id = @id", c, transaction);
-                later.Parameters.AddWithValue("id", row.Id);
-                later.Parameters.AddWithValue("at", timeProvider.GetUtcNow() + pause);
-                await later.ExecuteNonQueryAsync(cancellationToken);
-            }, cancellationToken);
+            await UpstreamRevocationStore.PostponeAsync(database, row.Id, timeProvider.GetUtcNow() + pause, cancellationToken);
             return false;
         }
 
@@ -198,17 +157,9 @@ public sealed partial class UpstreamRevocations(
                 break;
         }
 
-        await DeleteAsync(row.Id, cancellationToken);
+        await UpstreamRevocationStore.DeleteAsync(database, row.Id, cancellationToken);
         return result == UpstreamRevocationResult.Revoked;
     }
-
-    private Task DeleteAsync(long id, CancellationToken cancellationToken) =>
-        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var delete = new NpgsqlCommand("DELETE FROM mcp_oauth_upstream_revocations WHERE id = @id", connection, transaction);
-            delete.Parameters.AddWithValue("id", id);
-            await delete.ExecuteNonQueryAsync(cancellationToken);
-        }, cancellationToken);
 
     [LoggerMessage(EventId = 270, Level = LogLevel.Information, Message = "[MCP OAuth] Revoked the upstream {Kind} token of {HeldBy}")]
     private static partial void Revoked(ILogger logger, string kind, string heldBy);

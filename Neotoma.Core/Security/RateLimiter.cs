@@ -1,5 +1,4 @@
 using Neotoma.Core.Storage;
-using Npgsql;
 
 namespace Neotoma.Core.Security;
 
@@ -53,18 +52,7 @@ public sealed class RateLimiter(NeotomaDatabase database, RateLimitOptions optio
 
         var now = timeProvider.GetUtcNow();
         var window = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute, 0, TimeSpan.Zero);
-        var hits = await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand("""
-                INSERT INTO mcp_oauth_rate_limits (bucket, window_start, hits) VALUES (@bucket, @window, 1)
-                ON CONFLICT (bucket, window_start) DO UPDATE SET hits = mcp_oauth_rate_limits.hits + 1
-                RETURNING hits
-                """, connection, transaction);
-            command.Parameters.AddWithValue("bucket", $"{endpoint}:{clientIp}");
-            command.Parameters.AddWithValue("window", window);
-            return (int)(await command.ExecuteScalarAsync(cancellationToken))!;
-        }, cancellationToken);
-
+        var hits = await RateLimitStore.HitAsync(database, $"{endpoint}:{clientIp}", window, cancellationToken);
         if (hits > limit)
         {
             var retryAfter = (int)Math.Ceiling((window.AddMinutes(1) - now).TotalSeconds);

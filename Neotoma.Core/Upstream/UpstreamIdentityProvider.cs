@@ -360,35 +360,17 @@ public sealed class UpstreamIdentityProvider
 
     private async Task<UpstreamClient> LoadOrRegisterClientAsync(CancellationToken cancellationToken)
     {
-        return await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        // One registration per deployment: instances that start together wait for the first.
+        return await UpstreamClientStore.UnderRegistrationLockAsync(database, RegistrationLockKey, async transaction =>
         {
-            // One registration per deployment: instances that start together wait for the first.
-            await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock(@key)", connection, transaction))
+            if (await UpstreamClientStore.FindAsync(transaction, options.Issuer, cancellationToken) is var (clientId, storedSecret))
             {
-                lockCommand.Parameters.AddWithValue("key", RegistrationLockKey);
-                await lockCommand.ExecuteNonQueryAsync(cancellationToken);
-            }
-
-            await using (var select = new NpgsqlCommand(
-                "SELECT client_id, client_secret FROM mcp_oauth_upstream_clients WHERE issuer = @issuer", connection, transaction))
-            {
-                select.Parameters.AddWithValue("issuer", options.Issuer);
-                await using var reader = await select.ExecuteReaderAsync(cancellationToken);
-                if (await reader.ReadAsync(cancellationToken))
-                {
-                    var storedSecret = reader.IsDBNull(1) ? null : cipher.TryDecrypt(reader.GetString(1));
-                    return new UpstreamClient(reader.GetString(0), storedSecret);
-                }
+                return new UpstreamClient(clientId, storedSecret is null ? null : cipher.TryDecrypt(storedSecret));
             }
 
             var registered = await RegisterAsync(cancellationToken);
-            await using var insert = new NpgsqlCommand(
-                "INSERT INTO mcp_oauth_upstream_clients (issuer, client_id, client_secret) VALUES (@issuer, @id, @secret)",
-                connection, transaction);
-            insert.Parameters.AddWithValue("issuer", options.Issuer);
-            insert.Parameters.AddWithValue("id", registered.ClientId);
-            insert.Parameters.AddWithValue("secret", registered.ClientSecret is null ? DBNull.Value : cipher.Encrypt(registered.ClientSecret));
-            await insert.ExecuteNonQueryAsync(cancellationToken);
+            await UpstreamClientStore.SaveAsync(transaction, options.Issuer, registered.ClientId,
+                registered.ClientSecret is null ? null : cipher.Encrypt(registered.ClientSecret), cancellationToken);
             UpstreamLog.DynamicallyRegistered(logger, options.Issuer, registered.ClientId);
             return registered;
         }, cancellationToken);

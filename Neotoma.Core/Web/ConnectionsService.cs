@@ -1,7 +1,6 @@
 using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
 using Neotoma.Core.Storage;
-using Npgsql;
 
 namespace Neotoma.Core.Web;
 
@@ -38,6 +37,7 @@ public sealed record PersonalToken(string ConnectionId, string Token, string Sco
 public sealed class ConnectionsService(
     NeotomaDatabase database,
     TokenRevocation revocation,
+    TokenIssuer issuer,
     BrowserSignIns signIns,
     AuditLog audit,
     OAuthServerOptions options,
@@ -48,40 +48,21 @@ public sealed class ConnectionsService(
     public int MaxPersonalTokenDays => (int)options.PersonalTokenMaxLifetime.TotalDays;
     public const int AuditRows = 50;
 
-    public Task<List<ConnectionView>> ListAsync(string userId, CancellationToken cancellationToken) =>
-        database.QueryListAsync(DbScope.ForUser(userId), """
-            SELECT c.connection_id, c.client_id, c.client_name, c.redirect_uri, c.scope, c.origin, c.created_at, c.last_used_at,
-                   LEAST(c.expires_at, CASE WHEN c.origin = 'personal' THEN c.created_at + @personalMax END)
-            FROM mcp_oauth_connections c
-            WHERE c.revoked_at IS NULL AND NOT c.pending
-            ORDER BY c.created_at DESC
-            """,
-            parameters => parameters.AddWithValue("personalMax", options.PersonalTokenMaxLifetime),
-            reader => new ConnectionView(reader.GetString(0), Text(reader, 1), Text(reader, 2), Text(reader, 3), Text(reader, 4), reader.GetString(5),
-                reader.GetFieldValue<DateTimeOffset>(6), Time(reader, 7), Time(reader, 8)),
-            cancellationToken);
+    public async Task<List<ConnectionView>> ListAsync(string userId, CancellationToken cancellationToken) =>
+        (await GrantStore.ListAsync(database, userId, options.PersonalTokenMaxLifetime, cancellationToken))
+            .Select(row => new ConnectionView(row.ConnectionId, row.ClientId, row.ClientName, row.RedirectUri, row.Scope, row.Origin,
+                row.CreatedAt, row.LastUsedAt, row.ExpiresAt))
+            .ToList();
 
-    public Task<List<AuditView>> AuditAsync(string userId, CancellationToken cancellationToken) =>
-        database.QueryListAsync(DbScope.ForUser(userId), $"""
-            SELECT a.created_at, a.event, a.client_id, a.client_ip, a.success, a.error_code,
-                   COALESCE((SELECT c.client_name FROM mcp_oauth_connections c WHERE c.connection_id = a.connection_id),
-                            (SELECT c.client_name FROM mcp_oauth_connections c WHERE c.client_id = a.client_id ORDER BY c.created_at DESC LIMIT 1))
-            FROM mcp_oauth_audit a
-            ORDER BY a.created_at DESC, a.id DESC LIMIT {AuditRows}
-            """,
-            _ => { },
-            reader => new AuditView(reader.GetFieldValue<DateTimeOffset>(0), reader.GetString(1), Text(reader, 2), Text(reader, 3), reader.GetBoolean(4), Text(reader, 5), Text(reader, 6)),
-            cancellationToken);
+    public async Task<List<AuditView>> AuditAsync(string userId, CancellationToken cancellationToken) =>
+        (await AuditStore.LatestAsync(database, userId, AuditRows, cancellationToken))
+            .Select(row => new AuditView(row.At, row.Event, row.ClientId, row.ClientIp, row.Success, row.ErrorCode, row.ClientName))
+            .ToList();
 
-    public Task<List<ConsentView>> ConsentsAsync(string userId, CancellationToken cancellationToken) =>
-        database.QueryListAsync(DbScope.ForUser(userId), """
-            SELECT client_id, (SELECT client_name FROM mcp_oauth_connections c WHERE c.client_id = k.client_id ORDER BY created_at DESC LIMIT 1),
-                   redirect_uri, scope, approved_at
-            FROM mcp_oauth_consents k ORDER BY approved_at DESC
-            """,
-            _ => { },
-            reader => new ConsentView(reader.GetString(0), Text(reader, 1), reader.GetString(2), reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4)),
-            cancellationToken);
+    public async Task<List<ConsentView>> ConsentsAsync(string userId, CancellationToken cancellationToken) =>
+        (await ConsentStore.ListAsync(database, userId, cancellationToken))
+            .Select(row => new ConsentView(row.ClientId, row.ClientName, row.RedirectUri, row.Scope, row.ApprovedAt))
+            .ToList();
 
     /// <summary>
     /// Revokes one of the person's connections through <see cref="TokenRevocation"/> (the connection, all
@@ -105,7 +86,7 @@ public sealed class ConnectionsService(
             if (locked.ClientId is { } clientId)
             {
                 // Revoked means revoked: the client must ask the person again, not come back through a remembered approval.
-                await RememberedConsents.ForgetAsync(connection, transaction, userId, clientId, redirectUri: null, cancellationToken);
+                await ConsentStore.ForgetAsync(transaction, userId, clientId, redirectUri: null, cancellationToken);
             }
 
             return (Found: true, locked.ClientId);
@@ -129,12 +110,11 @@ public sealed class ConnectionsService(
     public async Task<int> RevokeAllAsync(string userId, string? clientIp, CancellationToken cancellationToken)
     {
         // Approvals first, so no Continue succeeds while the connections are being revoked.
-        await database.InTransactionAsync(DbScope.OAuth, (connection, transaction) =>
-            RememberedConsents.ForgetAsync(connection, transaction, userId, clientId: null, redirectUri: null, cancellationToken), cancellationToken);
+        await database.InTransactionAsync(DbScope.OAuth, (_, transaction) =>
+            ConsentStore.ForgetAsync(transaction, userId, clientId: null, redirectUri: null, cancellationToken), cancellationToken);
 
         // Pending connections too: a code issued a moment ago must not outlive Revoke all.
-        var live = await database.QueryListAsync(DbScope.ForUser(userId), "SELECT connection_id FROM mcp_oauth_connections WHERE revoked_at IS NULL",
-            _ => { }, reader => reader.GetString(0), cancellationToken);
+        var live = await GrantStore.LiveOfAsync(database, userId, cancellationToken);
         var revoked = 0;
         foreach (var connectionId in live)
         {
@@ -168,36 +148,25 @@ public sealed class ConnectionsService(
             throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, $"A personal token lives 1 to {MaxPersonalTokenDays} days.");
         }
 
-        var token = OpaqueToken.New(32);
         var connectionId = "pat_" + OpaqueToken.New(16);
         var scope = readOnly ? NeotomaScopes.Read : NeotomaScopes.Default;
         var now = timeProvider.GetUtcNow();
         var expires = now.AddDays(days);
-        await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
+        var token = await database.InTransactionAsync(DbScope.OAuth, async (_, transaction) =>
         {
-            if (await BrowserSignIns.HoldAsync(connection, transaction, session.SignInId, cancellationToken) is { } signInEnds && signInEnds < expires)
+            if (await BrowserSignIns.HoldAsync(transaction, session.SignInId, cancellationToken) is { } signInEnds && signInEnds < expires)
             {
                 expires = signInEnds;
             }
 
             // No upstream tokens and no refresh token: nothing is ever refreshed for it, it simply expires.
-            await using var command = new NpgsqlCommand("""
-                INSERT INTO mcp_oauth_connections (connection_id, user_id, client_id, client_name, origin, scope, created_at, expires_at, sign_in_id)
-                VALUES (@connection, @user, NULL, @name, 'personal', @scope, @now, @expires, @signIn);
-                INSERT INTO mcp_oauth_tokens (token_hash, kind, family_id, connection_id, client_id, user_id, scope, resource, created_at, expires_at)
-                VALUES (@hash, 'access', @connection, @connection, @client, @user, @scope, @resource, @now, @expires);
-                """, connection, transaction);
-            command.Parameters.AddWithValue("connection", connectionId);
-            command.Parameters.AddWithValue("user", userId);
-            command.Parameters.AddWithValue("name", name);
-            command.Parameters.AddWithValue("scope", scope);
-            command.Parameters.AddWithValue("now", now);
-            command.Parameters.AddWithValue("expires", expires);
-            command.Parameters.AddWithValue("hash", OpaqueToken.Hash(token));
-            command.Parameters.AddWithValue("signIn", session.SignInId);
-            command.Parameters.AddWithValue("client", PersonalClientId);
-            command.Parameters.AddWithValue("resource", options.Resource);
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            if (!await GrantStore.CreateAsync(transaction, new NewConnection(connectionId, userId, now, ClientName: name, Scope: scope,
+                    SignInId: session.SignInId, Personal: true, ExpiresAt: expires), cancellationToken))
+            {
+                throw new InvalidOperationException("A fresh random connection id was taken: the random source is broken.");
+            }
+
+            return await issuer.IssuePersonalAsync(transaction, connectionId, PersonalClientId, userId, scope, expires, cancellationToken);
         }, cancellationToken);
 
         await audit.WriteAsync(new AuditEntry(AuditEvents.PersonalTokenCreated, connectionId, userId, PersonalClientId, clientIp), cancellationToken);
@@ -206,10 +175,6 @@ public sealed class ConnectionsService(
 
     /// <summary>Forgets an approval: the next authorization of that client and redirect URI shows the consent page again.</summary>
     public Task<bool> ForgetConsentAsync(string userId, string clientId, string redirectUri, CancellationToken cancellationToken) =>
-        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-            await RememberedConsents.ForgetAsync(connection, transaction, userId, clientId, redirectUri, cancellationToken) > 0, cancellationToken);
-
-    private static string? Text(NpgsqlDataReader reader, int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
-
-    private static DateTimeOffset? Time(NpgsqlDataReader reader, int i) => reader.IsDBNull(i) ? null : reader.GetFieldValue<DateTimeOffset>(i);
+        database.InTransactionAsync(DbScope.OAuth, async (_, transaction) =>
+            await ConsentStore.ForgetAsync(transaction, userId, clientId, redirectUri, cancellationToken) > 0, cancellationToken);
 }

@@ -4,7 +4,6 @@ using Microsoft.Extensions.Logging;
 using Neotoma.Core.OAuth;
 using Neotoma.Core.Security;
 using Neotoma.Core.Storage;
-using Npgsql;
 
 namespace Neotoma.Core.Web;
 
@@ -26,19 +25,7 @@ public sealed class WebSessions(NeotomaDatabase database, TokenCipher cipher, We
     {
         var value = OpaqueToken.New(32);
         var now = timeProvider.GetUtcNow();
-        await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand("""
-                INSERT INTO mcp_oauth_web_sessions (session_hash, user_id, sign_in_id, created_at, last_seen_at, expires_at)
-                VALUES (@hash, @user, @signIn, @now, @now, @expires)
-                """, connection, transaction);
-            command.Parameters.AddWithValue("hash", OpaqueToken.Hash(value));
-            command.Parameters.AddWithValue("user", userId);
-            command.Parameters.AddWithValue("signIn", signInId);
-            command.Parameters.AddWithValue("now", now);
-            command.Parameters.AddWithValue("expires", now + options.IdleLifetime);
-            await command.ExecuteNonQueryAsync(cancellationToken);
-        }, cancellationToken);
+        await WebSessionStore.InsertAsync(database, OpaqueToken.Hash(value), userId, signInId, now, now + options.IdleLifetime, cancellationToken);
         return value;
     }
 
@@ -52,18 +39,7 @@ public sealed class WebSessions(NeotomaDatabase database, TokenCipher cipher, We
 
         var hash = OpaqueToken.Hash(cookie);
         var now = timeProvider.GetUtcNow();
-        var found = await database.QuerySingleAsync(DbScope.OAuth, """
-            SELECT user_id, last_seen_at, sign_in_id FROM mcp_oauth_web_sessions
-            WHERE session_hash = @hash AND expires_at > @now AND created_at > @oldest AND sign_in_id IS NOT NULL
-            """,
-            parameters =>
-            {
-                parameters.AddWithValue("hash", hash);
-                parameters.AddWithValue("now", now);
-                parameters.AddWithValue("oldest", now - options.AbsoluteLifetime);
-            },
-            reader => (UserId: reader.GetString(0), LastSeen: reader.GetFieldValue<DateTimeOffset>(1), SignInId: reader.GetString(2)),
-            cancellationToken);
+        var found = await WebSessionStore.FindLiveAsync(database, hash, now, now - options.AbsoluteLifetime, cancellationToken);
         if (found is not { } session)
         {
             return null;
@@ -71,38 +47,18 @@ public sealed class WebSessions(NeotomaDatabase database, TokenCipher cipher, We
 
         if (now - session.LastSeen >= TouchInterval)
         {
-            await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-            {
-                await using var touch = new NpgsqlCommand(
-                    "UPDATE mcp_oauth_web_sessions SET last_seen_at = @now, expires_at = @expires WHERE session_hash = @hash",
-                    connection, transaction);
-                touch.Parameters.AddWithValue("hash", hash);
-                touch.Parameters.AddWithValue("now", now);
-                touch.Parameters.AddWithValue("expires", now + options.IdleLifetime);
-                await touch.ExecuteNonQueryAsync(cancellationToken);
-            }, cancellationToken);
+            await WebSessionStore.TouchAsync(database, hash, now, now + options.IdleLifetime, cancellationToken);
         }
 
         return new WebSession(hash, session.UserId, session.SignInId, Csrf(hash));
     }
 
-    public Task EndAsync(WebSession session, CancellationToken cancellationToken) =>
-        database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand("DELETE FROM mcp_oauth_web_sessions WHERE session_hash = @hash", connection, transaction);
-            command.Parameters.AddWithValue("hash", session.SessionHash);
-            await command.ExecuteNonQueryAsync(cancellationToken);
-        }, cancellationToken);
+    public Task EndAsync(WebSession session, CancellationToken cancellationToken) => WebSessionStore.DeleteAsync(database, session.SessionHash, cancellationToken);
 
     /// <summary>Ends every session of the person, on every device and instance at once (a stolen cookie, a lost laptop); how many ended.</summary>
     public async Task<int> EndAllAsync(string userId, CancellationToken cancellationToken)
     {
-        var ended = await database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
-        {
-            await using var command = new NpgsqlCommand("DELETE FROM mcp_oauth_web_sessions WHERE user_id = @user", connection, transaction);
-            command.Parameters.AddWithValue("user", userId);
-            return await command.ExecuteNonQueryAsync(cancellationToken);
-        }, cancellationToken);
+        var ended = await WebSessionStore.DeleteAllOfAsync(database, userId, cancellationToken);
         WebLog.SignedOutEverywhere(logger, ended);
         return ended;
     }
