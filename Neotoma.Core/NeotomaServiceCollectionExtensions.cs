@@ -188,7 +188,7 @@ public static class NeotomaServiceCollectionExtensions
         services.AddHttpContextAccessor();
         services.AddMcpServer(mcp => mcp.ServerInfo = new() { Name = "neotoma", Version = "1.0.0" })
             .WithHttpTransport(http => http.Stateless = true)
-            .WithRequestFilters(filters => filters.AddCallToolFilter(ToolScopes.Filter).AddCallToolFilter(ToolArgumentCheck.Filter))
+            .WithRequestFilters(filters => filters.AddCallToolFilter(ToolScopes.Filter).AddCallToolFilter(ToolArgumentCheck.Filter).AddCallToolFilter(ToolFailures.Filter))
             .WithTools<IdentityTools>(ToolJson.Options)
             .WithTools<TruthTools>(ToolJson.Options);
         services.AddSingleton(new TruthOptions

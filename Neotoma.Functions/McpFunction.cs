@@ -27,11 +27,10 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
         {
             result = await bearer.AuthenticateAsync(req, cancellationToken);
         }
-        catch (Exception e) when (DatabaseOutage.Is(e))
+        catch (Exception e) when (DatabaseOutage.Known(e) is { } known)
         {
-            var outage = DatabaseOutage.ToOAuthException();
-            OAuthResults.RetryAfter(req, outage);
-            return JsonRpcResults.Error(StatusCodes.Status503ServiceUnavailable, outage.Message);
+            OAuthResults.RetryAfter(req, known);
+            return JsonRpcResults.Error(known.Info.Status, known.Message);
         }
 
         if (result.Principal is null)

@@ -80,10 +80,16 @@ public static class OAuthErrors
     };
 }
 
-/// <summary>An OAuth failure with its guide code and a description safe to show (no secrets).</summary>
-public sealed class OAuthException(OAuthErrorCode code, string description) : Exception(description)
+/// <summary>
+/// An OAuth failure with its guide code and a description safe to show (no secrets); a passing one
+/// says when to come back (its own <paramref name="retryAfterSeconds"/>, as a rate limit knows it, or its code's).
+/// </summary>
+public sealed class OAuthException(OAuthErrorCode code, string description, int? retryAfterSeconds = null) : Exception(description)
 {
     public OAuthErrorCode Code { get; } = code;
 
     public OAuthErrorInfo Info => OAuthErrors.Describe(Code);
+
+    /// <summary>The Retry-After of the answer, in seconds; null when retrying would not help.</summary>
+    public int? RetryAfterSeconds => retryAfterSeconds ?? Info.RetryAfterSeconds;
 }

@@ -1,57 +1,23 @@
 using System.ComponentModel;
 using System.Security.Claims;
 using System.Text.Json;
-using Microsoft.AspNetCore.Http;
 using ModelContextProtocol;
 using ModelContextProtocol.Server;
 using Neotoma.Core.OAuth;
-using Neotoma.Core.Storage;
 using Neotoma.Core.Truth;
 
 namespace Neotoma.Core.Mcp;
 
 /// <summary>
 /// The truth layer over MCP. Every tool acts for the user of the access token (the
-/// ClaimsPrincipal the bearer authenticator built), never for a user named in the arguments.
+/// ClaimsPrincipal the bearer authenticator built), never for a user named in the arguments. Failures
+/// reach the model through <see cref="ToolFailures"/>.
 /// </summary>
 [McpServerToolType]
-public sealed class TruthTools(TruthStore store, IHttpContextAccessor http)
+public sealed class TruthTools(TruthStore store)
 {
     private static string UserOf(ClaimsPrincipal user) =>
         user.FindFirstValue("sub") ?? throw new McpException("No authenticated user.");
-
-    /// <summary>
-    /// Bad input and unknown ids become tool errors that name the field; the model can correct itself.
-    /// A database that is down, restarting or out of pooled connections makes the whole answer HTTP
-    /// 503 with Retry-After (the same as every other endpoint), with a tool error that says nothing
-    /// was changed: the client retries instead of reporting a failure.
-    /// </summary>
-    private async Task<T> Run<T>(Func<Task<T>> operation)
-    {
-        try
-        {
-            return await operation();
-        }
-        catch (TruthInputException e)
-        {
-            throw new McpException($"Invalid argument {e.Message}");
-        }
-        catch (TruthNotFoundException e)
-        {
-            throw new McpException(e.Message);
-        }
-        catch (Exception e) when (DatabaseOutage.Is(e))
-        {
-            var outage = DatabaseOutage.ToOAuthException();
-            if (http.HttpContext?.Response is { HasStarted: false } response)
-            {
-                response.StatusCode = outage.Info.Status;
-                response.Headers.RetryAfter = outage.Info.RetryAfterSeconds?.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            }
-
-            throw new McpException(outage.Message);
-        }
-    }
 
     [RequiresScope(NeotomaScopes.Write)]
     [McpServerTool(Name = "store", UseStructuredContent = true, Idempotent = false)]
@@ -64,7 +30,7 @@ public sealed class TruthTools(TruthStore store, IHttpContextAccessor http)
         [Description("Relationships to store between entities stored before or in this call.")] IReadOnlyList<RelationshipInput>? relationships = null,
         [Description("A unique key for this call; repeating the call with it changes nothing and returns the first answer.")] string? idempotency_key = null,
         CancellationToken cancellationToken = default) =>
-        Run(() => store.StoreAsync(UserOf(user), entities, relationships, idempotency_key, cancellationToken));
+        store.StoreAsync(UserOf(user), entities, relationships, idempotency_key, cancellationToken);
 
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "retrieve_entities", UseStructuredContent = true, ReadOnly = true)]
@@ -77,14 +43,14 @@ public sealed class TruthTools(TruthStore store, IHttpContextAccessor http)
         [Description("Entities to skip (default 0).")] int? offset = null,
         [Description("Include soft-deleted entities.")] bool include_deleted = false,
         CancellationToken cancellationToken = default) =>
-        Run(() => store.RetrieveEntitiesAsync(UserOf(user), entity_type, search, limit, offset, include_deleted, cancellationToken));
+        store.RetrieveEntitiesAsync(UserOf(user), entity_type, search, limit, offset, include_deleted, cancellationToken);
 
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "retrieve_entity_snapshot", UseStructuredContent = true, ReadOnly = true)]
     [Description("Returns an entity's current truth: each field's winning value and the observation it came from (provenance).")]
     public Task<EntitySnapshot> RetrieveEntitySnapshot(ClaimsPrincipal user, [Description("The entity id (ent_...).")] string entity_id,
         CancellationToken cancellationToken = default) =>
-        Run(() => store.RetrieveSnapshotAsync(UserOf(user), entity_id, cancellationToken));
+        store.RetrieveSnapshotAsync(UserOf(user), entity_id, cancellationToken);
 
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "retrieve_entity_by_identifier", UseStructuredContent = true, ReadOnly = true)]
@@ -93,13 +59,13 @@ public sealed class TruthTools(TruthStore store, IHttpContextAccessor http)
         [Description("An entity id, name or alias.")] string identifier,
         [Description("Only entities of this type.")] string? entity_type = null,
         CancellationToken cancellationToken = default) =>
-        Run(() => store.RetrieveByIdentifierAsync(UserOf(user), identifier, entity_type, cancellationToken));
+        store.RetrieveByIdentifierAsync(UserOf(user), identifier, entity_type, cancellationToken);
 
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "list_entity_types", UseStructuredContent = true, ReadOnly = true)]
     [Description("Lists the entity types the user has stored, how many entities each has, and the fields seen with their JSON types.")]
     public Task<EntityTypeList> ListEntityTypes(ClaimsPrincipal user, CancellationToken cancellationToken = default) =>
-        Run(() => store.ListEntityTypesAsync(UserOf(user), cancellationToken));
+        store.ListEntityTypesAsync(UserOf(user), cancellationToken);
 
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "list_observations", UseStructuredContent = true, ReadOnly = true)]
@@ -107,7 +73,7 @@ public sealed class TruthTools(TruthStore store, IHttpContextAccessor http)
     public Task<ObservationPage> ListObservations(ClaimsPrincipal user, [Description("The entity id.")] string entity_id,
         [Description("Page size, 1-100 (default 20).")] int? limit = null, [Description("Observations to skip.")] int? offset = null,
         CancellationToken cancellationToken = default) =>
-        Run(() => store.ListObservationsAsync(UserOf(user), entity_id, limit, offset, cancellationToken));
+        store.ListObservationsAsync(UserOf(user), entity_id, limit, offset, cancellationToken);
 
     [RequiresScope(NeotomaScopes.Write)]
     [McpServerTool(Name = "correct", UseStructuredContent = true, Idempotent = false)]
@@ -115,26 +81,26 @@ public sealed class TruthTools(TruthStore store, IHttpContextAccessor http)
     public Task<EntitySnapshot> Correct(ClaimsPrincipal user, [Description("The entity id.")] string entity_id,
         [Description("The field to correct.")] string field, [Description("The correct value (any JSON value; null removes the field).")] JsonElement value,
         CancellationToken cancellationToken = default) =>
-        Run(() => store.CorrectAsync(UserOf(user), entity_id, field, value, cancellationToken));
+        store.CorrectAsync(UserOf(user), entity_id, field, value, cancellationToken);
 
     [RequiresScope(NeotomaScopes.Write)]
     [McpServerTool(Name = "merge_entities", UseStructuredContent = true, Destructive = true)]
     [Description("Merges a duplicate entity into another: its names become aliases, its observations and relationships move to the target.")]
     public Task<EntitySnapshot> MergeEntities(ClaimsPrincipal user, [Description("The duplicate to merge away.")] string source_entity_id,
         [Description("The entity that remains.")] string target_entity_id, CancellationToken cancellationToken = default) =>
-        Run(() => store.MergeAsync(UserOf(user), source_entity_id, target_entity_id, cancellationToken));
+        store.MergeAsync(UserOf(user), source_entity_id, target_entity_id, cancellationToken);
 
     [RequiresScope(NeotomaScopes.Write)]
     [McpServerTool(Name = "delete_entity", UseStructuredContent = true, Destructive = true, Idempotent = true)]
     [Description("Soft-deletes an entity: it disappears from lists and searches until restored. Nothing is erased.")]
     public Task<EntitySummary> DeleteEntity(ClaimsPrincipal user, [Description("The entity id.")] string entity_id, CancellationToken cancellationToken = default) =>
-        Run(() => store.SetDeletedAsync(UserOf(user), entity_id, deleted: true, cancellationToken));
+        store.SetDeletedAsync(UserOf(user), entity_id, deleted: true, cancellationToken);
 
     [RequiresScope(NeotomaScopes.Write)]
     [McpServerTool(Name = "restore_entity", UseStructuredContent = true, Idempotent = true)]
     [Description("Restores a soft-deleted entity.")]
     public Task<EntitySummary> RestoreEntity(ClaimsPrincipal user, [Description("The entity id.")] string entity_id, CancellationToken cancellationToken = default) =>
-        Run(() => store.SetDeletedAsync(UserOf(user), entity_id, deleted: false, cancellationToken));
+        store.SetDeletedAsync(UserOf(user), entity_id, deleted: false, cancellationToken);
 
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "list_relationships", UseStructuredContent = true, ReadOnly = true)]
@@ -144,7 +110,7 @@ public sealed class TruthTools(TruthStore store, IHttpContextAccessor http)
         [Description("Only this type: PART_OF, REFERS_TO, DEPENDS_ON, SUPERSEDES, DUPLICATE_OF, CORRECTS, SETTLES, EMBEDS.")] string? type = null,
         [Description("Page size, 1-100 (default 20).")] int? limit = null, [Description("Relationships to skip.")] int? offset = null,
         CancellationToken cancellationToken = default) =>
-        Run(() => store.ListRelationshipsAsync(UserOf(user), entity_id, type, limit, offset, cancellationToken));
+        store.ListRelationshipsAsync(UserOf(user), entity_id, type, limit, offset, cancellationToken);
 
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "retrieve_related_entities", UseStructuredContent = true, ReadOnly = true)]
@@ -154,7 +120,7 @@ public sealed class TruthTools(TruthStore store, IHttpContextAccessor http)
         [Description("Only follow these relationship types.")] IReadOnlyList<string>? types = null,
         [Description("How many hops, 1-3 (default 1).")] int? hops = null,
         CancellationToken cancellationToken = default) =>
-        Run(() => store.RetrieveRelatedAsync(UserOf(user), entity_id, direction, types, hops, cancellationToken));
+        store.RetrieveRelatedAsync(UserOf(user), entity_id, direction, types, hops, cancellationToken);
 
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "list_timeline_events", UseStructuredContent = true, ReadOnly = true)]
@@ -165,5 +131,5 @@ public sealed class TruthTools(TruthStore store, IHttpContextAccessor http)
         [Description("Up to this date-time (ISO 8601), inclusive.")] DateTimeOffset? to = null,
         [Description("Page size, 1-100 (default 20).")] int? limit = null, [Description("Events to skip.")] int? offset = null,
         CancellationToken cancellationToken = default) =>
-        Run(() => store.ListTimelineAsync(UserOf(user), entity_type, from, to, limit, offset, cancellationToken));
+        store.ListTimelineAsync(UserOf(user), entity_type, from, to, limit, offset, cancellationToken);
 }

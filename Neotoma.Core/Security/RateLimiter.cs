@@ -41,7 +41,7 @@ public sealed record RateLimitOptions
 /// </summary>
 public sealed class RateLimiter(NeotomaDatabase database, RateLimitOptions options, TimeProvider timeProvider)
 {
-    /// <summary>Counts this request; throws OAUTH_RATE_LIMITED (429) with the seconds until the window ends once over the limit.</summary>
+    /// <summary>Counts this request; throws OAUTH_RATE_LIMITED (429) with the seconds until the window ends (its Retry-After) once over the limit.</summary>
     public async Task HitAsync(RateLimitedEndpoint endpoint, string clientIp, CancellationToken cancellationToken)
     {
         var limit = options.LimitFor(endpoint);
@@ -56,15 +56,10 @@ public sealed class RateLimiter(NeotomaDatabase database, RateLimitOptions optio
         if (hits > limit)
         {
             var retryAfter = (int)Math.Ceiling((window.AddMinutes(1) - now).TotalSeconds);
-            throw new RateLimitExceededException(endpoint, limit, Math.Max(retryAfter, 1));
+            retryAfter = Math.Max(retryAfter, 1);
+            throw new OAuthException(OAuthErrorCode.OAUTH_RATE_LIMITED,
+                $"Too many requests: {endpoint} allows {limit} per minute from one client. Wait {retryAfter} s and retry; check for request loops or scripts.",
+                retryAfter);
         }
     }
-}
-
-public sealed class RateLimitExceededException(RateLimitedEndpoint endpoint, int limit, int retryAfterSeconds)
-    : Exception($"Too many requests: {endpoint} allows {limit} per minute from one client. Wait {retryAfterSeconds} s and retry; check for request loops or scripts.")
-{
-    public int RetryAfterSeconds { get; } = retryAfterSeconds;
-
-    public OAuthException ToOAuthException() => new(OAuthErrorCode.OAUTH_RATE_LIMITED, Message);
 }

@@ -28,23 +28,14 @@ public sealed class OAuthRequestGuard(RateLimiter limiter, ClientIpResolver clie
 
             return await handle(ip);
         }
-        catch (RateLimitExceededException e)
-        {
-            // 429 with Retry-After, never 401: a 401 would send MCP clients into a sign-in loop.
-            request.HttpContext.Response.Headers.RetryAfter = e.RetryAfterSeconds.ToString();
-            return Refuse(request, e.ToOAuthException(), browser);
-        }
         catch (AuthorizationErrorRedirect e)
         {
             return OAuthResults.Redirect(request, e.Location);
         }
-        catch (OAuthException e)
+        catch (Exception e) when (DatabaseOutage.Known(e) is { } known)
         {
-            return Refuse(request, e, browser);
-        }
-        catch (Exception e) when (DatabaseOutage.Is(e))
-        {
-            return Refuse(request, DatabaseOutage.ToOAuthException(), browser);
+            // A rate limit is 429 with Retry-After, never 401: a 401 would send MCP clients into a sign-in loop.
+            return Refuse(request, known, browser);
         }
     }
 

@@ -29,13 +29,12 @@ internal static class OAuthResults
         return PageResults.Show<ErrorPage>(new() { [nameof(ErrorPage.Error)] = e }, e.Info.Status);
     }
 
-    /// <summary>A passing outage says when to come back (a rate limit has set its own, more precise, value already).</summary>
+    /// <summary>A passing failure (an outage, a rate limit) says when to come back.</summary>
     public static void RetryAfter(HttpRequest request, OAuthException e)
     {
-        var headers = request.HttpContext.Response.Headers;
-        if (e.Info.RetryAfterSeconds is { } seconds && headers.RetryAfter.Count == 0)
+        if (e.RetryAfterSeconds is { } seconds)
         {
-            headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            request.HttpContext.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
     }
 

@@ -88,6 +88,48 @@ public sealed class DatabaseOutageTests(OwnClusterOAuthFixture fixture, ITestOut
         Assert.True(acknowledged.Count > 50, $"only {acknowledged.Count} writes were acknowledged");
     }
 
+    /// <summary>
+    /// A tool that meets the database unable to serve (here a table it needs is missing, as on an instance
+    /// serving while its start-up migration runs) answers a tool error with the guide's code that says
+    /// nothing was changed and to try again: not the SDK's generic error, never a stack trace.
+    /// </summary>
+    [Fact]
+    public async Task ToolCall_WhenItsTableIsMissing_IsAToolErrorWithTheGuidesCode_AndStoresOnceItIsBack()
+    {
+        var client = await fixture.ConnectAsync("table-missing");
+        var store = new Dictionary<string, object?> { ["entities"] = new[] { new { entity_type = "person", name = "Ada Lovelace" } } };
+        await AppExecuteAsync("ALTER TABLE entities RENAME TO entities_away");
+        ModelContextProtocol.Protocol.CallToolResult failed;
+        try
+        {
+            failed = await client.CallToolAsync("store", store);
+        }
+        finally
+        {
+            await AppExecuteAsync("ALTER TABLE entities_away RENAME TO entities");
+        }
+
+        var text = string.Join(" ", failed.Content.OfType<ModelContextProtocol.Protocol.TextContentBlock>().Select(block => block.Text));
+        Assert.True(failed.IsError, text);
+        Assert.Contains("OAUTH_DATABASE_UNAVAILABLE", text);
+        Assert.Contains("nothing was changed", text);
+        Assert.DoesNotContain("   at ", text);
+        const string ada = "SELECT count(*) FROM entities WHERE canonical_name = 'Ada Lovelace'";
+        Assert.Equal(0L, await fixture.Cluster.AdminScalarAsync<long>(ada));
+
+        var stored = await client.CallToolAsync("store", store);
+        Assert.NotEqual(true, stored.IsError);
+        Assert.Equal(1L, await fixture.Cluster.AdminScalarAsync<long>(ada));
+    }
+
+    private async Task AppExecuteAsync(string sql)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(fixture.Cluster.AppConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
     [Fact]
     public async Task DatabaseDown_EveryEndpointAnswers503WithRetryAfter_AndRecoversWhenItIsBack()
     {

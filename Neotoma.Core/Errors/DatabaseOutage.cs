@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using Npgsql;
 
-namespace Neotoma.Core.Storage;
+namespace Neotoma.Core.Errors;
 
 /// <summary>
 /// The one test of "the database cannot serve right now": down, restarting, refusing connections or
@@ -38,6 +38,14 @@ public static class DatabaseOutage
 
         return false;
     }
+
+    /// <summary>
+    /// The one translation of a failure into the guide's terms, for every entry point (functions, pages
+    /// and tools alike): an <see cref="OAuthException"/> as it is, a database outage as
+    /// <see cref="OAuthErrorCode.OAUTH_DATABASE_UNAVAILABLE"/>; null for anything else, which is a bug.
+    /// </summary>
+    public static OAuthException? Known(Exception exception) =>
+        exception as OAuthException ?? (Is(exception) ? ToOAuthException() : null);
 
     public static OAuthException ToOAuthException() =>
         new(OAuthErrorCode.OAUTH_DATABASE_UNAVAILABLE,
