@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Neotoma.Core;
 using Neotoma.Core.Configuration;
 using Neotoma.Core.Diagnostics;
@@ -14,7 +15,10 @@ namespace Neotoma.Functions;
 /// <summary>The command-line verbs of the app binary, used by ./neotoma.</summary>
 internal static class Cli
 {
-    /// <summary>Runs a verb; a configuration or migration error is one line on stderr and exit code 1, not a stack trace.</summary>
+    /// <summary>
+    /// Runs a verb; a configuration or migration error is one line on stderr and exit code 1, not a stack
+    /// trace. Settings the options' validators refused are listed all at once, one line each.
+    /// </summary>
     public static Task<int> RunAsync(Func<Task> verb) => RunAsync(async () =>
     {
         await verb();
@@ -26,6 +30,15 @@ internal static class Cli
         try
         {
             return await verb();
+        }
+        catch (Exception e) when (Settings.Failures(e) is { } failures)
+        {
+            foreach (var failure in failures)
+            {
+                Console.Error.WriteLine($"neotoma: {failure}");
+            }
+
+            return 1;
         }
         catch (Exception e) when (e is NeotomaConfigurationException or MigrationFailedException or Neotoma.Core.Errors.OAuthException or Azure.RequestFailedException)
         {
@@ -42,12 +55,22 @@ internal static class Cli
         return builder;
     }
 
+    /// <summary>
+    /// A verb uses the container without starting the host, so it checks the settings as a start would:
+    /// a bad one stops the verb before it touches the database, with every failure named.
+    /// </summary>
+    private static IHost Checked(IHost host)
+    {
+        host.Services.GetService<IStartupValidator>()?.Validate();
+        return host;
+    }
+
     /// <summary>Re-encrypts every stored upstream token with the current key (after a rotation), in batches.</summary>
     public static async Task RotateKeyAsync(string[] args)
     {
         var builder = CreateBuilder(args);
         builder.Services.AddNeotomaFunctions(builder.Configuration);
-        using var host = builder.Build();
+        using var host = Checked(builder.Build());
         if (host.Services.GetService<EncryptionKeyLoader>() is { } vault)
         {
             await vault.LoadAsync(CancellationToken.None);
@@ -82,7 +105,7 @@ internal static class Cli
     {
         var builder = CreateBuilder(args);
         builder.Services.AddNeotomaStorage(builder.Configuration);
-        using var host = builder.Build();
+        using var host = Checked(builder.Build());
         var migrator = host.Services.GetRequiredService<DatabaseMigrator>();
         var options = host.Services.GetRequiredService<DatabaseOptions>();
         var outcome = await migrator.MigrateAsync(CancellationToken.None);

@@ -32,7 +32,7 @@ public sealed class InitiateFunction(
 
     private async Task<IActionResult> FromConsentFormAsync(HttpRequest req, string clientIp, CancellationToken cancellationToken)
     {
-        WebForms.RefuseOtherSites(req, options, "This consent form was posted from another site. Go back to your MCP client and connect again.");
+        WebForms.RefuseOtherSites(req, options, OAuthErrorCode.OAUTH_CONSENT_INVALID, "This consent form was posted from another site. Go back to your MCP client and connect again.");
 
         var form = (await RequestBody.ReadFormAsync(req, cancellationToken)).ToArray();
         var fields = OAuthParameters.SingleValued(form);

@@ -39,5 +39,5 @@ builder.Logging.Services.Configure<LoggerFilterOptions>(options =>
     }
 });
 
-await builder.Build().RunAsync();
-return 0;
+// Settings are checked as the host starts: a bad one ends the worker with every failure named, as the verbs do.
+return await Cli.RunAsync(() => builder.Build().RunAsync());

@@ -36,6 +36,10 @@ public enum OAuthErrorCode
     OAUTH_DATABASE_UNAVAILABLE,
     /// <summary>A form of the person's pages posted by a browser whose web session (or the sign-in behind it) has ended.</summary>
     OAUTH_WEB_SESSION_ENDED,
+    /// <summary>A form of the person's pages posted from another site (its Origin is not API_BASE): refused before anything is read.</summary>
+    OAUTH_FORM_FROM_OTHER_SITE,
+    /// <summary>A form of the person's pages whose CSRF token is missing, expired, or was not given to this session.</summary>
+    OAUTH_FORM_EXPIRED,
 }
 
 /// <summary>How an error is answered: HTTP status, RFC <c>error</c>, and for a passing outage the Retry-After seconds.</summary>
@@ -76,6 +80,9 @@ public static class OAuthErrors
         // 403, not 401: a 401 must carry a WWW-Authenticate challenge, and a cookie session has none to offer.
         // login_required (OpenID Connect Core 3.1.2.6) says what the person does next: sign in again.
         OAuthErrorCode.OAUTH_WEB_SESSION_ENDED => new(403, "login_required"),
+        // 400, as ASP.NET Core answers a failed antiforgery check: both are the page's CSRF defences.
+        OAuthErrorCode.OAUTH_FORM_FROM_OTHER_SITE => new(400, "invalid_request"),
+        OAuthErrorCode.OAUTH_FORM_EXPIRED => new(400, "invalid_request"),
         _ => throw new ArgumentOutOfRangeException(nameof(code), code, null),
     };
 }

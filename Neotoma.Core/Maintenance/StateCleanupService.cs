@@ -12,10 +12,10 @@ public sealed record CleanupReport(IReadOnlyDictionary<string, long> Deleted, Ti
 public sealed record CleanupOptions
 {
     /// <summary>Dynamically registered clients without a live connection are forgotten after this long unused.</summary>
-    public TimeSpan ClientRetention { get; init; } = TimeSpan.FromDays(90);
+    public TimeSpan ClientRetention { get; set; } = TimeSpan.FromDays(90);
 
     /// <summary>Audit rows older than this are deleted (AUDIT_RETENTION_DAYS).</summary>
-    public TimeSpan AuditRetention { get; init; } = TimeSpan.FromDays(90);
+    public TimeSpan AuditRetention { get; set; } = TimeSpan.FromDays(90);
 }
 
 /// <summary>

@@ -2,17 +2,17 @@ namespace Neotoma.Core.Mcp;
 
 public sealed record McpOptions
 {
-    public int MaxBodyBytes { get; init; } = 1024 * 1024;
+    public int MaxBodyBytes { get; set; } = 1024 * 1024;
 
     /// <summary>Browser origins allowed to call /mcp. Requests without Origin (native clients) are not affected.</summary>
-    public required IReadOnlySet<string> AllowedOrigins { get; init; }
+    public required IReadOnlySet<string> AllowedOrigins { get; set; }
 
     /// <summary>
     /// True when API_BASE is a loopback origin (a developer's machine): every loopback origin may
     /// then call /mcp (the same server as 127.0.0.1 or [::1], a local tool such as the MCP
     /// Inspector's web UI on another port), and a request whose Host is not loopback is refused.
     /// </summary>
-    public bool LoopbackServer { get; init; }
+    public bool LoopbackServer { get; set; }
 
     /// <summary>
     /// A browser page on another origin (or a DNS-rebinding page posing as localhost) must not

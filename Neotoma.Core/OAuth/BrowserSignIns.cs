@@ -10,10 +10,10 @@ namespace Neotoma.Core.OAuth;
 public sealed record WebSessionOptions
 {
     /// <summary>A session unused this long ends.</summary>
-    public TimeSpan IdleLifetime { get; init; } = TimeSpan.FromHours(8);
+    public TimeSpan IdleLifetime { get; set; } = TimeSpan.FromHours(8);
 
     /// <summary>A session ends this long after sign-in however busy it is, so a stolen cookie does not live forever.</summary>
-    public TimeSpan AbsoluteLifetime { get; init; } = TimeSpan.FromDays(7);
+    public TimeSpan AbsoluteLifetime { get; set; } = TimeSpan.FromDays(7);
 }
 
 /// <summary>Why a browser sign-in ended.</summary>

@@ -14,15 +14,15 @@ namespace Neotoma.Core.OAuth;
 
 public sealed record ClientMetadataDocumentOptions
 {
-    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    public int MaxBytes { get; init; } = 5 * 1024;
+    public int MaxBytes { get; set; } = 5 * 1024;
 
     /// <summary>How long a document without caching headers is kept.</summary>
-    public TimeSpan DefaultLifetime { get; init; } = TimeSpan.FromHours(1);
+    public TimeSpan DefaultLifetime { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>The longest a document is kept whatever its max-age says, so a client's change of redirect URIs is seen within a day.</summary>
-    public TimeSpan MaxLifetime { get; init; } = TimeSpan.FromHours(24);
+    public TimeSpan MaxLifetime { get; set; } = TimeSpan.FromHours(24);
 }
 
 /// <summary>

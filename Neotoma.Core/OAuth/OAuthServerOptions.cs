@@ -5,7 +5,7 @@ namespace Neotoma.Core.OAuth;
 public sealed record OAuthServerOptions
 {
     /// <summary>The public base URL, exactly as clients reach it, without a trailing slash: the issuer.</summary>
-    public required string Issuer { get; init; }
+    public required string Issuer { get; set; }
 
     /// <summary>The MCP endpoint users give their clients; tokens are bound to it (RFC 8707).</summary>
     public string Resource => Issuer + "/mcp";
@@ -32,25 +32,28 @@ public sealed record OAuthServerOptions
 
     public string RevocationEndpoint => Issuer + "/api/mcp/oauth/revoke";
 
-    public TimeSpan StateLifetime { get; init; } = TimeSpan.FromMinutes(10);
+    public TimeSpan StateLifetime { get; set; } = TimeSpan.FromMinutes(10);
 
-    public TimeSpan CodeLifetime { get; init; } = TimeSpan.FromSeconds(60);
+    public TimeSpan CodeLifetime { get; set; } = TimeSpan.FromSeconds(60);
 
-    public TimeSpan AccessTokenLifetime { get; init; } = TimeSpan.FromHours(1);
+    public TimeSpan AccessTokenLifetime { get; set; } = TimeSpan.FromHours(1);
 
-    public TimeSpan RefreshTokenLifetime { get; init; } = TimeSpan.FromDays(30);
+    public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>
     /// Most a personal access token lives (PERSONAL_TOKEN_MAX_DAYS, default 90 days). It binds tokens
     /// already issued too: one made for longer is refused from this long after it was made.
     /// </summary>
-    public TimeSpan PersonalTokenMaxLifetime { get; init; } = TimeSpan.FromDays(90);
+    public TimeSpan PersonalTokenMaxLifetime { get; set; } = TimeSpan.FromDays(90);
+
+    /// <summary>How long each instance remembers a validated access token (ACCESS_TOKEN_CACHE_SECONDS, default 5 s; zero: no cache).</summary>
+    public TimeSpan AccessTokenCacheLifetime { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How long a just-rotated refresh token may be presented again without revoking its family.</summary>
-    public TimeSpan RefreshReuseGrace { get; init; } = TimeSpan.FromSeconds(30);
+    public TimeSpan RefreshReuseGrace { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The upstream access token is refreshed when it expires within this margin.</summary>
-    public TimeSpan UpstreamRefreshMargin { get; init; } = TimeSpan.FromMinutes(5);
+    public TimeSpan UpstreamRefreshMargin { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>API_BASE must be an origin: discovery is served at the root, so an issuer with a path could not be discovered (RFC 8414 §3).</summary>
     public static string NormalizeApiBase(string baseUrl, string settingName)
@@ -62,15 +65,19 @@ public sealed record OAuthServerOptions
                 $"{settingName} must be an origin without a path (e.g. https://neotoma.example.com); got '{baseUrl}'. Serve Neotoma at the root of its host.");
     }
 
-    public static string NormalizeIssuer(string baseUrl, string settingName)
+    /// <summary>The issuer API_BASE gives, or null when it is missing or malformed (its validator says so).</summary>
+    public static string? IssuerOrNull(string? apiBase)
     {
-        if (!Uri.TryCreate(baseUrl.Trim(), UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")
-            || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment))
+        try
         {
-            throw new NeotomaConfigurationException(settingName,
-                $"{settingName} must be the absolute http(s) URL clients use to reach Neotoma, without query or fragment (e.g. https://neotoma.example.com); got '{baseUrl}'.");
+            return string.IsNullOrWhiteSpace(apiBase) ? null : NormalizeApiBase(apiBase, SettingNames.ApiBase);
         }
-
-        return uri.GetLeftPart(UriPartial.Path).TrimEnd('/');
+        catch (NeotomaConfigurationException)
+        {
+            return null;
+        }
     }
+
+    /// <summary>An absolute http(s) URL without query or fragment and without trailing slash, or the setting's error.</summary>
+    public static string NormalizeIssuer(string baseUrl, string settingName) => Settings.HttpUrl(baseUrl, settingName);
 }

@@ -3,6 +3,12 @@ using Microsoft.AspNetCore.Http;
 
 namespace Neotoma.Core.Security;
 
+/// <summary>How many proxies in front of the app append to X-Forwarded-For (TRUSTED_PROXY_COUNT); 0 trusts no header.</summary>
+public sealed record ClientIpOptions
+{
+    public int TrustedProxies { get; set; }
+}
+
 /// <summary>
 /// The client's IP for rate limits and audit. Behind N trusted proxies (Azure's front end is
 /// one) each proxy appends the address it saw to X-Forwarded-For, so the client is the N-th

@@ -9,12 +9,12 @@ namespace Neotoma.Core.Security;
 
 public sealed record KeyVaultOptions
 {
-    public required Uri VaultUri { get; init; }
+    public required Uri VaultUri { get; set; }
 
-    public required string SecretName { get; init; }
+    public required string SecretName { get; set; }
 
     /// <summary>How many previous versions of the secret still decrypt (newest first).</summary>
-    public int PreviousVersions { get; init; } = 10;
+    public int PreviousVersions { get; set; } = 10;
 }
 
 /// <summary>

@@ -14,15 +14,15 @@ public enum RateLimitedEndpoint
 /// <summary>Requests per minute and client IP for each endpoint; 0 turns a limit off.</summary>
 public sealed record RateLimitOptions
 {
-    public int InitiatePerMinute { get; init; } = 5;
+    public int InitiatePerMinute { get; set; } = 5;
 
-    public int CallbackPerMinute { get; init; } = 10;
+    public int CallbackPerMinute { get; set; } = 10;
 
-    public int TokenPerMinute { get; init; } = 20;
+    public int TokenPerMinute { get; set; } = 20;
 
-    public int RegisterPerMinute { get; init; } = 10;
+    public int RegisterPerMinute { get; set; } = 10;
 
-    public int RevokePerMinute { get; init; } = 20;
+    public int RevokePerMinute { get; set; } = 20;
 
     public int LimitFor(RateLimitedEndpoint endpoint) => endpoint switch
     {

@@ -4,9 +4,18 @@ namespace Neotoma.Core.Storage;
 
 public sealed record DatabaseOptions
 {
-    public required string ConnectionString { get; init; }
+    public required string ConnectionString { get; set; }
 
-    public bool MigrateOnStartup { get; init; } = true;
+    public bool MigrateOnStartup { get; set; } = true;
+
+    /// <summary>"password" (in the connection string) or "entra" (tokens of the app's managed identity): DATABASE_AUTH.</summary>
+    public string Auth { get; set; } = "password";
+
+    /// <summary>
+    /// The server's direct port behind a transaction-mode pooler (DATABASE_DIRECT_CONNECTION_STRING): migrations (a
+    /// session advisory lock) and LISTEN need a session of their own. Null: <see cref="ConnectionString"/>.
+    /// </summary>
+    public string? DirectConnectionString { get; set; }
 
     /// <summary>Where the database is, for log lines and errors: never the password.</summary>
     public string Describe()

@@ -190,11 +190,11 @@ public sealed record TimelineEvent(
 
 public sealed record TruthOptions
 {
-    public int MaxEntitiesPerStore { get; init; } = 100;
+    public int MaxEntitiesPerStore { get; set; } = 100;
 
-    public int MaxRelationshipsPerStore { get; init; } = 200;
+    public int MaxRelationshipsPerStore { get; set; } = 200;
 
-    public int MaxPageSize { get; init; } = 100;
+    public int MaxPageSize { get; set; } = 100;
 }
 
 /// <summary>Bad input to a truth-layer operation, naming the field; MCP clients see it as a tool error.</summary>

@@ -15,19 +15,26 @@ public enum UpstreamPreset
 
 public sealed record UpstreamOptions
 {
-    public required string Issuer { get; init; }
+    public required string Issuer { get; set; }
 
-    public UpstreamPreset Preset { get; init; } = UpstreamPreset.Oidc;
+    public UpstreamPreset Preset { get; set; } = UpstreamPreset.Oidc;
 
     /// <summary>Null: register dynamically at the provider, once per deployment.</summary>
-    public string? ClientId { get; init; }
+    public string? ClientId { get; set; }
 
-    public string? ClientSecret { get; init; }
+    public string? ClientSecret { get; set; }
 
-    public required string Scopes { get; init; }
+    public required string Scopes { get; set; }
+
+    /// <summary>
+    /// How long a call to the provider may take (OIDC_TIMEOUT_SECONDS, default 5 s): well below an MCP client's own
+    /// timeout, so a provider that hangs is answered as 503 OAUTH_UPSTREAM_UNAVAILABLE while the client still waits,
+    /// instead of the client giving up and retrying a refresh it thinks failed.
+    /// </summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Where the provider sends the browser back: Neotoma's callback endpoint.</summary>
-    public required string RedirectUri { get; init; }
+    public required string RedirectUri { get; set; }
 
     public static string DefaultScopes(UpstreamPreset preset) => preset switch
     {

@@ -14,25 +14,26 @@ internal static class WebForms
     /// Browsers send Origin with every form post (our pages' Referrer-Policy same-origin keeps it the
     /// real origin, not "null"); a post from any other site is refused before anything else.
     /// </summary>
-    public static void RefuseOtherSites(HttpRequest req, OAuthServerOptions options, string refusal)
+    /// <param name="code">The refusing step's own code: the consent form's, or the connections page's.</param>
+    public static void RefuseOtherSites(HttpRequest req, OAuthServerOptions options, OAuthErrorCode code, string refusal)
     {
         if (req.Headers.Origin is { Count: > 0 } origin && !string.Equals(origin.ToString(), options.Issuer, StringComparison.OrdinalIgnoreCase))
         {
-            throw new OAuthException(OAuthErrorCode.OAUTH_CONSENT_INVALID, refusal);
+            throw new OAuthException(code, refusal);
         }
     }
 
     public static async Task<(WebSession Session, Dictionary<string, string> Fields)> ReadAsync(
         HttpRequest req, WebCookies cookies, OAuthServerOptions options, CancellationToken cancellationToken)
     {
-        RefuseOtherSites(req, options, "This form was posted from another site; nothing was changed.");
+        RefuseOtherSites(req, options, OAuthErrorCode.OAUTH_FORM_FROM_OTHER_SITE, "This form was posted from another site; nothing was changed.");
 
         var session = await cookies.SessionAsync(req, cancellationToken)
             ?? throw new OAuthException(OAuthErrorCode.OAUTH_WEB_SESSION_ENDED, "You are signed out (or your session ended); nothing was changed. Open the connections page and sign in again.");
         var fields = OAuthParameters.SingleValued(await RequestBody.ReadFormAsync(req, cancellationToken));
         if (!WebSessions.IsValidCsrf(session, fields.GetValueOrDefault("csrf_token")))
         {
-            throw new OAuthException(OAuthErrorCode.OAUTH_CONSENT_INVALID, "This form has expired or did not come from this page; nothing was changed. Reload the page and try again.");
+            throw new OAuthException(OAuthErrorCode.OAUTH_FORM_EXPIRED, "This form has expired or did not come from this page; nothing was changed. Reload the page and try again.");
         }
 
         return (session, fields);

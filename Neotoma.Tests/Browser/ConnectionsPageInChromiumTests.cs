@@ -226,6 +226,32 @@ public abstract class ConnectionsPageInChromiumSuite<TFixture>(ChromiumFixture c
         browser.AssertNoProblems();
     }
 
+    /// <summary>A page whose form token no longer holds (left open, or forged): the page's own code, a way back, nothing changed.</summary>
+    [Fact]
+    public async Task RevokeWithAnExpiredFormToken_ShowsThePagesOwnError_AndChangesNothing()
+    {
+        var (tokens, _) = await fixture.SignInAsync("page-jules", clientName: "Jules's Agent");
+        await using var browser = await chromium.OpenAsync(width: 375);
+        await SignInOnThePageAsync(browser, "page-jules");
+        await browser.Page.EvaluateExpressionAsync("document.querySelectorAll('input[name=csrf_token]').forEach(i => i.value = '9999999999.forged')");
+
+        var navigation = browser.Page.WaitForNavigationAsync();
+        await browser.Page.ClickAsync("li[data-connection] button");
+        var response = await navigation;
+
+        Assert.NotNull(response);
+        Assert.Equal(HttpStatusCode.BadRequest, response.Status);
+        var text = await browser.TextAsync();
+        Assert.Contains("Nothing was changed", text);
+        Assert.Contains("OAUTH_FORM_EXPIRED", text);
+        Assert.True(await browser.HasAsync("a[href='/connections']"), "the error offers the way back to the page");
+        Assert.True(await browser.FitsWidthAsync(), "the OAUTH_FORM_EXPIRED page scrolls sideways at 375 px");
+        await browser.ScreenshotAsync("error-form-expired");
+        Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(tokens.AccessToken)).StatusCode);
+        // A 4xx document is reported by Chromium itself as a failed resource load; nothing else may appear.
+        browser.AssertNoProblems(p => p.Contains("the server responded with a status of 400", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task SignOut_EndsTheSession()
     {

@@ -1,11 +1,18 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Neotoma.Core.Configuration;
 using Neotoma.Core.OAuth;
+using Neotoma.Functions;
 using Neotoma.Functions.SelfHost;
 using Neotoma.Tests.Infrastructure;
 
 namespace Neotoma.Tests.Foundation;
 
-/// <summary>A missing or malformed setting stops the app at start-up and names itself.</summary>
+/// <summary>
+/// A missing or malformed setting stops the app when it starts and names itself; every bad setting
+/// is reported at once, so a person fixes them in one pass.
+/// </summary>
 public sealed class StartupConfigurationTests
 {
     private static readonly Dictionary<string, string?> Valid = new()
@@ -16,38 +23,53 @@ public sealed class StartupConfigurationTests
         [SettingNames.UpstreamIssuer] = "http://127.0.0.1:9",
     };
 
-    private static Exception Build(string setting, string? value)
+    /// <summary>Builds the self-host with these settings changed and starts it: what refused the start.</summary>
+    private static async Task<Exception?> StartAsync(params (string Setting, string? Value)[] changes)
     {
-        var settings = new Dictionary<string, string?>(Valid) { [setting] = value };
-        return Record.Exception(() => SelfHostApplication.Build(["--urls", "http://127.0.0.1:0"], builder =>
+        var settings = new Dictionary<string, string?>(Valid);
+        foreach (var (setting, value) in changes)
+        {
+            settings[setting] = value;
+        }
+
+        await using var app = SelfHostApplication.Build(["--urls", "http://127.0.0.1:0"], builder =>
         {
             builder.Configuration.Sources.Clear();
-            Microsoft.Extensions.Configuration.MemoryConfigurationBuilderExtensions.AddInMemoryCollection(builder.Configuration, settings);
-        }))!;
+            builder.Configuration.AddInMemoryCollection(settings);
+        });
+        return await Record.ExceptionAsync(() => app.StartAsync());
+    }
+
+    /// <summary>Every failure the start reported, as the verbs print them.</summary>
+    private static async Task<IReadOnlyList<string>> FailuresAsync(params (string Setting, string? Value)[] changes)
+    {
+        var e = await StartAsync(changes);
+        Assert.NotNull(e);
+        return Settings.Failures(e) ?? throw new Xunit.Sdk.XunitException($"not an options failure: {e}");
     }
 
     [Theory]
     [InlineData(SettingNames.ApiBase)]
     [InlineData(SettingNames.DatabaseConnectionString)]
     [InlineData(SettingNames.UpstreamIssuer)]
-    public void MissingRequiredSetting_IsNamed(string setting)
+    public async Task MissingRequiredSetting_IsNamed(string setting)
     {
-        var e = Assert.IsType<NeotomaConfigurationException>(Build(setting, null));
+        var failure = Assert.Single(await FailuresAsync((setting, null)));
 
-        Assert.Equal(setting, e.Setting);
-        Assert.Contains(setting, e.Message);
+        Assert.Equal($"The setting {setting} is required. See docs/configuration.md.", failure);
     }
 
     [Theory]
-    [InlineData("not a url")]
-    [InlineData("ftp://neotoma.example.com")]
-    [InlineData("https://neotoma.example.com/?x=1")]
-    [InlineData("https://example.com/neotoma")]
-    public void MalformedApiBase_IsNamed(string value)
+    [InlineData("not a url", "must be the absolute http(s) URL")]
+    [InlineData("ftp://neotoma.example.com", "must be the absolute http(s) URL")]
+    [InlineData("https://neotoma.example.com/?x=1", "must be the absolute http(s) URL")]
+    [InlineData("https://example.com/neotoma", "must be an origin without a path")]
+    public async Task MalformedApiBase_IsNamed(string value, string fix)
     {
-        var e = Assert.IsType<NeotomaConfigurationException>(Build(SettingNames.ApiBase, value));
+        var failure = Assert.Single(await FailuresAsync((SettingNames.ApiBase, value)));
 
-        Assert.Equal(SettingNames.ApiBase, e.Setting);
+        Assert.StartsWith(SettingNames.ApiBase + " " + fix, failure);
+        Assert.Contains($"got '{value}'", failure);
     }
 
     [Fact]
@@ -58,32 +80,86 @@ public sealed class StartupConfigurationTests
     }
 
     [Theory]
-    [InlineData(null, OAuthErrorCode.OAUTH_ENCRYPTION_KEY_MISSING)]
-    [InlineData("abc123", OAuthErrorCode.OAUTH_ENCRYPTION_KEY_INVALID)]
-    public void EncryptionKeyProblems_StopStartupWithTheGuidesCode(string? key, OAuthErrorCode code)
+    [InlineData(null, "OAUTH_ENCRYPTION_KEY_MISSING: MCP_TOKEN_ENCRYPTION_KEY is not set.")]
+    [InlineData("abc123", "OAUTH_ENCRYPTION_KEY_INVALID: MCP_TOKEN_ENCRYPTION_KEY must be exactly 64 hex characters")]
+    public async Task EncryptionKeyProblems_StopStartupWithTheGuidesCode(string? key, string message)
     {
-        var e = Assert.IsType<OAuthException>(Build(SettingNames.EncryptionKey, key));
+        var failure = Assert.Single(await FailuresAsync((SettingNames.EncryptionKey, key)));
 
-        Assert.Equal(code, e.Code);
+        Assert.StartsWith(message, failure);
     }
 
     [Fact]
-    public void UnknownPreset_IsNamed()
+    public async Task UnknownPreset_IsNamed()
     {
-        var e = Assert.IsType<NeotomaConfigurationException>(Build(SettingNames.UpstreamPreset, "okta-ish"));
+        var failure = Assert.Single(await FailuresAsync((SettingNames.UpstreamPreset, "okta-ish")));
 
-        Assert.Equal(SettingNames.UpstreamPreset, e.Setting);
+        Assert.Equal("OIDC_PRESET must be oidc, entra or supabase; got 'okta-ish'.", failure);
     }
 
     [Theory]
     [InlineData("0")]
     [InlineData("3651")]
     [InlineData("99999999")]
-    public void PersonalTokenMaxDaysOutOfRange_IsNamed(string value)
+    public async Task PersonalTokenMaxDaysOutOfRange_IsNamed(string value)
     {
-        var e = Assert.IsType<NeotomaConfigurationException>(Build(SettingNames.PersonalTokenMaxDays, value));
+        var failure = Assert.Single(await FailuresAsync((SettingNames.PersonalTokenMaxDays, value)));
 
-        Assert.Equal(SettingNames.PersonalTokenMaxDays, e.Setting);
-        Assert.Contains("1 to 3650", e.Message);
+        Assert.Equal($"PERSONAL_TOKEN_MAX_DAYS must be 1 to 3650 days; got {value}.", failure);
+    }
+
+    [Fact]
+    public async Task SeveralBadSettings_AreAllReportedAtOnce()
+    {
+        var failures = await FailuresAsync(
+            (SettingNames.ApiBase, "https://example.com/neotoma"),
+            (SettingNames.PersonalTokenMaxDays, "0"),
+            (SettingNames.UpstreamPreset, "okta-ish"),
+            (SettingNames.RateLimitToken, "lots"));
+
+        Assert.Equal(4, failures.Count);
+        Assert.Contains(failures, f => f.StartsWith("API_BASE must be an origin without a path", StringComparison.Ordinal));
+        Assert.Contains("PERSONAL_TOKEN_MAX_DAYS must be 1 to 3650 days; got 0.", failures);
+        Assert.Contains("OIDC_PRESET must be oidc, entra or supabase; got 'okta-ish'.", failures);
+        Assert.Contains("RATE_LIMIT_TOKEN_PER_MINUTE must be a whole number of 0 or more; got 'lots'.", failures);
+    }
+
+    [Fact]
+    public async Task Verb_PrintsEveryFailure_OneLineEach_AndExits1()
+    {
+        var e = await StartAsync((SettingNames.DatabaseConnectionString, null), (SettingNames.UpstreamPreset, "okta-ish"));
+        var error = new StringWriter();
+        var stderr = Console.Error;
+        Console.SetError(error);
+        try
+        {
+            Assert.Equal(1, await Cli.RunAsync(() => Task.FromException(e!)));
+        }
+        finally
+        {
+            Console.SetError(stderr);
+        }
+
+        Assert.Equal(
+            ["neotoma: The setting DATABASE_CONNECTION_STRING is required. See docs/configuration.md.",
+             "neotoma: OIDC_PRESET must be oidc, entra or supabase; got 'okta-ish'."],
+            error.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public async Task ValidSettings_BindToTheOptionsServicesTake()
+    {
+        await using var app = SelfHostApplication.Build(["--urls", "http://127.0.0.1:0"], builder =>
+        {
+            builder.Configuration.Sources.Clear();
+            builder.Configuration.AddInMemoryCollection(
+                new Dictionary<string, string?>(Valid) { [SettingNames.ApiBase] = "https://neotoma.example.com/", [SettingNames.PersonalTokenMaxDays] = "30" });
+        });
+
+        var server = app.Services.GetRequiredService<OAuthServerOptions>();
+        Assert.Same(app.Services.GetRequiredService<IOptions<OAuthServerOptions>>().Value, server);
+        Assert.Equal("https://neotoma.example.com", server.Issuer);
+        Assert.Equal(TimeSpan.FromDays(30), server.PersonalTokenMaxLifetime);
+        Assert.Equal("https://neotoma.example.com/api/mcp/oauth/callback", app.Services.GetRequiredService<Neotoma.Core.Upstream.UpstreamOptions>().RedirectUri);
     }
 }

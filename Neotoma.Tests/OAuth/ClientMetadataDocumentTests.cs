@@ -24,7 +24,7 @@ public sealed class DocumentsOAuthFixture : OAuthFixture
     /// <summary>A 1 s fetch timeout instead of 5, so the slow-host test waits less.</summary>
     protected override void ConfigureServices(IServiceCollection services)
     {
-        services.AddSingleton(new ClientMetadataDocumentOptions { Timeout = TimeSpan.FromSeconds(1) });
+        services.Configure<ClientMetadataDocumentOptions>(documents => documents.Timeout = TimeSpan.FromSeconds(1));
         services.AddSingleton<DocumentFetchFence>(new LoopbackDocumentFence(X509CertificateLoader.LoadCertificateFromFile(Documents.CaFile), Documents.Origin.Port));
     }
 

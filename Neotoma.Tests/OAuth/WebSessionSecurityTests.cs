@@ -45,7 +45,12 @@ public sealed class WebSessionSecurityTests(OAuthFixture fixture) : IClassFixtur
             new() { ["connection_id"] = connection, ["csrf_token"] = csrf }, origin: "https://evil.example");
 
         Assert.All([noToken, wrongToken, otherSite], r => Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode));
-        Assert.Contains("OAUTH_CONSENT_INVALID", await otherSite.Content.ReadAsStringAsync());
+        // The page's own codes, not the consent step's: what happened, and what to do (reload the page).
+        Assert.Contains("OAUTH_FORM_EXPIRED", await noToken.Content.ReadAsStringAsync());
+        Assert.Contains("OAUTH_FORM_EXPIRED", await wrongToken.Content.ReadAsStringAsync());
+        var fromOtherSite = await otherSite.Content.ReadAsStringAsync();
+        Assert.Contains("OAUTH_FORM_FROM_OTHER_SITE", fromOtherSite);
+        Assert.DoesNotContain("OAUTH_CONSENT_INVALID", fromOtherSite);
         Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(tokens.AccessToken)).StatusCode);
     }
 
