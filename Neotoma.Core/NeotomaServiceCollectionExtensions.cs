@@ -40,6 +40,7 @@ public static class NeotomaServiceCollectionExtensions
             ClientRetention = TimeSpan.FromDays(Integer(configuration, SettingNames.ClientRetentionDays, 90)),
             AuditRetention = TimeSpan.FromDays(Integer(configuration, SettingNames.AuditRetentionDays, 90)),
         });
+        services.AddSingleton<JwtIds>();
         services.AddSingleton<StateCleanupService>();
         return services;
     }

@@ -25,7 +25,7 @@ public sealed record CleanupOptions
 /// locks that stall sign-ins consuming live rows at the same time.
 /// </summary>
 public sealed class StateCleanupService(
-    NeotomaDatabase database, CleanupOptions options, TimeProvider timeProvider, ILogger<StateCleanupService> logger)
+    NeotomaDatabase database, JwtIds jwtIds, CleanupOptions options, TimeProvider timeProvider, ILogger<StateCleanupService> logger)
 {
     public const string States = "states";
     public const string Codes = "codes";
@@ -34,6 +34,7 @@ public sealed class StateCleanupService(
     public const string Clients = "clients";
     public const string WebSessions = "web_sessions";
     public const string AuditRows = "audit_rows";
+    public const string JwtIdRows = "jwt_ids";
 
     // 2,000 rows: at most 75 ms of lock per batch on 2 cores (5,000 held them up to 105 ms), so a sign-in
     // consuming a live row never waits behind cleanup for longer than its own round trip.
@@ -100,10 +101,22 @@ public sealed class StateCleanupService(
             deleted[kind] = total;
         }
 
+        // Its SQL is the gateway's own (Storage/JwtIds), so it runs through it, in the same batches.
+        long jwtIdsDeleted = 0;
+        int jwtIdBatch;
+        do
+        {
+            jwtIdBatch = await jwtIds.DeleteExpiredAsync(timeProvider.GetUtcNow(), BatchSize, cancellationToken);
+            jwtIdsDeleted += jwtIdBatch;
+        }
+        while (jwtIdBatch == BatchSize);
+
+        deleted[JwtIdRows] = jwtIdsDeleted;
+
         var report = new CleanupReport(deleted, timeProvider.GetElapsedTime(started), longest);
         await RecordRunAsync(report, cancellationToken);
         MaintenanceLog.CleanupFinished(logger, deleted[States], deleted[Codes], deleted[Tokens], deleted[RateLimitWindows], deleted[Clients], deleted[WebSessions], deleted[AuditRows],
-            (long)report.Elapsed.TotalMilliseconds, (long)report.LongestBatch.TotalMilliseconds);
+            deleted[JwtIdRows], (long)report.Elapsed.TotalMilliseconds, (long)report.LongestBatch.TotalMilliseconds);
         return report;
     }
 
@@ -153,6 +166,6 @@ internal static partial class MaintenanceLog
     public static partial void CleanupStarting(ILogger logger);
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Information,
-        Message = "State cleanup finished: deleted {States} expired state(s), {Codes} code(s), {Tokens} token(s), {Windows} rate-limit window(s), {Clients} unused client(s), {Sessions} ended web session(s), {AuditRows} old audit row(s) in {ElapsedMs} ms (longest batch {LongestBatchMs} ms)")]
-    public static partial void CleanupFinished(ILogger logger, long states, long codes, long tokens, long windows, long clients, long sessions, long auditRows, long elapsedMs, long longestBatchMs);
+        Message = "State cleanup finished: deleted {States} expired state(s), {Codes} code(s), {Tokens} token(s), {Windows} rate-limit window(s), {Clients} unused client(s), {Sessions} ended web session(s), {AuditRows} old audit row(s), {JwtIds} expired JWT id(s) in {ElapsedMs} ms (longest batch {LongestBatchMs} ms)")]
+    public static partial void CleanupFinished(ILogger logger, long states, long codes, long tokens, long windows, long clients, long sessions, long auditRows, long jwtIds, long elapsedMs, long longestBatchMs);
 }
