@@ -138,6 +138,10 @@ public static class NeotomaServiceCollectionExtensions
         services.AddSingleton<ClientMetadataDocuments>();
         services.AddHttpClient(ClientMetadataDocuments.HttpClientName)
             .ConfigurePrimaryHttpMessageHandler(sp => ClientMetadataDocuments.CreateHandler(sp.GetRequiredService<DocumentFetchFence>()));
+        // private_key_jwt: the client's keys come through the documents' fenced client; jti are remembered in PostgreSQL (JwtIds).
+        services.AddSingleton(new ClientJwksOptions());
+        services.AddSingleton<ClientJwks>();
+        services.AddSingleton<ClientAssertions>();
 
         services.AddSingleton(new RateLimitOptions
         {

@@ -246,26 +246,27 @@ public sealed class ClientMetadataDocuments(
             throw Refused(clientId, "the document's client_id must be exactly the URL it is served from");
         }
 
-        if (root.TryGetProperty("token_endpoint_auth_method", out var method) && !(method.ValueKind == JsonValueKind.String && method.ValueEquals("none")))
+        if (ClientAssertions.DeclaredMethod(root, out var method, out var jwksUri) is { } refusal)
         {
-            throw Refused(clientId, "token_endpoint_auth_method must be \"none\": Neotoma's clients are public and prove themselves with PKCE");
+            throw Refused(clientId, refusal);
         }
 
         return new ClientRecord(clientId, request.ClientName, request.RedirectUris, request.GrantTypes, MetadataDocument: true,
-            ApplicationType: ClientRegistrationService.DocumentApplicationType(root));
+            ApplicationType: ClientRegistrationService.DocumentApplicationType(root), TokenEndpointAuthMethod: method, JwksUri: jwksUri);
     }
 
     private readonly record struct Cached(ClientRecord Client, DateTimeOffset ExpiresAt, string? ETag);
 
     private Task<Cached?> LoadAsync(string clientId, CancellationToken cancellationToken) =>
         database.QuerySingleAsync(DbScope.OAuth, """
-            SELECT client_name, redirect_uris, grant_types, document_expires_at, document_etag, application_type
+            SELECT client_name, redirect_uris, grant_types, document_expires_at, document_etag, application_type, token_endpoint_auth_method, jwks_uri
             FROM mcp_oauth_clients WHERE client_id = @id AND document_expires_at IS NOT NULL
             """,
             parameters => parameters.AddWithValue("id", clientId),
             reader => new Cached(
                 new ClientRecord(clientId, reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetFieldValue<string[]>(1), reader.GetFieldValue<string[]>(2),
-                    MetadataDocument: true, ApplicationType: reader.IsDBNull(5) ? null : reader.GetString(5)),
+                    MetadataDocument: true, ApplicationType: reader.IsDBNull(5) ? null : reader.GetString(5),
+                    TokenEndpointAuthMethod: reader.GetString(6), JwksUri: reader.IsDBNull(7) ? null : reader.GetString(7)),
                 reader.GetFieldValue<DateTimeOffset>(3), reader.IsDBNull(4) ? null : reader.GetString(4)),
             cancellationToken);
 
@@ -274,11 +275,12 @@ public sealed class ClientMetadataDocuments(
         {
             await using var command = new NpgsqlCommand("""
                 INSERT INTO mcp_oauth_clients (client_id, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method,
-                                               created_at, document_expires_at, document_etag, application_type)
-                VALUES (@id, @name, @redirects, @grants, '{code}', 'none', @now, @expires, @etag, @applicationType)
+                                               created_at, document_expires_at, document_etag, application_type, jwks_uri)
+                VALUES (@id, @name, @redirects, @grants, '{code}', @method, @now, @expires, @etag, @applicationType, @jwksUri)
                 ON CONFLICT (client_id) DO UPDATE SET client_name = excluded.client_name, redirect_uris = excluded.redirect_uris,
                     grant_types = excluded.grant_types, document_expires_at = excluded.document_expires_at, document_etag = excluded.document_etag,
-                    application_type = excluded.application_type
+                    application_type = excluded.application_type, token_endpoint_auth_method = excluded.token_endpoint_auth_method,
+                    jwks_uri = excluded.jwks_uri
                 WHERE mcp_oauth_clients.document_expires_at IS NOT NULL
                 """, connection, transaction);
             command.Parameters.AddWithValue("id", client.ClientId);
@@ -286,6 +288,8 @@ public sealed class ClientMetadataDocuments(
             command.Parameters.AddWithValue("redirects", client.RedirectUris.ToArray());
             command.Parameters.AddWithValue("grants", client.GrantTypes.ToArray());
             command.Parameters.AddWithValue("applicationType", (object?)client.ApplicationType ?? DBNull.Value);
+            command.Parameters.AddWithValue("method", client.TokenEndpointAuthMethod);
+            command.Parameters.AddWithValue("jwksUri", (object?)client.JwksUri ?? DBNull.Value);
             command.Parameters.AddWithValue("now", timeProvider.GetUtcNow());
             command.Parameters.AddWithValue("expires", fetched.ExpiresAt);
             command.Parameters.AddWithValue("etag", (object?)fetched.ETag ?? DBNull.Value);
@@ -355,5 +359,5 @@ public sealed class ClientMetadataDocuments(
         }
     }
 
-    private sealed class NonPublicAddressException(string message) : Exception(message);
+    internal sealed class NonPublicAddressException(string message) : Exception(message);
 }

@@ -183,7 +183,7 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
 /// <summary>A client Neotoma knows: registered dynamically, or described by its metadata document (then <see cref="ClientId"/> is that document's https URL).</summary>
 public sealed record ClientRecord(
     string ClientId, string? ClientName, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> GrantTypes, bool MetadataDocument = false,
-    string? ApplicationType = null)
+    string? ApplicationType = null, string TokenEndpointAuthMethod = "none", string? JwksUri = null)
 {
     /// <summary>
     /// Who vouches for the name: the host serving the document, or nobody (a dynamic registration

@@ -50,7 +50,8 @@ public sealed record ConnectionLock(string ConnectionId, string UserId, string? 
 /// NOTIFY, which is delivered when the revoking transaction commits (see <see cref="RevocationListener"/>).
 /// </summary>
 public sealed class TokenRevocation(
-    NeotomaDatabase database, AccessTokenCache cache, UpstreamRevocations upstreamRevocations, TimeProvider timeProvider, ILogger<TokenRevocation> logger)
+    NeotomaDatabase database, AccessTokenCache cache, UpstreamRevocations upstreamRevocations, ClientAssertions clientAssertions, TimeProvider timeProvider,
+    ILogger<TokenRevocation> logger)
 {
     public const string Channel = "neotoma_revoked_tokens";
 
@@ -211,10 +212,12 @@ public sealed class TokenRevocation(
     }
 
     /// <summary>The revocation endpoint's form: <c>token</c>, and <c>client_id</c> when the client names itself.</summary>
-    public Task RevokeAsync(IEnumerable<KeyValuePair<string, Microsoft.Extensions.Primitives.StringValues>> form, CancellationToken cancellationToken)
+    public async Task RevokeAsync(IEnumerable<KeyValuePair<string, Microsoft.Extensions.Primitives.StringValues>> form, CancellationToken cancellationToken)
     {
         var p = OAuthParameters.SingleValued(form);
-        return RevokeTokenAsync(OAuthParameters.Required(p, "token"), p.GetValueOrDefault("client_id"), cancellationToken);
+        var token = OAuthParameters.Required(p, "token");
+        var client = await clientAssertions.AuthenticateAsync(p, cancellationToken);
+        await RevokeTokenAsync(token, client.ClientId, cancellationToken, client.ByAssertion);
     }
 
     /// <summary>
@@ -223,14 +226,17 @@ public sealed class TokenRevocation(
     /// tokens of another client than the one named, change nothing and are answered the same.
     /// Two indexed lookups at most, and one cache entry evicted per access token, never the whole cache.
     /// </summary>
-    public Task RevokeTokenAsync(string token, string? clientId, CancellationToken cancellationToken) =>
+    public Task RevokeTokenAsync(string token, string? clientId, CancellationToken cancellationToken, bool clientAuthenticated = false) =>
         database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
             var hash = OpaqueToken.Hash(token);
             string kind, tokenClient;
             string? connectionId;
-            await using (var find = new NpgsqlCommand(
-                "SELECT kind, client_id, connection_id FROM mcp_oauth_tokens WHERE token_hash = @hash", connection, transaction))
+            bool confidential;
+            await using (var find = new NpgsqlCommand("""
+                SELECT t.kind, t.client_id, t.connection_id, c.token_endpoint_auth_method = 'private_key_jwt'
+                FROM mcp_oauth_tokens t LEFT JOIN mcp_oauth_clients c ON c.client_id = t.client_id WHERE t.token_hash = @hash
+                """, connection, transaction))
             {
                 find.Parameters.AddWithValue("hash", hash);
                 await using var reader = await find.ExecuteReaderAsync(cancellationToken);
@@ -240,9 +246,12 @@ public sealed class TokenRevocation(
                 }
 
                 (kind, tokenClient, connectionId) = (reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2));
+                confidential = !reader.IsDBNull(3) && reader.GetBoolean(3);
             }
 
-            if (clientId is not null && clientId != tokenClient)
+            // A confidential client's token is revoked only at that client's proven request (RFC 7009 §2.1); an
+            // unauthenticated one is answered like a token of another client: 200, nothing changed.
+            if ((clientId is not null && clientId != tokenClient) || (confidential && !clientAuthenticated))
             {
                 return;
             }
