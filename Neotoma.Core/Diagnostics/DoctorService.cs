@@ -160,12 +160,17 @@ public sealed class DoctorService(IConfiguration configuration, HttpClient http,
     private static string ClientIdentification(JsonElement metadata)
     {
         static bool Says(JsonElement metadata, string member) => metadata.TryGetProperty(member, out var value) && value.ValueKind == JsonValueKind.True;
-        var methods = metadata.TryGetProperty("token_endpoint_auth_methods_supported", out var m) && m.ValueKind == JsonValueKind.Array
-            ? string.Join(", ", m.EnumerateArray().Select(method => method.GetString()))
-            : "none listed";
+        static string[] List(JsonElement metadata, string member) => metadata.TryGetProperty(member, out var value) && value.ValueKind == JsonValueKind.Array
+            ? [.. value.EnumerateArray().Select(item => item.GetString() ?? "")]
+            : [];
+        var methods = List(metadata, "token_endpoint_auth_methods_supported");
+        var privateKeyJwt = methods.Contains("private_key_jwt")
+            ? $"private_key_jwt: advertised (signed {string.Join(", ", List(metadata, "token_endpoint_auth_signing_alg_values_supported"))}; "
+                + $"revocation: {(List(metadata, "revocation_endpoint_auth_methods_supported").Contains("private_key_jwt") ? "advertised" : "NOT advertised")})"
+            : "private_key_jwt: NOT advertised (confidential document clients such as ChatGPT are refused)";
         return $"iss in authorization responses: {(Says(metadata, "authorization_response_iss_parameter_supported") ? "advertised" : "NOT advertised")}; "
             + $"client ID metadata documents: {(Says(metadata, "client_id_metadata_document_supported") ? "advertised" : "NOT advertised")}; "
-            + $"client authentication: {methods}{(methods.Contains("private_key_jwt") ? "" : " (no private_key_jwt: confidential document clients such as ChatGPT are refused)")}";
+            + $"client authentication: {(methods.Length == 0 ? "none listed" : string.Join(", ", methods))}; {privateKeyJwt}";
     }
 
     private DoctorCheck EncryptionKey()

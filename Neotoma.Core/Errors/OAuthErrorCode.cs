@@ -40,6 +40,18 @@ public enum OAuthErrorCode
     OAUTH_FORM_FROM_OTHER_SITE,
     /// <summary>A form of the person's pages whose CSRF token is missing, expired, or was not given to this session.</summary>
     OAUTH_FORM_EXPIRED,
+    /// <summary>A client whose document declares private_key_jwt sent no client assertion (it cannot fall back to PKCE alone).</summary>
+    OAUTH_CLIENT_ASSERTION_MISSING,
+    /// <summary>A client assertion that does not hold: its form, algorithm, signature, iss/sub, aud or exp; or one sent by a client that declared none.</summary>
+    OAUTH_CLIENT_ASSERTION_INVALID,
+    /// <summary>A client assertion whose jti was used before (each assertion is good for one request).</summary>
+    OAUTH_CLIENT_ASSERTION_REPLAYED,
+    /// <summary>A client assertion signed with a key that is not in the client's JWKS, even after reading it again.</summary>
+    OAUTH_CLIENT_ASSERTION_KEY_UNKNOWN,
+    /// <summary>The client's jwks_uri answered, but not with a usable key set (HTTP 4xx, too large, not a JWKS, a private address).</summary>
+    OAUTH_CLIENT_JWKS_INVALID,
+    /// <summary>The client's jwks_uri did not answer (timeout, connection refused, HTTP 5xx): a dependency down, retried later.</summary>
+    OAUTH_CLIENT_JWKS_UNAVAILABLE,
 }
 
 /// <summary>How an error is answered: HTTP status, RFC <c>error</c>, and for a passing outage the Retry-After seconds.</summary>
@@ -83,6 +95,14 @@ public static class OAuthErrors
         // 400, as ASP.NET Core answers a failed antiforgery check: both are the page's CSRF defences.
         OAuthErrorCode.OAUTH_FORM_FROM_OTHER_SITE => new(400, "invalid_request"),
         OAuthErrorCode.OAUTH_FORM_EXPIRED => new(400, "invalid_request"),
+        // RFC 6749 §5.2: a client that fails to authenticate is 401 invalid_client.
+        OAuthErrorCode.OAUTH_CLIENT_ASSERTION_MISSING => new(401, "invalid_client"),
+        OAuthErrorCode.OAUTH_CLIENT_ASSERTION_INVALID => new(401, "invalid_client"),
+        OAuthErrorCode.OAUTH_CLIENT_ASSERTION_REPLAYED => new(401, "invalid_client"),
+        OAuthErrorCode.OAUTH_CLIENT_ASSERTION_KEY_UNKNOWN => new(401, "invalid_client"),
+        OAuthErrorCode.OAUTH_CLIENT_JWKS_INVALID => new(401, "invalid_client"),
+        // The client's key host is down, not the client wrong: nothing is spent, and the same request works later.
+        OAuthErrorCode.OAUTH_CLIENT_JWKS_UNAVAILABLE => new(503, "temporarily_unavailable", 5),
         _ => throw new ArgumentOutOfRangeException(nameof(code), code, null),
     };
 }

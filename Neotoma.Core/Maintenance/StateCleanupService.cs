@@ -34,6 +34,7 @@ public sealed class StateCleanupService(
     public const string Clients = "clients";
     public const string WebSessions = "web_sessions";
     public const string AuditRows = "audit_rows";
+    public const string JwtIdRows = "jwt_ids";
 
     // 2,000 rows: at most 75 ms of lock per batch on 2 cores (5,000 held them up to 105 ms), so a sign-in
     // consuming a live row never waits behind cleanup for longer than its own round trip.
@@ -49,6 +50,7 @@ public sealed class StateCleanupService(
         (Clients, (transaction, now, ct) => ClientStore.DeleteUnusedAsync(transaction, now, options.ClientRetention, BatchSize, ct)),
         (WebSessions, (transaction, now, ct) => WebSessionStore.DeleteExpiredAsync(transaction, now, BatchSize, ct)),
         (AuditRows, (transaction, now, ct) => AuditStore.DeleteOldAsync(transaction, now, options.AuditRetention, BatchSize, ct)),
+        (JwtIdRows, (transaction, now, ct) => JwtIdStore.DeleteExpiredAsync(transaction, now, BatchSize, ct)),
     ];
 
     public async Task<CleanupReport> RunAsync(CancellationToken cancellationToken)
@@ -77,7 +79,7 @@ public sealed class StateCleanupService(
         var report = new CleanupReport(deleted, timeProvider.GetElapsedTime(started), longest);
         await RecordRunAsync(report, cancellationToken);
         MaintenanceLog.CleanupFinished(logger, deleted[States], deleted[Codes], deleted[Tokens], deleted[RateLimitWindows], deleted[Clients], deleted[WebSessions], deleted[AuditRows],
-            (long)report.Elapsed.TotalMilliseconds, (long)report.LongestBatch.TotalMilliseconds);
+            deleted[JwtIdRows], (long)report.Elapsed.TotalMilliseconds, (long)report.LongestBatch.TotalMilliseconds);
         return report;
     }
 
@@ -98,6 +100,6 @@ internal static partial class MaintenanceLog
     public static partial void CleanupStarting(ILogger logger);
 
     [LoggerMessage(EventId = 301, Level = LogLevel.Information,
-        Message = "State cleanup finished: deleted {States} expired state(s), {Codes} code(s), {Tokens} token(s), {Windows} rate-limit window(s), {Clients} unused client(s), {Sessions} ended web session(s), {AuditRows} old audit row(s) in {ElapsedMs} ms (longest batch {LongestBatchMs} ms)")]
-    public static partial void CleanupFinished(ILogger logger, long states, long codes, long tokens, long windows, long clients, long sessions, long auditRows, long elapsedMs, long longestBatchMs);
+        Message = "State cleanup finished: deleted {States} expired state(s), {Codes} code(s), {Tokens} token(s), {Windows} rate-limit window(s), {Clients} unused client(s), {Sessions} ended web session(s), {AuditRows} old audit row(s), {JwtIds} expired JWT id(s) in {ElapsedMs} ms (longest batch {LongestBatchMs} ms)")]
+    public static partial void CleanupFinished(ILogger logger, long states, long codes, long tokens, long windows, long clients, long sessions, long auditRows, long jwtIds, long elapsedMs, long longestBatchMs);
 }

@@ -246,13 +246,13 @@ public sealed class ClientMetadataDocuments(
             throw Refused(clientId, "the document's client_id must be exactly the URL it is served from");
         }
 
-        if (root.TryGetProperty("token_endpoint_auth_method", out var method) && !(method.ValueKind == JsonValueKind.String && method.ValueEquals("none")))
+        if (ClientAssertions.DeclaredMethod(root, out var method, out var jwksUri) is { } refusal)
         {
-            throw Refused(clientId, "token_endpoint_auth_method must be \"none\": Neotoma's clients are public and prove themselves with PKCE");
+            throw Refused(clientId, refusal);
         }
 
         return new ClientRecord(clientId, request.ClientName, request.RedirectUris, request.GrantTypes, MetadataDocument: true,
-            ApplicationType: ClientRegistrationService.DocumentApplicationType(root));
+            ApplicationType: ClientRegistrationService.DocumentApplicationType(root), TokenEndpointAuthMethod: method, JwksUri: jwksUri);
     }
 
     private readonly record struct Cached(ClientRecord Client, DateTimeOffset ExpiresAt, string? ETag);
@@ -264,7 +264,8 @@ public sealed class ClientMetadataDocuments(
 
     private Task SaveAsync(ClientRecord client, Fetched fetched, CancellationToken cancellationToken) =>
         ClientStore.SaveDocumentAsync(database,
-            new StoredClient(client.ClientId, client.ClientName, client.RedirectUris, client.GrantTypes, client.ApplicationType, fetched.ExpiresAt, fetched.ETag),
+            new StoredClient(client.ClientId, client.ClientName, client.RedirectUris, client.GrantTypes, client.ApplicationType, fetched.ExpiresAt, fetched.ETag,
+                client.TokenEndpointAuthMethod, client.JwksUri),
             timeProvider.GetUtcNow(), cancellationToken);
 
     private static OAuthException Refused(string clientId, string reason) =>
@@ -330,5 +331,5 @@ public sealed class ClientMetadataDocuments(
         }
     }
 
-    private sealed class NonPublicAddressException(string message) : Exception(message);
+    internal sealed class NonPublicAddressException(string message) : Exception(message);
 }

@@ -157,7 +157,7 @@ public sealed class ClientRegistrationService(NeotomaDatabase database, TimeProv
 /// <summary>A client Neotoma knows: registered dynamically, or described by its metadata document (then <see cref="ClientId"/> is that document's https URL).</summary>
 public sealed record ClientRecord(
     string ClientId, string? ClientName, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> GrantTypes, bool MetadataDocument = false,
-    string? ApplicationType = null)
+    string? ApplicationType = null, string TokenEndpointAuthMethod = "none", string? JwksUri = null)
 {
     /// <summary>
     /// Who vouches for the name: the host serving the document, or nobody (a dynamic registration
@@ -180,5 +180,5 @@ public sealed record ClientRecord(
     /// <summary>A stored client as the authorization server uses it (the one mapping of a row).</summary>
     public static ClientRecord From(StoredClient stored) =>
         new(stored.ClientId, stored.ClientName, stored.RedirectUris, stored.GrantTypes, MetadataDocument: stored.DocumentExpiresAt is not null,
-            ApplicationType: stored.ApplicationType);
+            ApplicationType: stored.ApplicationType, TokenEndpointAuthMethod: stored.TokenEndpointAuthMethod, JwksUri: stored.JwksUri);
 }

@@ -35,4 +35,10 @@ internal static partial class OAuthLog
 
     [LoggerMessage(EventId = 212, Level = LogLevel.Information, Message = "[MCP OAuth] Remembered consent skipped the consent page for connection: {ConnectionId}")]
     public static partial void ConsentRemembered(ILogger logger, string connectionId);
+
+    [LoggerMessage(EventId = 213, Level = LogLevel.Warning, Message = "[MCP OAuth] Client authentication refused for {ClientId}: {ErrorCode} {Reason}")]
+    public static partial void ClientAssertionRefused(ILogger logger, string clientId, OAuthErrorCode errorCode, string reason);
+
+    [LoggerMessage(EventId = 214, Level = LogLevel.Information, Message = "[MCP OAuth] Fetched client keys {JwksUri} ({KeyCount} signing key(s), kept {LifetimeSeconds} s)")]
+    public static partial void ClientJwksFetched(ILogger logger, string jwksUri, int keyCount, long lifetimeSeconds);
 }

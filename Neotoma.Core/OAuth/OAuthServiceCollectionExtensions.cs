@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Neotoma.Core.Configuration;
+using Neotoma.Core.Storage;
 using Neotoma.Core.Upstream;
 
 namespace Neotoma.Core.OAuth;
@@ -29,6 +30,10 @@ public static class OAuthServiceCollectionExtensions
         services.AddSingleton<ClientMetadataDocuments>();
         services.AddHttpClient(ClientMetadataDocuments.HttpClientName)
             .ConfigurePrimaryHttpMessageHandler(sp => ClientMetadataDocuments.CreateHandler(sp.GetRequiredService<DocumentFetchFence>()));
+        // private_key_jwt: the client's keys come through the documents' fenced client; jti are remembered in PostgreSQL (JwtIdStore).
+        services.AddSingleton(new ClientJwksOptions());
+        services.AddSingleton<ClientJwks>();
+        services.AddSingleton<ClientAssertions>();
 
         services.AddSingleton<UpstreamRevocations>();
         services.AddHostedService(sp => sp.GetRequiredService<UpstreamRevocations>());

@@ -47,7 +47,8 @@ public enum RevocationReason
 /// NOTIFY, which is delivered when the revoking transaction commits (see <see cref="RevocationListener"/>).
 /// </summary>
 public sealed class TokenRevocation(
-    NeotomaDatabase database, AccessTokenCache cache, UpstreamRevocations upstreamRevocations, TimeProvider timeProvider, ILogger<TokenRevocation> logger)
+    NeotomaDatabase database, AccessTokenCache cache, UpstreamRevocations upstreamRevocations, ClientAssertions clientAssertions, TimeProvider timeProvider,
+    ILogger<TokenRevocation> logger)
 {
     public const string Channel = "neotoma_revoked_tokens";
 
@@ -136,10 +137,12 @@ public sealed class TokenRevocation(
     }
 
     /// <summary>The revocation endpoint's form: <c>token</c>, and <c>client_id</c> when the client names itself.</summary>
-    public Task RevokeAsync(IEnumerable<KeyValuePair<string, Microsoft.Extensions.Primitives.StringValues>> form, CancellationToken cancellationToken)
+    public async Task RevokeAsync(IEnumerable<KeyValuePair<string, Microsoft.Extensions.Primitives.StringValues>> form, CancellationToken cancellationToken)
     {
         var p = OAuthParameters.SingleValued(form);
-        return RevokeTokenAsync(OAuthParameters.Required(p, "token"), p.GetValueOrDefault("client_id"), cancellationToken);
+        var token = OAuthParameters.Required(p, "token");
+        var client = await clientAssertions.AuthenticateAsync(p, cancellationToken);
+        await RevokeTokenAsync(token, client.ClientId, cancellationToken, client.ByAssertion);
     }
 
     /// <summary>
@@ -148,12 +151,14 @@ public sealed class TokenRevocation(
     /// tokens of another client than the one named, change nothing and are answered the same.
     /// Two indexed lookups at most, and one cache entry evicted per access token, never the whole cache.
     /// </summary>
-    public Task RevokeTokenAsync(string token, string? clientId, CancellationToken cancellationToken) =>
+    public Task RevokeTokenAsync(string token, string? clientId, CancellationToken cancellationToken, bool clientAuthenticated = false) =>
         database.InTransactionAsync(DbScope.OAuth, async (connection, transaction) =>
         {
             var hash = OpaqueToken.Hash(token);
-            if (await GrantStore.FindTokenAsync(transaction, hash, cancellationToken) is not var (kind, tokenClient, connectionId)
-                || (clientId is not null && clientId != tokenClient))
+            if (await GrantStore.FindTokenAsync(transaction, hash, cancellationToken) is not var (kind, tokenClient, connectionId, confidential)
+                // A confidential client's token is revoked only at that client's proven request (RFC 7009 §2.1); an
+                // unauthenticated one is answered like a token of another client: 200, nothing changed.
+                || (clientId is not null && clientId != tokenClient) || (confidential && !clientAuthenticated))
             {
                 return;
             }

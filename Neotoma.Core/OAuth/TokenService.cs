@@ -28,6 +28,7 @@ public sealed class TokenService(
     UpstreamSessionRefresher upstreamSession,
     TokenRevocation revocation,
     TokenIssuer issuer,
+    ClientAssertions clientAssertions,
     AuditLog audit,
     TimeProvider timeProvider,
     ILogger<TokenService> logger)
@@ -35,6 +36,12 @@ public sealed class TokenService(
     public async Task<TokenEndpointResponse> ExchangeAsync(IEnumerable<KeyValuePair<string, StringValues>> form, string? clientIp, CancellationToken cancellationToken)
     {
         var p = OAuthParameters.SingleValued(form);
+        // A client that proves itself with an assertion may leave client_id out (RFC 7523 §3): the assertion names it.
+        if ((await clientAssertions.AuthenticateAsync(p, cancellationToken)).ClientId is { } clientId)
+        {
+            p["client_id"] = clientId;
+        }
+
         return p.GetValueOrDefault("grant_type") switch
         {
             "authorization_code" => await RedeemCodeAsync(p, cancellationToken),

@@ -4,11 +4,15 @@ namespace Neotoma.Core.Storage;
 
 /// <summary>
 /// A client as stored: registered dynamically (<see cref="DocumentExpiresAt"/> null), or known by its
-/// metadata document, cached until <see cref="DocumentExpiresAt"/>.
+/// metadata document, cached until <see cref="DocumentExpiresAt"/>. How it authenticates at the token
+/// endpoint: <c>none</c> (PKCE alone), or <c>private_key_jwt</c> with the keys at <see cref="JwksUri"/>.
 /// </summary>
 public sealed record StoredClient(
     string ClientId, string? ClientName, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> GrantTypes, string? ApplicationType,
-    DateTimeOffset? DocumentExpiresAt = null, string? DocumentETag = null);
+    DateTimeOffset? DocumentExpiresAt = null, string? DocumentETag = null, string TokenEndpointAuthMethod = "none", string? JwksUri = null);
+
+/// <summary>How a client authenticates at the token endpoint: <c>none</c>, or <c>private_key_jwt</c> with its keys at <see cref="JwksUri"/>.</summary>
+public readonly record struct StoredAuthentication(string Method, string? JwksUri);
 
 /// <summary><c>mcp_oauth_clients</c>: the only code with SQL for it.</summary>
 public static class ClientStore
@@ -41,13 +45,21 @@ public static class ClientStore
     /// <summary>A client's metadata document as last fetched, with how long it may be used and its ETag.</summary>
     public static async Task<StoredClient?> FindDocumentAsync(NeotomaDatabase database, string clientId, CancellationToken cancellationToken) =>
         (await database.QueryListAsync(DbScope.OAuth, """
-            SELECT client_id, client_name, redirect_uris, grant_types, application_type, document_expires_at, document_etag
+            SELECT client_id, client_name, redirect_uris, grant_types, application_type, document_expires_at, document_etag,
+                   token_endpoint_auth_method, jwks_uri
             FROM mcp_oauth_clients WHERE client_id = @id AND document_expires_at IS NOT NULL
             """,
             parameters => parameters.AddWithValue("id", clientId),
             reader => new StoredClient(reader.GetString(0), reader.Text(1), reader.GetFieldValue<string[]>(2), reader.GetFieldValue<string[]>(3), reader.Text(4),
-                reader.At(5), reader.Text(6)),
+                reader.At(5), reader.Text(6), reader.GetString(7), reader.Text(8)),
             cancellationToken)).FirstOrDefault();
+
+    /// <summary>How a client authenticates, as last stored (its registration, or the last fetch of its document); null for an unknown client.</summary>
+    public static Task<StoredAuthentication?> AuthenticationOfAsync(NeotomaDatabase database, string clientId, CancellationToken cancellationToken) =>
+        database.QuerySingleAsync(DbScope.OAuth, "SELECT token_endpoint_auth_method, jwks_uri FROM mcp_oauth_clients WHERE client_id = @id",
+            parameters => parameters.AddWithValue("id", clientId),
+            reader => new StoredAuthentication(reader.GetString(0), reader.Text(1)),
+            cancellationToken);
 
     /// <summary>Caches a fetched document (never over a dynamic registration of the same id).</summary>
     public static Task SaveDocumentAsync(NeotomaDatabase database, StoredClient client, DateTimeOffset now, CancellationToken cancellationToken) =>
@@ -55,16 +67,18 @@ public static class ClientStore
         {
             await using var command = transaction.Command("""
                 INSERT INTO mcp_oauth_clients (client_id, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method,
-                                               created_at, document_expires_at, document_etag, application_type)
-                VALUES (@id, @name, @redirects, @grants, '{code}', 'none', @now, @expires, @etag, @applicationType)
+                                               created_at, document_expires_at, document_etag, application_type, jwks_uri)
+                VALUES (@id, @name, @redirects, @grants, '{code}', @method, @now, @expires, @etag, @applicationType, @jwksUri)
                 ON CONFLICT (client_id) DO UPDATE SET client_name = excluded.client_name, redirect_uris = excluded.redirect_uris,
                     grant_types = excluded.grant_types, document_expires_at = excluded.document_expires_at, document_etag = excluded.document_etag,
-                    application_type = excluded.application_type
+                    application_type = excluded.application_type, token_endpoint_auth_method = excluded.token_endpoint_auth_method,
+                    jwks_uri = excluded.jwks_uri
                 WHERE mcp_oauth_clients.document_expires_at IS NOT NULL
                 """);
             command.Parameters.With("id", client.ClientId).With("name", client.ClientName).With("redirects", client.RedirectUris.ToArray())
                 .With("grants", client.GrantTypes.ToArray()).With("applicationType", client.ApplicationType).With("now", now)
-                .With("expires", client.DocumentExpiresAt).With("etag", client.DocumentETag);
+                .With("expires", client.DocumentExpiresAt).With("etag", client.DocumentETag).With("method", client.TokenEndpointAuthMethod)
+                .With("jwksUri", client.JwksUri);
             await command.ExecuteNonQueryAsync(cancellationToken);
         }, cancellationToken);
 

@@ -297,13 +297,16 @@ public static class GrantStore
         return await command.ExecuteScalarAsync(cancellationToken) is true;
     }
 
-    /// <summary>A token's kind, client and connection (null for an unknown token).</summary>
-    public static async Task<(string Kind, string ClientId, string? ConnectionId)?> FindTokenAsync(
+    /// <summary>A token's kind, client and connection, and whether its client is confidential (private_key_jwt); null for an unknown token.</summary>
+    public static async Task<(string Kind, string ClientId, string? ConnectionId, bool ConfidentialClient)?> FindTokenAsync(
         NpgsqlTransaction transaction, string tokenHash, CancellationToken cancellationToken)
     {
-        await using var find = transaction.Command("SELECT kind, client_id, connection_id FROM mcp_oauth_tokens WHERE token_hash = @hash");
+        await using var find = transaction.Command("""
+            SELECT t.kind, t.client_id, t.connection_id, coalesce(c.token_endpoint_auth_method = 'private_key_jwt', false)
+            FROM mcp_oauth_tokens t LEFT JOIN mcp_oauth_clients c ON c.client_id = t.client_id WHERE t.token_hash = @hash
+            """);
         find.Parameters.AddWithValue("hash", tokenHash);
-        var rows = await find.ListAsync(reader => (reader.GetString(0), reader.GetString(1), reader.Text(2)), cancellationToken);
+        var rows = await find.ListAsync(reader => (reader.GetString(0), reader.GetString(1), reader.Text(2), reader.GetBoolean(3)), cancellationToken);
         return rows.Count == 1 ? rows[0] : null;
     }
 

@@ -14,7 +14,8 @@ namespace Neotoma.Tests.Foundation;
 public sealed class StateCleanupTests(DatabaseFixture database, ITestOutputHelper output) : IClassFixture<DatabaseFixture>
 {
     private StateCleanupService Service(CleanupOptions? options = null) =>
-        new(new NeotomaDatabase(database.AppDataSource), options ?? new CleanupOptions(), TimeProvider.System, NullLogger<StateCleanupService>.Instance);
+        new(new NeotomaDatabase(database.AppDataSource), options ?? new CleanupOptions(),
+            TimeProvider.System, NullLogger<StateCleanupService>.Instance);
 
     [Fact]
     public async Task Cleanup_DeletesExpiredCodesTokensWindowsAndStaleClients_AndKeepsLiveOnes()
@@ -66,6 +67,22 @@ public sealed class StateCleanupTests(DatabaseFixture database, ITestOutputHelpe
         Assert.Equal(0L, await database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_audit WHERE user_id = 'audit-old'"));
         Assert.Equal(1L, await database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_audit WHERE user_id = 'audit-new'"));
         Assert.Equal("s-live", await database.AdminScalarAsync<string>("SELECT string_agg(session_hash, ',') FROM mcp_oauth_web_sessions"));
+    }
+
+    /// <summary>A JWT id is kept while its JWT could still pass (so a replay is caught), then swept: the one store of seen ids stays the size of five minutes' traffic.</summary>
+    [Fact]
+    public async Task Cleanup_DeletesExpiredJwtIds_AndAnIdStillLiveIsStillRefusedOnce()
+    {
+        var app = new NeotomaDatabase(database.AppDataSource);
+        Assert.True(await JwtIdStore.TryRecordAsync(app, "https://client.example/a.json", "jti-expired", DateTimeOffset.UtcNow.AddSeconds(-1), CancellationToken.None));
+        Assert.True(await JwtIdStore.TryRecordAsync(app, "https://client.example/a.json", "jti-live", DateTimeOffset.UtcNow.AddMinutes(5), CancellationToken.None));
+        Assert.True(await JwtIdStore.TryRecordAsync(app, "https://other.example/b.json", "jti-live", DateTimeOffset.UtcNow.AddMinutes(5), CancellationToken.None));
+
+        var report = await Service().RunAsync(CancellationToken.None);
+
+        Assert.Equal(1, report.Deleted[StateCleanupService.JwtIdRows]);
+        Assert.False(await JwtIdStore.TryRecordAsync(app, "https://client.example/a.json", "jti-live", DateTimeOffset.UtcNow.AddMinutes(5), CancellationToken.None));
+        Assert.Equal(2L, await database.AdminScalarAsync<long>("SELECT count(*) FROM mcp_oauth_jwt_ids WHERE jti = 'jti-live'"));
     }
 
     [Fact]

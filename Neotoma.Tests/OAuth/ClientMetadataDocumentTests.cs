@@ -15,7 +15,7 @@ namespace Neotoma.Tests.OAuth;
 /// The app with an https host for client metadata documents on loopback, which the product's fence
 /// refuses: the fixture registers <see cref="LoopbackDocumentFence"/> in its place, through DI.
 /// </summary>
-public sealed class DocumentsOAuthFixture : OAuthFixture
+public class DocumentsOAuthFixture : OAuthFixture
 {
     public MetadataDocumentHost Documents { get; private set; } = null!;
 
@@ -259,16 +259,33 @@ public sealed class ClientMetadataDocumentTests(DocumentsOAuthFixture fixture) :
     [Fact]
     public Task MissingDocument_IsRefused() => AssertRefusedAsync(Documents.Url("/missing/client.json"), "answered HTTP 404");
 
-    [Fact]
-    public Task ConfidentialClientDocument_IsRefused()
+    /// <summary>private_key_jwt is taken with an https jwks_uri only: without one, with keys inline, or with an http one, the document is refused.</summary>
+    [Theory]
+    [InlineData("/jwt/no-uri.json", null, false, "private_key_jwt needs a jwks_uri")]
+    [InlineData("/jwt/inline.json", null, true, "keys inline in the document (jwks) are not supported")]
+    [InlineData("/jwt/http.json", "http://127.0.0.1/jwks.json", false, "jwks_uri must be an https URL")]
+    public Task ConfidentialClientDocument_WithoutAnHttpsJwksUri_IsRefused(string path, string? jwksUri, bool inlineKeys, string because)
     {
-        var url = Documents.Url("/jwt/client.json");
-        Documents.Map("/jwt/client.json", context => context.Response.WriteAsJsonAsync(new
+        var url = Documents.Url(path);
+        Documents.Map(path, context => context.Response.WriteAsJsonAsync(new Dictionary<string, object?>
         {
-            client_id = url, client_name = "Confidential", redirect_uris = new[] { Callback }, token_endpoint_auth_method = "private_key_jwt",
+            ["client_id"] = url, ["client_name"] = "Confidential", ["redirect_uris"] = new[] { Callback }, ["token_endpoint_auth_method"] = "private_key_jwt",
+            ["jwks_uri"] = jwksUri, ["jwks"] = inlineKeys ? new { keys = Array.Empty<object>() } : null,
         }));
 
-        return AssertRefusedAsync(url, "token_endpoint_auth_method must be \"none\"");
+        return AssertRefusedAsync(url, because);
+    }
+
+    [Fact]
+    public Task DocumentWithAnUnsupportedAuthMethod_IsRefused()
+    {
+        var url = Documents.Url("/secret/client.json");
+        Documents.Map("/secret/client.json", context => context.Response.WriteAsJsonAsync(new
+        {
+            client_id = url, client_name = "Secret", redirect_uris = new[] { Callback }, token_endpoint_auth_method = "client_secret_basic",
+        }));
+
+        return AssertRefusedAsync(url, "token_endpoint_auth_method must be \"none\" (PKCE alone) or \"private_key_jwt\"");
     }
 }
 

@@ -20,7 +20,9 @@ public sealed class DiscoveryTests(OAuthFixture fixture) : IClassFixture<OAuthFi
         Assert.Equal(["code"], Strings(metadata, "response_types_supported"));
         Assert.Equal(["authorization_code", "refresh_token"], Strings(metadata, "grant_types_supported"));
         Assert.Equal(["S256"], Strings(metadata, "code_challenge_methods_supported"));
-        Assert.Contains("none", Strings(metadata, "token_endpoint_auth_methods_supported"));
+        Assert.Equal(["none", "private_key_jwt"], Strings(metadata, "token_endpoint_auth_methods_supported"));
+        Assert.Equal(["none", "private_key_jwt"], Strings(metadata, "revocation_endpoint_auth_methods_supported"));
+        Assert.Equal(["RS256", "ES256", "PS256"], Strings(metadata, "token_endpoint_auth_signing_alg_values_supported"));
         Assert.Equal(["neotoma:read", "neotoma:write", "mcp", "offline_access"], Strings(metadata, "scopes_supported"));
         Assert.True(metadata.GetProperty("authorization_response_iss_parameter_supported").GetBoolean());
     }

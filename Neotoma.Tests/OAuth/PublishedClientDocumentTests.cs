@@ -10,7 +10,8 @@ namespace Neotoma.Tests.OAuth;
 /// (issue 24's table; the logo URL is a stand-in), each client's request sent as that client sends it:
 /// its client_id, a loopback redirect on a port of its choosing where the document lists loopback, the
 /// resource. Each signs in, lists tools and refreshes. VS Code's document also lists the device-code
-/// grant, which Neotoma does not offer: it is ignored, not refused.
+/// grant, which Neotoma does not offer: it is ignored, not refused. ChatGPT's document, a confidential
+/// client whose every token request is signed, runs the same flow in <see cref="PrivateKeyJwtTests"/>.
 /// </summary>
 public sealed class PublishedClientDocumentTests(DocumentsOAuthFixture fixture) : IClassFixture<DocumentsOAuthFixture>
 {
