@@ -30,7 +30,6 @@ public enum OAuthErrorCode
     OAUTH_CONNECTION_NOT_FOUND,
     OAUTH_ENCRYPTION_KEY_MISSING,
     OAUTH_ENCRYPTION_KEY_INVALID,
-    OAUTH_INVALID_TOKEN,
     OAUTH_RATE_LIMITED,
     OAUTH_UPSTREAM_UNAVAILABLE,
     OAUTH_DATABASE_UNAVAILABLE,
@@ -84,7 +83,6 @@ public static class OAuthErrors
         OAuthErrorCode.OAUTH_CONNECTION_NOT_FOUND => new(400, "invalid_grant"),
         OAuthErrorCode.OAUTH_ENCRYPTION_KEY_MISSING => new(500, "server_error"),
         OAuthErrorCode.OAUTH_ENCRYPTION_KEY_INVALID => new(500, "server_error"),
-        OAuthErrorCode.OAUTH_INVALID_TOKEN => new(401, "invalid_token"),
         OAuthErrorCode.OAUTH_RATE_LIMITED => new(429, "rate_limited"),
         // A passing outage: the connection and its tokens are kept, and a retry works once the dependency is back.
         OAuthErrorCode.OAUTH_UPSTREAM_UNAVAILABLE => new(503, "temporarily_unavailable", 5),

@@ -30,8 +30,6 @@ public sealed record AuthorizationRequest(
 public sealed class AuthorizationErrorRedirect(Uri location, OAuthException error) : Exception(error.Message, error)
 {
     public Uri Location { get; } = location;
-
-    public OAuthException Error { get; } = error;
 }
 
 public sealed record InitiatedFlow(string ConnectionId, Uri AuthUrl, DateTimeOffset ExpiresAt);
@@ -283,14 +281,14 @@ public sealed partial class AuthorizationService(
         }
 
         var expected = ConsentMac(request, browserNonce, expires);
-        return CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(expected), Encoding.ASCII.GetBytes(token[(dot + 1)..]));
+        return TokenCipher.SameText(expected, token[(dot + 1)..]);
     }
 
     private string ConsentMac(AuthorizationRequest request, string browserNonce, long expires)
     {
         var material = string.Join('\n', expires, browserNonce, request.Client.ClientId, request.RedirectUri,
             request.CodeChallenge, request.State ?? "", request.Scope, request.Resource);
-        return OpaqueToken.Base64Url(HMACSHA256.HashData(cipher.DeriveKey("neotoma-consent-csrf-v1"), Encoding.UTF8.GetBytes(material)));
+        return cipher.Mac("neotoma-consent-csrf-v1", material);
     }
 
     private static string NewConnectionId() => "conn_" + OpaqueToken.New(16);

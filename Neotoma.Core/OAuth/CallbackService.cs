@@ -89,7 +89,7 @@ public sealed class CallbackService(
 
         var userId = identity.Subject;
         var sameBrowser = row.BrowserBinding is not null && browserBinding is not null
-            && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(row.BrowserBinding), Encoding.ASCII.GetBytes(OpaqueToken.Hash(browserBinding)));
+            && TokenCipher.SameText(row.BrowserBinding, OpaqueToken.Hash(browserBinding));
         if (row.Flow == SignInFlows.Web)
         {
             if (!sameBrowser)

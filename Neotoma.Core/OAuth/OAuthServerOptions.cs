@@ -18,6 +18,9 @@ public sealed record OAuthServerOptions
     public bool IsOurResource(string resource) =>
         resource.TrimEnd('/') is var trimmed && (string.Equals(trimmed, Resource, StringComparison.Ordinal) || string.Equals(trimmed, Issuer, StringComparison.Ordinal));
 
+    /// <summary>Whether clients reach Neotoma over https: cookies are then Secure and pages ask for HSTS.</summary>
+    public bool IsHttps => Issuer.StartsWith("https://", StringComparison.Ordinal);
+
     public string ProtectedResourceMetadataUrl => Issuer + "/.well-known/oauth-protected-resource/mcp";
 
     public string AuthorizationEndpoint => Issuer + "/api/mcp/oauth/authorize";

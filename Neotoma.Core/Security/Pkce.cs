@@ -17,7 +17,7 @@ public static class Pkce
 
     public static bool Verify(string verifier, string challenge) =>
         IsValidVerifier(verifier)
-        && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Challenge(verifier)), Encoding.ASCII.GetBytes(challenge));
+        && TokenCipher.SameText(Challenge(verifier), challenge);
 
     private static bool IsUnreserved(char c) => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_' or '~';
 }

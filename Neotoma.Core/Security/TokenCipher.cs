@@ -80,7 +80,18 @@ public sealed class TokenCipher(KeyRing keys)
         return null;
     }
 
-    /// <summary>A key for another purpose (consent CSRF tokens), derived so it never equals the encryption key.</summary>
+    /// <summary>A key for another purpose (the forms' CSRF tokens), derived so it never equals the encryption key.</summary>
     public byte[] DeriveKey(string purpose) =>
         HKDF.DeriveKey(HashAlgorithmName.SHA256, keys.Get().Current, 32, info: Encoding.UTF8.GetBytes(purpose));
+
+    /// <summary>
+    /// HMAC-SHA256 of <paramref name="material"/> under the key derived for <paramref name="purpose"/>, base64url:
+    /// proof that this server made a value for that purpose (a form's CSRF token). Compare with <see cref="SameText"/>.
+    /// </summary>
+    public string Mac(string purpose, string material) =>
+        OpaqueToken.Base64Url(HMACSHA256.HashData(DeriveKey(purpose), Encoding.UTF8.GetBytes(material)));
+
+    /// <summary>Whether two ASCII values (MACs, hashes) are equal, in time that does not depend on where they differ.</summary>
+    public static bool SameText(string expected, string? presented) =>
+        presented is not null && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(expected), Encoding.ASCII.GetBytes(presented));
 }

@@ -8,8 +8,6 @@ namespace Neotoma.Core.Storage;
 /// </summary>
 public sealed class NeotomaDatabase(NpgsqlDataSource dataSource)
 {
-    public NpgsqlDataSource DataSource => dataSource;
-
     /// <summary>What runs once a transaction of <see cref="InTransactionAsync{T}"/> has committed (never if it did not).</summary>
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<NpgsqlTransaction, List<Action>> AfterCommitActions = [];
 

@@ -63,9 +63,8 @@ public sealed class WebSessions(NeotomaDatabase database, TokenCipher cipher, We
         return ended;
     }
 
-    public static bool IsValidCsrf(WebSession session, string? token) =>
-        token is not null && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(session.CsrfToken), Encoding.ASCII.GetBytes(token));
+    public static bool IsValidCsrf(WebSession session, string? token) => TokenCipher.SameText(session.CsrfToken, token);
 
     private string Csrf(string sessionHash) =>
-        OpaqueToken.Base64Url(HMACSHA256.HashData(cipher.DeriveKey("neotoma-web-csrf-v1"), Encoding.ASCII.GetBytes(sessionHash)));
+        cipher.Mac("neotoma-web-csrf-v1", sessionHash);
 }

@@ -23,7 +23,7 @@ internal sealed class PageResult<TPage>(int status, IReadOnlyDictionary<string, 
         headers.ContentSecurityPolicy = page.ContentSecurityPolicy;
         headers.XFrameOptions = "DENY";
         headers.XContentTypeOptions = "nosniff";
-        if (http.RequestServices.GetService<OAuthServerOptions>() is { Issuer: var issuer } && issuer.StartsWith("https://", StringComparison.Ordinal))
+        if (http.RequestServices.GetService<OAuthServerOptions>() is { IsHttps: true })
         {
             // A browser that once reached a page over https never goes back to plain http here, where
             // a network attacker could answer for us (and plant cookies: see WebCookies).

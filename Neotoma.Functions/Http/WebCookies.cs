@@ -15,7 +15,7 @@ namespace Neotoma.Functions.Http;
 /// </summary>
 public sealed class WebCookies(OAuthServerOptions options, WebSessions sessions)
 {
-    private bool Https => options.Issuer.StartsWith("https://", StringComparison.Ordinal);
+    private bool Https => options.IsHttps;
 
     private string Named(string name) => Https ? "__Host-" + name : name;
 
