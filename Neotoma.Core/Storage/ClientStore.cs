@@ -61,6 +61,20 @@ public static class ClientStore
             reader => new StoredAuthentication(reader.GetString(0), reader.Text(1)),
             cancellationToken);
 
+    /// <summary>
+    /// What the connections page says of each client: its <c>application_type</c> (native, web or not said)
+    /// and how it authenticates. Clients no longer stored are left out.
+    /// </summary>
+    public static async Task<Dictionary<string, (string? ApplicationType, string AuthMethod)>> DescribeAsync(
+        NeotomaDatabase database, IReadOnlyCollection<string> clientIds, CancellationToken cancellationToken) =>
+        clientIds.Count == 0
+            ? []
+            : (await database.QueryListAsync(DbScope.OAuth,
+                "SELECT client_id, application_type, token_endpoint_auth_method FROM mcp_oauth_clients WHERE client_id = ANY(@ids)",
+                parameters => parameters.AddWithValue("ids", clientIds.ToArray()),
+                reader => (Id: reader.GetString(0), ApplicationType: reader.Text(1), AuthMethod: reader.GetString(2)), cancellationToken))
+            .ToDictionary(row => row.Id, row => (row.ApplicationType, row.AuthMethod));
+
     /// <summary>Caches a fetched document (never over a dynamic registration of the same id).</summary>
     public static Task SaveDocumentAsync(NeotomaDatabase database, StoredClient client, DateTimeOffset now, CancellationToken cancellationToken) =>
         database.InTransactionAsync(DbScope.OAuth, async (_, transaction) =>

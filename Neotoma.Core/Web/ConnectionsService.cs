@@ -5,9 +5,11 @@ using Neotoma.Core.Storage;
 namespace Neotoma.Core.Web;
 
 /// <summary>One live connection as its person sees it.</summary>
+/// <param name="ApplicationType">What the client said it is (<c>native</c>, <c>web</c>), or null when it did not say.</param>
+/// <param name="SignsRequests">Whether the client proves itself with a signed key (<c>private_key_jwt</c>), not by PKCE alone.</param>
 public sealed record ConnectionView(
     string ConnectionId, string? ClientId, string? ClientName, string? RedirectUri, string? Scope, string Origin,
-    DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, DateTimeOffset? ExpiresAt)
+    DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, DateTimeOffset? ExpiresAt, string? ApplicationType = null, bool SignsRequests = false)
 {
     /// <summary>Who vouches for <see cref="ClientName"/>: see <see cref="ClientRecord.DocumentHostOf"/>.</summary>
     public string? DocumentHost => ClientRecord.DocumentHostOf(ClientId);
@@ -48,11 +50,18 @@ public sealed class ConnectionsService(
     public int MaxPersonalTokenDays => (int)options.PersonalTokenMaxLifetime.TotalDays;
     public const int AuditRows = 50;
 
-    public async Task<List<ConnectionView>> ListAsync(string userId, CancellationToken cancellationToken) =>
-        (await GrantStore.ListAsync(database, userId, options.PersonalTokenMaxLifetime, cancellationToken))
-            .Select(row => new ConnectionView(row.ConnectionId, row.ClientId, row.ClientName, row.RedirectUri, row.Scope, row.Origin,
-                row.CreatedAt, row.LastUsedAt, row.ExpiresAt))
-            .ToList();
+    public async Task<List<ConnectionView>> ListAsync(string userId, CancellationToken cancellationToken)
+    {
+        var rows = await GrantStore.ListAsync(database, userId, options.PersonalTokenMaxLifetime, cancellationToken);
+        // Read as the authorization server: clients are not a person's rows, so the person's own scope cannot see them.
+        var clients = await ClientStore.DescribeAsync(database, rows.Select(row => row.ClientId).OfType<string>().Distinct().ToList(), cancellationToken);
+        return rows.Select(row =>
+        {
+            var client = row.ClientId is { } id && clients.TryGetValue(id, out var found) ? found : default;
+            return new ConnectionView(row.ConnectionId, row.ClientId, row.ClientName, row.RedirectUri, row.Scope, row.Origin,
+                row.CreatedAt, row.LastUsedAt, row.ExpiresAt, client.ApplicationType, client.AuthMethod == "private_key_jwt");
+        }).ToList();
+    }
 
     public async Task<List<AuditView>> AuditAsync(string userId, CancellationToken cancellationToken) =>
         (await AuditStore.LatestAsync(database, userId, AuditRows, cancellationToken))

@@ -52,11 +52,16 @@ public sealed class PageDesignInChromiumTests(ChromiumFixture chromium, OAuthFix
     [Fact]
     public async Task ConnectionsAndConsentPages_InLightAndDark_At375And1280()
     {
-        await fixture.SignInAsync("design-kim", clientName: "Claude Code");
+        await fixture.SignInAsync("design-kim", clientName: "Claude Code", applicationType: "native");
         await fixture.SignInAsync("design-kim", clientName: "Cursor", readOnly: true);
         var codex = await fixture.RegisterAsync(name: "Codex");
         await using var browser = await chromium.OpenAsync();
         await SignInOnThePageAsync(browser, "design-kim");
+        // How each client identified itself, and what it said it is (SEP-837), as the person reads it.
+        var identified = await browser.Page.EvaluateExpressionAsync<string[]>(
+            "[...document.querySelectorAll('#connections > li')].map(li => li.querySelector('[data-identified]')?.innerText ?? '')");
+        Assert.Contains("OAuth client that registered itself · an app on a device (native)", identified);
+        Assert.Contains("OAuth client that registered itself", identified);
         await browser.TypeAsync("input[name=name]", "Nightly backup");
         await browser.ClickAndWaitAsync("form[action='/connections/tokens'] button");
         var consentUrl = fixture.AuthorizeUrl(codex, OAuthFixture.NewPkce().Challenge).ToString();

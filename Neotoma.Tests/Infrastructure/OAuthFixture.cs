@@ -124,15 +124,21 @@ public class OAuthFixture : IAsyncLifetime
 
     public sealed record Tokens(string AccessToken, string RefreshToken, int ExpiresIn, string Scope);
 
-    public async Task<RegisteredClient> RegisterAsync(string redirectUri = "http://127.0.0.1:8787/callback", string name = "Test Client")
+    public async Task<RegisteredClient> RegisterAsync(string redirectUri = "http://127.0.0.1:8787/callback", string name = "Test Client", string? applicationType = null)
     {
-        var response = await App.Client.PostAsJsonAsync("/api/mcp/oauth/register", new
+        var registration = new Dictionary<string, object>
         {
-            client_name = name,
-            redirect_uris = new[] { redirectUri },
-            grant_types = new[] { "authorization_code", "refresh_token" },
-            token_endpoint_auth_method = "none",
-        });
+            ["client_name"] = name,
+            ["redirect_uris"] = new[] { redirectUri },
+            ["grant_types"] = new[] { "authorization_code", "refresh_token" },
+            ["token_endpoint_auth_method"] = "none",
+        };
+        if (applicationType is not null)
+        {
+            registration["application_type"] = applicationType;
+        }
+
+        var response = await App.Client.PostAsJsonAsync("/api/mcp/oauth/register", registration);
         response.EnsureSuccessStatusCode();
         using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         return new RegisteredClient(body.RootElement.GetProperty("client_id").GetString()!, new Uri(redirectUri));
@@ -233,9 +239,10 @@ public class OAuthFixture : IAsyncLifetime
     public Task<HttpResponseMessage> TokenRequestAsync(IDictionary<string, string> form) =>
         App.Client.PostAsync("/api/mcp/oauth/token", new FormUrlEncodedContent(form));
 
-    public async Task<(Tokens Tokens, RegisteredClient Client)> SignInAsync(string login, bool readOnly = false, string? scope = null, string? clientName = null)
+    public async Task<(Tokens Tokens, RegisteredClient Client)> SignInAsync(
+        string login, bool readOnly = false, string? scope = null, string? clientName = null, string? applicationType = null)
     {
-        var registered = clientName is null ? null : await RegisterAsync(name: clientName);
+        var registered = clientName is null ? null : await RegisterAsync(name: clientName, applicationType: applicationType);
         var (client, code, verifier) = await AuthorizeAsync(login, registered, readOnly: readOnly, scope: scope);
         var response = await TokenRequestAsync(CodeRedemption(client, code, verifier, Resource));
         return (await ReadTokensAsync(response), client);

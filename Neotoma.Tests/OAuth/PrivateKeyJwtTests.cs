@@ -3,7 +3,9 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.DependencyInjection;
 using ModelContextProtocol.Client;
+using Neotoma.Core.Web;
 using Neotoma.Tests.Infrastructure;
 
 namespace Neotoma.Tests.OAuth;
@@ -119,6 +121,11 @@ public sealed class PrivateKeyJwtTests(ChatGptOAuthFixture fixture) : IClassFixt
             Assert.NotEqual(true, result.IsError);
             Assert.Contains("published-chatgpt", JsonSerializer.Serialize(result.Content));
         }
+
+        // The connections page says who vouches for it and that it signs its requests with its own key.
+        var listed = Assert.Single(await fixture.Server.Services.GetRequiredService<ConnectionsService>().ListAsync("published-chatgpt", CancellationToken.None));
+        Assert.Equal("chatgpt.com", listed.DocumentHost);
+        Assert.True(listed.SignsRequests);
 
         // Each of the three algorithms, and the client_id left out (the assertion names the client).
         var refreshed = await OAuthFixture.ReadTokensAsync(await RefreshAsync(tokens.RefreshToken, fixture.Assertion("ES256")));

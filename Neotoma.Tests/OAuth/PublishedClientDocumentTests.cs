@@ -1,5 +1,7 @@
 using System.Net;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.DependencyInjection;
+using Neotoma.Core.Web;
 using Neotoma.Tests.Infrastructure;
 
 namespace Neotoma.Tests.OAuth;
@@ -81,8 +83,8 @@ public sealed class PublishedClientDocumentTests(DocumentsOAuthFixture fixture) 
         var (verifier, challenge) = OAuthFixture.NewPkce();
         using var browser = new BrowserAgent();
 
-        var landing = QueryHelpers.ParseQuery((await browser.SignInAsync(fixture.AuthorizeUrl(client, challenge), client.RedirectUri,
-            "published-" + name.Replace(' ', '-').ToLowerInvariant())).Query);
+        var login = "published-" + name.Replace(' ', '-').ToLowerInvariant();
+        var landing = QueryHelpers.ParseQuery((await browser.SignInAsync(fixture.AuthorizeUrl(client, challenge), client.RedirectUri, login)).Query);
 
         Assert.Equal(fixture.Issuer, landing["iss"].ToString());
         var tokens = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(
@@ -100,5 +102,11 @@ public sealed class PublishedClientDocumentTests(DocumentsOAuthFixture fixture) 
             await fixture.Database.AdminScalarAsync<string>("SELECT application_type FROM mcp_oauth_clients WHERE client_id = @c", ("c", clientId)));
         Assert.Equal(["authorization_code", "refresh_token"], (await fixture.Database.AdminScalarAsync<string[]>(
             "SELECT grant_types FROM mcp_oauth_clients WHERE client_id = @c", ("c", clientId)))!);
+
+        // The person's connections page says who vouches for the client and what it said it is.
+        var listed = Assert.Single(await fixture.Server.Services.GetRequiredService<ConnectionsService>().ListAsync(login, CancellationToken.None));
+        Assert.Equal(new Uri(clientId).Host, listed.DocumentHost);
+        Assert.Equal(type.ValueKind == System.Text.Json.JsonValueKind.String ? type.GetString() : null, listed.ApplicationType);
+        Assert.False(listed.SignsRequests);
     }
 }
