@@ -89,9 +89,15 @@ public sealed class PublishedClientDocumentTests(DocumentsOAuthFixture fixture) 
         Assert.Equal(fixture.Issuer, landing["iss"].ToString());
         var tokens = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(
             OAuthFixture.CodeRedemption(client, landing["code"].ToString(), verifier, fixture.Resource)));
-        using var tools = await fixture.SendMcpAsync(tokens.AccessToken);
-        Assert.Equal(HttpStatusCode.OK, tools.StatusCode);
-        Assert.Contains("retrieve_entities", await tools.Content.ReadAsStringAsync());
+        // As a host uses it: the tools listed first (clients check answers only against listed tools' schemas), then one called.
+        await using (var mcp = await fixture.ConnectWithTokenAsync(tokens.AccessToken))
+        {
+            Assert.Contains(await mcp.ListToolsAsync(), tool => tool.Name == "retrieve_entities");
+            var who = await mcp.CallToolAsync("get_authenticated_user");
+            Assert.NotEqual(true, who.IsError);
+            Assert.Contains(login, System.Text.Json.JsonSerializer.Serialize(who.Content));
+        }
+
         var refreshed = await OAuthFixture.ReadTokensAsync(await fixture.TokenRequestAsync(new Dictionary<string, string>
         {
             ["grant_type"] = "refresh_token", ["refresh_token"] = tokens.RefreshToken, ["client_id"] = clientId,
