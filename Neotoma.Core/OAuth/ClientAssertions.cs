@@ -37,6 +37,9 @@ public sealed class ClientAssertions(
     /// <summary>An assertion is meant for one request, now: one that claims to live longer is refused, which also bounds how long its jti is kept.</summary>
     public static readonly TimeSpan MaxLifetime = TimeSpan.FromMinutes(5);
 
+    /// <summary>The JOSE <c>typ</c> values of a client assertion (RFC 7523 and its update); absent is accepted too.</summary>
+    private static readonly string[] AssertionTypes = ["JWT", "client-authentication+jwt"];
+
     public static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(30);
 
     /// <summary>
@@ -157,29 +160,40 @@ public sealed class ClientAssertions(
             return "iss and sub must both be the client_id";
         }
 
-        if (!jwt.Audiences.Any(audience => audience == options.TokenEndpoint || audience == options.Issuer))
+        // One audience, ours. An assertion that also names another server could be replayed here by that
+        // server, and one a client was led to address to our token endpoint by a server posing as us could be
+        // too (the "audience injection" the RFC 7523 update closes): the issuer is what the update asks for,
+        // the token endpoint what clients have long sent, and neither is accepted beside anything else.
+        if (jwt.Audiences.ToList() is not [var audience] || (audience != options.Issuer && audience != options.TokenEndpoint))
         {
-            return $"aud must be the token endpoint {options.TokenEndpoint} or the issuer {options.Issuer}";
+            return $"aud must be the token endpoint {options.TokenEndpoint} or the issuer {options.Issuer}, alone";
         }
 
-        var now = timeProvider.GetUtcNow();
+        // A JWT made for another purpose (an ID-JAG, an ID token) is not a client assertion, even when signed by the client's key.
+        if (jwt.Typ is { Length: > 0 } typ && !AssertionTypes.Contains(typ, StringComparer.OrdinalIgnoreCase))
+        {
+            return $"typ {DisplayText.Printable(typ)} is not a client assertion's (JWT or client-authentication+jwt)";
+        }
+
+        // Compared as seconds: a time past the year 9999 cannot become a DateTimeOffset, and is refused as too far ahead.
+        var now = timeProvider.GetUtcNow().ToUnixTimeSeconds();
+        var skew = (long)ClockSkew.TotalSeconds;
         if (!jwt.TryGetPayloadValue<long>(JwtRegisteredClaimNames.Exp, out var exp))
         {
             return "it has no exp";
         }
 
-        var expires = DateTimeOffset.FromUnixTimeSeconds(exp);
-        if (expires <= now - ClockSkew)
+        if (exp <= now - skew)
         {
             return "it expired (exp is in the past)";
         }
 
-        if (expires > now + MaxLifetime + ClockSkew)
+        if (exp > now + (long)MaxLifetime.TotalSeconds + skew)
         {
             return $"exp is more than {MaxLifetime.TotalMinutes:0} minutes ahead; an assertion is for one request, now";
         }
 
-        if (jwt.TryGetPayloadValue<long>(JwtRegisteredClaimNames.Nbf, out var nbf) && DateTimeOffset.FromUnixTimeSeconds(nbf) > now + ClockSkew)
+        if (jwt.TryGetPayloadValue<long>(JwtRegisteredClaimNames.Nbf, out var nbf) && nbf > now + skew)
         {
             return "it is not valid yet (nbf is in the future)";
         }

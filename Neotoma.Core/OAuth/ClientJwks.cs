@@ -23,6 +23,15 @@ public sealed record ClientJwksOptions
     /// <summary>The longest a key set is kept whatever its max-age says, so a removed (compromised) key stops working within a day.</summary>
     public TimeSpan MaxLifetime { get; init; } = TimeSpan.FromHours(24);
 
+    /// <summary>An honest client publishes a handful of keys (the current one and the next); a set with more is refused, so one set cannot cost much memory or CPU.</summary>
+    public int MaxKeys { get; init; } = 16;
+
+    /// <summary>
+    /// Key sets kept in memory at most. The URLs are chosen by whoever publishes a document, so the cache is
+    /// bounded: past this many, expired sets go first, then those that expire soonest.
+    /// </summary>
+    public int MaxCachedSets { get; init; } = 1_000;
+
     /// <summary>At most one read out of turn per jwks_uri in this long (after an assertion names a key not in the set), so forged kids cannot make Neotoma hammer a client's host.</summary>
     public TimeSpan ForcedRefetchInterval { get; init; } = TimeSpan.FromSeconds(30);
 }
@@ -104,8 +113,13 @@ public sealed class ClientJwks(IHttpClientFactory httpClients, ClientJwksOptions
 
             var json = await ReadLimitedAsync(response.Content, jwksUri, timeout.Token);
             var keys = SigningKeys(json) ?? throw Invalid(jwksUri, "it is not a JSON Web Key Set with an RSA or EC signing key");
+            if (keys.Count > options.MaxKeys)
+            {
+                throw Invalid(jwksUri, $"it holds {keys.Count} signing keys; at most {options.MaxKeys} are read");
+            }
+
             var lifetime = Lifetime(response.Headers.CacheControl);
-            cache[jwksUri] = new Entry(keys, timeProvider.GetUtcNow() + lifetime);
+            Keep(jwksUri, new Entry(keys, timeProvider.GetUtcNow() + lifetime));
             OAuthLog.ClientJwksFetched(logger, DisplayText.Printable(jwksUri), keys.Count, (long)lifetime.TotalSeconds);
             return keys;
         }
@@ -123,7 +137,36 @@ public sealed class ClientJwks(IHttpClientFactory httpClients, ClientJwksOptions
         }
     }
 
-    /// <summary>RSA and EC keys meant for signatures; never a symmetric key, whatever the set holds. Null when none.</summary>
+    /// <summary>Caches a set, first making room (expired sets, then the soonest to expire) when the cache is full; forced reads are forgotten with it.</summary>
+    private void Keep(string jwksUri, Entry entry)
+    {
+        if (cache.Count >= options.MaxCachedSets && !cache.ContainsKey(jwksUri))
+        {
+            var now = timeProvider.GetUtcNow();
+            var leaving = cache.Where(pair => pair.Value.ExpiresAt <= now).Select(pair => pair.Key).ToList();
+            if (cache.Count - leaving.Count >= options.MaxCachedSets)
+            {
+                leaving.AddRange(cache.Where(pair => pair.Value.ExpiresAt > now).OrderBy(pair => pair.Value.ExpiresAt)
+                    .Take(cache.Count - leaving.Count - options.MaxCachedSets + 1).Select(pair => pair.Key));
+            }
+
+            foreach (var uri in leaving)
+            {
+                cache.TryRemove(uri, out _);
+                forcedAt.TryRemove(uri, out _);
+            }
+        }
+
+        cache[jwksUri] = entry;
+    }
+
+    /// <summary>How many key sets this instance keeps now (bounded by <see cref="ClientJwksOptions.MaxCachedSets"/>).</summary>
+    internal int CachedSets => cache.Count;
+
+    /// <summary>
+    /// RSA and EC keys meant for signatures; never a symmetric key, whatever the set holds. Only the members a
+    /// key needs are kept (members a set adds are dropped, so they cannot fill memory). Null when none.
+    /// </summary>
     private static IReadOnlyList<SecurityKey>? SigningKeys(string json)
     {
         try
@@ -131,6 +174,7 @@ public sealed class ClientJwks(IHttpClientFactory httpClients, ClientJwksOptions
             var set = new JsonWebKeySet(json);
             var keys = set.Keys
                 .Where(key => (key.Kty is JsonWebAlgorithmsKeyTypes.RSA or JsonWebAlgorithmsKeyTypes.EllipticCurve) && (key.Use is null or "sig"))
+                .Select(key => new JsonWebKey { Kty = key.Kty, Kid = key.Kid, Use = key.Use, Alg = key.Alg, N = key.N, E = key.E, Crv = key.Crv, X = key.X, Y = key.Y })
                 .ToArray<SecurityKey>();
             return keys.Length > 0 ? keys : null;
         }

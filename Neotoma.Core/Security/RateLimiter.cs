@@ -52,7 +52,7 @@ public sealed class RateLimiter(NeotomaDatabase database, RateLimitOptions optio
 
         var now = timeProvider.GetUtcNow();
         var window = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute, 0, TimeSpan.Zero);
-        var hits = await RateLimitStore.HitAsync(database, $"{endpoint}:{clientIp}", window, cancellationToken);
+        var hits = await RateLimitStore.HitAsync(database, $"{endpoint}:{Bucket(clientIp)}", window, cancellationToken);
         if (hits > limit)
         {
             var retryAfter = (int)Math.Ceiling((window.AddMinutes(1) - now).TotalSeconds);
@@ -61,5 +61,26 @@ public sealed class RateLimiter(NeotomaDatabase database, RateLimitOptions optio
                 $"Too many requests: {endpoint} allows {limit} per minute from one client. Wait {retryAfter} s and retry; check for request loops or scripts.",
                 retryAfter);
         }
+    }
+
+    /// <summary>
+    /// Whose budget a request spends: an IPv4 address, or an IPv6 address's /64. One subscriber or host is
+    /// given a whole /64 (RFC 6177), so counting each IPv6 address alone would give one client 2^64 budgets.
+    /// </summary>
+    internal static string Bucket(string clientIp)
+    {
+        if (!System.Net.IPAddress.TryParse(clientIp, out var address) || address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+        {
+            return clientIp;
+        }
+
+        if (address.IsIPv4MappedToIPv6)
+        {
+            return address.MapToIPv4().ToString();
+        }
+
+        var bytes = address.GetAddressBytes();
+        Array.Clear(bytes, 8, 8);
+        return new System.Net.IPAddress(bytes) + "/64";
     }
 }

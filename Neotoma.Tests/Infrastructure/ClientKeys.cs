@@ -57,10 +57,10 @@ public sealed class ClientKeys : IDisposable
     /// A JWS over <paramref name="claims"/>: RS256 and PS256 with the RSA key, ES256 with the EC key,
     /// HS256 keyed with the RSA public key's PEM (the algorithm-confusion forgery), none unsigned.
     /// </summary>
-    public string Sign(IDictionary<string, object> claims, string alg = "RS256", string? kid = null)
+    public string Sign(IDictionary<string, object> claims, string alg = "RS256", string? kid = null, string typ = "JWT")
     {
         kid ??= alg == "ES256" ? EcKid : RsaKid;
-        var header = Base64UrlEncoder.Encode(JsonSerializer.Serialize(new Dictionary<string, string> { ["alg"] = alg, ["typ"] = "JWT", ["kid"] = kid }));
+        var header = Base64UrlEncoder.Encode(JsonSerializer.Serialize(new Dictionary<string, string> { ["alg"] = alg, ["typ"] = typ, ["kid"] = kid }));
         var input = header + "." + Base64UrlEncoder.Encode(JsonSerializer.Serialize(claims));
         var bytes = Encoding.ASCII.GetBytes(input);
         var signature = alg switch

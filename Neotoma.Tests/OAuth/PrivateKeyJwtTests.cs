@@ -4,7 +4,9 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
 using ModelContextProtocol.Client;
+using Neotoma.Core.OAuth;
 using Neotoma.Core.Web;
 using Neotoma.Tests.Infrastructure;
 
@@ -138,6 +140,10 @@ public sealed class PrivateKeyJwtTests(ChatGptOAuthFixture fixture) : IClassFixt
     public static TheoryData<string, string, string> HostileAssertions => new()
     {
         { "wrong aud", "OAUTH_CLIENT_ASSERTION_INVALID", "aud must be the token endpoint" },
+        { "aud naming another server too", "OAUTH_CLIENT_ASSERTION_INVALID", "alone" },
+        { "typ of an ID-JAG", "OAUTH_CLIENT_ASSERTION_INVALID", "is not a client assertion's" },
+        { "exp past the year 9999", "OAUTH_CLIENT_ASSERTION_INVALID", "exp is more than 5 minutes ahead" },
+        { "nbf past the year 9999", "OAUTH_CLIENT_ASSERTION_INVALID", "nbf is in the future" },
         { "expired", "OAUTH_CLIENT_ASSERTION_INVALID", "it expired" },
         { "exp too far ahead", "OAUTH_CLIENT_ASSERTION_INVALID", "exp is more than 5 minutes ahead" },
         { "no jti", "OAUTH_CLIENT_ASSERTION_INVALID", "it has no jti" },
@@ -160,6 +166,9 @@ public sealed class PrivateKeyJwtTests(ChatGptOAuthFixture fixture) : IClassFixt
         switch (name)
         {
             case "wrong aud": claims["aud"] = "https://elsewhere.example/token"; break;
+            case "aud naming another server too": claims["aud"] = new[] { fixture.Issuer, "https://elsewhere.example" }; break;
+            case "exp past the year 9999": claims["exp"] = 99_999_999_999_999L; break;
+            case "nbf past the year 9999": claims["nbf"] = 99_999_999_999_999L; break;
             case "expired": claims["exp"] = DateTimeOffset.UtcNow.AddMinutes(-2).ToUnixTimeSeconds(); break;
             case "exp too far ahead": claims["exp"] = DateTimeOffset.UtcNow.AddMinutes(10).ToUnixTimeSeconds(); break;
             case "no jti": claims.Remove("jti"); break;
@@ -173,6 +182,7 @@ public sealed class PrivateKeyJwtTests(ChatGptOAuthFixture fixture) : IClassFixt
         {
             "signature of another payload" => string.Join('.', fixture.Keys.Sign(claims).Split('.')[..2]) + "." + fixture.Assertion().Split('.')[2],
             "not a JWT" => "not-a-jwt",
+            "typ of an ID-JAG" => fixture.Keys.Sign(claims, typ: "oauth-id-jag+jwt"),
             _ => fixture.Keys.Sign(claims, alg),
         };
 
@@ -337,5 +347,36 @@ public sealed class PrivateKeyJwtTests(ChatGptOAuthFixture fixture) : IClassFixt
         Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(tokens.AccessToken)).StatusCode);
         await AssertRefusedAsync(await RefreshAsync(tokens.RefreshToken, null, clientId), "OAUTH_CLIENT_ASSERTION_MISSING", "private_key_jwt");
         await OAuthFixture.ReadTokensAsync(await RefreshAsync(tokens.RefreshToken, fixture.Keys.Sign(ClientKeys.Claims(clientId, fixture.TokenEndpoint)), clientId));
+    }
+
+    /// <summary>
+    /// Key set URLs are chosen by whoever publishes a document, so the cache of key sets is bounded: past its
+    /// size the set that expires soonest leaves, and a set with more keys than an honest client publishes is refused.
+    /// </summary>
+    [Fact]
+    public async Task KeySetCache_IsBounded_AndAnOversizedSetIsRefused()
+    {
+        var urls = Enumerable.Range(0, 3).Select(i => $"https://chatgpt.com/oauth/bounded-{i}.json").ToArray();
+        foreach (var url in urls)
+        {
+            fixture.Documents.MapPublished(url, fixture.Keys.Jwks());
+        }
+
+        var jwks = new ClientJwks(fixture.Server.Services.GetRequiredService<IHttpClientFactory>(), new ClientJwksOptions { MaxCachedSets = 2 },
+            TimeProvider.System, NullLogger<ClientJwks>.Instance);
+        foreach (var url in urls)
+        {
+            Assert.NotEmpty(await jwks.GetAsync(url, CancellationToken.None));
+        }
+
+        Assert.Equal(2, jwks.CachedSets);
+
+        using var many = JsonDocument.Parse(fixture.Keys.Jwks());
+        var key = many.RootElement.GetProperty("keys")[0].GetRawText();
+        var oversized = "https://chatgpt.com/oauth/oversized.json";
+        fixture.Documents.MapPublished(oversized, "{\"keys\":[" + string.Join(",", Enumerable.Repeat(key, 17)) + "]}");
+        var refused = await Assert.ThrowsAsync<OAuthException>(() => jwks.GetAsync(oversized, CancellationToken.None));
+        Assert.Equal(OAuthErrorCode.OAUTH_CLIENT_JWKS_INVALID, refused.Code);
+        Assert.Contains("17 signing keys", refused.Message);
     }
 }

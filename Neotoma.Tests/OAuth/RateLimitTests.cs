@@ -76,6 +76,33 @@ public sealed class RateLimitTests(DatabaseFixture database) : IClassFixture<Dat
         Assert.NotEqual(HttpStatusCode.TooManyRequests, (await InitiateAsync(first, "203.0.113.8")).StatusCode);
     }
 
+    /// <summary>One host holds a whole IPv6 /64: its addresses share one budget, and another /64 has its own.</summary>
+    [Fact]
+    public async Task IPv6Addresses_OfOneSlash64_ShareOneBudget()
+    {
+        await database.AdminExecuteAsync("DELETE FROM mcp_oauth_rate_limits");
+        await using var server = await StartAsync(Settings(trustedProxies: 1));
+
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 1; i <= 5; i++)
+        {
+            statuses.Add((await InitiateAsync(server, $"2001:db8:aa:bb::{i:x}")).StatusCode);
+        }
+
+        Assert.DoesNotContain(HttpStatusCode.TooManyRequests, statuses);
+        await AssertRateLimitedAsync(await InitiateAsync(server, "2001:db8:aa:bb:ffff:1234:5678:9abc"));
+        Assert.NotEqual(HttpStatusCode.TooManyRequests, (await InitiateAsync(server, "2001:db8:aa:bc::1")).StatusCode);
+        Assert.NotEqual(HttpStatusCode.TooManyRequests, (await InitiateAsync(server, "203.0.113.50")).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("203.0.113.7", "203.0.113.7")]
+    [InlineData("2001:db8:aa:bb:1:2:3:4", "2001:db8:aa:bb::/64")]
+    [InlineData("::ffff:198.51.100.1", "198.51.100.1")]
+    [InlineData("unknown", "unknown")]
+    public void Bucket_IsTheIPv4Address_OrTheIPv6Slash64(string clientIp, string bucket) =>
+        Assert.Equal(bucket, Neotoma.Core.Security.RateLimiter.Bucket(clientIp));
+
     [Fact]
     public async Task WithoutTrustedProxies_ForwardedForIsIgnored()
     {
