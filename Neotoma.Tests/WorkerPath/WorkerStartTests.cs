@@ -63,4 +63,41 @@ public sealed class WorkerStartTests(DatabaseFixture database) : IClassFixture<D
             app.Delete(recursive: true);
         }
     }
+
+    /// <summary>
+    /// A deployment with bad settings: the worker, as Azure starts it, refuses to start and says every
+    /// bad setting at once, one line each, with the setting's name (what an operator reads in the log stream).
+    /// </summary>
+    [Fact]
+    public async Task WorkerWithBadSettings_RefusesToStart_NamingEveryBadSetting()
+    {
+        var port = FreePorts.Next();
+        var settings = SelfHostServer.TestSettings(new Uri($"http://127.0.0.1:{port}"));
+        settings[SettingNames.DatabaseConnectionString] = database.AppConnectionString;
+        settings[SettingNames.ApiBase] = "ftp://neotoma.example";
+        settings[SettingNames.PersonalTokenMaxDays] = "0";
+        var lines = new List<string>();
+
+        var failure = await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            await using var host = await FunctionsRpcHost.StartAsync(new FunctionsRpcHostOptions
+            {
+                AppDirectory = WorkerHostServer.AppDirectory,
+                Port = port,
+                Settings = settings,
+                StartTimeout = TimeSpan.FromSeconds(30),
+                Log = line => { lock (lines) { lines.Add(line.Message); } },
+            });
+        });
+
+        lock (lines)
+        {
+            var said = string.Join("\n", lines);
+            Assert.Contains(lines, line => line.StartsWith("neotoma: ", StringComparison.Ordinal) && line.Contains(SettingNames.ApiBase));
+            Assert.Contains(lines, line => line.StartsWith("neotoma: ", StringComparison.Ordinal) && line.Contains(SettingNames.PersonalTokenMaxDays));
+            Assert.DoesNotContain("   at ", said);
+        }
+
+        Assert.Contains("exited", failure.Message + failure.InnerException?.Message);
+    }
 }
