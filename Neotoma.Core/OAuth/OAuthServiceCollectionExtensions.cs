@@ -45,6 +45,7 @@ public static class OAuthServiceCollectionExtensions
         services.AddSingleton<BrowserSignIns>();
         services.AddSingleton<RememberedConsents>();
         services.AddSingleton<CallbackService>();
+        services.AddSingleton<Identities>();
         services.AddSingleton<TokenIssuer>();
         services.AddSingleton<TokenService>();
         services.AddSingleton<UpstreamSessionRefresher>();
