@@ -32,7 +32,10 @@ public sealed class EnterpriseFixture : OAuthFixture
     /// <summary>Registered, but not among the IdP's clients in ENTERPRISE_IDPS.</summary>
     public const string UntrustedClientId = "neotoma-enterprise-untrusted";
 
-    public const int JwtBearerLimit = 30;
+    /// <summary>Registered for the rate-limit test alone (the limit counts per client_id).</summary>
+    public const string BurstClientId = "neotoma-enterprise-burst";
+
+    public const int JwtBearerLimit = 60;
 
     public Dictionary<string, string> Secrets { get; } = [];
 
@@ -71,7 +74,7 @@ public sealed class EnterpriseFixture : OAuthFixture
         await base.InitializeAsync();
         var clients = Server.Services.GetRequiredService<EnterpriseClients>();
         foreach (var (id, method) in new[] { (BasicClientId, ClientSecrets.Basic), (PostClientId, ClientSecrets.Post), (OtherClientId, ClientSecrets.Basic),
-            (UntrustedClientId, ClientSecrets.Basic) })
+            (UntrustedClientId, ClientSecrets.Basic), (BurstClientId, ClientSecrets.Basic) })
         {
             Secrets[id] = (await clients.RegisterAsync("Acme assistant " + id, method, null, id, CancellationToken.None)).ClientSecret!;
         }

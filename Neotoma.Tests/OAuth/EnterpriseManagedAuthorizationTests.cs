@@ -1,8 +1,11 @@
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
+using Neotoma.Core.Errors;
+using Neotoma.Core.OAuth;
 using Neotoma.Tests.Infrastructure;
 
 namespace Neotoma.Tests.OAuth;
@@ -50,6 +53,33 @@ public sealed class EnterpriseManagedAuthorizationTests(EnterpriseFixture fixtur
         Assert.Equal(["urn:ietf:params:oauth:grant-profile:id-jag"],
             metadata.GetProperty("authorization_grant_profiles_supported").EnumerateArray().Select(e => e.GetString()));
         Assert.Contains("client_secret_basic", metadata.GetProperty("token_endpoint_auth_methods_supported").EnumerateArray().Select(e => e.GetString()));
+    }
+
+    // ---- Enterprise clients (the operator's verb) ----
+
+    [Fact]
+    public async Task EnterpriseClients_KeepOnlyTheSecretsHash_AndRefuseWhatCannotAuthenticate()
+    {
+        var clients = fixture.Server.Services.GetRequiredService<EnterpriseClients>();
+
+        var made = await clients.RegisterAsync("Acme bot", ClientSecrets.Post, null, null, CancellationToken.None);
+        var keyed = await clients.RegisterAsync("Acme signer", ClientAssertions.PrivateKeyJwt, "https://acme.example/jwks.json", null, CancellationToken.None);
+
+        Assert.StartsWith("ent_", made.ClientId);
+        Assert.Null(keyed.ClientSecret);
+        Assert.Equal(0L, await fixture.Database.AdminScalarAsync<long>(
+            "SELECT count(*) FROM mcp_oauth_clients WHERE client_secret_hash = @s", ("s", made.ClientSecret!)));
+        Assert.Equal(1L, await fixture.Database.AdminScalarAsync<long>(
+            "SELECT count(*) FROM mcp_oauth_clients WHERE client_id = @c AND enterprise AND client_secret_hash IS NOT NULL AND redirect_uris = '{}'",
+            ("c", made.ClientId)));
+        await Assert.ThrowsAsync<OAuthException>(() => clients.RegisterAsync("x", "none", null, null, CancellationToken.None));
+        await Assert.ThrowsAsync<OAuthException>(() => clients.RegisterAsync("x", ClientAssertions.PrivateKeyJwt, "http://acme.example/jwks", null, CancellationToken.None));
+        await Assert.ThrowsAsync<OAuthException>(() => clients.RegisterAsync("x", ClientSecrets.Basic, null, EnterpriseFixture.BasicClientId, CancellationToken.None));
+        // Not a client of the browser flow: the authorization endpoint does not know it.
+        var authorize = await fixture.App.Client.GetAsync(fixture.AuthorizeUrl(new OAuthFixture.RegisteredClient(made.ClientId, new Uri("http://127.0.0.1:8787/callback")),
+            OAuthFixture.NewPkce().Challenge));
+        Assert.Equal(HttpStatusCode.Unauthorized, authorize.StatusCode);
+        Assert.Contains("OAUTH_INVALID_CLIENT", await authorize.Content.ReadAsStringAsync());
     }
 
     // ---- The grant ---------------------------------------------------------------------------------------
@@ -105,6 +135,34 @@ public sealed class EnterpriseManagedAuthorizationTests(EnterpriseFixture fixtur
         var response = await fixture.GrantAsync(await fixture.MintAsync(claims), scope: "neotoma:read neotoma:write");
 
         Assert.Equal("neotoma:read", (await JsonOf(response)).GetProperty("scope").GetString());
+    }
+
+    [Fact]
+    public async Task OfficialTypeScriptClient_CrossAppAccessProvider_CallsAToolWithNoBrowserAfterTheIdPSignIn()
+    {
+        // The only browser step: the person signs in at the IdP in the MCP client's own sign-in.
+        var idToken = await fixture.IdTokenAsync("ted");
+
+        var run = await TypeScriptClient.RunAsync("enterprise.mjs", fixture.Resource,
+            (_, uri) => throw new InvalidOperationException("The enterprise flow asked for a browser: " + uri),
+            new Dictionary<string, string>
+            {
+                ["IDP_URL"] = fixture.IdpIssuer,
+                ["ID_TOKEN"] = idToken,
+                ["IDP_CLIENT_ID"] = EnterpriseFixture.IdpClientId,
+                ["IDP_CLIENT_SECRET"] = EnterpriseFixture.IdpClientSecret,
+                ["CLIENT_ID"] = EnterpriseFixture.BasicClientId,
+                ["CLIENT_SECRET"] = fixture.Secrets[EnterpriseFixture.BasicClientId],
+            });
+
+        Assert.Empty(run.Authorizations);
+        using var result = JsonDocument.Parse(run.Output["RESULT"]);
+        Assert.Contains("\"user_id\":\"ted\"", result.RootElement.GetProperty("content")[0].GetProperty("text").GetString());
+        using var tokens = JsonDocument.Parse(run.Output["RESULT_TOKENS"]);
+        Assert.False(tokens.RootElement.GetProperty("hasRefreshToken").GetBoolean());
+        Assert.Equal(1L, await fixture.Database.AdminScalarAsync<long>(
+            "SELECT count(*) FROM mcp_oauth_audit WHERE event = 'enterprise_access_granted' AND user_id = 'ted' AND client_id = @c",
+            ("c", EnterpriseFixture.BasicClientId)));
     }
 
     // ---- Refusals, each with its code ----------------------------------------------------------------------
@@ -223,6 +281,24 @@ public sealed class EnterpriseManagedAuthorizationTests(EnterpriseFixture fixtur
         var forged = parts[0] + "." + parts[1] + "." + parts[2][..^4] + (parts[2].EndsWith("AAAA", StringComparison.Ordinal) ? "BBBB" : "AAAA");
 
         await AssertRefusedAsync(await fixture.GrantAsync(forged), HttpStatusCode.BadRequest, "invalid_grant", "OAUTH_ID_JAG_INVALID");
+    }
+
+    [Fact]
+    public async Task TheGrant_IsRateLimitedPerClient()
+    {
+        // Counted per calendar minute: with twice the limit and one more, a 429 comes even if a minute turns meanwhile.
+        HttpResponseMessage? limited = null;
+        var before = 0;
+        for (; before <= 2 * EnterpriseFixture.JwtBearerLimit && limited is null; before++)
+        {
+            var response = await fixture.GrantAsync("not-even-a-jwt", EnterpriseFixture.BurstClientId);
+            limited = response.StatusCode == HttpStatusCode.TooManyRequests ? response : null;
+        }
+
+        Assert.NotNull(limited);
+        Assert.True(before > EnterpriseFixture.JwtBearerLimit, $"limited after {before} requests");
+        await AssertRefusedAsync(limited, HttpStatusCode.TooManyRequests, "rate_limited", "OAUTH_RATE_LIMITED");
+        Assert.NotNull(limited.Headers.RetryAfter);
     }
 
     [Fact]
