@@ -118,6 +118,7 @@ public sealed class IdJagGrant(
                 "The person revoked this client's access on Neotoma's connections page; it is refused until they allow it again there.");
         }
 
+        var clientName = await ClientStore.NameOfAsync(database, clientId, cancellationToken);
         string connectionId = "";
         var tokens = await database.InTransactionAsync(DbScope.OAuth, async (_, transaction) =>
         {
@@ -132,7 +133,7 @@ public sealed class IdJagGrant(
             else
             {
                 connectionId = "conn_" + OpaqueToken.New(16);
-                await GrantStore.CreateAsync(transaction, new NewConnection(connectionId, userId, now, clientId, ClientName: null, Scope: scope,
+                await GrantStore.CreateAsync(transaction, new NewConnection(connectionId, userId, now, clientId, ClientName: clientName, Scope: scope,
                     IdpIssuer: idp.Issuer), cancellationToken);
             }
 

@@ -68,6 +68,11 @@ public static class ClientStore
             reader => new StoredAuthentication(reader.GetString(0), reader.Text(1), reader.Text(2), reader.GetBoolean(3)),
             cancellationToken);
 
+    /// <summary>The name a client gave (its registration, document or operator's), null for an unknown client or one without.</summary>
+    public static async Task<string?> NameOfAsync(NeotomaDatabase database, string clientId, CancellationToken cancellationToken) =>
+        (await database.QueryListAsync(DbScope.OAuth, "SELECT client_name FROM mcp_oauth_clients WHERE client_id = @id",
+            parameters => parameters.AddWithValue("id", clientId), reader => reader.Text(0), cancellationToken)).FirstOrDefault();
+
     /// <summary>An enterprise client, registered by the operator (never through an endpoint); false when the client_id is taken.</summary>
     public static Task<bool> RegisterEnterpriseAsync(NeotomaDatabase database, NewEnterpriseClient client, DateTimeOffset now, CancellationToken cancellationToken) =>
         database.InTransactionAsync(DbScope.OAuth, async (_, transaction) =>

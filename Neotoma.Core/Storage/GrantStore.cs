@@ -2,8 +2,8 @@ using Npgsql;
 
 namespace Neotoma.Core.Storage;
 
-/// <summary>The row lock on a connection, held until its transaction ends.</summary>
-public sealed record ConnectionLock(string ConnectionId, string UserId, string? ClientId, bool Revoked);
+/// <summary>The row lock on a connection, held until its transaction ends (<see cref="Origin"/>: client, personal or enterprise).</summary>
+public sealed record ConnectionLock(string ConnectionId, string UserId, string? ClientId, bool Revoked, string Origin = "client");
 
 /// <summary>A connection as it is made: by a sign-in (a client's, or a Continue in a signed-in browser) or as a personal token.</summary>
 public sealed record NewConnection(
@@ -74,9 +74,9 @@ public static class GrantStore
     public static async Task<ConnectionLock?> LockAsync(NpgsqlTransaction transaction, string connectionId, CancellationToken cancellationToken)
     {
         await using var command = transaction.Command(
-            "SELECT user_id, client_id, revoked_at IS NOT NULL FROM mcp_oauth_connections WHERE connection_id = @id FOR UPDATE");
+            "SELECT user_id, client_id, revoked_at IS NOT NULL, origin FROM mcp_oauth_connections WHERE connection_id = @id FOR UPDATE");
         command.Parameters.AddWithValue("id", connectionId);
-        return await command.FirstAsync(reader => new ConnectionLock(connectionId, reader.GetString(0), reader.Text(1), reader.GetBoolean(2)), cancellationToken);
+        return await command.FirstAsync(reader => new ConnectionLock(connectionId, reader.GetString(0), reader.Text(1), reader.GetBoolean(2), reader.GetString(3)), cancellationToken);
     }
 
     /// <summary>
