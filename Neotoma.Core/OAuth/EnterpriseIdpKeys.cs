@@ -11,8 +11,8 @@ namespace Neotoma.Core.OAuth;
 /// The signing keys of the trusted enterprise IdPs, read from each one's OpenID discovery document and its
 /// <c>jwks_uri</c> (the operator named these issuers, so they are read like the upstream provider: https, or
 /// http on loopback for the dev provider). Kept per instance for an hour; a key id the kept set lacks means
-/// the IdP rotated its keys, so the set is read again at once, at most every 30 s per IdP, so forged key
-/// ids cannot make Neotoma hammer the IdP.
+/// the IdP rotated its keys, so the set is read again at once, out of turn at most every 30 s per IdP, so
+/// forged key ids cannot make Neotoma hammer the IdP.
 /// </summary>
 public sealed class EnterpriseIdpKeys(IHttpClientFactory httpClients, TimeProvider timeProvider, ILogger<EnterpriseIdpKeys> logger)
 {
@@ -24,6 +24,7 @@ public sealed class EnterpriseIdpKeys(IHttpClientFactory httpClients, TimeProvid
     private sealed record Entry(IReadOnlyList<SecurityKey> Keys, DateTimeOffset FetchedAt);
 
     private readonly ConcurrentDictionary<string, Entry> cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DateTimeOffset> forcedAt = new(StringComparer.Ordinal);
 
     /// <summary>The IdP's keys: kept while fresh, else read.</summary>
     public async Task<IReadOnlyList<SecurityKey>> GetAsync(string issuer, CancellationToken cancellationToken) =>
@@ -31,11 +32,16 @@ public sealed class EnterpriseIdpKeys(IHttpClientFactory httpClients, TimeProvid
             ? entry.Keys
             : await FetchAsync(issuer, cancellationToken);
 
-    /// <summary>The keys read again after an unknown key id; null when they were read within the last 30 s already.</summary>
-    public async Task<IReadOnlyList<SecurityKey>?> RefetchAsync(string issuer, CancellationToken cancellationToken) =>
-        cache.TryGetValue(issuer, out var entry) && timeProvider.GetUtcNow() - entry.FetchedAt < ForcedRefetchInterval
-            ? null
-            : await FetchAsync(issuer, cancellationToken);
+    /// <summary>
+    /// The keys read again after an unknown key id; null when they were read out of turn within the last 30 s
+    /// already (counted from the last read out of turn, not the last read: a rotation right after a read is seen at once).
+    /// </summary>
+    public async Task<IReadOnlyList<SecurityKey>?> RefetchAsync(string issuer, CancellationToken cancellationToken)
+    {
+        var now = timeProvider.GetUtcNow();
+        var last = forcedAt.GetOrAdd(issuer, DateTimeOffset.MinValue);
+        return now - last < ForcedRefetchInterval || !forcedAt.TryUpdate(issuer, now, last) ? null : await FetchAsync(issuer, cancellationToken);
+    }
 
     private async Task<IReadOnlyList<SecurityKey>> FetchAsync(string issuer, CancellationToken cancellationToken)
     {

@@ -302,6 +302,19 @@ public sealed class EnterpriseManagedAuthorizationTests(EnterpriseFixture fixtur
     }
 
     [Fact]
+    public async Task IdPThatRotatedItsKey_IsReadAgain_OnTheUnknownKid()
+    {
+        Assert.Equal(HttpStatusCode.OK, (await fixture.GrantAsync(await fixture.MintAsync(fixture.GoodClaims("cal")))).StatusCode);
+
+        // A restarted dev provider signs with a new key (a new kid), as an IdP that rotated its keys.
+        await fixture.RestartProviderAsync();
+        var response = await fixture.GrantAsync(await fixture.MintAsync(fixture.GoodClaims("cal")));
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+        Assert.True(fixture.Logs.Lines.Count(l => l.Contains("Read enterprise IdP " + fixture.IdpIssuer, StringComparison.Ordinal)) >= 2);
+    }
+
+    [Fact]
     public async Task Refusals_AreAuditLinesWithTheirCode()
     {
         var claims = fixture.GoodClaims("bea");
