@@ -101,6 +101,30 @@ internal static class Cli
         return failed == 0 ? 0 : 1;
     }
 
+    /// <summary>
+    /// Registers a client for enterprise-managed authorization (an operator task, never an endpoint):
+    /// <c>--name</c>, <c>--auth client_secret_basic|client_secret_post|private_key_jwt</c>, <c>--jwks-uri</c> with
+    /// private_key_jwt, optionally <c>--client-id</c>. Prints the client_id and, once, the secret.
+    /// </summary>
+    public static async Task RegisterEnterpriseClientAsync(string[] args)
+    {
+        var builder = CreateBuilder(args);
+        builder.Services.AddNeotomaFunctions(builder.Configuration);
+        using var host = Checked(builder.Build());
+        var settings = builder.Configuration;
+        var client = await host.Services.GetRequiredService<Neotoma.Core.OAuth.EnterpriseClients>().RegisterAsync(
+            settings["name"] ?? "", settings["auth"] ?? Neotoma.Core.OAuth.ClientSecrets.Basic, settings["jwks-uri"], settings["client-id"], CancellationToken.None);
+        Console.WriteLine($"client_id: {client.ClientId}");
+        Console.WriteLine($"token_endpoint_auth_method: {client.Method}");
+        if (client.ClientSecret is { } secret)
+        {
+            Console.WriteLine($"client_secret: {secret}");
+            Console.WriteLine("(shown once: Neotoma keeps only its hash)");
+        }
+
+        Console.WriteLine("Add the client_id to the \"clients\" of its IdP in ENTERPRISE_IDPS.");
+    }
+
     public static async Task MigrateAsync(string[] args)
     {
         var builder = CreateBuilder(args);

@@ -34,6 +34,7 @@ public sealed class ConnectionsFunction(
                 [nameof(ConnectionsPage.Connections)] = await connections.ListAsync(session.UserId, cancellationToken),
                 [nameof(ConnectionsPage.Consents)] = await connections.ConsentsAsync(session.UserId, cancellationToken),
                 [nameof(ConnectionsPage.Activity)] = await connections.AuditAsync(session.UserId, cancellationToken),
+                [nameof(ConnectionsPage.Blocked)] = await connections.BlockedAsync(session.UserId, cancellationToken),
                 [nameof(ConnectionsPage.Now)] = timeProvider.GetUtcNow(),
             });
         }, cancellationToken);
@@ -42,11 +43,9 @@ public sealed class ConnectionsFunction(
     public Task<IActionResult> Revoke(
         [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "connections/revoke")] HttpRequest req,
         CancellationToken cancellationToken) =>
-        FormAsync(req, async (session, fields, clientIp) =>
-            await connections.RevokeAsync(session.UserId, OAuthParameters.Required(fields, "connection_id"), clientIp, cancellationToken)
-                ? new RedirectResult("/connections")
-                : throw new OAuthException(OAuthErrorCode.OAUTH_CONNECTION_NOT_FOUND, "You have no live connection with this id; nothing was changed."),
-            cancellationToken);
+        FormAsync(req, async (session, fields, clientIp) => BackToThePageOr(
+            await connections.RevokeAsync(session.UserId, OAuthParameters.Required(fields, "connection_id"), clientIp, cancellationToken),
+            "You have no live connection with this id; nothing was changed."), cancellationToken);
 
     /// <summary>Revoke all: every connection, personal token, remembered approval and web session of the person (this one included).</summary>
     [Function("ConnectionsRevokeAll")]
@@ -61,6 +60,15 @@ public sealed class ConnectionsFunction(
             await connections.RevokeAllAsync(session.UserId, clientIp, cancellationToken);
             return new RedirectResult("/connections");
         }, cancellationToken);
+
+    /// <summary>Allows a client the person blocked (by revoking its enterprise-granted access) to be granted access again.</summary>
+    [Function("ConnectionsAllow")]
+    public Task<IActionResult> Allow(
+        [HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "connections/allow")] HttpRequest req,
+        CancellationToken cancellationToken) =>
+        FormAsync(req, async (session, fields, clientIp) => BackToThePageOr(
+            await connections.AllowEnterpriseAsync(session.UserId, OAuthParameters.Required(fields, "client_id"), clientIp, cancellationToken),
+            "You have not blocked this client; nothing was changed."), cancellationToken);
 
     [Function("ConnectionsForget")]
     public Task<IActionResult> Forget(
@@ -89,6 +97,10 @@ public sealed class ConnectionsFunction(
                 [nameof(TokenCreatedPage.Now)] = timeProvider.GetUtcNow(),
             });
         }, cancellationToken);
+
+    /// <summary>Back to the page when the change was made; else what the person asked for was not there (OAUTH_CONNECTION_NOT_FOUND).</summary>
+    private static IActionResult BackToThePageOr(bool changed, string nothingChanged) =>
+        changed ? new RedirectResult("/connections") : throw new OAuthException(OAuthErrorCode.OAUTH_CONNECTION_NOT_FOUND, nothingChanged);
 
     /// <summary>A form post of this page: checked by <see cref="WebForms"/> before <paramref name="handle"/> runs.</summary>
     private Task<IActionResult> FormAsync(

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 using Neotoma.Functions;
 using Neotoma.Functions.SelfHost;
 
-// `selfhost`, `migrate`, `doctor` and `rotate-key` are this project's own verbs; anything else
+// `selfhost`, `migrate`, `doctor`, `rotate-key` and `register-enterprise-client` are this project's own verbs; anything else
 // is the Functions host launching its worker, which it does with its own arguments.
 switch (args.FirstOrDefault())
 {
@@ -18,6 +18,8 @@ switch (args.FirstOrDefault())
         return await Cli.RunAsync(() => Cli.DoctorAsync(args[1..]));
     case "rotate-key":
         return await Cli.RunAsync(() => Cli.RotateKeyAsync(args[1..]));
+    case "register-enterprise-client":
+        return await Cli.RunAsync(() => Cli.RegisterEnterpriseClientAsync(args[1..]));
 }
 
 var builder = FunctionsApplication.CreateBuilder(args);

@@ -7,7 +7,7 @@ using Neotoma.Functions.Http;
 
 namespace Neotoma.Functions;
 
-/// <summary>The token endpoint (RFC 6749 §3.2): authorization_code with PKCE, and refresh_token.</summary>
+/// <summary>The token endpoint (RFC 6749 §3.2): authorization_code with PKCE, refresh_token, and the JWT bearer grant with an ID-JAG.</summary>
 public sealed class TokenFunction(TokenService tokens, OAuthRequestGuard guard)
 {
     [Function("Token")]
@@ -17,7 +17,7 @@ public sealed class TokenFunction(TokenService tokens, OAuthRequestGuard guard)
         Cors.PublicApi(req, "POST") is { } preflight ? Task.FromResult(preflight) : guard.HandleAsync(req, RateLimitedEndpoint.Token, browser: false, async clientIp =>
         {
             var form = await RequestBody.ReadFormAsync(req, cancellationToken);
-            var response = await tokens.ExchangeAsync(form, clientIp, cancellationToken);
+            var response = await tokens.ExchangeAsync(form, clientIp, cancellationToken, req.Headers.Authorization.ToString() is { Length: > 0 } header ? header : null);
             OAuthResults.NoStore(req);
             return new JsonResult(response);
         }, cancellationToken);

@@ -32,6 +32,10 @@ public static class ActivityLines
             AuditEvents.WebSignIn => new("Signed in to this page", null, ""),
             AuditEvents.SignedOutEverywhere => new("Signed out everywhere", null, ""),
             AuditEvents.RevokedEverything => new("Revoked everything: every connection, personal token, remembered approval and session", null, ""),
+            AuditEvents.EnterpriseAccessGranted => new("", name, " was granted access by your organization's identity provider"),
+            AuditEvents.EnterpriseAccessRefused => new("", name, " was refused access from your organization's identity provider"),
+            AuditEvents.EnterpriseAccessBlocked => new("", name, " is blocked: your organization's identity provider can no longer grant it access"),
+            AuditEvents.EnterpriseAccessAllowed => new("", name, " may be granted access by your organization's identity provider again"),
             AuditEvents.ProviderEndedSignIn => new("Your identity provider ended a sign-in; its sessions ended and what it made was revoked", null, ""),
             _ => new(entry.Event, null, ""),
         };

@@ -34,10 +34,14 @@ public static class SettingNames
     public const string UpstreamClientSecret = "OIDC_CLIENT_SECRET";
     public const string UpstreamScopes = "OIDC_SCOPES";
 
+    /// <summary>JSON: the organizations' identity providers trusted to grant access with an ID-JAG (docs/configuration.md).</summary>
+    public const string EnterpriseIdps = "ENTERPRISE_IDPS";
+
     public const string RateLimitInitiate = "RATE_LIMIT_INITIATE_PER_MINUTE";
     public const string RateLimitCallback = "RATE_LIMIT_CALLBACK_PER_MINUTE";
     public const string RateLimitToken = "RATE_LIMIT_TOKEN_PER_MINUTE";
     public const string RateLimitRegister = "RATE_LIMIT_REGISTER_PER_MINUTE";
+    public const string RateLimitJwtBearer = "RATE_LIMIT_JWT_BEARER_PER_MINUTE";
     public const string RateLimitRevoke = "RATE_LIMIT_REVOKE_PER_MINUTE";
 
     /// <summary>Seconds to wait for the upstream provider (default 5) before answering OAUTH_UPSTREAM_UNAVAILABLE.</summary>

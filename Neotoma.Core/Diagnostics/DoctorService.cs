@@ -170,7 +170,8 @@ public sealed class DoctorService(IConfiguration configuration, HttpClient http,
             : "private_key_jwt: NOT advertised (confidential document clients such as ChatGPT are refused)";
         return $"iss in authorization responses: {(Says(metadata, "authorization_response_iss_parameter_supported") ? "advertised" : "NOT advertised")}; "
             + $"client ID metadata documents: {(Says(metadata, "client_id_metadata_document_supported") ? "advertised" : "NOT advertised")}; "
-            + $"client authentication: {(methods.Length == 0 ? "none listed" : string.Join(", ", methods))}; {privateKeyJwt}";
+            + $"client authentication: {(methods.Length == 0 ? "none listed" : string.Join(", ", methods))}; {privateKeyJwt}; "
+            + $"enterprise-managed authorization (ID-JAG): {(List(metadata, "authorization_grant_profiles_supported").Contains("urn:ietf:params:oauth:grant-profile:id-jag") ? "advertised" : "NOT advertised")}";
     }
 
     private DoctorCheck EncryptionKey()

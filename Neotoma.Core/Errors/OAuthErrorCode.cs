@@ -51,6 +51,30 @@ public enum OAuthErrorCode
     OAUTH_CLIENT_JWKS_INVALID,
     /// <summary>The client's jwks_uri did not answer (timeout, connection refused, HTTP 5xx): a dependency down, retried later.</summary>
     OAUTH_CLIENT_JWKS_UNAVAILABLE,
+    /// <summary>The JWT bearer grant from a client that did not prove who it is (a public client, or no client authentication).</summary>
+    OAUTH_ENTERPRISE_CLIENT_REQUIRED,
+    /// <summary>An ID-JAG that is not a JWT, is signed with another algorithm or key, or lacks a claim it needs (sub, jti, iat, exp).</summary>
+    OAUTH_ID_JAG_INVALID,
+    /// <summary>A JWT whose header typ is not oauth-id-jag+jwt (an ID token or access token sent as an ID-JAG).</summary>
+    OAUTH_ID_JAG_WRONG_TYPE,
+    /// <summary>An ID-JAG from an issuer not in ENTERPRISE_IDPS, from a tenant not allowed, or for a client that IdP may not grant.</summary>
+    OAUTH_ID_JAG_UNTRUSTED_ISSUER,
+    /// <summary>An ID-JAG whose aud is not Neotoma's issuer.</summary>
+    OAUTH_ID_JAG_WRONG_AUDIENCE,
+    /// <summary>An ID-JAG whose resource is not Neotoma's /mcp.</summary>
+    OAUTH_ID_JAG_WRONG_RESOURCE,
+    /// <summary>An ID-JAG past its exp, or issued too long ago or in the future.</summary>
+    OAUTH_ID_JAG_EXPIRED,
+    /// <summary>An ID-JAG whose jti was used before (each ID-JAG is good for one token request).</summary>
+    OAUTH_ID_JAG_REPLAYED,
+    /// <summary>An ID-JAG issued to another client than the one that authenticated the request.</summary>
+    OAUTH_ID_JAG_CLIENT_MISMATCH,
+    /// <summary>Nothing is left of the ID-JAG's scopes once intersected with the request's and the IdP's most.</summary>
+    OAUTH_ID_JAG_SCOPE_NOT_GRANTED,
+    /// <summary>The person revoked this client's enterprise-granted access on the connections page.</summary>
+    OAUTH_ENTERPRISE_ACCESS_REVOKED,
+    /// <summary>The enterprise IdP's discovery document or keys could not be read.</summary>
+    OAUTH_ENTERPRISE_IDP_UNAVAILABLE,
 }
 
 /// <summary>How an error is answered: HTTP status, RFC <c>error</c>, and for a passing outage the Retry-After seconds.</summary>
@@ -101,6 +125,19 @@ public static class OAuthErrors
         OAuthErrorCode.OAUTH_CLIENT_JWKS_INVALID => new(401, "invalid_client"),
         // The client's key host is down, not the client wrong: nothing is spent, and the same request works later.
         OAuthErrorCode.OAUTH_CLIENT_JWKS_UNAVAILABLE => new(503, "temporarily_unavailable", 5),
+        OAuthErrorCode.OAUTH_ENTERPRISE_CLIENT_REQUIRED => new(401, "invalid_client"),
+        // RFC 7523 §3.1: a JWT bearer assertion that does not hold is invalid_grant.
+        OAuthErrorCode.OAUTH_ID_JAG_INVALID => new(400, "invalid_grant"),
+        OAuthErrorCode.OAUTH_ID_JAG_WRONG_TYPE => new(400, "invalid_grant"),
+        OAuthErrorCode.OAUTH_ID_JAG_UNTRUSTED_ISSUER => new(400, "invalid_grant"),
+        OAuthErrorCode.OAUTH_ID_JAG_WRONG_AUDIENCE => new(400, "invalid_grant"),
+        OAuthErrorCode.OAUTH_ID_JAG_WRONG_RESOURCE => new(400, "invalid_grant"),
+        OAuthErrorCode.OAUTH_ID_JAG_EXPIRED => new(400, "invalid_grant"),
+        OAuthErrorCode.OAUTH_ID_JAG_REPLAYED => new(400, "invalid_grant"),
+        OAuthErrorCode.OAUTH_ID_JAG_CLIENT_MISMATCH => new(400, "invalid_grant"),
+        OAuthErrorCode.OAUTH_ID_JAG_SCOPE_NOT_GRANTED => new(400, "invalid_scope"),
+        OAuthErrorCode.OAUTH_ENTERPRISE_ACCESS_REVOKED => new(400, "invalid_grant"),
+        OAuthErrorCode.OAUTH_ENTERPRISE_IDP_UNAVAILABLE => new(503, "temporarily_unavailable", 5),
         _ => throw new ArgumentOutOfRangeException(nameof(code), code, null),
     };
 }

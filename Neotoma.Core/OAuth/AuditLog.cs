@@ -19,6 +19,10 @@ public static class AuditEvents
     public const string SignedOutEverywhere = "web_signed_out_everywhere";
     public const string RevokedEverything = "revoked_everything";
     public const string ProviderEndedSignIn = "provider_ended_sign_in";
+    public const string EnterpriseAccessGranted = "enterprise_access_granted";
+    public const string EnterpriseAccessRefused = "enterprise_access_refused";
+    public const string EnterpriseAccessBlocked = "enterprise_access_blocked";
+    public const string EnterpriseAccessAllowed = "enterprise_access_allowed";
 }
 
 public sealed record AuditEntry(

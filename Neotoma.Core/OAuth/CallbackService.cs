@@ -31,6 +31,7 @@ public sealed class CallbackService(
     RememberedConsents consents,
     BrowserSignIns signIns,
     UpstreamRevocations upstreamRevocations,
+    Identities identities,
     AuditLog audit,
     TimeProvider timeProvider,
     ILogger<CallbackService> logger)
@@ -87,7 +88,7 @@ public sealed class CallbackService(
             throw ToClientIfPossible(row, failure);
         }
 
-        var userId = identity.Subject;
+        var userId = await identities.OfUpstreamAsync(identity.Issuer, identity.Subject, identity.TenantId, identity.ObjectId, cancellationToken);
         var sameBrowser = row.BrowserBinding is not null && browserBinding is not null
             && TokenCipher.SameText(row.BrowserBinding, OpaqueToken.Hash(browserBinding));
         if (row.Flow == SignInFlows.Web)

@@ -7,8 +7,12 @@ using Neotoma.Core.Storage;
 
 namespace Neotoma.Core.OAuth;
 
-/// <summary>Who a token or revocation request comes from: the client it names, and whether it proved that with a client assertion.</summary>
-public sealed record ClientAuthentication(string? ClientId, bool ByAssertion);
+/// <summary>Who a token or revocation request comes from: the client it names, and whether it proved that with a client assertion or a client secret.</summary>
+public sealed record ClientAuthentication(string? ClientId, bool ByAssertion, bool BySecret = false)
+{
+    /// <summary>The client proved who it is (a confidential client), rather than only naming itself.</summary>
+    public bool Proven => ByAssertion || BySecret;
+}
 
 /// <summary>
 /// Client authentication with <c>private_key_jwt</c> (RFC 7523 §2.2 and §3, OpenID Connect Core §9)
@@ -243,13 +247,16 @@ public sealed class ClientAssertions(
             RequireSignedTokens = true,
             RequireExpirationTime = true,
             ValidateLifetime = true,
-            LifetimeValidator = (notBefore, expires, _, _) =>
-            {
-                var now = timeProvider.GetUtcNow().UtcDateTime;
-                return (notBefore is null || notBefore <= now + ClockSkew) && expires is not null && expires > now - ClockSkew;
-            },
+            LifetimeValidator = WithinSkew(timeProvider, ClockSkew),
             TryAllIssuerSigningKeys = true,
         });
+
+    /// <summary>A JWT's nbf and exp against <paramref name="timeProvider"/>'s clock (not the machine's, so tests can move it), <paramref name="skew"/> either way.</summary>
+    internal static LifetimeValidator WithinSkew(TimeProvider timeProvider, TimeSpan skew) => (notBefore, expires, _, _) =>
+    {
+        var now = timeProvider.GetUtcNow().UtcDateTime;
+        return (notBefore is null || notBefore <= now + skew) && expires is not null && expires > now - skew;
+    };
 
     /// <summary>How a client authenticates, as last stored: its registration, or the last fetch of its document.</summary>
     private Task<StoredAuthentication?> MethodOfAsync(string clientId, CancellationToken cancellationToken) =>

@@ -12,9 +12,11 @@ public sealed class DiscoveryDocuments(OAuthServerOptions options)
         ["revocation_endpoint"] = options.RevocationEndpoint,
         ["response_types_supported"] = new[] { "code" },
         ["response_modes_supported"] = new[] { "query" },
-        ["grant_types_supported"] = new[] { "authorization_code", "refresh_token" },
+        ["grant_types_supported"] = new[] { "authorization_code", "refresh_token", IdJagGrant.GrantType },
+        // Enterprise-managed authorization (MCP ext-auth): ID-JAGs are accepted with the JWT bearer grant.
+        ["authorization_grant_profiles_supported"] = new[] { IdJagGrant.Profile },
         ["code_challenge_methods_supported"] = new[] { "S256" },
-        ["token_endpoint_auth_methods_supported"] = ClientAssertions.AuthMethods,
+        ["token_endpoint_auth_methods_supported"] = EnterpriseClients.TokenEndpointAuthMethods,
         ["token_endpoint_auth_signing_alg_values_supported"] = ClientAssertions.SigningAlgorithms,
         ["revocation_endpoint_auth_methods_supported"] = ClientAssertions.AuthMethods,
         ["revocation_endpoint_auth_signing_alg_values_supported"] = ClientAssertions.SigningAlgorithms,

@@ -41,4 +41,17 @@ internal static partial class OAuthLog
 
     [LoggerMessage(EventId = 214, Level = LogLevel.Information, Message = "[MCP OAuth] Fetched client keys {JwksUri} ({KeyCount} signing key(s), kept {LifetimeSeconds} s)")]
     public static partial void ClientJwksFetched(ILogger logger, string jwksUri, int keyCount, long lifetimeSeconds);
+
+    [LoggerMessage(EventId = 215, Level = LogLevel.Information,
+        Message = "[MCP OAuth] Enterprise access granted: client {ClientId} for user {UserId} by {IdpIssuer} ({Scope}), connection: {ConnectionId}")]
+    public static partial void EnterpriseGranted(ILogger logger, string clientId, string userId, string idpIssuer, string scope, string connectionId);
+
+    [LoggerMessage(EventId = 216, Level = LogLevel.Warning, Message = "[MCP OAuth] ID-JAG refused for client {ClientId}: {ErrorCode} {Reason}")]
+    public static partial void IdJagRefused(ILogger logger, string clientId, OAuthErrorCode errorCode, string reason);
+
+    [LoggerMessage(EventId = 217, Level = LogLevel.Information, Message = "[MCP OAuth] Read enterprise IdP {Issuer} ({KeyCount} signing key(s))")]
+    public static partial void EnterpriseIdpRead(ILogger logger, string issuer, int keyCount);
+
+    [LoggerMessage(EventId = 218, Level = LogLevel.Information, Message = "[MCP OAuth] Registered enterprise client {ClientId} ({ClientName}, {Method})")]
+    public static partial void EnterpriseClientRegistered(ILogger logger, string clientId, string clientName, string method);
 }

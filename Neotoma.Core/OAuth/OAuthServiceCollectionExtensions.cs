@@ -34,6 +34,14 @@ public static class OAuthServiceCollectionExtensions
         services.AddSingleton(new ClientJwksOptions());
         services.AddSingleton<ClientJwks>();
         services.AddSingleton<ClientAssertions>();
+        services.AddSingleton<ClientSecrets>();
+
+        // Enterprise-managed authorization: the trusted IdPs (ENTERPRISE_IDPS), their keys, the ID-JAG grant, operator-registered clients.
+        services.AddSettingsOptions<EnterpriseIdpOptions>(configuration, EnterpriseIdpOptionsValidator.Bind, new EnterpriseIdpOptionsValidator());
+        services.AddHttpClient(EnterpriseIdpKeys.HttpClientName).ConfigureHttpClient(client => client.Timeout = TimeSpan.FromSeconds(5));
+        services.AddSingleton<EnterpriseIdpKeys>();
+        services.AddSingleton<IdJagGrant>();
+        services.AddSingleton<EnterpriseClients>();
 
         services.AddSingleton<UpstreamRevocations>();
         services.AddHostedService(sp => sp.GetRequiredService<UpstreamRevocations>());
@@ -45,6 +53,7 @@ public static class OAuthServiceCollectionExtensions
         services.AddSingleton<BrowserSignIns>();
         services.AddSingleton<RememberedConsents>();
         services.AddSingleton<CallbackService>();
+        services.AddSingleton<Identities>();
         services.AddSingleton<TokenIssuer>();
         services.AddSingleton<TokenService>();
         services.AddSingleton<UpstreamSessionRefresher>();

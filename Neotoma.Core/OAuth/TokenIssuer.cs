@@ -31,6 +31,22 @@ public sealed class TokenIssuer(OAuthServerOptions options, TimeProvider timePro
         return new TokenEndpointResponse(access, "Bearer", (int)options.AccessTokenLifetime.TotalSeconds, refresh, scope);
     }
 
+    /// <summary>
+    /// An access token alone, no refresh token, for a grant the client repeats instead of refreshing (an
+    /// enterprise IdP's ID-JAG): it lives <paramref name="lifetime"/>, never longer than any access token.
+    /// </summary>
+    public async Task<TokenEndpointResponse> IssueAccessOnlyAsync(NpgsqlTransaction transaction, string connectionId, string clientId, string userId,
+        string scope, TimeSpan lifetime, CancellationToken cancellationToken)
+    {
+        var now = timeProvider.GetUtcNow();
+        var capped = lifetime < options.AccessTokenLifetime ? lifetime : options.AccessTokenLifetime;
+        var access = OpaqueToken.New(32);
+        await GrantStore.InsertAsync(transaction, new NewToken(OpaqueToken.Hash(access), NewToken.Access, connectionId, connectionId, clientId, userId, scope,
+            options.Resource, now, now + capped), cancellationToken);
+        await ClientStore.TouchAsync(transaction, clientId, now, cancellationToken);
+        return new TokenEndpointResponse(access, "Bearer", (int)capped.TotalSeconds, null, scope);
+    }
+
     /// <summary>An access token alone for a personal connection the caller's transaction just made; the token, shown once.</summary>
     public async Task<string> IssuePersonalAsync(
         NpgsqlTransaction transaction, string connectionId, string clientId, string userId, string scope, DateTimeOffset expiresAt, CancellationToken cancellationToken)

@@ -12,7 +12,7 @@ public sealed record TokenEndpointResponse(
     [property: JsonPropertyName("access_token")] string AccessToken,
     [property: JsonPropertyName("token_type")] string TokenType,
     [property: JsonPropertyName("expires_in")] int ExpiresIn,
-    [property: JsonPropertyName("refresh_token")] string RefreshToken,
+    [property: JsonPropertyName("refresh_token"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? RefreshToken,
     [property: JsonPropertyName("scope")] string Scope);
 
 /// <summary>
@@ -29,15 +29,21 @@ public sealed class TokenService(
     TokenRevocation revocation,
     TokenIssuer issuer,
     ClientAssertions clientAssertions,
+    ClientSecrets clientSecrets,
+    IdJagGrant idJag,
     AuditLog audit,
     TimeProvider timeProvider,
     ILogger<TokenService> logger)
 {
-    public async Task<TokenEndpointResponse> ExchangeAsync(IEnumerable<KeyValuePair<string, StringValues>> form, string? clientIp, CancellationToken cancellationToken)
+    /// <param name="authorization">The request's Authorization header, for client_secret_basic.</param>
+    public async Task<TokenEndpointResponse> ExchangeAsync(
+        IEnumerable<KeyValuePair<string, StringValues>> form, string? clientIp, CancellationToken cancellationToken, string? authorization = null)
     {
         var p = OAuthParameters.SingleValued(form);
-        // A client that proves itself with an assertion may leave client_id out (RFC 7523 §3): the assertion names it.
-        if ((await clientAssertions.AuthenticateAsync(p, cancellationToken)).ClientId is { } clientId)
+        // A client that proves itself with an assertion may leave client_id out (RFC 7523 §3): the assertion names it;
+        // one with client_secret_basic names itself in the Authorization header.
+        var client = await clientSecrets.AuthenticateAsync(p, authorization, cancellationToken) ?? await clientAssertions.AuthenticateAsync(p, cancellationToken);
+        if (client.ClientId is { } clientId)
         {
             p["client_id"] = clientId;
         }
@@ -46,8 +52,10 @@ public sealed class TokenService(
         {
             "authorization_code" => await RedeemCodeAsync(p, cancellationToken),
             "refresh_token" => await RefreshAsync(p, clientIp, cancellationToken),
+            IdJagGrant.GrantType => await idJag.ExchangeAsync(p, client, clientIp, cancellationToken),
             null or "" => throw new OAuthException(OAuthErrorCode.OAUTH_INVALID_REQUEST, "grant_type is required."),
-            _ => throw new OAuthException(OAuthErrorCode.OAUTH_UNSUPPORTED_GRANT_TYPE, "grant_type must be authorization_code or refresh_token."),
+            _ => throw new OAuthException(OAuthErrorCode.OAUTH_UNSUPPORTED_GRANT_TYPE,
+                $"grant_type must be authorization_code, refresh_token or {IdJagGrant.GrantType}."),
         };
     }
 

@@ -9,6 +9,9 @@ public enum RateLimitedEndpoint
     Token,
     Register,
     Revoke,
+
+    /// <summary>The JWT bearer grant (ID-JAG), counted per client rather than per IP: an enterprise client's servers may share few addresses.</summary>
+    JwtBearer,
 }
 
 /// <summary>Requests per minute and client IP for each endpoint; 0 turns a limit off.</summary>
@@ -24,6 +27,8 @@ public sealed record RateLimitOptions
 
     public int RevokePerMinute { get; set; } = 20;
 
+    public int JwtBearerPerMinute { get; set; } = 60;
+
     public int LimitFor(RateLimitedEndpoint endpoint) => endpoint switch
     {
         RateLimitedEndpoint.Initiate => InitiatePerMinute,
@@ -31,6 +36,7 @@ public sealed record RateLimitOptions
         RateLimitedEndpoint.Token => TokenPerMinute,
         RateLimitedEndpoint.Register => RegisterPerMinute,
         RateLimitedEndpoint.Revoke => RevokePerMinute,
+        RateLimitedEndpoint.JwtBearer => JwtBearerPerMinute,
         _ => throw new ArgumentOutOfRangeException(nameof(endpoint)),
     };
 }
@@ -42,6 +48,7 @@ public sealed record RateLimitOptions
 public sealed class RateLimiter(NeotomaDatabase database, RateLimitOptions options, TimeProvider timeProvider)
 {
     /// <summary>Counts this request; throws OAUTH_RATE_LIMITED (429) with the seconds until the window ends (its Retry-After) once over the limit.</summary>
+    /// <param name="clientIp">Who is counted: the client IP, or for <see cref="RateLimitedEndpoint.JwtBearer"/> the client_id.</param>
     public async Task HitAsync(RateLimitedEndpoint endpoint, string clientIp, CancellationToken cancellationToken)
     {
         var limit = options.LimitFor(endpoint);

@@ -60,8 +60,10 @@ public static class SecurityServiceCollectionExtensions
             limits.TokenPerMinute = Settings.Integer(settings, SettingNames.RateLimitToken, limits.TokenPerMinute);
             limits.RegisterPerMinute = Settings.Integer(settings, SettingNames.RateLimitRegister, limits.RegisterPerMinute);
             limits.RevokePerMinute = Settings.Integer(settings, SettingNames.RateLimitRevoke, limits.RevokePerMinute);
+            limits.JwtBearerPerMinute = Settings.Integer(settings, SettingNames.RateLimitJwtBearer, limits.JwtBearerPerMinute);
         }, new WholeNumbersValidator<RateLimitOptions>(configuration,
-            SettingNames.RateLimitInitiate, SettingNames.RateLimitCallback, SettingNames.RateLimitToken, SettingNames.RateLimitRegister, SettingNames.RateLimitRevoke));
+            SettingNames.RateLimitInitiate, SettingNames.RateLimitCallback, SettingNames.RateLimitToken, SettingNames.RateLimitRegister, SettingNames.RateLimitRevoke,
+            SettingNames.RateLimitJwtBearer));
         services.AddSingleton<RateLimiter>();
 
         services.AddSettingsOptions<ClientIpOptions>(configuration,

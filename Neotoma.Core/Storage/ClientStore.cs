@@ -11,8 +11,14 @@ public sealed record StoredClient(
     string ClientId, string? ClientName, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> GrantTypes, string? ApplicationType,
     DateTimeOffset? DocumentExpiresAt = null, string? DocumentETag = null, string TokenEndpointAuthMethod = "none", string? JwksUri = null);
 
-/// <summary>How a client authenticates at the token endpoint: <c>none</c>, or <c>private_key_jwt</c> with its keys at <see cref="JwksUri"/>.</summary>
-public readonly record struct StoredAuthentication(string Method, string? JwksUri);
+/// <summary>
+/// How a client authenticates at the token endpoint: <c>none</c>, <c>private_key_jwt</c> with its keys at
+/// <see cref="JwksUri"/>, or (an enterprise client) a secret whose SHA-256 is <see cref="SecretHash"/>.
+/// </summary>
+public readonly record struct StoredAuthentication(string Method, string? JwksUri, string? SecretHash = null, bool Enterprise = false);
+
+/// <summary>A client the operator registers for enterprise-managed authorization.</summary>
+public sealed record NewEnterpriseClient(string ClientId, string ClientName, string Method, string? JwksUri, string? SecretHash);
 
 /// <summary><c>mcp_oauth_clients</c>: the only code with SQL for it.</summary>
 public static class ClientStore
@@ -36,7 +42,7 @@ public static class ClientStore
     public static async Task<StoredClient?> FindRegisteredAsync(NeotomaDatabase database, string clientId, CancellationToken cancellationToken) =>
         (await database.QueryListAsync(DbScope.OAuth, """
             SELECT client_id, client_name, redirect_uris, grant_types, application_type
-            FROM mcp_oauth_clients WHERE client_id = @id AND document_expires_at IS NULL
+            FROM mcp_oauth_clients WHERE client_id = @id AND document_expires_at IS NULL AND NOT enterprise
             """,
             parameters => parameters.AddWithValue("id", clientId),
             reader => new StoredClient(reader.GetString(0), reader.Text(1), reader.GetFieldValue<string[]>(2), reader.GetFieldValue<string[]>(3), reader.Text(4)),
@@ -56,9 +62,10 @@ public static class ClientStore
 
     /// <summary>How a client authenticates, as last stored (its registration, or the last fetch of its document); null for an unknown client.</summary>
     public static Task<StoredAuthentication?> AuthenticationOfAsync(NeotomaDatabase database, string clientId, CancellationToken cancellationToken) =>
-        database.QuerySingleAsync(DbScope.OAuth, "SELECT token_endpoint_auth_method, jwks_uri FROM mcp_oauth_clients WHERE client_id = @id",
+        database.QuerySingleAsync(DbScope.OAuth,
+            "SELECT token_endpoint_auth_method, jwks_uri, client_secret_hash, enterprise FROM mcp_oauth_clients WHERE client_id = @id",
             parameters => parameters.AddWithValue("id", clientId),
-            reader => new StoredAuthentication(reader.GetString(0), reader.Text(1)),
+            reader => new StoredAuthentication(reader.GetString(0), reader.Text(1), reader.Text(2), reader.GetBoolean(3)),
             cancellationToken);
 
     /// <summary>
@@ -74,6 +81,25 @@ public static class ClientStore
                 parameters => parameters.AddWithValue("ids", clientIds.ToArray()),
                 reader => (Id: reader.GetString(0), ApplicationType: reader.Text(1), AuthMethod: reader.GetString(2)), cancellationToken))
             .ToDictionary(row => row.Id, row => (row.ApplicationType, row.AuthMethod));
+    /// <summary>The name a client gave (its registration, document or operator's), null for an unknown client or one without.</summary>
+    public static async Task<string?> NameOfAsync(NeotomaDatabase database, string clientId, CancellationToken cancellationToken) =>
+        (await database.QueryListAsync(DbScope.OAuth, "SELECT client_name FROM mcp_oauth_clients WHERE client_id = @id",
+            parameters => parameters.AddWithValue("id", clientId), reader => reader.Text(0), cancellationToken)).FirstOrDefault();
+
+    /// <summary>An enterprise client, registered by the operator (never through an endpoint); false when the client_id is taken.</summary>
+    public static Task<bool> RegisterEnterpriseAsync(NeotomaDatabase database, NewEnterpriseClient client, DateTimeOffset now, CancellationToken cancellationToken) =>
+        database.InTransactionAsync(DbScope.OAuth, async (_, transaction) =>
+        {
+            await using var command = transaction.Command("""
+                INSERT INTO mcp_oauth_clients (client_id, client_name, redirect_uris, grant_types, response_types, token_endpoint_auth_method,
+                                               created_at, jwks_uri, client_secret_hash, enterprise)
+                VALUES (@id, @name, '{}', '{urn:ietf:params:oauth:grant-type:jwt-bearer}', '{}', @method, @now, @jwksUri, @secret, true)
+                ON CONFLICT (client_id) DO NOTHING
+                """);
+            command.Parameters.With("id", client.ClientId).With("name", client.ClientName).With("method", client.Method).With("now", now)
+                .With("jwksUri", client.JwksUri).With("secret", client.SecretHash);
+            return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+        }, cancellationToken);
 
     /// <summary>Caches a fetched document (never over a dynamic registration of the same id).</summary>
     public static Task SaveDocumentAsync(NeotomaDatabase database, StoredClient client, DateTimeOffset now, CancellationToken cancellationToken) =>
@@ -110,7 +136,7 @@ public static class ClientStore
         await using var delete = transaction.Command("""
             DELETE FROM mcp_oauth_clients WHERE client_id IN (
                 SELECT client_id FROM mcp_oauth_clients cl
-                WHERE coalesce(cl.last_used_at, cl.created_at) < @now - @retention
+                WHERE coalesce(cl.last_used_at, cl.created_at) < @now - @retention AND NOT cl.enterprise
                   AND NOT EXISTS (SELECT 1 FROM mcp_oauth_connections c WHERE c.client_id = cl.client_id AND c.revoked_at IS NULL)
                 LIMIT @batch FOR UPDATE SKIP LOCKED)
             """);

@@ -2,15 +2,15 @@ using Npgsql;
 
 namespace Neotoma.Core.Storage;
 
-/// <summary>The row lock on a connection, held until its transaction ends.</summary>
-public sealed record ConnectionLock(string ConnectionId, string UserId, string? ClientId, bool Revoked);
+/// <summary>The row lock on a connection, held until its transaction ends (<see cref="Origin"/>: client, personal or enterprise).</summary>
+public sealed record ConnectionLock(string ConnectionId, string UserId, string? ClientId, bool Revoked, string Origin = "client");
 
 /// <summary>A connection as it is made: by a sign-in (a client's, or a Continue in a signed-in browser) or as a personal token.</summary>
 public sealed record NewConnection(
     string ConnectionId, string UserId, DateTimeOffset CreatedAt,
     string? ClientId = null, string? ClientName = null, string? RedirectUri = null, string? Scope = null,
     StoredUpstreamTokens? Upstream = null, bool Pending = false, string? SignInId = null,
-    bool Personal = false, DateTimeOffset? ExpiresAt = null);
+    bool Personal = false, DateTimeOffset? ExpiresAt = null, string? IdpIssuer = null);
 
 /// <summary>What revoking a connection took from it: the upstream tokens it held (the access token only while live) and its live access tokens' hashes.</summary>
 public sealed record RevokedConnection(string UserId, string? UpstreamRefresh, string? UpstreamAccess, IReadOnlyList<string> LiveAccessTokenHashes);
@@ -30,10 +30,10 @@ public sealed record SpentRefreshToken(string FamilyId, string ClientId, string 
 /// <summary>A live access token with the end that binds it (a personal token's maximum lifetime included).</summary>
 public readonly record struct LiveAccessToken(string UserId, string ClientId, string ConnectionId, string Scope, string Resource, DateTimeOffset ExpiresAt);
 
-/// <summary>A connection as its person sees it on the connections page.</summary>
+/// <summary>A connection as its person sees it on the connections page (<see cref="IdpIssuer"/>: the enterprise IdP that granted it).</summary>
 public sealed record ConnectionRow(
     string ConnectionId, string? ClientId, string? ClientName, string? RedirectUri, string? Scope, string Origin,
-    DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, DateTimeOffset? ExpiresAt);
+    DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, DateTimeOffset? ExpiresAt, string? IdpIssuer = null);
 
 /// <summary>
 /// The grant aggregate: <c>mcp_oauth_connections</c> (a person's sign-in for one client, with the
@@ -55,15 +55,18 @@ public static class GrantStore
     {
         await using var insert = transaction.Command("""
             INSERT INTO mcp_oauth_connections (connection_id, user_id, client_id, client_name, origin, refresh_token,
-                upstream_access_token, upstream_access_token_expires_at, created_at, last_used_at, expires_at, redirect_uri, scope, pending, sign_in_id)
-            VALUES (@id, @user, @client, @name, @origin, @refresh, @access, @accessExpires, @now, @lastUsed, @expires, @redirect, @scope, @pending, @signIn)
+                upstream_access_token, upstream_access_token_expires_at, created_at, last_used_at, expires_at, redirect_uri, scope, pending, sign_in_id,
+                idp_issuer)
+            VALUES (@id, @user, @client, @name, @origin, @refresh, @access, @accessExpires, @now, @lastUsed, @expires, @redirect, @scope, @pending, @signIn,
+                @idp)
             ON CONFLICT (connection_id) DO NOTHING
             """);
         insert.Parameters.With("id", connection.ConnectionId).With("user", connection.UserId).With("client", connection.ClientId)
-            .With("name", connection.ClientName).With("origin", connection.Personal ? "personal" : "client")
+            .With("name", connection.ClientName).With("origin", connection.Personal ? "personal" : connection.IdpIssuer is null ? "client" : "enterprise")
             .With("refresh", connection.Upstream?.Refresh).With("access", connection.Upstream?.Access).With("accessExpires", connection.Upstream?.AccessExpiresAt)
             .With("now", connection.CreatedAt).With("lastUsed", connection.Personal ? null : connection.CreatedAt).With("expires", connection.ExpiresAt)
-            .With("redirect", connection.RedirectUri).With("scope", connection.Scope).With("pending", connection.Pending).With("signIn", connection.SignInId);
+            .With("redirect", connection.RedirectUri).With("scope", connection.Scope).With("pending", connection.Pending).With("signIn", connection.SignInId)
+            .With("idp", connection.IdpIssuer);
         return await insert.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 
@@ -71,9 +74,9 @@ public static class GrantStore
     public static async Task<ConnectionLock?> LockAsync(NpgsqlTransaction transaction, string connectionId, CancellationToken cancellationToken)
     {
         await using var command = transaction.Command(
-            "SELECT user_id, client_id, revoked_at IS NOT NULL FROM mcp_oauth_connections WHERE connection_id = @id FOR UPDATE");
+            "SELECT user_id, client_id, revoked_at IS NOT NULL, origin FROM mcp_oauth_connections WHERE connection_id = @id FOR UPDATE");
         command.Parameters.AddWithValue("id", connectionId);
-        return await command.FirstAsync(reader => new ConnectionLock(connectionId, reader.GetString(0), reader.Text(1), reader.GetBoolean(2)), cancellationToken);
+        return await command.FirstAsync(reader => new ConnectionLock(connectionId, reader.GetString(0), reader.Text(1), reader.GetBoolean(2), reader.GetString(3)), cancellationToken);
     }
 
     /// <summary>
@@ -146,14 +149,14 @@ public static class GrantStore
     public static Task<List<ConnectionRow>> ListAsync(NeotomaDatabase database, string userId, TimeSpan personalTokenMaxLifetime, CancellationToken cancellationToken) =>
         database.QueryListAsync(DbScope.ForUser(userId), """
             SELECT c.connection_id, c.client_id, c.client_name, c.redirect_uri, c.scope, c.origin, c.created_at, c.last_used_at,
-                   LEAST(c.expires_at, CASE WHEN c.origin = 'personal' THEN c.created_at + @personalMax END)
+                   LEAST(c.expires_at, CASE WHEN c.origin = 'personal' THEN c.created_at + @personalMax END), c.idp_issuer
             FROM mcp_oauth_connections c
             WHERE c.revoked_at IS NULL AND NOT c.pending
             ORDER BY c.created_at DESC
             """,
             parameters => parameters.AddWithValue("personalMax", personalTokenMaxLifetime),
             reader => new ConnectionRow(reader.GetString(0), reader.Text(1), reader.Text(2), reader.Text(3), reader.Text(4), reader.GetString(5),
-                reader.At(6), reader.Time(7), reader.Time(8)),
+                reader.At(6), reader.Time(7), reader.Time(8), reader.Text(9)),
             cancellationToken);
 
     /// <summary>
@@ -192,6 +195,32 @@ public static class GrantStore
             """);
         inherit.Parameters.With("user", userId).With("client", clientId).With("id", connectionId);
         await inherit.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// The person's live connection of a client (any origin: a document client the person also approved in
+    /// the browser keeps one connection), locked; null when there is none. The caller holds
+    /// <see cref="QueueRedemptionAsync"/>'s lock, so no other grant makes one meanwhile.
+    /// </summary>
+    public static async Task<string?> LockLiveOfClientAsync(NpgsqlTransaction transaction, string userId, string clientId, CancellationToken cancellationToken) =>
+        (await LockLiveAsync(transaction, "user_id = @user AND client_id = @client AND NOT pending",
+            parameters => parameters.With("user", userId).With("client", clientId), cancellationToken)).FirstOrDefault();
+
+    /// <summary>
+    /// An enterprise IdP granted this connection again: what it granted now, by whom, and when. A connection
+    /// the person approved in the browser keeps the scope they approved (the token carries the grant's).
+    /// </summary>
+    public static async Task RegrantAsync(
+        NpgsqlTransaction transaction, string connectionId, string scope, string idpIssuer, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var update = transaction.Command("""
+            UPDATE mcp_oauth_connections SET last_used_at = @now,
+                scope = CASE WHEN origin = 'enterprise' THEN @scope ELSE scope END,
+                idp_issuer = CASE WHEN origin = 'enterprise' THEN @idp ELSE idp_issuer END
+            WHERE connection_id = @id
+            """);
+        update.Parameters.With("id", connectionId).With("scope", scope).With("idp", idpIssuer).With("now", now);
+        await update.ExecuteNonQueryAsync(cancellationToken);
     }
 
     /// <summary>A pending connection becomes live: its code was redeemed.</summary>

@@ -14,7 +14,11 @@ namespace Neotoma.Core.Upstream;
 
 public sealed record UpstreamTokens(string AccessToken, string? RefreshToken, string? IdToken, DateTimeOffset AccessTokenExpiresAt);
 
-public sealed record UpstreamIdentity(string Subject, string? Email, string? Name);
+/// <summary>
+/// Who signed in: the token's <see cref="Issuer"/> and <see cref="Subject"/>, and for Entra ID its tenant
+/// (<c>tid</c>) and object id (<c>oid</c>), which name the person the same way to every application.
+/// </summary>
+public sealed record UpstreamIdentity(string Subject, string? Email, string? Name, string Issuer = "", string? TenantId = null, string? ObjectId = null);
 
 public sealed record UpstreamClient(string ClientId, string? ClientSecret);
 
@@ -258,7 +262,8 @@ public sealed class UpstreamIdentityProvider
             }
 
             return new UpstreamIdentity(sub, claims.TryGetValue("email", out var email) ? email as string : null,
-                claims.TryGetValue("name", out var name) ? name as string : null);
+                claims.TryGetValue("name", out var name) ? name as string : null, metadata.Issuer,
+                claims.TryGetValue("tid", out var tid) ? tid as string : null, claims.TryGetValue("oid", out var oid) ? oid as string : null);
         }
     }
 

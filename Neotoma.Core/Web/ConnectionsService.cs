@@ -4,12 +4,13 @@ using Neotoma.Core.Storage;
 
 namespace Neotoma.Core.Web;
 
-/// <summary>One live connection as its person sees it.</summary>
+/// <summary>One live connection as its person sees it; <see cref="IdpIssuer"/>: the organization's IdP that granted it (origin enterprise).</summary>
 /// <param name="ApplicationType">What the client said it is (<c>native</c>, <c>web</c>), or null when it did not say.</param>
 /// <param name="SignsRequests">Whether the client proves itself with a signed key (<c>private_key_jwt</c>), not by PKCE alone.</param>
 public sealed record ConnectionView(
     string ConnectionId, string? ClientId, string? ClientName, string? RedirectUri, string? Scope, string Origin,
-    DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, DateTimeOffset? ExpiresAt, string? ApplicationType = null, bool SignsRequests = false)
+    DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, DateTimeOffset? ExpiresAt, string? IdpIssuer = null, string? ApplicationType = null,
+    bool SignsRequests = false)
 {
     /// <summary>Who vouches for <see cref="ClientName"/>: see <see cref="ClientRecord.DocumentHostOf"/>.</summary>
     public string? DocumentHost => ClientRecord.DocumentHostOf(ClientId);
@@ -20,6 +21,9 @@ public sealed record ConnectionView(
 /// connection's, or (for an event without one) the latest the person's connections gave that client.
 /// </summary>
 public sealed record AuditView(DateTimeOffset At, string Event, string? ClientId, string? ClientIp, bool Success, string? ErrorCode, string? ClientName = null);
+
+/// <summary>A client whose enterprise-granted access the person revoked (blocked until they allow it again).</summary>
+public sealed record BlockedClientView(string ClientId, string? ClientName, DateTimeOffset BlockedAt);
 
 public sealed record ConsentView(string ClientId, string? ClientName, string RedirectUri, string Scope, DateTimeOffset ApprovedAt)
 {
@@ -59,8 +63,32 @@ public sealed class ConnectionsService(
         {
             var client = row.ClientId is { } id && clients.TryGetValue(id, out var found) ? found : default;
             return new ConnectionView(row.ConnectionId, row.ClientId, row.ClientName, row.RedirectUri, row.Scope, row.Origin,
-                row.CreatedAt, row.LastUsedAt, row.ExpiresAt, client.ApplicationType, client.AuthMethod == "private_key_jwt");
+                row.CreatedAt, row.LastUsedAt, row.ExpiresAt, row.IdpIssuer, client.ApplicationType, client.AuthMethod == "private_key_jwt");
         }).ToList();
+    }
+
+    /// <summary>The clients whose enterprise-granted access the person revoked, newest first, with their names.</summary>
+    public async Task<List<BlockedClientView>> BlockedAsync(string userId, CancellationToken cancellationToken)
+    {
+        var blocked = new List<BlockedClientView>();
+        foreach (var (clientId, at) in await EnterpriseBlockStore.ListAsync(database, userId, cancellationToken))
+        {
+            blocked.Add(new BlockedClientView(clientId, await ClientStore.NameOfAsync(database, clientId, cancellationToken), at));
+        }
+
+        return blocked;
+    }
+
+    /// <summary>The person allows a client they blocked to be granted access by their organization's IdP again.</summary>
+    public async Task<bool> AllowEnterpriseAsync(string userId, string clientId, string? clientIp, CancellationToken cancellationToken)
+    {
+        if (!await EnterpriseBlockStore.AllowAsync(database, userId, clientId, cancellationToken))
+        {
+            return false;
+        }
+
+        await audit.WriteAsync(new AuditEntry(AuditEvents.EnterpriseAccessAllowed, UserId: userId, ClientId: clientId, ClientIp: clientIp), cancellationToken);
+        return true;
     }
 
     public async Task<List<AuditView>> AuditAsync(string userId, CancellationToken cancellationToken) =>
@@ -88,17 +116,23 @@ public sealed class ConnectionsService(
             var locked = await TokenRevocation.LockConnectionAsync(connection, transaction, connectionId, cancellationToken);
             if (locked is null || locked.Revoked || locked.UserId != userId)
             {
-                return (Found: false, ClientId: (string?)null);
+                return (Found: false, ClientId: (string?)null, Blocked: false);
             }
 
             await revocation.RevokeConnectionAsync(connection, transaction, connectionId, reason, cancellationToken);
+            if (locked.Origin == "enterprise" && locked.ClientId is { } enterpriseClient)
+            {
+                // The client could fetch a fresh ID-JAG at once: revoked means blocked, until the person allows it again.
+                await EnterpriseBlockStore.BlockAsync(transaction, userId, enterpriseClient, timeProvider.GetUtcNow(), cancellationToken);
+            }
+
             if (locked.ClientId is { } clientId)
             {
                 // Revoked means revoked: the client must ask the person again, not come back through a remembered approval.
                 await ConsentStore.ForgetAsync(transaction, userId, clientId, redirectUri: null, cancellationToken);
             }
 
-            return (Found: true, locked.ClientId);
+            return (Found: true, locked.ClientId, Blocked: locked.Origin == "enterprise");
         }, cancellationToken);
 
         if (!clientId.Found)
@@ -107,6 +141,11 @@ public sealed class ConnectionsService(
         }
 
         await audit.WriteAsync(new AuditEntry(AuditEvents.ConnectionRevoked, connectionId, userId, clientId.ClientId, clientIp), cancellationToken);
+        if (clientId.Blocked)
+        {
+            await audit.WriteAsync(new AuditEntry(AuditEvents.EnterpriseAccessBlocked, connectionId, userId, clientId.ClientId, clientIp), cancellationToken);
+        }
+
         return true;
     }
 

@@ -109,6 +109,41 @@ public sealed class StartupConfigurationTests
     }
 
     [Fact]
+    public async Task EnterpriseIdps_EveryProblemIsNamed_AndEntraNeedsItsTenants()
+    {
+        var failures = await FailuresAsync((SettingNames.EnterpriseIdps, """
+            [{"issuer": "https://login.microsoftonline.com/organizations/v2.0", "tenants": ["common"], "clients": ["c"], "scopes": ["neotoma:read"]},
+             {"issuer": "https://login.microsoftonline.com/x/v2.0", "clients": ["c"], "scopes": ["neotoma:read"]},
+             {"issuer": "http://idp.example.com", "clients": ["c"], "scopes": ["neotoma:read"]},
+             {"issuer": "https://acme.okta.com", "clients": [], "scopes": ["admin"], "access_token_minutes": 600}]
+            """));
+
+        Assert.Contains(failures, f => f.Contains("tenant 'common' is not a tenant id", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("Entra ID needs tenants", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("issuer must be the IdP's issuer URL", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("clients must list", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("scopes must list", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("access_token_minutes must be 1 to 60", StringComparison.Ordinal));
+        Assert.All(failures, f => Assert.StartsWith(SettingNames.EnterpriseIdps, f));
+        Assert.Equal(6, failures.Count);
+        Assert.StartsWith("ENTERPRISE_IDPS is not JSON", Assert.Single(await FailuresAsync((SettingNames.EnterpriseIdps, "[{"))));
+    }
+
+    [Fact]
+    public void EnterpriseIdps_AWellFormedSetting_IsRead()
+    {
+        var options = EnterpriseIdpOptions.Parse("""
+            [{"issuer": "https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111/v2.0",
+              "tenants": ["11111111-1111-1111-1111-111111111111"], "clients": ["ent_a"], "scopes": ["neotoma:read"], "access_token_minutes": 5}]
+            """);
+
+        Assert.Empty(options.Problems);
+        var idp = Assert.Single(options.Idps);
+        Assert.Equal(TimeSpan.FromMinutes(5), idp.AccessTokenLifetime);
+        Assert.Equal(["11111111-1111-1111-1111-111111111111"], idp.Tenants);
+    }
+
+    [Fact]
     public async Task SeveralBadSettings_AreAllReportedAtOnce()
     {
         var failures = await FailuresAsync(

@@ -16,13 +16,15 @@ public sealed class DevIdentityProvider : IAsyncDisposable
     private readonly Process process;
     private readonly string redirectUri;
     private readonly bool enableRegistration;
+    private readonly IReadOnlyDictionary<string, string>? environment;
     private int disposed;
 
-    private DevIdentityProvider(Process process, Uri issuer, string redirectUri, bool enableRegistration)
+    private DevIdentityProvider(Process process, Uri issuer, string redirectUri, bool enableRegistration, IReadOnlyDictionary<string, string>? environment)
     {
         this.process = process;
         this.redirectUri = redirectUri;
         this.enableRegistration = enableRegistration;
+        this.environment = environment;
         Issuer = issuer;
     }
 
@@ -38,7 +40,7 @@ public sealed class DevIdentityProvider : IAsyncDisposable
     public async Task<DevIdentityProvider> RestartAsync()
     {
         await DisposeAsync();
-        return await StartAsync(redirectUri, enableRegistration, Issuer.Port);
+        return await StartAsync(redirectUri, enableRegistration, Issuer.Port, environment);
     }
 
     /// <summary>
@@ -87,7 +89,9 @@ public sealed class DevIdentityProvider : IAsyncDisposable
         kill.WaitForExit();
     }
 
-    public static async Task<DevIdentityProvider> StartAsync(string redirectUri, bool enableRegistration = false, int? port = null)
+    /// <param name="environment">More settings of the provider (IDP_ENTERPRISE_CLIENTS, for enterprise-managed authorization).</param>
+    public static async Task<DevIdentityProvider> StartAsync(
+        string redirectUri, bool enableRegistration = false, int? port = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         port ??= FreePorts.Next();
         var issuer = new Uri($"http://127.0.0.1:{port}");
@@ -105,6 +109,10 @@ public sealed class DevIdentityProvider : IAsyncDisposable
         start.Environment["IDP_REDIRECT_URIS"] = redirectUri;
         start.Environment["IDP_ENABLE_REGISTRATION"] = enableRegistration ? "1" : "0";
         start.Environment["IDP_DEV_CONTROLS"] = "1";
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
 
         var process = Process.Start(start) ?? throw new InvalidOperationException("node did not start");
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -126,7 +134,7 @@ public sealed class DevIdentityProvider : IAsyncDisposable
             throw new InvalidOperationException($"The dev OpenID provider did not start (is `npm ci` done in dev/idp?): {errors}");
         }
 
-        return new DevIdentityProvider(process, issuer, redirectUri, enableRegistration);
+        return new DevIdentityProvider(process, issuer, redirectUri, enableRegistration, environment);
     }
 
     public static string RepositoryRoot()

@@ -49,7 +49,8 @@ public class OAuthFixture : IAsyncLifetime
         await Database.InitializeAsync();
         await BeforeStartAsync();
         port = FreePorts.Next();
-        Provider = await DevIdentityProvider.StartAsync($"http://127.0.0.1:{port}/api/mcp/oauth/callback");
+        Provider = await DevIdentityProvider.StartAsync($"http://127.0.0.1:{port}/api/mcp/oauth/callback",
+            environment: ProviderEnvironment($"http://127.0.0.1:{port}"));
         App = await StartAppAsync();
     }
 
@@ -101,6 +102,9 @@ public class OAuthFixture : IAsyncLifetime
 
     /// <summary>The clock the worker host's timer schedules run on (worker-path fixtures only).</summary>
     protected virtual TimeProvider WorkerTime => TimeProvider.System;
+
+    /// <summary>More settings of the dev provider, given the issuer the app will have.</summary>
+    protected virtual IReadOnlyDictionary<string, string>? ProviderEnvironment(string appIssuer) => null;
 
     /// <summary>Runs before the provider and the app start (a derived fixture starts what the app needs).</summary>
     protected virtual Task BeforeStartAsync() => Task.CompletedTask;

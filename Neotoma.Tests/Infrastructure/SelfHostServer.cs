@@ -55,6 +55,7 @@ public sealed class SelfHostServer : IAppServer
         [SettingNames.RateLimitToken] = "0",
         [SettingNames.RateLimitRegister] = "0",
         [SettingNames.RateLimitRevoke] = "0",
+        [SettingNames.RateLimitJwtBearer] = "0",
         // Tests change token rows behind the app's back; AccessTokenCacheTests turns the cache on.
         [SettingNames.AccessTokenCacheSeconds] = "0",
     };

@@ -18,9 +18,10 @@ public sealed class DiscoveryTests(OAuthFixture fixture) : IClassFixture<OAuthFi
         Assert.Equal(fixture.Issuer + "/api/mcp/oauth/token", metadata.GetProperty("token_endpoint").GetString());
         Assert.Equal(fixture.Issuer + "/api/mcp/oauth/revoke", metadata.GetProperty("revocation_endpoint").GetString());
         Assert.Equal(["code"], Strings(metadata, "response_types_supported"));
-        Assert.Equal(["authorization_code", "refresh_token"], Strings(metadata, "grant_types_supported"));
+        Assert.Equal(["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"], Strings(metadata, "grant_types_supported"));
+        Assert.Equal(["urn:ietf:params:oauth:grant-profile:id-jag"], Strings(metadata, "authorization_grant_profiles_supported"));
         Assert.Equal(["S256"], Strings(metadata, "code_challenge_methods_supported"));
-        Assert.Equal(["none", "private_key_jwt"], Strings(metadata, "token_endpoint_auth_methods_supported"));
+        Assert.Equal(["none", "private_key_jwt", "client_secret_basic", "client_secret_post"], Strings(metadata, "token_endpoint_auth_methods_supported"));
         Assert.Equal(["none", "private_key_jwt"], Strings(metadata, "revocation_endpoint_auth_methods_supported"));
         Assert.Equal(["RS256", "ES256", "PS256"], Strings(metadata, "token_endpoint_auth_signing_alg_values_supported"));
         Assert.Equal(["neotoma:read", "neotoma:write", "mcp", "offline_access"], Strings(metadata, "scopes_supported"));

@@ -100,7 +100,8 @@ public sealed class PrivateKeyJwtTests(ChatGptOAuthFixture fixture) : IClassFixt
         var metadata = await fixture.Server.Client.GetFromJsonAsync<JsonElement>("/.well-known/oauth-authorization-server");
 
         string[] Strings(string member) => [.. metadata.GetProperty(member).EnumerateArray().Select(e => e.GetString()!)];
-        Assert.Equal(["none", "private_key_jwt"], Strings("token_endpoint_auth_methods_supported"));
+        // The secret methods are for the operator's enterprise clients (the JWT bearer grant) only.
+        Assert.Equal(["none", "private_key_jwt", "client_secret_basic", "client_secret_post"], Strings("token_endpoint_auth_methods_supported"));
         Assert.Equal(["none", "private_key_jwt"], Strings("revocation_endpoint_auth_methods_supported"));
         Assert.Equal(["RS256", "ES256", "PS256"], Strings("token_endpoint_auth_signing_alg_values_supported"));
     }

@@ -44,7 +44,8 @@ public sealed class DoctorTests(OAuthFixture fixture) : IClassFixture<OAuthFixtu
         var discovery = Check(checks, "discovery advertises registration");
         Assert.Contains("iss in authorization responses: advertised", discovery.Detail);
         Assert.Contains("client ID metadata documents: advertised", discovery.Detail);
-        Assert.Contains("client authentication: none, private_key_jwt; private_key_jwt: advertised (signed RS256, ES256, PS256; revocation: advertised)", discovery.Detail);
+        Assert.Contains("client authentication: none, private_key_jwt, client_secret_basic, client_secret_post; private_key_jwt: advertised (signed RS256, ES256, PS256; revocation: advertised)", discovery.Detail);
+        Assert.Contains("enterprise-managed authorization (ID-JAG): advertised", discovery.Detail);
         Assert.Equal(
             ["server reachable", "discovery advertises registration", "encryption key", "upstream OpenID provider", "database reachable",
              "migrations applied", "row-level security", "state cleanup running", "no stale OAuth states", "revocation channel"],

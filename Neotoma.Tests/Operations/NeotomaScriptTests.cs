@@ -246,6 +246,23 @@ public sealed class NeotomaScriptTests(ScriptFixture script, ITestOutputHelper o
     }
 
     [Fact]
+    public async Task RegisterEnterpriseClient_PrintsItsIdAndSecretOnce_AndRefusesWhatCannotAuthenticate()
+    {
+        using var made = await script.RunAsync("register-enterprise-client", "--name", "Acme assistant", "--client-id", "acme-verb-test");
+        Assert.True(made.ExitCode == 0, made.Output);
+        Assert.Contains("client_id: acme-verb-test", made.Output);
+        Assert.Contains("token_endpoint_auth_method: client_secret_basic", made.Output);
+        Assert.Matches(@"client_secret: [A-Za-z0-9_-]{43}", made.Output);
+
+        using var again = await script.RunAsync("register-enterprise-client", "--name", "Acme assistant", "--client-id", "acme-verb-test");
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains("exists already", again.Output);
+        using var keyless = await script.RunAsync("register-enterprise-client", "--name", "Signer", "--auth", "private_key_jwt");
+        Assert.Equal(1, keyless.ExitCode);
+        Assert.Contains("private_key_jwt needs --jwks-uri", keyless.Output);
+    }
+
+    [Fact]
     public async Task Idp_ServesTheProviderForFuncStart_CtrlCStopsIt()
     {
         using var idp = script.Start(arguments: "idp");
