@@ -154,7 +154,8 @@ public sealed class IdJagGrant(
                 $"alg {DisplayText.Printable(jwt.Alg ?? "(none)")} is not accepted; {string.Join(", ", ClientAssertions.SigningAlgorithms)} are");
         }
 
-        if (!jwt.Audiences.Any(audience => Identities.SameIssuer(audience, options.Issuer)))
+        // One audience, ours: an ID-JAG that also names another server could be replayed here by it.
+        if (jwt.Audiences.ToList() is not [var audience] || !Identities.SameIssuer(audience, options.Issuer))
         {
             throw Refusal(OAuthErrorCode.OAUTH_ID_JAG_WRONG_AUDIENCE, $"its aud must be this authorization server's issuer, {options.Issuer}");
         }
@@ -171,20 +172,21 @@ public sealed class IdJagGrant(
                 $"it was issued to client '{DisplayText.Printable(granted ?? "(none)")}', not to the client that authenticated this request");
         }
 
-        var now = timeProvider.GetUtcNow();
+        // Compared as seconds: a time past the year 9999 cannot become a DateTimeOffset, and is refused, not a 500.
+        var now = timeProvider.GetUtcNow().ToUnixTimeSeconds();
+        var skew = (long)ClockSkew.TotalSeconds;
+        var lifetime = (long)MaxLifetime.TotalSeconds;
         if (!jwt.TryGetPayloadValue<long>(JwtRegisteredClaimNames.Exp, out var exp) || !jwt.TryGetPayloadValue<long>(JwtRegisteredClaimNames.Iat, out var iat))
         {
             throw Refusal(OAuthErrorCode.OAUTH_ID_JAG_INVALID, "it has no exp or no iat");
         }
 
-        if (DateTimeOffset.FromUnixTimeSeconds(exp) <= now - ClockSkew)
+        if (exp <= now - skew)
         {
             throw Refusal(OAuthErrorCode.OAUTH_ID_JAG_EXPIRED, "it expired (exp is in the past); ask the IdP for a fresh one");
         }
 
-        var issuedAt = DateTimeOffset.FromUnixTimeSeconds(iat);
-        if (issuedAt > now + ClockSkew || issuedAt < now - MaxLifetime - ClockSkew
-            || DateTimeOffset.FromUnixTimeSeconds(exp) > issuedAt + MaxLifetime + ClockSkew)
+        if (iat > now + skew || iat < now - lifetime - skew || exp - iat > lifetime + skew)
         {
             throw Refusal(OAuthErrorCode.OAUTH_ID_JAG_EXPIRED,
                 $"iat is in the future, or it was issued or lives more than {MaxLifetime.TotalMinutes:0} minutes; an ID-JAG is for one token request, now");

@@ -172,8 +172,12 @@ public sealed class EnterpriseManagedAuthorizationTests(EnterpriseFixture fixtur
     {
         var claims = fixture.GoodClaims("rob");
         claims["aud"] = "https://other-as.example";
+        // Ours beside another server's: that server could replay it here.
+        var shared = fixture.GoodClaims("rob");
+        shared["aud"] = new[] { fixture.Issuer, "https://other-as.example" };
 
         await AssertRefusedAsync(await fixture.GrantAsync(await fixture.MintAsync(claims)), HttpStatusCode.BadRequest, "invalid_grant", "OAUTH_ID_JAG_WRONG_AUDIENCE");
+        await AssertRefusedAsync(await fixture.GrantAsync(await fixture.MintAsync(shared)), HttpStatusCode.BadRequest, "invalid_grant", "OAUTH_ID_JAG_WRONG_AUDIENCE");
     }
 
     [Fact]
@@ -205,9 +209,13 @@ public sealed class EnterpriseManagedAuthorizationTests(EnterpriseFixture fixtur
         (expired["iat"], expired["exp"]) = (now - 400, now - 100);
         var tooLong = fixture.GoodClaims("uma");
         tooLong["exp"] = now + 3600;
+        // Past the year 9999: refused like any other, never a 500.
+        var farFuture = fixture.GoodClaims("uma");
+        farFuture["exp"] = 99_999_999_999_999L;
 
         await AssertRefusedAsync(await fixture.GrantAsync(await fixture.MintAsync(expired)), HttpStatusCode.BadRequest, "invalid_grant", "OAUTH_ID_JAG_EXPIRED");
         await AssertRefusedAsync(await fixture.GrantAsync(await fixture.MintAsync(tooLong)), HttpStatusCode.BadRequest, "invalid_grant", "OAUTH_ID_JAG_EXPIRED");
+        await AssertRefusedAsync(await fixture.GrantAsync(await fixture.MintAsync(farFuture)), HttpStatusCode.BadRequest, "invalid_grant", "OAUTH_ID_JAG_EXPIRED");
     }
 
     [Fact]
