@@ -16,7 +16,8 @@ public sealed class RevokeFunction(TokenRevocation revocation, OAuthRequestGuard
         CancellationToken cancellationToken) =>
         Cors.PublicApi(req, "POST") is { } preflight ? Task.FromResult(preflight) : guard.HandleAsync(req, RateLimitedEndpoint.Revoke, browser: false, async _ =>
         {
-            await revocation.RevokeAsync(await RequestBody.ReadFormAsync(req, cancellationToken), cancellationToken);
+            await revocation.RevokeAsync(await RequestBody.ReadFormAsync(req, cancellationToken), cancellationToken,
+                req.Headers.Authorization.ToString() is { Length: > 0 } header ? header : null);
             OAuthResults.NoStore(req);
             return new OkResult();
         }, cancellationToken);

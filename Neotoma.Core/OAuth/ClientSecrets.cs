@@ -53,7 +53,7 @@ public sealed class ClientSecrets(NeotomaDatabase database, ILogger<ClientSecret
         var stored = await ClientStore.AuthenticationOfAsync(database, clientId, cancellationToken);
         // One answer for an unknown client, a wrong method and a wrong secret: nothing to probe.
         if (stored is not { SecretHash: { } hash } registered || registered.Method != method
-            || !CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(hash), Encoding.ASCII.GetBytes(OpaqueToken.Hash(secret))))
+            || !TokenCipher.SameText(hash, OpaqueToken.Hash(secret)))
         {
             throw Refuse(clientId, $"unknown client, wrong secret, or a client not registered for {method}");
         }

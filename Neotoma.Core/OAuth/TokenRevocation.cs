@@ -47,7 +47,7 @@ public enum RevocationReason
 /// NOTIFY, which is delivered when the revoking transaction commits (see <see cref="RevocationListener"/>).
 /// </summary>
 public sealed class TokenRevocation(
-    NeotomaDatabase database, AccessTokenCache cache, UpstreamRevocations upstreamRevocations, ClientAssertions clientAssertions, TimeProvider timeProvider,
+    NeotomaDatabase database, AccessTokenCache cache, UpstreamRevocations upstreamRevocations, ClientAssertions clientAssertions, ClientSecrets clientSecrets, TimeProvider timeProvider,
     ILogger<TokenRevocation> logger)
 {
     public const string Channel = "neotoma_revoked_tokens";
@@ -136,13 +136,18 @@ public sealed class TokenRevocation(
         return revoked;
     }
 
-    /// <summary>The revocation endpoint's form: <c>token</c>, and <c>client_id</c> when the client names itself.</summary>
-    public async Task RevokeAsync(IEnumerable<KeyValuePair<string, Microsoft.Extensions.Primitives.StringValues>> form, CancellationToken cancellationToken)
+    /// <summary>
+    /// The revocation endpoint's form: <c>token</c>, and <c>client_id</c> when the client names itself; a
+    /// confidential client authenticates as at the token endpoint (a secret, Basic or posted, or an assertion).
+    /// </summary>
+    /// <param name="authorization">The request's Authorization header, for client_secret_basic.</param>
+    public async Task RevokeAsync(
+        IEnumerable<KeyValuePair<string, Microsoft.Extensions.Primitives.StringValues>> form, CancellationToken cancellationToken, string? authorization = null)
     {
         var p = OAuthParameters.SingleValued(form);
         var token = OAuthParameters.Required(p, "token");
-        var client = await clientAssertions.AuthenticateAsync(p, cancellationToken);
-        await RevokeTokenAsync(token, client.ClientId, cancellationToken, client.ByAssertion);
+        var client = await clientSecrets.AuthenticateAsync(p, authorization, cancellationToken) ?? await clientAssertions.AuthenticateAsync(p, cancellationToken);
+        await RevokeTokenAsync(token, client.ClientId, cancellationToken, client.Proven);
     }
 
     /// <summary>

@@ -326,12 +326,12 @@ public static class GrantStore
         return await command.ExecuteScalarAsync(cancellationToken) is true;
     }
 
-    /// <summary>A token's kind, client and connection, and whether its client is confidential (private_key_jwt); null for an unknown token.</summary>
+    /// <summary>A token's kind, client and connection, and whether its client is confidential (it authenticates: a secret or a key); null for an unknown token.</summary>
     public static async Task<(string Kind, string ClientId, string? ConnectionId, bool ConfidentialClient)?> FindTokenAsync(
         NpgsqlTransaction transaction, string tokenHash, CancellationToken cancellationToken)
     {
         await using var find = transaction.Command("""
-            SELECT t.kind, t.client_id, t.connection_id, coalesce(c.token_endpoint_auth_method = 'private_key_jwt', false)
+            SELECT t.kind, t.client_id, t.connection_id, coalesce(c.token_endpoint_auth_method <> 'none', false)
             FROM mcp_oauth_tokens t LEFT JOIN mcp_oauth_clients c ON c.client_id = t.client_id WHERE t.token_hash = @hash
             """);
         find.Parameters.AddWithValue("hash", tokenHash);

@@ -104,6 +104,27 @@ public sealed class EnterpriseManagedAuthorizationTests(EnterpriseFixture fixtur
             "SELECT count(*) FROM mcp_oauth_audit WHERE event = 'enterprise_access_granted' AND user_id = 'nora' AND success"));
     }
 
+    /// <summary>
+    /// RFC 7009 §2.1: an enterprise client is confidential, so its token is revoked only at its proven request
+    /// (its secret, as at the token endpoint); anyone else holding the token is answered 200 and changes nothing.
+    /// </summary>
+    [Fact]
+    public async Task Revocation_OfAnEnterpriseClientsToken_NeedsTheClientsSecret()
+    {
+        var token = (await JsonOf(await fixture.GrantAsync(await fixture.IdJagAsync("pia")))).GetProperty("access_token").GetString()!;
+        var form = () => new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = token });
+
+        var unproven = await fixture.App.Client.PostAsync("/api/mcp/oauth/revoke", form());
+        Assert.Equal(HttpStatusCode.OK, unproven.StatusCode);
+        Assert.Contains("\"user_id\":\"pia\"", await CallWhoAmIAsync(token));
+
+        using var proven = new HttpRequestMessage(HttpMethod.Post, "/api/mcp/oauth/revoke") { Content = form() };
+        proven.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(EnterpriseFixture.BasicClientId + ":" + fixture.Secrets[EnterpriseFixture.BasicClientId])));
+        Assert.Equal(HttpStatusCode.OK, (await fixture.App.Client.SendAsync(proven)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.SendMcpAsync(token)).StatusCode);
+    }
+
     [Fact]
     public async Task EveryIdJag_ReusesThePersonsOneConnectionOfTheClient()
     {
