@@ -279,6 +279,19 @@ public sealed class EnterpriseManagedAuthorizationTests(EnterpriseFixture fixtur
             Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["grant_type"] = "urn:ietf:params:oauth:grant-type:jwt-bearer", ["assertion"] = idJag }),
         });
         await AssertRefusedAsync(wrongSecret, HttpStatusCode.Unauthorized, "invalid_client", "OAUTH_INVALID_CLIENT");
+
+        // RFC 6749 §2.3: one way of authenticating per request; the right secret with an assertion besides is refused too.
+        var twoWays = await fixture.App.Client.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/api/mcp/oauth/token")
+        {
+            Headers = { Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
+                Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(EnterpriseFixture.BasicClientId + ":" + fixture.Secrets[EnterpriseFixture.BasicClientId]))) },
+            Content = new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["grant_type"] = "urn:ietf:params:oauth:grant-type:jwt-bearer", ["assertion"] = idJag,
+                ["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", ["client_assertion"] = idJag,
+            }),
+        });
+        await AssertRefusedAsync(twoWays, HttpStatusCode.Unauthorized, "invalid_client", "OAUTH_INVALID_CLIENT");
     }
 
     [Fact]
