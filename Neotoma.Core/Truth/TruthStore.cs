@@ -345,8 +345,8 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         var observations = new List<ObservationRecord>();
         await using (var select = new NpgsqlCommand("""
             SELECT o.id, o.fields::text, o.source, o.source_priority, o.specificity, o.observed_at, o.created_at
-            FROM observations o JOIN entities e ON e.id = o.entity_id
-            WHERE e.id = @id OR e.merged_to = @id
+            FROM observations o
+            WHERE o.entity_id = @id OR o.entity_id IN (SELECT id FROM entities WHERE merged_to = @id)
             """, connection, transaction))
         {
             select.Parameters.AddWithValue("id", entityId);
@@ -385,29 +385,75 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         FieldsOf(reader.GetString(offset + 4)), reader.GetBoolean(offset + 5),
         reader.IsDBNull(offset + 6) ? null : reader.GetString(offset + 6), reader.GetFieldValue<DateTimeOffset>(offset + 7));
 
-    /// <summary>retrieve_entities' one statement; the benchmark runs it bare as the database's floor.</summary>
+    /// <summary>
+    /// retrieve_entities' statement without a search (the benchmark runs it bare as the database's
+    /// floor): a page read along entities_recent_idx (entities_type_recent_idx with a type), and the
+    /// total from the counts kept in entity_types, so neither grows with what the person has stored.
+    /// </summary>
     internal const string RetrieveEntitiesSql = $"""
-        SELECT {SummaryColumns}, count(*) OVER ()
+        SELECT {SummaryColumns},
+               (SELECT coalesce(sum(t.live_count + CASE WHEN @includeDeleted THEN t.deleted_count ELSE 0 END), 0)::bigint
+                FROM entity_types t WHERE @type::text IS NULL OR t.entity_type = @type)
         FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
         WHERE e.merged_to IS NULL
           AND (@includeDeleted OR e.deleted_at IS NULL)
           AND (@type::text IS NULL OR e.entity_type = @type)
-          AND (@search::text IS NULL OR e.normalized_name LIKE '%' || @search || '%'
-               OR EXISTS (SELECT 1 FROM unnest(e.normalized_aliases) a WHERE a LIKE '%' || @search || '%'))
         ORDER BY e.updated_at DESC, e.id
         LIMIT @limit OFFSET @offset
+        """;
+
+    /// <summary>
+    /// The same with a type given: its own statement, so that a prepared (generic) plan of one shape
+    /// never serves the other, whose index differs.
+    /// </summary>
+    private const string RetrieveEntitiesOfTypeSql = $"""
+        SELECT {SummaryColumns},
+               (SELECT coalesce(sum(t.live_count + CASE WHEN @includeDeleted THEN t.deleted_count ELSE 0 END), 0)::bigint
+                FROM entity_types t WHERE t.entity_type = @type)
+        FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
+        WHERE e.merged_to IS NULL
+          AND (@includeDeleted OR e.deleted_at IS NULL)
+          AND e.entity_type = @type
+        ORDER BY e.updated_at DESC, e.id
+        LIMIT @limit OFFSET @offset
+        """;
+
+    /// <summary>
+    /// A search: the person's entities newest first, names and aliases matched as they are read, and
+    /// the matches counted. Row-level security lets an index serve only leakproof operators ahead of
+    /// its own check, and LIKE is not one, so no trigram index can serve this under the policy: its
+    /// cost grows with the person's entities (never with other people's), see docs/storage.md.
+    /// </summary>
+    private const string SearchEntitiesSql = $"""
+        WITH matches AS MATERIALIZED (
+            SELECT e.id, e.updated_at FROM entities e
+            WHERE e.merged_to IS NULL
+              AND (@includeDeleted OR e.deleted_at IS NULL)
+              AND (@type::text IS NULL OR e.entity_type = @type)
+              AND (e.normalized_name LIKE '%' || @search || '%'
+                   OR EXISTS (SELECT 1 FROM unnest(e.normalized_aliases) a WHERE a LIKE '%' || @search || '%')))
+        SELECT {SummaryColumns}, (SELECT count(*) FROM matches)
+        FROM (SELECT id FROM matches ORDER BY updated_at DESC, id LIMIT @limit OFFSET @offset) page
+        JOIN entities e ON e.id = page.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id
+        ORDER BY e.updated_at DESC, e.id
         """;
 
     public async Task<EntityPage> RetrieveEntitiesAsync(string userId, string? entityType, string? search, int? limit, int? offset,
         bool includeDeleted, CancellationToken cancellationToken)
     {
         var (take, skip) = Page(limit, offset);
-        var rows = await database.QueryListAsync(DbScope.ForUser(userId), RetrieveEntitiesSql,
+        var searching = !string.IsNullOrWhiteSpace(search);
+        var sql = searching ? SearchEntitiesSql : entityType is null ? RetrieveEntitiesSql : RetrieveEntitiesOfTypeSql;
+        var rows = await database.QueryListAsync(DbScope.ForUser(userId), sql,
             parameters =>
             {
                 parameters.AddWithValue("includeDeleted", includeDeleted);
                 parameters.Add(EntityTypeFilter(entityType));
-                parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = string.IsNullOrWhiteSpace(search) ? DBNull.Value : EscapeLike(EntityIdentity.Normalize(search)) });
+                if (searching)
+                {
+                    parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = EscapeLike(EntityIdentity.Normalize(search!)) });
+                }
+
                 parameters.AddWithValue("limit", take);
                 parameters.AddWithValue("offset", skip);
             },
@@ -473,7 +519,8 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
             WHERE e.merged_to IS NULL AND e.deleted_at IS NULL
               AND (@type::text IS NULL OR e.entity_type = @type)
-              AND (e.id = @identifier OR e.normalized_name = @normalized OR @normalized = ANY (e.normalized_aliases))
+              AND (e.id = @identifier OR e.normalized_name = @normalized
+                   OR e.id IN (SELECT a.entity_id FROM entity_aliases a WHERE a.normalized_alias = @normalized))
             ORDER BY e.id = @identifier DESC, e.normalized_name = @normalized DESC, e.updated_at DESC
             LIMIT 20
             """,
@@ -489,12 +536,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
 
     public async Task<EntityTypeList> ListEntityTypesAsync(string userId, CancellationToken cancellationToken) =>
         new(await database.QueryListAsync(DbScope.ForUser(userId), """
-            SELECT t.entity_type, t.fields::text,
-                   (SELECT count(*) FROM entities e WHERE e.entity_type = t.entity_type AND e.merged_to IS NULL AND e.deleted_at IS NULL)
-            FROM (SELECT entity_type, fields FROM entity_types
-                  UNION SELECT DISTINCT entity_type, '{}'::jsonb FROM entities
-                        WHERE entity_type NOT IN (SELECT entity_type FROM entity_types)) t
-            ORDER BY t.entity_type
+            SELECT entity_type, fields::text, live_count FROM entity_types ORDER BY entity_type
             """,
             _ => { },
             reader => new EntityTypeView(reader.GetString(0), reader.GetInt64(2), JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(1))!),
@@ -508,8 +550,8 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             var liveId = await LiveIdAsync(connection, transaction, entityId, cancellationToken) ?? throw NotFound(entityId);
             await using var command = new NpgsqlCommand("""
                 SELECT o.id, o.entity_id, o.fields::text, o.source, o.specificity, o.observed_at
-                FROM observations o JOIN entities e ON e.id = o.entity_id
-                WHERE e.id = @id OR e.merged_to = @id
+                FROM observations o
+                WHERE o.entity_id = @id OR o.entity_id IN (SELECT id FROM entities WHERE merged_to = @id)
                 ORDER BY o.observed_at DESC, o.created_at DESC
                 LIMIT @limit OFFSET @offset
                 """, connection, transaction);
@@ -696,15 +738,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             throw new TruthInputException("from", "must not be after to");
         }
 
-        var rows = await database.QueryListAsync(DbScope.ForUser(userId), """
-            SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id
-            FROM timeline_events t JOIN entities e ON e.id = t.entity_id
-            WHERE e.deleted_at IS NULL
-              AND (@type::text IS NULL OR t.entity_type = @type)
-              AND (@from::timestamptz IS NULL OR t.event_at >= @from)
-              AND (@to::timestamptz IS NULL OR t.event_at <= @to)
-            ORDER BY t.event_at, t.id LIMIT @limit OFFSET @offset
-            """,
+        var rows = await database.QueryListAsync(DbScope.ForUser(userId), entityType is null ? TimelineSql : TimelineOfTypeSql,
             parameters =>
             {
                 parameters.Add(EntityTypeFilter(entityType));
@@ -719,6 +753,27 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         var (page, next) = Slice(rows, take, skip);
         return new TimelinePage(take, skip, next, page);
     }
+
+    /// <summary>
+    /// list_timeline_events along timeline_events_at_idx; from and to as bounds of that index (given
+    /// or not: the missing one is the end of time, so one prepared plan serves every call).
+    /// </summary>
+    private const string TimelineSql = """
+        SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id
+        FROM timeline_events t JOIN entities e ON e.id = t.entity_id
+        WHERE e.deleted_at IS NULL
+          AND t.event_at >= coalesce(@from::timestamptz, '-infinity') AND t.event_at <= coalesce(@to::timestamptz, 'infinity')
+        ORDER BY t.event_at, t.id LIMIT @limit OFFSET @offset
+        """;
+
+    /// <summary>The same for one type, along timeline_events_type_at_idx.</summary>
+    private const string TimelineOfTypeSql = """
+        SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id
+        FROM timeline_events t JOIN entities e ON e.id = t.entity_id
+        WHERE e.deleted_at IS NULL AND t.entity_type = @type
+          AND t.event_at >= coalesce(@from::timestamptz, '-infinity') AND t.event_at <= coalesce(@to::timestamptz, 'infinity')
+        ORDER BY t.event_at, t.id LIMIT @limit OFFSET @offset
+        """;
 
     private static async Task<T?> ScalarAsync<T>(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, string id, CancellationToken cancellationToken)
     {
