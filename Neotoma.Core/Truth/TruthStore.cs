@@ -341,12 +341,13 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     private static async Task RefreshSnapshotAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string userId, string entityId, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        // The observations of the entity and of every entity merged into it.
+        // The observations of the entity and of every entity merged into it: as a list of ids, each
+        // looked up by index (as an OR of the two, PostgreSQL read every observation of the person).
         var observations = new List<ObservationRecord>();
         await using (var select = new NpgsqlCommand("""
             SELECT o.id, o.fields::text, o.source, o.source_priority, o.specificity, o.observed_at, o.created_at
             FROM observations o
-            WHERE o.entity_id = @id OR o.entity_id IN (SELECT id FROM entities WHERE merged_to = @id)
+            WHERE o.entity_id = ANY (ARRAY(SELECT @id UNION ALL SELECT id FROM entities WHERE merged_to = @id))
             """, connection, transaction))
         {
             select.Parameters.AddWithValue("id", entityId);
@@ -406,7 +407,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     /// The same with a type given: its own statement, so that a prepared (generic) plan of one shape
     /// never serves the other, whose index differs.
     /// </summary>
-    private const string RetrieveEntitiesOfTypeSql = $"""
+    internal const string RetrieveEntitiesOfTypeSql = $"""
         SELECT {SummaryColumns},
                (SELECT coalesce(sum(t.live_count + CASE WHEN @includeDeleted THEN t.deleted_count ELSE 0 END), 0)::bigint
                 FROM entity_types t WHERE t.entity_type = @type)
@@ -424,7 +425,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     /// its own check, and LIKE is not one, so no trigram index can serve this under the policy: its
     /// cost grows with the person's entities (never with other people's), see docs/storage.md.
     /// </summary>
-    private const string SearchEntitiesSql = $"""
+    internal const string SearchEntitiesSql = $"""
         WITH matches AS MATERIALIZED (
             SELECT e.id, e.updated_at FROM entities e
             WHERE e.merged_to IS NULL
@@ -507,6 +508,20 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             return new EntitySnapshot(ReadSummary(reader), provenance, reader.GetInt32(9));
         }, cancellationToken);
 
+    /// <summary>retrieve_entity_by_identifier: the id by its primary key, the name and the alias (entity_aliases) by equality.</summary>
+    /// <remarks>Three lookups joined by UNION: as one OR, PostgreSQL reads every entity of the person.</remarks>
+    internal const string ByIdentifierSql = $"""
+        SELECT {SummaryColumns}
+        FROM (SELECT id FROM entities WHERE id = @identifier
+              UNION SELECT id FROM entities WHERE normalized_name = @normalized
+              UNION SELECT entity_id FROM entity_aliases WHERE normalized_alias = @normalized) found
+        JOIN entities e ON e.id = found.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id
+        WHERE e.merged_to IS NULL AND e.deleted_at IS NULL
+          AND (@type::text IS NULL OR e.entity_type = @type)
+        ORDER BY e.id = @identifier DESC, e.normalized_name = @normalized DESC, e.updated_at DESC
+        LIMIT 20
+        """;
+
     public async Task<EntityMatches> RetrieveByIdentifierAsync(string userId, string identifier, string? entityType, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(identifier))
@@ -514,16 +529,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             throw new TruthInputException("identifier", "is required: an entity id, a name or an alias");
         }
 
-        return new EntityMatches(await database.QueryListAsync(DbScope.ForUser(userId), $"""
-            SELECT {SummaryColumns}
-            FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
-            WHERE e.merged_to IS NULL AND e.deleted_at IS NULL
-              AND (@type::text IS NULL OR e.entity_type = @type)
-              AND (e.id = @identifier OR e.normalized_name = @normalized
-                   OR e.id IN (SELECT a.entity_id FROM entity_aliases a WHERE a.normalized_alias = @normalized))
-            ORDER BY e.id = @identifier DESC, e.normalized_name = @normalized DESC, e.updated_at DESC
-            LIMIT 20
-            """,
+        return new EntityMatches(await database.QueryListAsync(DbScope.ForUser(userId), ByIdentifierSql,
             parameters =>
             {
                 parameters.AddWithValue("identifier", identifier.Trim());
@@ -534,13 +540,23 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             cancellationToken));
     }
 
+    /// <summary>list_entity_types: the person's rows of entity_types, whose counts the entities' trigger keeps.</summary>
+    internal const string EntityTypesSql = "SELECT entity_type, fields::text, live_count FROM entity_types ORDER BY entity_type";
+
     public async Task<EntityTypeList> ListEntityTypesAsync(string userId, CancellationToken cancellationToken) =>
-        new(await database.QueryListAsync(DbScope.ForUser(userId), """
-            SELECT entity_type, fields::text, live_count FROM entity_types ORDER BY entity_type
-            """,
+        new(await database.QueryListAsync(DbScope.ForUser(userId), EntityTypesSql,
             _ => { },
             reader => new EntityTypeView(reader.GetString(0), reader.GetInt64(2), JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(1))!),
             cancellationToken));
+
+    /// <summary>list_observations: the entity's and those merged into it, newest first (observations_entity_recent_idx).</summary>
+    internal const string ObservationsSql = """
+        SELECT o.id, o.entity_id, o.fields::text, o.source, o.specificity, o.observed_at
+        FROM observations o
+        WHERE o.entity_id = ANY (ARRAY(SELECT @id UNION ALL SELECT id FROM entities WHERE merged_to = @id))
+        ORDER BY o.observed_at DESC, o.created_at DESC
+        LIMIT @limit OFFSET @offset
+        """;
 
     public Task<ObservationPage> ListObservationsAsync(string userId, string entityId, int? limit, int? offset, CancellationToken cancellationToken)
     {
@@ -548,13 +564,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         return database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
         {
             var liveId = await LiveIdAsync(connection, transaction, entityId, cancellationToken) ?? throw NotFound(entityId);
-            await using var command = new NpgsqlCommand("""
-                SELECT o.id, o.entity_id, o.fields::text, o.source, o.specificity, o.observed_at
-                FROM observations o
-                WHERE o.entity_id = @id OR o.entity_id IN (SELECT id FROM entities WHERE merged_to = @id)
-                ORDER BY o.observed_at DESC, o.created_at DESC
-                LIMIT @limit OFFSET @offset
-                """, connection, transaction);
+            await using var command = new NpgsqlCommand(ObservationsSql, connection, transaction);
             command.Parameters.AddWithValue("id", liveId);
             command.Parameters.AddWithValue("limit", take + 1);
             command.Parameters.AddWithValue("offset", skip);
@@ -758,7 +768,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     /// list_timeline_events along timeline_events_at_idx; from and to as bounds of that index (given
     /// or not: the missing one is the end of time, so one prepared plan serves every call).
     /// </summary>
-    private const string TimelineSql = """
+    internal const string TimelineSql = """
         SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id
         FROM timeline_events t JOIN entities e ON e.id = t.entity_id
         WHERE e.deleted_at IS NULL
@@ -767,7 +777,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         """;
 
     /// <summary>The same for one type, along timeline_events_type_at_idx.</summary>
-    private const string TimelineOfTypeSql = """
+    internal const string TimelineOfTypeSql = """
         SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id
         FROM timeline_events t JOIN entities e ON e.id = t.entity_id
         WHERE e.deleted_at IS NULL AND t.entity_type = @type

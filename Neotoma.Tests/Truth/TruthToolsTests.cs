@@ -190,6 +190,51 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
     }
 
     /// <summary>
+    /// Issue 26: the totals and counts come from counts kept as entities change, and aliases from rows
+    /// of their own; every path that changes an entity (store, delete, restore, merge) keeps them true.
+    /// </summary>
+    [Fact]
+    public async Task KeptCountsAndAliases_FollowStoreDeleteRestoreAndMerge()
+    {
+        await using var client = await fixture.ConnectAsync("kept-counts");
+        async Task<(long Total, long TypeCount, long WithDeleted)> CountsAsync()
+        {
+            var total = (await CallAsync(client, "retrieve_entities", new { entity_type = "pet" })).GetProperty("total").GetInt64();
+            var withDeleted = (await CallAsync(client, "retrieve_entities", new { entity_type = "pet", include_deleted = true })).GetProperty("total").GetInt64();
+            var type = (await CallAsync(client, "list_entity_types")).GetProperty("entity_types").EnumerateArray()
+                .Single(t => t.GetProperty("entity_type").GetString() == "pet").GetProperty("entity_count").GetInt64();
+            return (total, type, withDeleted);
+        }
+
+        var stored = await CallAsync(client, "store", new
+        {
+            entities = new object[]
+            {
+                new { entity_type = "pet", name = "Rex", aliases = new[] { "The Dog" } },
+                new { entity_type = "pet", name = "Rexy" },
+                new { entity_type = "pet", name = "Tom" },
+            },
+        });
+        var ids = stored.GetProperty("entities").EnumerateArray().Select(e => e.GetProperty("id").GetString()!).ToArray();
+        Assert.Equal((3, 3, 3), await CountsAsync());
+        await CallAsync(client, "store", new { entities = new[] { new { entity_type = "pet", name = "Rex" } } });
+        Assert.Equal((3, 3, 3), await CountsAsync());
+
+        await CallAsync(client, "delete_entity", new { entity_id = ids[2] });
+        Assert.Equal((2, 2, 3), await CountsAsync());
+        await CallAsync(client, "restore_entity", new { entity_id = ids[2] });
+        Assert.Equal((3, 3, 3), await CountsAsync());
+
+        await CallAsync(client, "merge_entities", new { source_entity_id = ids[1], target_entity_id = ids[0] });
+        Assert.Equal((2, 2, 2), await CountsAsync());
+        foreach (var alias in new[] { "the dog", "REXY" })
+        {
+            var found = (await CallAsync(client, "retrieve_entity_by_identifier", new { identifier = alias })).GetProperty("entities");
+            Assert.Equal(new[] { ids[0] }, found.EnumerateArray().Select(e => e.GetProperty("id").GetString()));
+        }
+    }
+
+    /// <summary>
     /// Statements run often enough are prepared once per pooled connection (Max Auto Prepare) and
     /// their plans reused; the user must still come from each transaction's own setting.
     /// </summary>
