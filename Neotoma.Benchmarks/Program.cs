@@ -187,8 +187,19 @@ if (groups.Contains("retrieve"))
     {
         var rows = await InTurnsAsync([new("floor", "retrieve statement (prepared)", Floor),
             new("neotoma", "tools/call retrieve_entities(100)", Http(neotomaUrl, token, Retrieve))], clients);
-        summary.Add(Ratio("retrieve_entities / database floor", rows[1], rows[0], clients, ">= 0.60" + (clients == 16 ? ", p99 <= 20 ms" : ""), 0.60,
-            clients == 16 ? rows[1].P99 <= 20 : true));
+        // Issue 26's target replaces the earlier ">= 0.60 of the floor": >= 0.40 of the database's floor at 16
+        // clients (the deciding floor is pgbench -M prepared against ./neotoma up; this prepared Npgsql floor
+        // in the same process is the second view); at 1 client the ratio is printed without a target.
+        if (clients == 16)
+        {
+            summary.Add(Ratio("retrieve_entities / database floor", rows[1], rows[0], clients, ">= 0.40", 0.40));
+        }
+        else
+        {
+            var line = $"retrieve_entities / database floor at  1 client(s): {rows[1].RequestsPerSecond / rows[0].RequestsPerSecond:F2} (no target at 1 client)";
+            Console.WriteLine(line);
+            summary.Add(line);
+        }
     }
 }
 
