@@ -386,35 +386,49 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         FieldsOf(reader.GetString(offset + 4)), reader.GetBoolean(offset + 5),
         reader.IsDBNull(offset + 6) ? null : reader.GetString(offset + 6), reader.GetFieldValue<DateTimeOffset>(offset + 7));
 
+    private const string RetrieveTotal = """
+        (SELECT coalesce(sum(t.live_count + CASE WHEN @includeDeleted THEN t.deleted_count ELSE 0 END), 0)::bigint
+         FROM entity_types t WHERE @type::text IS NULL OR t.entity_type = @type)
+        """;
+
     /// <summary>
     /// retrieve_entities' statement without a search (the benchmark runs it bare as the database's
     /// floor): a page read along entities_recent_idx (entities_type_recent_idx with a type), and the
     /// total from the counts kept in entity_types, so neither grows with what the person has stored.
+    /// Each shape (type or not, cursor or not) is its own statement, so that a prepared (generic) plan
+    /// of one shape never serves another, whose index or bound differs.
     /// </summary>
     internal const string RetrieveEntitiesSql = $"""
-        SELECT {SummaryColumns},
-               (SELECT coalesce(sum(t.live_count + CASE WHEN @includeDeleted THEN t.deleted_count ELSE 0 END), 0)::bigint
-                FROM entity_types t WHERE @type::text IS NULL OR t.entity_type = @type)
+        SELECT {SummaryColumns}, {RetrieveTotal}
         FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
-        WHERE e.merged_to IS NULL
-          AND (@includeDeleted OR e.deleted_at IS NULL)
-          AND (@type::text IS NULL OR e.entity_type = @type)
+        WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL)
         ORDER BY e.updated_at DESC, e.id
         LIMIT @limit OFFSET @offset
         """;
 
-    /// <summary>
-    /// The same with a type given: its own statement, so that a prepared (generic) plan of one shape
-    /// never serves the other, whose index differs.
-    /// </summary>
     internal const string RetrieveEntitiesOfTypeSql = $"""
-        SELECT {SummaryColumns},
-               (SELECT coalesce(sum(t.live_count + CASE WHEN @includeDeleted THEN t.deleted_count ELSE 0 END), 0)::bigint
-                FROM entity_types t WHERE t.entity_type = @type)
+        SELECT {SummaryColumns}, {RetrieveTotal}
         FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
-        WHERE e.merged_to IS NULL
-          AND (@includeDeleted OR e.deleted_at IS NULL)
-          AND e.entity_type = @type
+        WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL) AND e.entity_type = @type
+        ORDER BY e.updated_at DESC, e.id
+        LIMIT @limit OFFSET @offset
+        """;
+
+    /// <summary>The page after a cursor: the index read from the cursor's place on (newest first, then by id).</summary>
+    internal const string RetrieveEntitiesAfterSql = $"""
+        SELECT {SummaryColumns}, {RetrieveTotal}
+        FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
+        WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL)
+          AND e.updated_at <= @afterAt AND (e.updated_at < @afterAt OR e.id > @afterId)
+        ORDER BY e.updated_at DESC, e.id
+        LIMIT @limit OFFSET @offset
+        """;
+
+    internal const string RetrieveEntitiesOfTypeAfterSql = $"""
+        SELECT {SummaryColumns}, {RetrieveTotal}
+        FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
+        WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL) AND e.entity_type = @type
+          AND e.updated_at <= @afterAt AND (e.updated_at < @afterAt OR e.id > @afterId)
         ORDER BY e.updated_at DESC, e.id
         LIMIT @limit OFFSET @offset
         """;
@@ -440,11 +454,14 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         """;
 
     public async Task<EntityPage> RetrieveEntitiesAsync(string userId, string? entityType, string? search, int? limit, int? offset,
-        bool includeDeleted, CancellationToken cancellationToken)
+        bool includeDeleted, CancellationToken cancellationToken, string? cursor = null)
     {
         var (take, skip) = Page(limit, offset);
         var searching = !string.IsNullOrWhiteSpace(search);
-        var sql = searching ? SearchEntitiesSql : entityType is null ? RetrieveEntitiesSql : RetrieveEntitiesOfTypeSql;
+        var after = PageCursor.Read(cursor, PageCursor.Entities, offset, searching ? "search" : null);
+        var sql = searching ? SearchEntitiesSql
+            : entityType is null ? (after is null ? RetrieveEntitiesSql : RetrieveEntitiesAfterSql)
+            : after is null ? RetrieveEntitiesOfTypeSql : RetrieveEntitiesOfTypeAfterSql;
         var rows = await database.QueryListAsync(DbScope.ForUser(userId), sql,
             parameters =>
             {
@@ -455,7 +472,14 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
                     parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = EscapeLike(EntityIdentity.Normalize(search!)) });
                 }
 
-                parameters.AddWithValue("limit", take);
+                if (after is { } place)
+                {
+                    parameters.AddWithValue("afterAt", place.At);
+                    parameters.AddWithValue("afterId", place.Id);
+                }
+
+                // One row more than asked for tells whether another page follows.
+                parameters.AddWithValue("limit", take + 1);
                 parameters.AddWithValue("offset", skip);
             },
             reader => (Entity: ReadSummary(reader), Total: reader.GetInt64(8)),
@@ -463,7 +487,10 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
 
         // Past the end there is no row to carry the count: the total is unknown, and a caller asks again from offset 0.
         var total = rows.Count > 0 ? rows[0].Total : 0;
-        return new EntityPage(total, take, skip, skip + rows.Count < total ? skip + rows.Count : null, rows.Select(row => row.Entity).ToList());
+        var more = rows.Count > take;
+        var entities = rows.Take(take).Select(row => row.Entity).ToList();
+        return new EntityPage(total, take, skip, more && after is null ? skip + take : null, entities,
+            more && !searching ? PageCursor.Write(PageCursor.Entities, entities[^1].UpdatedAt, entities[^1].Id) : null);
     }
 
     /// <summary>A jsonb object of fields as the answers carry it.</summary>
@@ -740,28 +767,43 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     }
 
     public async Task<TimelinePage> ListTimelineAsync(string userId, string? entityType, DateTimeOffset? from, DateTimeOffset? to,
-        int? limit, int? offset, CancellationToken cancellationToken)
+        int? limit, int? offset, CancellationToken cancellationToken, string? cursor = null)
     {
         var (take, skip) = Page(limit, offset);
+        var after = PageCursor.Read(cursor, PageCursor.Timeline, offset, null);
+        long afterId = 0;
+        if (after is { } given && !long.TryParse(given.Id, NumberStyles.None, CultureInfo.InvariantCulture, out afterId))
+        {
+            throw new TruthInputException("cursor", "is not a next_cursor this list gave; ask again without it");
+        }
+
         if (from > to)
         {
             throw new TruthInputException("from", "must not be after to");
         }
 
-        var rows = await database.QueryListAsync(DbScope.ForUser(userId), entityType is null ? TimelineSql : TimelineOfTypeSql,
+        var sql = entityType is null ? (after is null ? TimelineSql : TimelineAfterSql) : after is null ? TimelineOfTypeSql : TimelineOfTypeAfterSql;
+        var rows = await database.QueryListAsync(DbScope.ForUser(userId), sql,
             parameters =>
             {
                 parameters.Add(EntityTypeFilter(entityType));
                 parameters.Add(new NpgsqlParameter("from", NpgsqlDbType.TimestampTz) { Value = (object?)from ?? DBNull.Value });
                 parameters.Add(new NpgsqlParameter("to", NpgsqlDbType.TimestampTz) { Value = (object?)to ?? DBNull.Value });
+                if (after is { } place)
+                {
+                    parameters.AddWithValue("afterAt", place.At);
+                    parameters.AddWithValue("afterId", afterId);
+                }
+
                 parameters.AddWithValue("limit", take + 1);
                 parameters.AddWithValue("offset", skip);
             },
-            reader => new TimelineEvent(reader.GetFieldValue<DateTimeOffset>(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
-                reader.GetString(4), reader.GetString(5)),
+            reader => (Event: new TimelineEvent(reader.GetFieldValue<DateTimeOffset>(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
+                reader.GetString(4), reader.GetString(5)), Id: reader.GetInt64(6)),
             cancellationToken);
         var (page, next) = Slice(rows, take, skip);
-        return new TimelinePage(take, skip, next, page);
+        return new TimelinePage(take, skip, after is null ? next : null, page.Select(row => row.Event).ToList(),
+            next is null ? null : PageCursor.Write(PageCursor.Timeline, page[^1].Event.EventAt, page[^1].Id.ToString(CultureInfo.InvariantCulture)));
     }
 
     /// <summary>
@@ -769,7 +811,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     /// or not: the missing one is the end of time, so one prepared plan serves every call).
     /// </summary>
     internal const string TimelineSql = """
-        SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id
+        SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id, t.id
         FROM timeline_events t JOIN entities e ON e.id = t.entity_id
         WHERE e.deleted_at IS NULL
           AND t.event_at >= coalesce(@from::timestamptz, '-infinity') AND t.event_at <= coalesce(@to::timestamptz, 'infinity')
@@ -778,9 +820,26 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
 
     /// <summary>The same for one type, along timeline_events_type_at_idx.</summary>
     internal const string TimelineOfTypeSql = """
-        SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id
+        SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id, t.id
         FROM timeline_events t JOIN entities e ON e.id = t.entity_id
         WHERE e.deleted_at IS NULL AND t.entity_type = @type
+          AND t.event_at >= coalesce(@from::timestamptz, '-infinity') AND t.event_at <= coalesce(@to::timestamptz, 'infinity')
+        ORDER BY t.event_at, t.id LIMIT @limit OFFSET @offset
+        """;
+
+    /// <summary>The page after a cursor: the index read from just past the cursor's (event_at, id).</summary>
+    internal const string TimelineAfterSql = """
+        SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id, t.id
+        FROM timeline_events t JOIN entities e ON e.id = t.entity_id
+        WHERE e.deleted_at IS NULL AND (t.event_at, t.id) > (@afterAt, @afterId)
+          AND t.event_at >= coalesce(@from::timestamptz, '-infinity') AND t.event_at <= coalesce(@to::timestamptz, 'infinity')
+        ORDER BY t.event_at, t.id LIMIT @limit OFFSET @offset
+        """;
+
+    internal const string TimelineOfTypeAfterSql = """
+        SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id, t.id
+        FROM timeline_events t JOIN entities e ON e.id = t.entity_id
+        WHERE e.deleted_at IS NULL AND t.entity_type = @type AND (t.event_at, t.id) > (@afterAt, @afterId)
           AND t.event_at >= coalesce(@from::timestamptz, '-infinity') AND t.event_at <= coalesce(@to::timestamptz, 'infinity')
         ORDER BY t.event_at, t.id LIMIT @limit OFFSET @offset
         """;
