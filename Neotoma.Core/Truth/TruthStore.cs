@@ -399,39 +399,35 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     /// of one shape never serves another, whose index or bound differs.
     /// </summary>
     internal const string RetrieveEntitiesSql = $"""
-        SELECT {SummaryColumns}, {RetrieveTotal}
-        FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
-        WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL)
-        ORDER BY e.updated_at DESC, e.id
-        LIMIT @limit OFFSET @offset
+        {RetrieveFrom}
+        {RetrieveOrder}
         """;
 
     internal const string RetrieveEntitiesOfTypeSql = $"""
-        SELECT {SummaryColumns}, {RetrieveTotal}
-        FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
-        WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL) AND e.entity_type = @type
-        ORDER BY e.updated_at DESC, e.id
-        LIMIT @limit OFFSET @offset
+        {RetrieveFrom} AND e.entity_type = @type
+        {RetrieveOrder}
         """;
 
     /// <summary>The page after a cursor: the index read from the cursor's place on (newest first, then by id).</summary>
     internal const string RetrieveEntitiesAfterSql = $"""
-        SELECT {SummaryColumns}, {RetrieveTotal}
-        FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
-        WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL)
-          AND e.updated_at <= @afterAt AND (e.updated_at < @afterAt OR e.id > @afterId)
-        ORDER BY e.updated_at DESC, e.id
-        LIMIT @limit OFFSET @offset
+        {RetrieveFrom} AND {RetrieveAfter}
+        {RetrieveOrder}
         """;
 
     internal const string RetrieveEntitiesOfTypeAfterSql = $"""
+        {RetrieveFrom} AND e.entity_type = @type AND {RetrieveAfter}
+        {RetrieveOrder}
+        """;
+
+    private const string RetrieveFrom = $"""
         SELECT {SummaryColumns}, {RetrieveTotal}
         FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
-        WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL) AND e.entity_type = @type
-          AND e.updated_at <= @afterAt AND (e.updated_at < @afterAt OR e.id > @afterId)
-        ORDER BY e.updated_at DESC, e.id
-        LIMIT @limit OFFSET @offset
+        WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL)
         """;
+
+    private const string RetrieveAfter = "e.updated_at <= @afterAt AND (e.updated_at < @afterAt OR e.id > @afterId)";
+
+    private const string RetrieveOrder = "ORDER BY e.updated_at DESC, e.id LIMIT @limit OFFSET @offset";
 
     /// <summary>
     /// A search: the person's entities newest first, names and aliases matched as they are read, and
