@@ -327,8 +327,28 @@ if (groups.Contains("scale"))
         have = Math.Max(have, size);
         Console.WriteLine($"-- {size:N0} entities of bench-user (and 100,000 of another person), filled in {fill.Elapsed.TotalSeconds:F1} s; load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
         var probe = size / 2;
+        // Half-way down the list: by offset PostgreSQL walks every entity before it; by cursor it starts there.
+        var middleAt = (await database.QueryListAsync(DbScope.ForUser(userId), "SELECT updated_at FROM entities WHERE id = @id",
+            p => p.AddWithValue("id", $"ent_scale_{probe}"), reader => reader.GetFieldValue<DateTimeOffset>(0), CancellationToken.None)).Single();
+        var middle = PageCursor.Write(PageCursor.Entities, middleAt, $"ent_scale_{probe}");
         var calls = new (string Name, string Tool, string Arguments, string Sql, Action<NpgsqlParameterCollection> Parameters)[]
         {
+            ("retrieve_entities(20) half-way by offset", "retrieve_entities", $$"""{"limit":20,"offset":{{probe}}}""", TruthStore.RetrieveEntitiesSql, p =>
+            {
+                p.AddWithValue("includeDeleted", false);
+                p.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
+                p.AddWithValue("limit", 21);
+                p.AddWithValue("offset", probe);
+            }),
+            ("retrieve_entities(20) half-way by cursor", "retrieve_entities", $$"""{"limit":20,"cursor":"{{middle}}"}""", TruthStore.RetrieveEntitiesAfterSql, p =>
+            {
+                p.AddWithValue("includeDeleted", false);
+                p.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
+                p.AddWithValue("afterAt", middleAt);
+                p.AddWithValue("afterId", $"ent_scale_{probe}");
+                p.AddWithValue("limit", 21);
+                p.AddWithValue("offset", 0);
+            }),
             ("retrieve_entities(20)", "retrieve_entities", """{"limit":20}""", TruthStore.RetrieveEntitiesSql, p =>
             {
                 p.AddWithValue("includeDeleted", false);
