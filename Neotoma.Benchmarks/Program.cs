@@ -333,7 +333,7 @@ if (groups.Contains("scale"))
         var middle = PageCursor.Write(PageCursor.Entities, middleAt, $"ent_scale_{probe}");
         var calls = new (string Name, string Tool, string Arguments, string Sql, Action<NpgsqlParameterCollection> Parameters)[]
         {
-            ("retrieve_entities(20) half-way by offset", "retrieve_entities", $$"""{"limit":20,"offset":{{probe}}}""", TruthStore.RetrieveEntitiesSql, p =>
+            ("retrieve_entities(20) half-way by offset", "retrieve_entities", $$"""{"limit":20,"offset":{{probe}}}""", TruthStore.RetrieveEntitiesAtOffsetSql, p =>
             {
                 p.AddWithValue("includeDeleted", false);
                 p.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });

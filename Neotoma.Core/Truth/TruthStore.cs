@@ -408,6 +408,22 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         {RetrieveOrder}
         """;
 
+    /// <summary>
+    /// A page at an offset: its own statement, apart from the first page's. A prepared statement's plan
+    /// may become generic after five runs, chosen against the average cost of the runs so far: deep
+    /// offsets in that average let a generic plan (a sort of every row) replace the first page's index
+    /// walk, on that connection, for every later call.
+    /// </summary>
+    internal const string RetrieveEntitiesAtOffsetSql = $"""
+        {RetrieveFrom}
+        {RetrieveOrder} OFFSET @offset
+        """;
+
+    internal const string RetrieveEntitiesOfTypeAtOffsetSql = $"""
+        {RetrieveFrom} AND e.entity_type = @type
+        {RetrieveOrder} OFFSET @offset
+        """;
+
     /// <summary>The page after a cursor: the index read from the cursor's place on (newest first, then by id).</summary>
     internal const string RetrieveEntitiesAfterSql = $"""
         {RetrieveFrom} AND {RetrieveAfter}
@@ -427,7 +443,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
 
     private const string RetrieveAfter = "e.updated_at <= @afterAt AND (e.updated_at < @afterAt OR e.id > @afterId)";
 
-    private const string RetrieveOrder = "ORDER BY e.updated_at DESC, e.id LIMIT @limit OFFSET @offset";
+    private const string RetrieveOrder = "ORDER BY e.updated_at DESC, e.id LIMIT @limit";
 
     /// <summary>
     /// A search: the person's entities newest first, names and aliases matched as they are read, and
@@ -455,9 +471,16 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         var (take, skip) = Page(limit, offset);
         var searching = !string.IsNullOrWhiteSpace(search);
         var after = PageCursor.Read(cursor, PageCursor.Entities, offset, searching ? "search" : null);
-        var sql = searching ? SearchEntitiesSql
-            : entityType is null ? (after is null ? RetrieveEntitiesSql : RetrieveEntitiesAfterSql)
-            : after is null ? RetrieveEntitiesOfTypeSql : RetrieveEntitiesOfTypeAfterSql;
+        var sql = (searching, entityType is null, after is not null, skip > 0) switch
+        {
+            (true, _, _, _) => SearchEntitiesSql,
+            (_, true, true, _) => RetrieveEntitiesAfterSql,
+            (_, false, true, _) => RetrieveEntitiesOfTypeAfterSql,
+            (_, true, _, true) => RetrieveEntitiesAtOffsetSql,
+            (_, false, _, true) => RetrieveEntitiesOfTypeAtOffsetSql,
+            (_, true, _, false) => RetrieveEntitiesSql,
+            (_, false, _, false) => RetrieveEntitiesOfTypeSql,
+        };
         var rows = await database.QueryListAsync(DbScope.ForUser(userId), sql,
             parameters =>
             {
@@ -778,7 +801,15 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             throw new TruthInputException("from", "must not be after to");
         }
 
-        var sql = entityType is null ? (after is null ? TimelineSql : TimelineAfterSql) : after is null ? TimelineOfTypeSql : TimelineOfTypeAfterSql;
+        var sql = (entityType is null, after is not null, skip > 0) switch
+        {
+            (true, true, _) => TimelineAfterSql,
+            (false, true, _) => TimelineOfTypeAfterSql,
+            (true, false, true) => TimelineAtOffsetSql,
+            (false, false, true) => TimelineOfTypeAtOffsetSql,
+            (true, false, false) => TimelineSql,
+            (false, false, false) => TimelineOfTypeSql,
+        };
         var rows = await database.QueryListAsync(DbScope.ForUser(userId), sql,
             parameters =>
             {
@@ -806,39 +837,47 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     /// list_timeline_events along timeline_events_at_idx; from and to as bounds of that index (given
     /// or not: the missing one is the end of time, so one prepared plan serves every call).
     /// </summary>
-    internal const string TimelineSql = """
+    internal const string TimelineSql = $"""
+        {TimelineFrom}
+        {TimelineOrder}
+        """;
+
+    /// <summary>The same for one type, along timeline_events_type_at_idx.</summary>
+    internal const string TimelineOfTypeSql = $"""
+        {TimelineFrom} AND t.entity_type = @type
+        {TimelineOrder}
+        """;
+
+    /// <summary>At an offset: apart from the first page's statement, for the reason given at <see cref="RetrieveEntitiesAtOffsetSql"/>.</summary>
+    internal const string TimelineAtOffsetSql = $"""
+        {TimelineFrom}
+        {TimelineOrder} OFFSET @offset
+        """;
+
+    internal const string TimelineOfTypeAtOffsetSql = $"""
+        {TimelineFrom} AND t.entity_type = @type
+        {TimelineOrder} OFFSET @offset
+        """;
+
+    /// <summary>The page after a cursor: the index read from just past the cursor's (event_at, id).</summary>
+    internal const string TimelineAfterSql = $"""
+        {TimelineFrom} AND (t.event_at, t.id) > (@afterAt, @afterId)
+        {TimelineOrder}
+        """;
+
+    internal const string TimelineOfTypeAfterSql = $"""
+        {TimelineFrom} AND t.entity_type = @type AND (t.event_at, t.id) > (@afterAt, @afterId)
+        {TimelineOrder}
+        """;
+
+    private const string TimelineFrom = """
         SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id, t.id
         FROM timeline_events t JOIN entities e ON e.id = t.entity_id
         WHERE e.deleted_at IS NULL
           AND t.event_at >= coalesce(@from::timestamptz, '-infinity') AND t.event_at <= coalesce(@to::timestamptz, 'infinity')
-        ORDER BY t.event_at, t.id LIMIT @limit OFFSET @offset
         """;
 
-    /// <summary>The same for one type, along timeline_events_type_at_idx.</summary>
-    internal const string TimelineOfTypeSql = """
-        SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id, t.id
-        FROM timeline_events t JOIN entities e ON e.id = t.entity_id
-        WHERE e.deleted_at IS NULL AND t.entity_type = @type
-          AND t.event_at >= coalesce(@from::timestamptz, '-infinity') AND t.event_at <= coalesce(@to::timestamptz, 'infinity')
-        ORDER BY t.event_at, t.id LIMIT @limit OFFSET @offset
-        """;
-
-    /// <summary>The page after a cursor: the index read from just past the cursor's (event_at, id).</summary>
-    internal const string TimelineAfterSql = """
-        SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id, t.id
-        FROM timeline_events t JOIN entities e ON e.id = t.entity_id
-        WHERE e.deleted_at IS NULL AND (t.event_at, t.id) > (@afterAt, @afterId)
-          AND t.event_at >= coalesce(@from::timestamptz, '-infinity') AND t.event_at <= coalesce(@to::timestamptz, 'infinity')
-        ORDER BY t.event_at, t.id LIMIT @limit OFFSET @offset
-        """;
-
-    internal const string TimelineOfTypeAfterSql = """
-        SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id, t.id
-        FROM timeline_events t JOIN entities e ON e.id = t.entity_id
-        WHERE e.deleted_at IS NULL AND t.entity_type = @type AND (t.event_at, t.id) > (@afterAt, @afterId)
-          AND t.event_at >= coalesce(@from::timestamptz, '-infinity') AND t.event_at <= coalesce(@to::timestamptz, 'infinity')
-        ORDER BY t.event_at, t.id LIMIT @limit OFFSET @offset
-        """;
+    private const string TimelineOrder = "ORDER BY t.event_at, t.id LIMIT @limit";
 
     private static async Task<T?> ScalarAsync<T>(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, string id, CancellationToken cancellationToken)
     {
