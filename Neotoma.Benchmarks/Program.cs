@@ -23,8 +23,9 @@ var connectionString = Environment.GetEnvironmentVariable("DATABASE_CONNECTION_S
     ?? throw new InvalidOperationException("DATABASE_CONNECTION_STRING is not set; run ./neotoma bench");
 var seconds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_SECONDS"), out var s) ? s : 8;
 var rounds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_ROUNDS"), out var r) && r > 0 ? r : 4;
-// BENCH_ONLY=calls,retrieve,store,list,oauth,cleanup (any of them) measures those groups alone.
-var only = Environment.GetEnvironmentVariable("BENCH_ONLY");
+// BENCH_ONLY=calls,retrieve,store,list,oauth,cleanup,scale (any of them) measures those groups alone; scale runs only when named.
+// `./neotoma bench scale` names the groups as arguments, the same as BENCH_ONLY=scale.
+var only = args.Length > 0 ? string.Join(',', args) : Environment.GetEnvironmentVariable("BENCH_ONLY");
 
 var neotomaPort = FreePorts.Next();
 // The bare server also plays the upstream provider's discovery (no sign-in happens in the bench:
@@ -186,8 +187,19 @@ if (groups.Contains("retrieve"))
     {
         var rows = await InTurnsAsync([new("floor", "retrieve statement (prepared)", Floor),
             new("neotoma", "tools/call retrieve_entities(100)", Http(neotomaUrl, token, Retrieve))], clients);
-        summary.Add(Ratio("retrieve_entities / database floor", rows[1], rows[0], clients, ">= 0.60" + (clients == 16 ? ", p99 <= 20 ms" : ""), 0.60,
-            clients == 16 ? rows[1].P99 <= 20 : true));
+        // Issue 26's target replaces the earlier ">= 0.60 of the floor": >= 0.40 of the database's floor at 16
+        // clients (the deciding floor is pgbench -M prepared against ./neotoma up; this prepared Npgsql floor
+        // in the same process is the second view); at 1 client the ratio is printed without a target.
+        if (clients == 16)
+        {
+            summary.Add(Ratio("retrieve_entities / database floor", rows[1], rows[0], clients, ">= 0.40", 0.40));
+        }
+        else
+        {
+            var line = $"retrieve_entities / database floor at  1 client(s): {rows[1].RequestsPerSecond / rows[0].RequestsPerSecond:F2} (no target at 1 client)";
+            Console.WriteLine(line);
+            summary.Add(line);
+        }
     }
 }
 
@@ -299,6 +311,96 @@ if (groups.Contains("cleanup"))
     summary.Add(line);
 }
 
+if (groups.Contains("scale"))
+{
+    // Issue 26: the read tools as one person's data grows (BENCH_SCALE_SIZES, default 100 to a million
+    // entities), with other people's rows in the same tables as row-level security sees them, one call
+    // at a time; beside each row the plan of its statement, which must not grow with the data.
+    var sizes = (Environment.GetEnvironmentVariable("BENCH_SCALE_SIZES") ?? "100,10000,100000,1000000")
+        .Split(',', StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
+    await SeedScaleAsync("bench-others", 1, 100_000);
+    var have = 0;
+    foreach (var size in sizes)
+    {
+        var fill = Stopwatch.StartNew();
+        await SeedScaleAsync(userId, have + 1, size);
+        have = Math.Max(have, size);
+        Console.WriteLine($"-- {size:N0} entities of bench-user (and 100,000 of another person), filled in {fill.Elapsed.TotalSeconds:F1} s; load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+        var probe = size / 2;
+        // Half-way down the list: by offset PostgreSQL walks every entity before it; by cursor it starts there.
+        var middleAt = (await database.QueryListAsync(DbScope.ForUser(userId), "SELECT updated_at FROM entities WHERE id = @id",
+            p => p.AddWithValue("id", $"ent_scale_{probe}"), reader => reader.GetFieldValue<DateTimeOffset>(0), CancellationToken.None)).Single();
+        var middle = PageCursor.Write(PageCursor.Entities, middleAt, $"ent_scale_{probe}");
+        var calls = new (string Name, string Tool, string Arguments, string Sql, Action<NpgsqlParameterCollection> Parameters)[]
+        {
+            ("retrieve_entities(20) half-way by offset", "retrieve_entities", $$"""{"limit":20,"offset":{{probe}}}""", TruthStore.RetrieveEntitiesAtOffsetSql, p =>
+            {
+                p.AddWithValue("includeDeleted", false);
+                p.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
+                p.AddWithValue("limit", 21);
+                p.AddWithValue("offset", probe);
+            }),
+            ("retrieve_entities(20) half-way by cursor", "retrieve_entities", $$"""{"limit":20,"cursor":"{{middle}}"}""", TruthStore.RetrieveEntitiesAfterSql, p =>
+            {
+                p.AddWithValue("includeDeleted", false);
+                p.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
+                p.AddWithValue("afterAt", middleAt);
+                p.AddWithValue("afterId", $"ent_scale_{probe}");
+                p.AddWithValue("limit", 21);
+                p.AddWithValue("offset", 0);
+            }),
+            ("retrieve_entities(20)", "retrieve_entities", """{"limit":20}""", TruthStore.RetrieveEntitiesSql, p =>
+            {
+                p.AddWithValue("includeDeleted", false);
+                p.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
+                p.AddWithValue("limit", 20);
+                p.AddWithValue("offset", 0);
+            }),
+            ("retrieve_entities(search)", "retrieve_entities", $$"""{"search":"scale {{probe}}","limit":20}""", TruthStore.SearchEntitiesSql, p =>
+            {
+                p.AddWithValue("includeDeleted", false);
+                p.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
+                p.AddWithValue("search", $"scale {probe}");
+                p.AddWithValue("limit", 20);
+                p.AddWithValue("offset", 0);
+            }),
+            ("retrieve_entity_by_identifier", "retrieve_entity_by_identifier", $$"""{"identifier":"S{{probe}}"}""", TruthStore.ByIdentifierSql, p =>
+            {
+                p.AddWithValue("identifier", $"S{probe}");
+                p.AddWithValue("normalized", $"s{probe}");
+                p.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
+            }),
+            ("list_entity_types", "list_entity_types", "{}", TruthStore.EntityTypesSql, _ => { }),
+            ("list_timeline_events(20)", "list_timeline_events", """{"limit":20}""", TruthStore.TimelineSql, p =>
+            {
+                p.Add(new NpgsqlParameter("from", NpgsqlTypes.NpgsqlDbType.TimestampTz) { Value = DBNull.Value });
+                p.Add(new NpgsqlParameter("to", NpgsqlTypes.NpgsqlDbType.TimestampTz) { Value = DBNull.Value });
+                p.AddWithValue("limit", 21);
+                p.AddWithValue("offset", 0);
+            }),
+            ("list_observations", "list_observations", $$"""{"entity_id":"ent_scale_{{probe}}"}""", TruthStore.ObservationsSql, p =>
+            {
+                p.AddWithValue("id", $"ent_scale_{probe}");
+                p.AddWithValue("limit", 21);
+                p.AddWithValue("offset", 0);
+            }),
+        };
+        foreach (var call in calls)
+        {
+            var body = "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"" + call.Tool + "\",\"arguments\":" + call.Arguments + "}}";
+            var result = await RunAsync(new("neotoma", call.Name, Http(neotomaUrl, token, body)), 1);
+            var plan = await PlanAsync(call.Sql, call.Parameters);
+            Console.WriteLine($"{"",-10}   plan: {plan}");
+            var target = size >= 1_000_000 ? 20 : size >= 100_000 ? 10 : (double?)null;
+            if (target is { } ms)
+            {
+                summary.Add($"{call.Name} at {size:N0} entities, 1 client: p50 {result.P50:F2} ms, p99 {result.P99:F2} ms " +
+                    $"(target p99 <= {ms} ms: {(result.P99 <= ms ? "met" : "NOT met")}); plan {(plan.Contains("Seq Scan on entities") || plan.Contains("Seq Scan on timeline") || plan.Contains("Seq Scan on observations") ? "reads a whole table" : "by index")}");
+            }
+        }
+    }
+}
+
 Console.WriteLine();
 foreach (var line in summary)
 {
@@ -311,6 +413,95 @@ await sameToolsApp.StopAsync();
 return 0;
 
 Func<Task<bool>> Http(string url, string? bearer, string body) => HttpEach(url, bearer, () => body);
+
+// One person's entities numbered from..to, each with an alias, one observation with a date, its
+// snapshot and its timeline event. A million entities cannot come through the store tool in the time
+// of a bench run, and a bulk path in the product would exist for the bench alone: the bench writes
+// these rows itself, as the store would have (the counts and aliases the entities' triggers keep are
+// filled the same way, with the triggers off while filling: row by row they would take minutes).
+async Task SeedScaleAsync(string person, int from, int to)
+{
+    if (to < from)
+    {
+        return;
+    }
+
+    await database.InTransactionAsync(DbScope.ForUser(person), async (connection, transaction) =>
+    {
+        await using var insert = new NpgsqlCommand("""
+            ALTER TABLE entities DISABLE TRIGGER USER;
+            INSERT INTO entities (id, user_id, entity_type, canonical_name, normalized_name, aliases, normalized_aliases, created_at, updated_at)
+            SELECT 'ent_' || @prefix || g, @person, (ARRAY['contact', 'company', 'note', 'task'])[1 + g % 4], 'Scale ' || g, 'scale ' || g,
+                   ARRAY['S' || g], ARRAY['s' || g], now() - g * interval '1 second', now() - g * interval '1 second'
+            FROM generate_series(@from, @to) g;
+            INSERT INTO observations (id, user_id, entity_id, fields, source, source_priority, specificity, observed_at, created_at)
+            SELECT 'obs_' || @prefix || g, @person, 'ent_' || @prefix || g,
+                   jsonb_build_object('email', 's' || g || '@example.test', 'since', '2024-05-01'), 'structured', 200, 0, now() - g * interval '1 second', now()
+            FROM generate_series(@from, @to) g;
+            INSERT INTO entity_snapshots (entity_id, user_id, fields, provenance, observation_count, updated_at)
+            SELECT 'ent_' || @prefix || g, @person, jsonb_build_object('email', 's' || g || '@example.test', 'since', '2024-05-01'), '{}', 1, now()
+            FROM generate_series(@from, @to) g;
+            INSERT INTO timeline_events (user_id, entity_id, observation_id, entity_type, field, event_at)
+            SELECT @person, 'ent_' || @prefix || g, 'obs_' || @prefix || g, (ARRAY['contact', 'company', 'note', 'task'])[1 + g % 4], 'since',
+                   timestamptz '2020-01-01' + g * interval '1 minute'
+            FROM generate_series(@from, @to) g;
+            INSERT INTO entity_aliases (user_id, normalized_alias, entity_id)
+            SELECT @person, 's' || g, 'ent_' || @prefix || g FROM generate_series(@from, @to) g;
+            INSERT INTO entity_types (user_id, entity_type, fields, live_count)
+            SELECT @person, entity_type, '{"email":"string","since":"date"}', count(*) FILTER (WHERE deleted_at IS NULL)
+            FROM entities WHERE merged_to IS NULL GROUP BY entity_type
+            ON CONFLICT (user_id, entity_type) DO UPDATE SET live_count = EXCLUDED.live_count, fields = entity_types.fields || EXCLUDED.fields;
+            ALTER TABLE entities ENABLE TRIGGER USER;
+            """, connection, transaction) { CommandTimeout = 1800 };
+        insert.Parameters.AddWithValue("prefix", person == userId ? "scale_" : person + "_");
+        insert.Parameters.AddWithValue("person", person);
+        insert.Parameters.AddWithValue("from", from);
+        insert.Parameters.AddWithValue("to", to);
+        await insert.ExecuteNonQueryAsync();
+    }, CancellationToken.None);
+    await using var analyze = neotoma.Services.GetRequiredService<NpgsqlDataSource>().CreateCommand("VACUUM ANALYZE");
+    analyze.CommandTimeout = 1800;
+    await analyze.ExecuteNonQueryAsync();
+}
+
+// The plan PostgreSQL chooses for a statement with the row's arguments, as the app role with the
+// person's setting (row-level security applied), as its node types and indexes, outermost first. It is
+// the custom plan; the tool's prepared statement may use a generic one after five runs, which the
+// row's own timings would show.
+async Task<string> PlanAsync(string sql, Action<NpgsqlParameterCollection> parameters)
+{
+    return await database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
+    {
+        await using var explain = new NpgsqlCommand("EXPLAIN (FORMAT JSON, COSTS OFF) " + sql, connection, transaction);
+        parameters(explain.Parameters);
+        using var plan = System.Text.Json.JsonDocument.Parse((string)(await explain.ExecuteScalarAsync())!);
+        var nodes = new List<string>();
+        void Walk(System.Text.Json.JsonElement node)
+        {
+            var type = node.GetProperty("Node Type").GetString()!;
+            if (node.TryGetProperty("Index Name", out var index))
+            {
+                type += " using " + index.GetString();
+            }
+            else if (node.TryGetProperty("Relation Name", out var relation))
+            {
+                type += " on " + relation.GetString();
+            }
+
+            nodes.Add(type);
+            if (node.TryGetProperty("Plans", out var children))
+            {
+                foreach (var child in children.EnumerateArray())
+                {
+                    Walk(child);
+                }
+            }
+        }
+
+        Walk(plan.RootElement[0].GetProperty("Plan"));
+        return string.Join(" > ", nodes);
+    }, CancellationToken.None);
+}
 
 // A request whose body is made anew for each call (store's entities must be new each time).
 Func<Task<bool>> HttpEach(string url, string? bearer, Func<string> body) => async () =>

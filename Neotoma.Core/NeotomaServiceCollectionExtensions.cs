@@ -53,7 +53,8 @@ public static class NeotomaServiceCollectionExtensions
             database.MigrateOnStartup = !string.Equals(settings[SettingNames.MigrateOnStartup], "false", StringComparison.OrdinalIgnoreCase);
             database.Auth = Settings.Text(settings, SettingNames.DatabaseAuth)?.ToLowerInvariant() ?? "password";
             database.DirectConnectionString = Settings.Text(settings, SettingNames.DatabaseDirectConnectionString);
-        }, new DatabaseOptionsValidator());
+            database.PoolWaitSeconds = Settings.Integer(settings, SettingNames.DatabasePoolWaitSeconds, DatabaseOptions.DefaultPoolWaitSeconds);
+        }, new DatabaseOptionsValidator(configuration));
 
         services.AddSingleton(sp => BuildDataSource(sp, sp.GetRequiredService<DatabaseOptions>().ConnectionString));
         // Migrations (a session advisory lock) and LISTEN need a session of their own: behind a
@@ -77,7 +78,11 @@ public static class NeotomaServiceCollectionExtensions
             builder.ConnectionStringBuilder.MaxAutoPrepare = 64;
         }
 
-        if (sp.GetRequiredService<DatabaseOptions>().Auth == "entra")
+        var options = sp.GetRequiredService<DatabaseOptions>();
+        // A bounded wait for the pool: past it, the request is answered 503 with Retry-After (the
+        // /mcp function asks before the SDK starts its answer) rather than held while callers pile up.
+        builder.ConnectionStringBuilder.Timeout = options.PoolWaitSeconds;
+        if (options.Auth == "entra")
         {
             // Azure Database for PostgreSQL with Entra authentication: the password is a token of the
             // app's managed identity, renewed before it expires, so no secret sits in app settings.

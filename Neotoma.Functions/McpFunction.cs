@@ -10,7 +10,7 @@ using Neotoma.Functions.Http;
 namespace Neotoma.Functions;
 
 /// <summary>/mcp: the bearer token decides who the tools act for; the MCP SDK does the rest.</summary>
-public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, McpOptions options)
+public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, McpOptions options, NeotomaDatabase database)
 {
     [Function("Mcp")]
     public async Task<IActionResult> Run(
@@ -59,6 +59,26 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
         }
 
         req.HttpContext.User = result.Principal;
+        // A call is answered by the SDK, which sends 200 before the tool runs: a request the database
+        // cannot take now (the pool busy past DATABASE_POOL_WAIT_SECONDS, or the server down) has to
+        // be refused here, while the status can still say 503 and when to retry. The connection taken
+        // to find out is the one the call's queries then use (RequestConnection), so asking costs no
+        // round trip and no second wait.
+        RequestConnection? connection = null;
+        if (HttpMethods.IsPost(req.Method))
+        {
+            try
+            {
+                connection = (await RequestConnection.AcquireAsync(database.DataSource, cancellationToken)).Attach();
+            }
+            catch (Exception e) when (DatabaseOutage.Known(e) is { } known)
+            {
+                OAuthResults.RetryAfter(req, known);
+                return JsonRpcResults.Error(known.Info.Status, known.Message);
+            }
+        }
+
+        await using var lease = connection;
         try
         {
             await mcp.HandleAsync(req.HttpContext);

@@ -13,6 +13,12 @@ public static class SettingNames
     /// <summary>"password" (in the connection string) or "entra": Microsoft Entra tokens of the app's managed identity.</summary>
     public const string DatabaseAuth = "DATABASE_AUTH";
 
+    /// <summary>
+    /// Seconds a request waits for a pooled database connection (default 2, 1-30) before it is answered
+    /// 503 with Retry-After: an overloaded instance says so at once instead of queueing callers.
+    /// </summary>
+    public const string DatabasePoolWaitSeconds = "DATABASE_POOL_WAIT_SECONDS";
+
     /// <summary>The public base URL clients use; the OAuth issuer. Never derived from the request's Host.</summary>
     public const string ApiBase = "API_BASE";
 

@@ -34,7 +34,8 @@ public sealed class TruthTools(TruthStore store)
 
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "retrieve_entities", UseStructuredContent = true, ReadOnly = true)]
-    [Description("Lists the user's entities, newest first, with their current fields; filter by type and search names and aliases. Returns the total count for paging.")]
+    [Description("Lists the user's entities, newest first, with their current fields; filter by type and search names and aliases. Returns the total count for paging. " +
+                 "To read on, give next_cursor back as cursor (fast however far you page), or next_offset as offset.")]
     public Task<EntityPage> RetrieveEntities(
         ClaimsPrincipal user,
         [Description("Only entities of this type, e.g. person.")] string? entity_type = null,
@@ -42,8 +43,9 @@ public sealed class TruthTools(TruthStore store)
         [Description("Page size, 1-100 (default 20).")] int? limit = null,
         [Description("Entities to skip (default 0).")] int? offset = null,
         [Description("Include soft-deleted entities.")] bool include_deleted = false,
+        [Description("next_cursor of the previous page, to read the next (not with search or offset).")] string? cursor = null,
         CancellationToken cancellationToken = default) =>
-        store.RetrieveEntitiesAsync(UserOf(user), entity_type, search, limit, offset, include_deleted, cancellationToken);
+        store.RetrieveEntitiesAsync(UserOf(user), entity_type, search, limit, offset, include_deleted, cancellationToken, cursor);
 
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "retrieve_entity_snapshot", UseStructuredContent = true, ReadOnly = true)]
@@ -124,12 +126,14 @@ public sealed class TruthTools(TruthStore store)
 
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "list_timeline_events", UseStructuredContent = true, ReadOnly = true)]
-    [Description("Lists dated facts in time order: every date-valued field of every observation, with its entity.")]
+    [Description("Lists dated facts in time order: every date-valued field of every observation, with its entity. " +
+                 "To read on, give next_cursor back as cursor (fast however far you page), or next_offset as offset.")]
     public Task<TimelinePage> ListTimelineEvents(ClaimsPrincipal user,
         [Description("Only events of entities of this type.")] string? entity_type = null,
         [Description("From this date-time (ISO 8601), inclusive.")] DateTimeOffset? from = null,
         [Description("Up to this date-time (ISO 8601), inclusive.")] DateTimeOffset? to = null,
         [Description("Page size, 1-100 (default 20).")] int? limit = null, [Description("Events to skip.")] int? offset = null,
+        [Description("next_cursor of the previous page, to read the next (not with offset).")] string? cursor = null,
         CancellationToken cancellationToken = default) =>
-        store.ListTimelineAsync(UserOf(user), entity_type, from, to, limit, offset, cancellationToken);
+        store.ListTimelineAsync(UserOf(user), entity_type, from, to, limit, offset, cancellationToken, cursor);
 }

@@ -32,7 +32,7 @@ public sealed record MigrationScripts(Assembly Assembly, string ResourcePrefix)
 
 /// <summary>
 /// Applies the numbered scripts in Storage/Migrations with DbUp, each in its own
-/// transaction, under a PostgreSQL advisory lock so that instances starting together
+/// transaction (but those marked <see cref="NoTransactionMarker"/>), under a PostgreSQL advisory lock so that instances starting together
 /// take turns instead of racing on the same DDL.
 /// </summary>
 public sealed class DatabaseMigrator
@@ -59,31 +59,77 @@ public sealed class DatabaseMigrator
     public async Task<MigrationOutcome> MigrateAsync(CancellationToken cancellationToken)
     {
         await using var lockConnection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await ExecuteLockAsync(lockConnection, "SELECT pg_advisory_lock(@key)", cancellationToken);
+        // Polled rather than waited for in one statement: a waiting statement is a running transaction,
+        // and CREATE INDEX CONCURRENTLY in the holder's migration waits for every running transaction
+        // to end, so the two would wait for each other.
+        while (!(bool)(await ExecuteLockAsync(lockConnection, "SELECT pg_try_advisory_lock(@key)", cancellationToken))!)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
+        }
+
         try
         {
-            var upgrader = DeployChanges.To
-                .PostgresqlDatabase(new PostgresqlConnectionManager(dataSource))
-                .WithScriptsEmbeddedInAssembly(scripts.Assembly, scripts.Contains)
-                .WithTransactionPerScript()
-                // Scripts are plain PostgreSQL: $$ and $tag$ quote function bodies, they are not DbUp variables.
-                .WithVariablesDisabled()
-                .LogTo(logger)
-                .Build();
-
-            var result = upgrader.PerformUpgrade();
-            if (!result.Successful)
+            // Runs of consecutive scripts that share a transaction mode, in order: most run each in a
+            // transaction; one marked NoTransactionMarker (CREATE INDEX CONCURRENTLY, which PostgreSQL
+            // refuses inside a transaction, so a large table keeps taking writes) runs statement by statement.
+            var applied = new List<string>();
+            foreach (var run in Runs())
             {
-                var file = result.ErrorScript is null ? "(unknown script)" : scripts.ToMigrationName(result.ErrorScript.Name) + ".sql";
-                throw new MigrationFailedException(file, result.Error);
+                var builder = DeployChanges.To
+                    .PostgresqlDatabase(new PostgresqlConnectionManager(dataSource))
+                    .WithScriptsEmbeddedInAssembly(scripts.Assembly, run.Resources.Contains)
+                    // Scripts are plain PostgreSQL: $$ and $tag$ quote function bodies, they are not DbUp variables.
+                    .WithVariablesDisabled()
+                    .LogTo(logger);
+                var upgrader = (run.InTransaction ? builder.WithTransactionPerScript() : builder.WithoutTransaction()).Build();
+                var result = upgrader.PerformUpgrade();
+                if (!result.Successful)
+                {
+                    var file = result.ErrorScript is null ? "(unknown script)" : scripts.ToMigrationName(result.ErrorScript.Name) + ".sql";
+                    throw new MigrationFailedException(file, result.Error);
+                }
+
+                applied.AddRange(result.Scripts.Select(script => scripts.ToMigrationName(script.Name)));
             }
 
-            var applied = result.Scripts.Select(script => scripts.ToMigrationName(script.Name)).ToArray();
             return new MigrationOutcome(applied, scripts.Latest);
         }
         finally
         {
             await ExecuteLockAsync(lockConnection, "SELECT pg_advisory_unlock(@key)", CancellationToken.None);
+        }
+    }
+
+    /// <summary>
+    /// The first line of a script that must run outside a transaction. Such a script is written to be
+    /// run again after a failure part-way (each index dropped if present, then built).
+    /// </summary>
+    internal const string NoTransactionMarker = "-- neotoma: no transaction";
+
+    private IEnumerable<(bool InTransaction, HashSet<string> Resources)> Runs()
+    {
+        (bool InTransaction, HashSet<string> Resources)? run = null;
+        foreach (var resource in scripts.Assembly.GetManifestResourceNames().Where(scripts.Contains).Order(StringComparer.Ordinal))
+        {
+            using var reader = new StreamReader(scripts.Assembly.GetManifestResourceStream(resource)!);
+            var inTransaction = reader.ReadLine()?.Trim() != NoTransactionMarker;
+            if (run is { } current && current.InTransaction == inTransaction)
+            {
+                current.Resources.Add(resource);
+                continue;
+            }
+
+            if (run is { } finished)
+            {
+                yield return finished;
+            }
+
+            run = (inTransaction, [resource]);
+        }
+
+        if (run is { } last)
+        {
+            yield return last;
         }
     }
 
@@ -104,11 +150,11 @@ public sealed class DatabaseMigrator
         }
     }
 
-    private static async Task ExecuteLockAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    private static async Task<object?> ExecuteLockAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(sql, connection);
         command.Parameters.AddWithValue("key", AdvisoryLockKey);
-        await command.ExecuteScalarAsync(cancellationToken);
+        return await command.ExecuteScalarAsync(cancellationToken);
     }
 }
 

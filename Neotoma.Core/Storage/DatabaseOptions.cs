@@ -17,6 +17,17 @@ public sealed record DatabaseOptions
     /// </summary>
     public string? DirectConnectionString { get; set; }
 
+    /// <summary>
+    /// How long opening a connection may wait for the pool (DATABASE_POOL_WAIT_SECONDS): Npgsql's
+    /// <c>Timeout</c>, which bounds both the wait for a pooled connection and a new connection's set-up.
+    /// Npgsql's own default of 15 s let an overloaded instance queue callers for tens of seconds.
+    /// </summary>
+    public int PoolWaitSeconds { get; set; } = DefaultPoolWaitSeconds;
+
+    public const int DefaultPoolWaitSeconds = 2;
+
+    public const int MaxPoolWaitSeconds = 30;
+
     /// <summary>Where the database is, for log lines and errors: never the password.</summary>
     public string Describe()
     {

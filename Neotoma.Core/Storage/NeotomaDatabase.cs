@@ -16,28 +16,39 @@ public sealed class NeotomaDatabase(NpgsqlDataSource dataSource)
         Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work,
         CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var connection = await OpenAsync(cancellationToken);
         try
         {
-            await ApplyScopeAsync(connection, transaction, scope, cancellationToken);
-            var result = await work(connection, transaction);
-            await transaction.CommitAsync(cancellationToken);
-            if (AfterCommitActions.TryGetValue(transaction, out var actions))
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            try
             {
-                foreach (var action in actions)
+                await ApplyScopeAsync(connection, transaction, scope, cancellationToken);
+                var result = await work(connection, transaction);
+                await transaction.CommitAsync(cancellationToken);
+                if (AfterCommitActions.TryGetValue(transaction, out var actions))
                 {
-                    action();
+                    foreach (var action in actions)
+                    {
+                        action();
+                    }
                 }
-            }
 
-            return result;
+                return result;
+            }
+            finally
+            {
+                AfterCommitActions.Remove(transaction);
+            }
         }
         finally
         {
-            AfterCommitActions.Remove(transaction);
+            await RequestConnection.ReturnAsync(connection);
         }
     }
+
+    /// <summary>The current request's connection (<see cref="RequestConnection"/>) when it has one idle, else one from the pool.</summary>
+    private async ValueTask<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken) =>
+        RequestConnection.TryTake() ?? await dataSource.OpenConnectionAsync(cancellationToken);
 
     /// <summary>
     /// Runs <paramref name="action"/> (quick, and never throwing: a signal, not work) after the transaction
@@ -83,19 +94,26 @@ public sealed class NeotomaDatabase(NpgsqlDataSource dataSource)
     private async Task<T> QueryAsync<T>(
         DbScope scope, string sql, Action<NpgsqlParameterCollection> parameters, Func<NpgsqlDataReader, Task<T>> read, CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var batch = new NpgsqlBatch(connection);
-        var (name, value) = Setting(scope);
-        var setScope = new NpgsqlBatchCommand("SELECT set_config($1, $2, true)");
-        setScope.Parameters.Add(new NpgsqlParameter { Value = name });
-        setScope.Parameters.Add(new NpgsqlParameter { Value = value });
-        batch.BatchCommands.Add(setScope);
-        var query = new NpgsqlBatchCommand(sql);
-        parameters(query.Parameters);
-        batch.BatchCommands.Add(query);
-        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
-        await reader.NextResultAsync(cancellationToken);
-        return await read(reader);
+        var connection = await OpenAsync(cancellationToken);
+        try
+        {
+            await using var batch = new NpgsqlBatch(connection);
+            var (name, value) = Setting(scope);
+            var setScope = new NpgsqlBatchCommand("SELECT set_config($1, $2, true)");
+            setScope.Parameters.Add(new NpgsqlParameter { Value = name });
+            setScope.Parameters.Add(new NpgsqlParameter { Value = value });
+            batch.BatchCommands.Add(setScope);
+            var query = new NpgsqlBatchCommand(sql);
+            parameters(query.Parameters);
+            batch.BatchCommands.Add(query);
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+            await reader.NextResultAsync(cancellationToken);
+            return await read(reader);
+        }
+        finally
+        {
+            await RequestConnection.ReturnAsync(connection);
+        }
     }
 
     private static (string Name, string Value) Setting(DbScope scope) => scope switch

@@ -105,14 +105,17 @@ public sealed record EntitySummary(
 
 /// <summary>
 /// The shape of every paged answer: the items, the page asked for, and where the next page starts
-/// (null on the last page). retrieve_entities also counts every match.
+/// (null on the last page). retrieve_entities also counts every match. retrieve_entities (without a
+/// search) and list_timeline_events also give <c>next_cursor</c>: the next page from where this one
+/// ended, whose cost does not grow with how far into the list it is (an offset's does).
 /// </summary>
 public sealed record EntityPage(
     long Total,
     int Limit,
     int Offset,
     int? NextOffset,
-    IReadOnlyList<EntitySummary> Entities);
+    IReadOnlyList<EntitySummary> Entities,
+    string? NextCursor);
 
 public sealed record ObservationPage(
     int Limit,
@@ -130,7 +133,8 @@ public sealed record TimelinePage(
     int Limit,
     int Offset,
     int? NextOffset,
-    IReadOnlyList<TimelineEvent> Events);
+    IReadOnlyList<TimelineEvent> Events,
+    string? NextCursor);
 
 /// <summary>Entities found by id, name or alias (at most 20, best match first).</summary>
 public sealed record EntityMatches(

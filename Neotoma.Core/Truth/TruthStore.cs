@@ -341,12 +341,13 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     private static async Task RefreshSnapshotAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, string userId, string entityId, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        // The observations of the entity and of every entity merged into it.
+        // The observations of the entity and of every entity merged into it: as a list of ids, each
+        // looked up by index (as an OR of the two, PostgreSQL read every observation of the person).
         var observations = new List<ObservationRecord>();
         await using (var select = new NpgsqlCommand("""
             SELECT o.id, o.fields::text, o.source, o.source_priority, o.specificity, o.observed_at, o.created_at
-            FROM observations o JOIN entities e ON e.id = o.entity_id
-            WHERE e.id = @id OR e.merged_to = @id
+            FROM observations o
+            WHERE o.entity_id = ANY (ARRAY(SELECT @id UNION ALL SELECT id FROM entities WHERE merged_to = @id))
             """, connection, transaction))
         {
             select.Parameters.AddWithValue("id", entityId);
@@ -385,30 +386,119 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         FieldsOf(reader.GetString(offset + 4)), reader.GetBoolean(offset + 5),
         reader.IsDBNull(offset + 6) ? null : reader.GetString(offset + 6), reader.GetFieldValue<DateTimeOffset>(offset + 7));
 
-    /// <summary>retrieve_entities' one statement; the benchmark runs it bare as the database's floor.</summary>
+    private const string RetrieveTotal = """
+        (SELECT coalesce(sum(t.live_count + CASE WHEN @includeDeleted THEN t.deleted_count ELSE 0 END), 0)::bigint
+         FROM entity_types t WHERE @type::text IS NULL OR t.entity_type = @type)
+        """;
+
+    /// <summary>
+    /// retrieve_entities' statement without a search (the benchmark runs it bare as the database's
+    /// floor): a page read along entities_recent_idx (entities_type_recent_idx with a type), and the
+    /// total from the counts kept in entity_types, so neither grows with what the person has stored.
+    /// Each shape (type or not, cursor or not) is its own statement, so that a prepared (generic) plan
+    /// of one shape never serves another, whose index or bound differs.
+    /// </summary>
     internal const string RetrieveEntitiesSql = $"""
-        SELECT {SummaryColumns}, count(*) OVER ()
+        {RetrieveFrom}
+        {RetrieveOrder}
+        """;
+
+    internal const string RetrieveEntitiesOfTypeSql = $"""
+        {RetrieveFrom} AND e.entity_type = @type
+        {RetrieveOrder}
+        """;
+
+    /// <summary>
+    /// A page at an offset: its own statement, apart from the first page's. A prepared statement's plan
+    /// may become generic after five runs, chosen against the average cost of the runs so far: deep
+    /// offsets in that average let a generic plan (a sort of every row) replace the first page's index
+    /// walk, on that connection, for every later call.
+    /// </summary>
+    internal const string RetrieveEntitiesAtOffsetSql = $"""
+        {RetrieveFrom}
+        {RetrieveOrder} OFFSET @offset
+        """;
+
+    internal const string RetrieveEntitiesOfTypeAtOffsetSql = $"""
+        {RetrieveFrom} AND e.entity_type = @type
+        {RetrieveOrder} OFFSET @offset
+        """;
+
+    /// <summary>The page after a cursor: the index read from the cursor's place on (newest first, then by id).</summary>
+    internal const string RetrieveEntitiesAfterSql = $"""
+        {RetrieveFrom} AND {RetrieveAfter}
+        {RetrieveOrder}
+        """;
+
+    internal const string RetrieveEntitiesOfTypeAfterSql = $"""
+        {RetrieveFrom} AND e.entity_type = @type AND {RetrieveAfter}
+        {RetrieveOrder}
+        """;
+
+    private const string RetrieveFrom = $"""
+        SELECT {SummaryColumns}, {RetrieveTotal}
         FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
-        WHERE e.merged_to IS NULL
-          AND (@includeDeleted OR e.deleted_at IS NULL)
-          AND (@type::text IS NULL OR e.entity_type = @type)
-          AND (@search::text IS NULL OR e.normalized_name LIKE '%' || @search || '%'
-               OR EXISTS (SELECT 1 FROM unnest(e.normalized_aliases) a WHERE a LIKE '%' || @search || '%'))
+        WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL)
+        """;
+
+    private const string RetrieveAfter = "e.updated_at <= @afterAt AND (e.updated_at < @afterAt OR e.id > @afterId)";
+
+    private const string RetrieveOrder = "ORDER BY e.updated_at DESC, e.id LIMIT @limit";
+
+    /// <summary>
+    /// A search: the person's entities newest first, names and aliases matched as they are read, and
+    /// the matches counted. Row-level security lets an index serve only leakproof operators ahead of
+    /// its own check, and LIKE is not one, so no trigram index can serve this under the policy: its
+    /// cost grows with the person's entities (never with other people's), see docs/storage.md.
+    /// </summary>
+    internal const string SearchEntitiesSql = $"""
+        WITH matches AS MATERIALIZED (
+            SELECT e.id, e.updated_at FROM entities e
+            WHERE e.merged_to IS NULL
+              AND (@includeDeleted OR e.deleted_at IS NULL)
+              AND (@type::text IS NULL OR e.entity_type = @type)
+              AND (e.normalized_name LIKE '%' || @search || '%'
+                   OR EXISTS (SELECT 1 FROM unnest(e.normalized_aliases) a WHERE a LIKE '%' || @search || '%')))
+        SELECT {SummaryColumns}, (SELECT count(*) FROM matches)
+        FROM (SELECT id FROM matches ORDER BY updated_at DESC, id LIMIT @limit OFFSET @offset) page
+        JOIN entities e ON e.id = page.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id
         ORDER BY e.updated_at DESC, e.id
-        LIMIT @limit OFFSET @offset
         """;
 
     public async Task<EntityPage> RetrieveEntitiesAsync(string userId, string? entityType, string? search, int? limit, int? offset,
-        bool includeDeleted, CancellationToken cancellationToken)
+        bool includeDeleted, CancellationToken cancellationToken, string? cursor = null)
     {
         var (take, skip) = Page(limit, offset);
-        var rows = await database.QueryListAsync(DbScope.ForUser(userId), RetrieveEntitiesSql,
+        var searching = !string.IsNullOrWhiteSpace(search);
+        var after = PageCursor.Read(cursor, PageCursor.Entities, offset, searching ? "search" : null);
+        var sql = (searching, entityType is null, after is not null, skip > 0) switch
+        {
+            (true, _, _, _) => SearchEntitiesSql,
+            (_, true, true, _) => RetrieveEntitiesAfterSql,
+            (_, false, true, _) => RetrieveEntitiesOfTypeAfterSql,
+            (_, true, _, true) => RetrieveEntitiesAtOffsetSql,
+            (_, false, _, true) => RetrieveEntitiesOfTypeAtOffsetSql,
+            (_, true, _, false) => RetrieveEntitiesSql,
+            (_, false, _, false) => RetrieveEntitiesOfTypeSql,
+        };
+        var rows = await database.QueryListAsync(DbScope.ForUser(userId), sql,
             parameters =>
             {
                 parameters.AddWithValue("includeDeleted", includeDeleted);
                 parameters.Add(EntityTypeFilter(entityType));
-                parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = string.IsNullOrWhiteSpace(search) ? DBNull.Value : EscapeLike(EntityIdentity.Normalize(search)) });
-                parameters.AddWithValue("limit", take);
+                if (searching)
+                {
+                    parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = EscapeLike(EntityIdentity.Normalize(search!)) });
+                }
+
+                if (after is { } place)
+                {
+                    parameters.AddWithValue("afterAt", place.At);
+                    parameters.AddWithValue("afterId", place.Id);
+                }
+
+                // One row more than asked for tells whether another page follows.
+                parameters.AddWithValue("limit", take + 1);
                 parameters.AddWithValue("offset", skip);
             },
             reader => (Entity: ReadSummary(reader), Total: reader.GetInt64(8)),
@@ -416,7 +506,10 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
 
         // Past the end there is no row to carry the count: the total is unknown, and a caller asks again from offset 0.
         var total = rows.Count > 0 ? rows[0].Total : 0;
-        return new EntityPage(total, take, skip, skip + rows.Count < total ? skip + rows.Count : null, rows.Select(row => row.Entity).ToList());
+        var more = rows.Count > take;
+        var entities = rows.Take(take).Select(row => row.Entity).ToList();
+        return new EntityPage(total, take, skip, more && after is null ? skip + take : null, entities,
+            more && !searching ? PageCursor.Write(PageCursor.Entities, entities[^1].UpdatedAt, entities[^1].Id) : null);
     }
 
     /// <summary>A jsonb object of fields as the answers carry it.</summary>
@@ -461,6 +554,20 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             return new EntitySnapshot(ReadSummary(reader), provenance, reader.GetInt32(9));
         }, cancellationToken);
 
+    /// <summary>retrieve_entity_by_identifier: the id by its primary key, the name and the alias (entity_aliases) by equality.</summary>
+    /// <remarks>Three lookups joined by UNION: as one OR, PostgreSQL reads every entity of the person.</remarks>
+    internal const string ByIdentifierSql = $"""
+        SELECT {SummaryColumns}
+        FROM (SELECT id FROM entities WHERE id = @identifier
+              UNION SELECT id FROM entities WHERE normalized_name = @normalized
+              UNION SELECT entity_id FROM entity_aliases WHERE normalized_alias = @normalized) found
+        JOIN entities e ON e.id = found.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id
+        WHERE e.merged_to IS NULL AND e.deleted_at IS NULL
+          AND (@type::text IS NULL OR e.entity_type = @type)
+        ORDER BY e.id = @identifier DESC, e.normalized_name = @normalized DESC, e.updated_at DESC
+        LIMIT 20
+        """;
+
     public async Task<EntityMatches> RetrieveByIdentifierAsync(string userId, string identifier, string? entityType, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(identifier))
@@ -468,15 +575,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             throw new TruthInputException("identifier", "is required: an entity id, a name or an alias");
         }
 
-        return new EntityMatches(await database.QueryListAsync(DbScope.ForUser(userId), $"""
-            SELECT {SummaryColumns}
-            FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
-            WHERE e.merged_to IS NULL AND e.deleted_at IS NULL
-              AND (@type::text IS NULL OR e.entity_type = @type)
-              AND (e.id = @identifier OR e.normalized_name = @normalized OR @normalized = ANY (e.normalized_aliases))
-            ORDER BY e.id = @identifier DESC, e.normalized_name = @normalized DESC, e.updated_at DESC
-            LIMIT 20
-            """,
+        return new EntityMatches(await database.QueryListAsync(DbScope.ForUser(userId), ByIdentifierSql,
             parameters =>
             {
                 parameters.AddWithValue("identifier", identifier.Trim());
@@ -487,18 +586,23 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             cancellationToken));
     }
 
+    /// <summary>list_entity_types: the person's rows of entity_types, whose counts the entities' trigger keeps.</summary>
+    internal const string EntityTypesSql = "SELECT entity_type, fields::text, live_count FROM entity_types ORDER BY entity_type";
+
     public async Task<EntityTypeList> ListEntityTypesAsync(string userId, CancellationToken cancellationToken) =>
-        new(await database.QueryListAsync(DbScope.ForUser(userId), """
-            SELECT t.entity_type, t.fields::text,
-                   (SELECT count(*) FROM entities e WHERE e.entity_type = t.entity_type AND e.merged_to IS NULL AND e.deleted_at IS NULL)
-            FROM (SELECT entity_type, fields FROM entity_types
-                  UNION SELECT DISTINCT entity_type, '{}'::jsonb FROM entities
-                        WHERE entity_type NOT IN (SELECT entity_type FROM entity_types)) t
-            ORDER BY t.entity_type
-            """,
+        new(await database.QueryListAsync(DbScope.ForUser(userId), EntityTypesSql,
             _ => { },
             reader => new EntityTypeView(reader.GetString(0), reader.GetInt64(2), JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(1))!),
             cancellationToken));
+
+    /// <summary>list_observations: the entity's and those merged into it, newest first (observations_entity_recent_idx).</summary>
+    internal const string ObservationsSql = """
+        SELECT o.id, o.entity_id, o.fields::text, o.source, o.specificity, o.observed_at
+        FROM observations o
+        WHERE o.entity_id = ANY (ARRAY(SELECT @id UNION ALL SELECT id FROM entities WHERE merged_to = @id))
+        ORDER BY o.observed_at DESC, o.created_at DESC
+        LIMIT @limit OFFSET @offset
+        """;
 
     public Task<ObservationPage> ListObservationsAsync(string userId, string entityId, int? limit, int? offset, CancellationToken cancellationToken)
     {
@@ -506,13 +610,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         return database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
         {
             var liveId = await LiveIdAsync(connection, transaction, entityId, cancellationToken) ?? throw NotFound(entityId);
-            await using var command = new NpgsqlCommand("""
-                SELECT o.id, o.entity_id, o.fields::text, o.source, o.specificity, o.observed_at
-                FROM observations o JOIN entities e ON e.id = o.entity_id
-                WHERE e.id = @id OR e.merged_to = @id
-                ORDER BY o.observed_at DESC, o.created_at DESC
-                LIMIT @limit OFFSET @offset
-                """, connection, transaction);
+            await using var command = new NpgsqlCommand(ObservationsSql, connection, transaction);
             command.Parameters.AddWithValue("id", liveId);
             command.Parameters.AddWithValue("limit", take + 1);
             command.Parameters.AddWithValue("offset", skip);
@@ -688,37 +786,98 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     }
 
     public async Task<TimelinePage> ListTimelineAsync(string userId, string? entityType, DateTimeOffset? from, DateTimeOffset? to,
-        int? limit, int? offset, CancellationToken cancellationToken)
+        int? limit, int? offset, CancellationToken cancellationToken, string? cursor = null)
     {
         var (take, skip) = Page(limit, offset);
+        var after = PageCursor.Read(cursor, PageCursor.Timeline, offset, null);
+        long afterId = 0;
+        if (after is { } given && !long.TryParse(given.Id, NumberStyles.None, CultureInfo.InvariantCulture, out afterId))
+        {
+            throw new TruthInputException("cursor", "is not a next_cursor this list gave; ask again without it");
+        }
+
         if (from > to)
         {
             throw new TruthInputException("from", "must not be after to");
         }
 
-        var rows = await database.QueryListAsync(DbScope.ForUser(userId), """
-            SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id
-            FROM timeline_events t JOIN entities e ON e.id = t.entity_id
-            WHERE e.deleted_at IS NULL
-              AND (@type::text IS NULL OR t.entity_type = @type)
-              AND (@from::timestamptz IS NULL OR t.event_at >= @from)
-              AND (@to::timestamptz IS NULL OR t.event_at <= @to)
-            ORDER BY t.event_at, t.id LIMIT @limit OFFSET @offset
-            """,
+        var sql = (entityType is null, after is not null, skip > 0) switch
+        {
+            (true, true, _) => TimelineAfterSql,
+            (false, true, _) => TimelineOfTypeAfterSql,
+            (true, false, true) => TimelineAtOffsetSql,
+            (false, false, true) => TimelineOfTypeAtOffsetSql,
+            (true, false, false) => TimelineSql,
+            (false, false, false) => TimelineOfTypeSql,
+        };
+        var rows = await database.QueryListAsync(DbScope.ForUser(userId), sql,
             parameters =>
             {
                 parameters.Add(EntityTypeFilter(entityType));
                 parameters.Add(new NpgsqlParameter("from", NpgsqlDbType.TimestampTz) { Value = (object?)from ?? DBNull.Value });
                 parameters.Add(new NpgsqlParameter("to", NpgsqlDbType.TimestampTz) { Value = (object?)to ?? DBNull.Value });
+                if (after is { } place)
+                {
+                    parameters.AddWithValue("afterAt", place.At);
+                    parameters.AddWithValue("afterId", afterId);
+                }
+
                 parameters.AddWithValue("limit", take + 1);
                 parameters.AddWithValue("offset", skip);
             },
-            reader => new TimelineEvent(reader.GetFieldValue<DateTimeOffset>(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
-                reader.GetString(4), reader.GetString(5)),
+            reader => (Event: new TimelineEvent(reader.GetFieldValue<DateTimeOffset>(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
+                reader.GetString(4), reader.GetString(5)), Id: reader.GetInt64(6)),
             cancellationToken);
         var (page, next) = Slice(rows, take, skip);
-        return new TimelinePage(take, skip, next, page);
+        return new TimelinePage(take, skip, after is null ? next : null, page.Select(row => row.Event).ToList(),
+            next is null ? null : PageCursor.Write(PageCursor.Timeline, page[^1].Event.EventAt, page[^1].Id.ToString(CultureInfo.InvariantCulture)));
     }
+
+    /// <summary>
+    /// list_timeline_events along timeline_events_at_idx; from and to as bounds of that index (given
+    /// or not: the missing one is the end of time, so one prepared plan serves every call).
+    /// </summary>
+    internal const string TimelineSql = $"""
+        {TimelineFrom}
+        {TimelineOrder}
+        """;
+
+    /// <summary>The same for one type, along timeline_events_type_at_idx.</summary>
+    internal const string TimelineOfTypeSql = $"""
+        {TimelineFrom} AND t.entity_type = @type
+        {TimelineOrder}
+        """;
+
+    /// <summary>At an offset: apart from the first page's statement, for the reason given at <see cref="RetrieveEntitiesAtOffsetSql"/>.</summary>
+    internal const string TimelineAtOffsetSql = $"""
+        {TimelineFrom}
+        {TimelineOrder} OFFSET @offset
+        """;
+
+    internal const string TimelineOfTypeAtOffsetSql = $"""
+        {TimelineFrom} AND t.entity_type = @type
+        {TimelineOrder} OFFSET @offset
+        """;
+
+    /// <summary>The page after a cursor: the index read from just past the cursor's (event_at, id).</summary>
+    internal const string TimelineAfterSql = $"""
+        {TimelineFrom} AND (t.event_at, t.id) > (@afterAt, @afterId)
+        {TimelineOrder}
+        """;
+
+    internal const string TimelineOfTypeAfterSql = $"""
+        {TimelineFrom} AND t.entity_type = @type AND (t.event_at, t.id) > (@afterAt, @afterId)
+        {TimelineOrder}
+        """;
+
+    private const string TimelineFrom = """
+        SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id, t.id
+        FROM timeline_events t JOIN entities e ON e.id = t.entity_id
+        WHERE e.deleted_at IS NULL
+          AND t.event_at >= coalesce(@from::timestamptz, '-infinity') AND t.event_at <= coalesce(@to::timestamptz, 'infinity')
+        """;
+
+    private const string TimelineOrder = "ORDER BY t.event_at, t.id LIMIT @limit";
 
     private static async Task<T?> ScalarAsync<T>(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, string id, CancellationToken cancellationToken)
     {

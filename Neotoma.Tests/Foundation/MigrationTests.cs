@@ -93,6 +93,39 @@ public sealed class MigrationTests
         }
     }
 
+    /// <summary>
+    /// Issue 26: the read indexes on tables that may already be large are built CONCURRENTLY, which
+    /// PostgreSQL refuses inside a transaction: that the migration succeeds and leaves each index valid
+    /// shows its script ran outside one, while every other script keeps its transaction.
+    /// </summary>
+    [Fact]
+    public async Task Migrate_BuildsTheReadIndexesConcurrently_OutsideATransaction_EachValid()
+    {
+        var database = await PostgresServer.CreateEmptyDatabaseAsync();
+        try
+        {
+            await MigrateAsync(database, MigrationScripts.Neotoma);
+
+            var indexes = await QueryAsync(database, """
+                SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                WHERE c.relname IN ('entities_recent_idx', 'entities_type_recent_idx', 'entities_merged_to_idx',
+                                    'observations_entity_recent_idx', 'timeline_events_at_idx', 'timeline_events_type_at_idx')
+                ORDER BY c.relname
+                """);
+            Assert.Equal(6, indexes.Count);
+            Assert.All(indexes, index => Assert.True(index.Item2, $"{index.Item1} is not valid"));
+            var unmarked = MigrationScripts.Neotoma.Assembly.GetManifestResourceNames()
+                .Where(name => name.StartsWith(MigrationScripts.Neotoma.ResourcePrefix, StringComparison.Ordinal))
+                .Select(name => new StreamReader(MigrationScripts.Neotoma.Assembly.GetManifestResourceStream(name)!).ReadToEnd())
+                .Where(text => text.Contains("CONCURRENTLY", StringComparison.Ordinal) && !text.StartsWith("-- neotoma: no transaction", StringComparison.Ordinal));
+            Assert.Empty(unmarked);
+        }
+        finally
+        {
+            await PostgresServer.DropDatabaseAsync(database);
+        }
+    }
+
     [Fact]
     public async Task Migrate_FailingScript_IsRolledBackAndNamed()
     {

@@ -190,6 +190,114 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
     }
 
     /// <summary>
+    /// Issue 26: next_cursor reads on from where a page ended; paging by cursor gives every entity and
+    /// every event once, in the order paging by offset gives; a cursor from elsewhere, or with an
+    /// offset or a search, is an argument error naming the field.
+    /// </summary>
+    [Fact]
+    public async Task PagingByCursor_GivesWhatOffsetsGive_AndRefusesCursorsItDidNotGive()
+    {
+        await using var client = await fixture.ConnectAsync("cursor-pager");
+        await CallAsync(client, "store", new
+        {
+            entities = Enumerable.Range(0, 5).Select(i => new { entity_type = "visit", name = $"Visit {i}", fields = new { on = $"2025-0{i + 1}-01" } }).ToArray(),
+        });
+        await CallAsync(client, "store", new { entities = new[] { new { entity_type = "visit", name = "Visit 2", fields = new { again = "2025-09-09" } } } });
+
+        async Task<List<string>> AllAsync(string tool, string items, Func<JsonElement, string> key, object filter, bool byCursor)
+        {
+            var seen = new List<string>();
+            string? cursor = null;
+            var offset = 0;
+            for (var page = 0; page < 10; page++)
+            {
+                var arguments = JsonSerializer.SerializeToNode(filter)!.AsObject();
+                arguments["limit"] = 2;
+                if (byCursor && cursor is not null)
+                {
+                    arguments["cursor"] = cursor;
+                }
+                else if (!byCursor)
+                {
+                    arguments["offset"] = offset;
+                }
+
+                var answer = await CallAsync(client, tool, arguments);
+                seen.AddRange(answer.GetProperty(items).EnumerateArray().Select(key));
+                cursor = answer.GetProperty("next_cursor").GetString();
+                var next = answer.GetProperty("next_offset");
+                if (byCursor ? cursor is null : next.ValueKind == JsonValueKind.Null)
+                {
+                    return seen;
+                }
+
+                offset = byCursor ? 0 : next.GetInt32();
+            }
+
+            throw new InvalidOperationException("paging did not end");
+        }
+
+        var byOffset = await AllAsync("retrieve_entities", "entities", e => e.GetProperty("id").GetString()!, new { entity_type = "visit" }, false);
+        Assert.Equal(5, byOffset.Count);
+        Assert.Equal(byOffset, await AllAsync("retrieve_entities", "entities", e => e.GetProperty("id").GetString()!, new { entity_type = "visit" }, true));
+        var events = await AllAsync("list_timeline_events", "events", e => e.GetProperty("observation_id").GetString() + e.GetProperty("field").GetString(), new { entity_type = "visit" }, false);
+        Assert.Equal(6, events.Count);
+        Assert.Equal(events, await AllAsync("list_timeline_events", "events", e => e.GetProperty("observation_id").GetString() + e.GetProperty("field").GetString(), new { entity_type = "visit" }, true));
+
+        var first = await CallAsync(client, "retrieve_entities", new { entity_type = "visit", limit = 2 });
+        var cursor = first.GetProperty("next_cursor").GetString();
+        Assert.Contains("cursor", await CallFailingAsync(client, "retrieve_entities", new { cursor, offset = 2 }));
+        Assert.Contains("cursor", await CallFailingAsync(client, "retrieve_entities", new { cursor, search = "visit" }));
+        Assert.Contains("cursor", await CallFailingAsync(client, "list_timeline_events", new { cursor }));
+        Assert.Contains("cursor", await CallFailingAsync(client, "retrieve_entities", new { cursor = "not-a-cursor" }));
+    }
+
+    /// <summary>
+    /// Issue 26: the totals and counts come from counts kept as entities change, and aliases from rows
+    /// of their own; every path that changes an entity (store, delete, restore, merge) keeps them true.
+    /// </summary>
+    [Fact]
+    public async Task KeptCountsAndAliases_FollowStoreDeleteRestoreAndMerge()
+    {
+        await using var client = await fixture.ConnectAsync("kept-counts");
+        async Task<(long Total, long TypeCount, long WithDeleted)> CountsAsync()
+        {
+            var total = (await CallAsync(client, "retrieve_entities", new { entity_type = "pet" })).GetProperty("total").GetInt64();
+            var withDeleted = (await CallAsync(client, "retrieve_entities", new { entity_type = "pet", include_deleted = true })).GetProperty("total").GetInt64();
+            var type = (await CallAsync(client, "list_entity_types")).GetProperty("entity_types").EnumerateArray()
+                .Single(t => t.GetProperty("entity_type").GetString() == "pet").GetProperty("entity_count").GetInt64();
+            return (total, type, withDeleted);
+        }
+
+        var stored = await CallAsync(client, "store", new
+        {
+            entities = new object[]
+            {
+                new { entity_type = "pet", name = "Rex", aliases = new[] { "The Dog" } },
+                new { entity_type = "pet", name = "Rexy" },
+                new { entity_type = "pet", name = "Tom" },
+            },
+        });
+        var ids = stored.GetProperty("entities").EnumerateArray().Select(e => e.GetProperty("id").GetString()!).ToArray();
+        Assert.Equal((3, 3, 3), await CountsAsync());
+        await CallAsync(client, "store", new { entities = new[] { new { entity_type = "pet", name = "Rex" } } });
+        Assert.Equal((3, 3, 3), await CountsAsync());
+
+        await CallAsync(client, "delete_entity", new { entity_id = ids[2] });
+        Assert.Equal((2, 2, 3), await CountsAsync());
+        await CallAsync(client, "restore_entity", new { entity_id = ids[2] });
+        Assert.Equal((3, 3, 3), await CountsAsync());
+
+        await CallAsync(client, "merge_entities", new { source_entity_id = ids[1], target_entity_id = ids[0] });
+        Assert.Equal((2, 2, 2), await CountsAsync());
+        foreach (var alias in new[] { "the dog", "REXY" })
+        {
+            var found = (await CallAsync(client, "retrieve_entity_by_identifier", new { identifier = alias })).GetProperty("entities");
+            Assert.Equal(new[] { ids[0] }, found.EnumerateArray().Select(e => e.GetProperty("id").GetString()));
+        }
+    }
+
+    /// <summary>
     /// Statements run often enough are prepared once per pooled connection (Max Auto Prepare) and
     /// their plans reused; the user must still come from each transaction's own setting.
     /// </summary>

@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Neotoma.Core.Configuration;
+using Neotoma.Tests.Infrastructure;
+using Npgsql;
+
+namespace Neotoma.Tests.Foundation;
+
+/// <summary>
+/// Overload answered clearly (issue 26): an instance whose connection pool is busy answers /mcp 503
+/// with Retry-After within DATABASE_POOL_WAIT_SECONDS, before the SDK has sent a 200 it could not take
+/// back, and serves again as soon as a connection is free. Here the instance has a pool of one.
+/// </summary>
+public sealed class OverloadTests(OAuthFixture fixture) : IClassFixture<OAuthFixture>
+{
+    private const string RetrieveCall =
+        """{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"retrieve_entities","arguments":{"limit":5}}}""";
+
+    private Task<SelfHostServer> StartOneConnectionInstanceAsync() => fixture.StartSecondInstanceAsync(settings =>
+    {
+        settings[SettingNames.DatabaseConnectionString] = fixture.Database.AppConnectionString + ";Maximum Pool Size=1";
+        settings[SettingNames.DatabasePoolWaitSeconds] = "1";
+        // The fixture's instance has migrated; migrating needs two connections (the lock and DbUp's).
+        settings[SettingNames.MigrateOnStartup] = "false";
+        // The bearer check answers from its cache, so the only wait for the pool is the one the function asks.
+        settings[SettingNames.AccessTokenCacheSeconds] = "60";
+    });
+
+    [Fact]
+    public async Task ToolCall_OnAPoolOfOne_RunsOnTheConnectionTheFunctionTook()
+    {
+        await using var instance = await StartOneConnectionInstanceAsync();
+        var (tokens, _) = await fixture.SignInAsync("overload-one");
+
+        // Were the call's queries to ask the pool again, they would wait behind the function's own
+        // connection and fail: the answer is a result only when they run on that connection.
+        for (var i = 0; i < 3; i++)
+        {
+            var response = await fixture.SendMcpAsync(tokens.AccessToken, RetrieveCall, instance: instance);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.True(body.Contains("\"entities\""), body);
+            Assert.DoesNotContain("\"isError\":true", body);
+        }
+    }
+
+    [Fact]
+    public async Task ToolCall_WhenThePoolIsBusy_Is503WithRetryAfter_BeforeTheSdkAnswers_AndServesOnceFree()
+    {
+        await using var instance = await StartOneConnectionInstanceAsync();
+        var (tokens, _) = await fixture.SignInAsync("overload-busy");
+        Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(tokens.AccessToken, RetrieveCall, instance: instance)).StatusCode);
+
+        var dataSource = instance.Services.GetRequiredService<NpgsqlDataSource>();
+        HttpResponseMessage refused;
+        var clock = Stopwatch.StartNew();
+        await using (await dataSource.OpenConnectionAsync())
+        {
+            refused = await fixture.SendMcpAsync(tokens.AccessToken, RetrieveCall, instance: instance);
+        }
+
+        var waited = clock.Elapsed;
+        var body = await refused.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.NotNull(refused.Headers.RetryAfter);
+        Assert.Contains("overloaded", body);
+        Assert.Contains("Try again", body);
+        Assert.True(waited < TimeSpan.FromSeconds(10), $"the refusal took {waited}, not about the 1 s the pool wait allows");
+
+        var served = await fixture.SendMcpAsync(tokens.AccessToken, RetrieveCall, instance: instance);
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+        var servedBody = await served.Content.ReadAsStringAsync();
+        Assert.True(servedBody.Contains("\"entities\""), servedBody);
+    }
+}
