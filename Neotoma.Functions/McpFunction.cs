@@ -10,7 +10,7 @@ using Neotoma.Functions.Http;
 namespace Neotoma.Functions;
 
 /// <summary>/mcp: the bearer token decides who the tools act for; the MCP SDK does the rest.</summary>
-public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, McpOptions options, NeotomaDatabase database)
+public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, McpOptions options, Npgsql.NpgsqlDataSource dataSource)
 {
     [Function("Mcp")]
     public async Task<IActionResult> Run(
@@ -69,7 +69,7 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
         {
             try
             {
-                connection = (await RequestConnection.AcquireAsync(database.DataSource, cancellationToken)).Attach();
+                connection = (await RequestConnection.AcquireAsync(dataSource, cancellationToken)).Attach();
             }
             catch (Exception e) when (DatabaseOutage.Known(e) is { } known)
             {
