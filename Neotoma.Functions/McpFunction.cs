@@ -39,13 +39,20 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
             return new UnauthorizedResult();
         }
 
+        if (HttpMethods.IsPost(req.Method) && !req.HasJsonContentType())
+        {
+            // The SDK reads the body as JSON only when it is said to be JSON, and throws otherwise: a 415 here, not a 500 there.
+            return JsonRpcResults.Error(StatusCodes.Status415UnsupportedMediaType,
+                "A JSON-RPC message is sent with Content-Type: application/json; nothing was done.");
+        }
+
         if (HttpMethods.IsPost(req.Method))
         {
             // A token that allows every tool needs no look at the call; a narrower one has its call
             // read before the SDK runs, so a tool beyond it is answered with the step-up challenge.
             var granted = result.Principal.FindFirstValue(BearerAuthenticator.ScopeClaim) ?? "";
             var peek = !ToolScopes.AllowsEverything(granted);
-            if (await BufferBodyAsync(req, peek, cancellationToken) is not { } body)
+            if (await BufferBodyAsync(req, cancellationToken) is not { } body)
             {
                 return JsonRpcResults.Error(StatusCodes.Status413PayloadTooLarge,
                     $"The request body is larger than {options.MaxBodyBytes} bytes; nothing was done. Send less per call.");
@@ -99,18 +106,16 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
     /// (null). A declared Content-Length is enforced by the server itself; only a chunked body of
     /// unknown length, or one to be peeked at, has to be read ahead. Empty when not read.
     /// </summary>
-    private async Task<ReadOnlyMemory<byte>?> BufferBodyAsync(HttpRequest req, bool peek, CancellationToken cancellationToken)
+    private async Task<ReadOnlyMemory<byte>?> BufferBodyAsync(HttpRequest req, CancellationToken cancellationToken)
     {
         if (req.ContentLength > options.MaxBodyBytes)
         {
             return null;
         }
 
-        if (req.ContentLength is not null && !peek)
-        {
-            return ReadOnlyMemory<byte>.Empty;
-        }
-
+        // Read whole before a pooled connection is taken for the call (even when the scope needs no look at
+        // it): a body sent slowly must hold nothing but its own socket, or a handful of slow senders would hold
+        // every connection of the pool and turn every other request into a 503.
         var buffer = new MemoryStream();
         var chunk = new byte[16 * 1024];
         int read;

@@ -117,7 +117,7 @@ public sealed class ClientAssertions(
         {
             jwt = new JsonWebToken(assertion);
         }
-        catch (Exception e) when (e is ArgumentException or SecurityTokenException)
+        catch (Exception e) when (e is ArgumentException or SecurityTokenException or FormatException)
         {
             throw Refuse(named ?? "(unnamed)", OAuthErrorCode.OAUTH_CLIENT_ASSERTION_INVALID, Because("client_assertion is not a signed JWT (header.payload.signature)"));
         }

@@ -75,7 +75,7 @@ public sealed class IdJagGrant(
         {
             jwt = new JsonWebToken(assertion);
         }
-        catch (Exception e) when (e is ArgumentException or SecurityTokenException)
+        catch (Exception e) when (e is ArgumentException or SecurityTokenException or FormatException)
         {
             throw Refusal(OAuthErrorCode.OAUTH_ID_JAG_INVALID, "the assertion is not a signed JWT (header.payload.signature)");
         }
@@ -114,8 +114,7 @@ public sealed class IdJagGrant(
             jwt.TryGetPayloadValue<string>("oid", out var oid) ? oid : null, upstream.Issuer, cancellationToken);
         if (await EnterpriseBlockStore.IsBlockedAsync(database, userId, clientId, cancellationToken))
         {
-            throw new OAuthException(OAuthErrorCode.OAUTH_ENTERPRISE_ACCESS_REVOKED,
-                "The person revoked this client's access on Neotoma's connections page; it is refused until they allow it again there.");
+            throw BlockedByThePerson();
         }
 
         var clientName = await ClientStore.NameOfAsync(database, clientId, cancellationToken);
@@ -125,7 +124,15 @@ public sealed class IdJagGrant(
             // One connection per person and client, reused by every ID-JAG: grants for the same pair queue here.
             await GrantStore.QueueRedemptionAsync(transaction, userId, clientId, cancellationToken);
             var now = timeProvider.GetUtcNow();
-            if (await GrantStore.LockLiveOfClientAsync(transaction, userId, clientId, cancellationToken) is { } existing)
+            var existing = await GrantStore.LockLiveOfClientAsync(transaction, userId, clientId, cancellationToken);
+            // Again under the locks: the person's Revoke may have committed since the check above (it locks the
+            // connection this waited for, then blocks), and a token must not come out of that gap.
+            if (await EnterpriseBlockStore.IsBlockedAsync(transaction, userId, clientId, cancellationToken))
+            {
+                throw BlockedByThePerson();
+            }
+
+            if (existing is not null)
             {
                 connectionId = existing;
                 await GrantStore.RegrantAsync(transaction, connectionId, scope, idp.Issuer, now, cancellationToken);
@@ -251,4 +258,7 @@ public sealed class IdJagGrant(
     }
 
     private static OAuthException Refusal(OAuthErrorCode code, string reason) => new(code, $"The ID-JAG was refused: {reason}.");
+
+    private static OAuthException BlockedByThePerson() => new(OAuthErrorCode.OAUTH_ENTERPRISE_ACCESS_REVOKED,
+        "The person revoked this client's access on Neotoma's connections page; it is refused until they allow it again there.");
 }

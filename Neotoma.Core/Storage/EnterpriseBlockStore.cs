@@ -12,6 +12,17 @@ public static class EnterpriseBlockStore
         await database.QuerySingleAsync(DbScope.OAuth, "SELECT true FROM mcp_oauth_enterprise_blocks WHERE user_id = @user AND client_id = @client",
             parameters => parameters.With("user", userId).With("client", clientId), reader => reader.GetBoolean(0), cancellationToken) is true;
 
+    /// <summary>
+    /// Whether the person blocked the client, read in the grant's transaction once it holds the grant's locks:
+    /// a revocation that committed meanwhile is seen, one still running has been waited for.
+    /// </summary>
+    public static async Task<bool> IsBlockedAsync(NpgsqlTransaction transaction, string userId, string clientId, CancellationToken cancellationToken)
+    {
+        await using var select = transaction.Command("SELECT true FROM mcp_oauth_enterprise_blocks WHERE user_id = @user AND client_id = @client");
+        select.Parameters.With("user", userId).With("client", clientId);
+        return await select.ExecuteScalarAsync(cancellationToken) is true;
+    }
+
     /// <summary>Blocks the client for the person, in the transaction that revokes its connection.</summary>
     public static async Task BlockAsync(NpgsqlTransaction transaction, string userId, string clientId, DateTimeOffset now, CancellationToken cancellationToken)
     {

@@ -198,26 +198,23 @@ public static class GrantStore
     }
 
     /// <summary>
-    /// The person's live connection of a client (any origin: a document client the person also approved in
-    /// the browser keeps one connection), locked; null when there is none. The caller holds
+    /// The person's live enterprise connection of a client, locked; null when there is none. Enterprise only:
+    /// a connection the person approved in the browser carries what they approved, not what their IdP grants,
+    /// and revoking it must not leave an enterprise grant standing. The caller holds
     /// <see cref="QueueRedemptionAsync"/>'s lock, so no other grant makes one meanwhile.
     /// </summary>
     public static async Task<string?> LockLiveOfClientAsync(NpgsqlTransaction transaction, string userId, string clientId, CancellationToken cancellationToken) =>
-        (await LockLiveAsync(transaction, "user_id = @user AND client_id = @client AND NOT pending",
+        (await LockLiveAsync(transaction, "user_id = @user AND client_id = @client AND NOT pending AND origin = 'enterprise'",
             parameters => parameters.With("user", userId).With("client", clientId), cancellationToken)).FirstOrDefault();
 
-    /// <summary>
-    /// An enterprise IdP granted this connection again: what it granted now, by whom, and when. A connection
-    /// the person approved in the browser keeps the scope they approved (the token carries the grant's).
-    /// </summary>
+    /// <summary>An enterprise IdP granted this (enterprise) connection again: what it granted now, by whom, and when.</summary>
     public static async Task RegrantAsync(
         NpgsqlTransaction transaction, string connectionId, string scope, string idpIssuer, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var update = transaction.Command("""
             UPDATE mcp_oauth_connections SET last_used_at = @now,
-                scope = CASE WHEN origin = 'enterprise' THEN @scope ELSE scope END,
-                idp_issuer = CASE WHEN origin = 'enterprise' THEN @idp ELSE idp_issuer END
-            WHERE connection_id = @id
+                scope = @scope, idp_issuer = @idp
+            WHERE connection_id = @id AND origin = 'enterprise'
             """);
         update.Parameters.With("id", connectionId).With("scope", scope).With("idp", idpIssuer).With("now", now);
         await update.ExecuteNonQueryAsync(cancellationToken);

@@ -73,4 +73,53 @@ public sealed class OverloadTests(OAuthFixture fixture) : IClassFixture<OAuthFix
         var servedBody = await served.Content.ReadAsStringAsync();
         Assert.True(servedBody.Contains("\"entities\""), servedBody);
     }
+
+    /// <summary>
+    /// A body sent slowly holds nothing but its own socket: the function reads it whole before it takes a
+    /// connection, so a handful of slow senders cannot hold the pool and turn every other request into a 503.
+    /// </summary>
+    [Fact]
+    public async Task SlowlySentBody_HoldsNoConnection_OtherCallsAreServedMeanwhile()
+    {
+        await using var instance = await StartOneConnectionInstanceAsync();
+        var (tokens, _) = await fixture.SignInAsync("overload-slow");
+        Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(tokens.AccessToken, RetrieveCall, instance: instance)).StatusCode);
+
+        var rest = new TaskCompletionSource();
+        var slow = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new StallingContent(RetrieveCall, rest.Task) };
+        slow.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        slow.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", tokens.AccessToken);
+        slow.Headers.Accept.ParseAdd("application/json");
+        slow.Headers.Accept.ParseAdd("text/event-stream");
+        var slowAnswer = instance.Client.SendAsync(slow);
+        await Task.Delay(300);
+
+        var meanwhile = await fixture.SendMcpAsync(tokens.AccessToken, RetrieveCall, instance: instance);
+        var body = await meanwhile.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, meanwhile.StatusCode);
+        Assert.True(body.Contains("\"entities\""), body);
+
+        rest.SetResult();
+        Assert.Equal(HttpStatusCode.OK, (await slowAnswer).StatusCode);
+    }
+
+    /// <summary>A JSON body whose first half is sent at once and the rest only when <paramref name="rest"/> completes.</summary>
+    private sealed class StallingContent(string json, Task rest) : HttpContent
+    {
+        private readonly byte[] bytes = System.Text.Encoding.UTF8.GetBytes(json);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            await stream.WriteAsync(bytes.AsMemory(0, bytes.Length / 2));
+            await stream.FlushAsync();
+            await rest;
+            await stream.WriteAsync(bytes.AsMemory(bytes.Length / 2));
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = bytes.Length;
+            return true;
+        }
+    }
 }

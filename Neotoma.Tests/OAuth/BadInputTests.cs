@@ -98,6 +98,29 @@ public sealed class BadInputTests(OAuthFixture fixture) : IClassFixture<OAuthFix
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
     }
 
+    /// <summary>A JSON-RPC message without a JSON content type is 415 with a JSON-RPC error, never the SDK's 500.</summary>
+    [Theory]
+    [InlineData(null)]
+    [InlineData("text/plain")]
+    [InlineData("application/x-www-form-urlencoded")]
+    public async Task McpPost_WithoutJsonContentType_Is415(string? contentType)
+    {
+        var (tokens, _) = await fixture.SignInAsync("bad-input-content-type");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = new ByteArrayContent(Encoding.UTF8.GetBytes(OAuthFixture.ToolsListRequest)) };
+        if (contentType is not null)
+        {
+            request.Content.Headers.ContentType = new(contentType);
+        }
+
+        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        var response = await fixture.Server.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.Contains("Content-Type: application/json", await response.Content.ReadAsStringAsync());
+    }
+
     [Theory]
     [InlineData("/api/mcp/oauth/token", "application/x-www-form-urlencoded")]
     [InlineData("/api/mcp/oauth/revoke", "application/x-www-form-urlencoded")]

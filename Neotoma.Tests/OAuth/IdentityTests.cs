@@ -62,7 +62,9 @@ public sealed class IdentityTests(OAuthFixture fixture) : IClassFixture<OAuthFix
             CancellationToken.None);
 
         Assert.Equal(first, second);
-        Assert.Equal("11111111-1111-1111-1111-111111111111/oid-lee", Identities.SubjectKey("x", "11111111-1111-1111-1111-111111111111", "oid-lee"));
+        Assert.Equal("entra:11111111-1111-1111-1111-111111111111/oid-lee", Identities.SubjectKey(entra, "x", "11111111-1111-1111-1111-111111111111", "oid-lee"));
+        // Elsewhere tid and oid are only claims like any other (a provider may let users set them): the sub keys the identity.
+        Assert.Equal("sub-of-dev", Identities.SubjectKey(ProviderIssuer, "sub-of-dev", "11111111-1111-1111-1111-111111111111", "oid-lee"));
         Assert.Equal(1L, await fixture.Database.AdminScalarAsync<long>(
             "SELECT count(*) FROM mcp_oauth_identities WHERE issuer = @issuer", ("issuer", entra)));
     }

@@ -154,6 +154,7 @@ public sealed class PrivateKeyJwtTests(ChatGptOAuthFixture fixture) : IClassFixt
         { "HS256 keyed with the public key", "OAUTH_CLIENT_ASSERTION_INVALID", "alg HS256 is not accepted" },
         { "signature of another payload", "OAUTH_CLIENT_ASSERTION_INVALID", "the signature does not match" },
         { "not a JWT", "OAUTH_CLIENT_ASSERTION_INVALID", "is not a signed JWT" },
+        { "JWE-shaped with a bad segment", "OAUTH_CLIENT_ASSERTION_INVALID", "is not a signed JWT" },
     };
 
     /// <summary>RFC 7523 §3: each claim and the signature checked; a refusal spends neither the refresh token nor anything else.</summary>
@@ -183,6 +184,7 @@ public sealed class PrivateKeyJwtTests(ChatGptOAuthFixture fixture) : IClassFixt
         {
             "signature of another payload" => string.Join('.', fixture.Keys.Sign(claims).Split('.')[..2]) + "." + fixture.Assertion().Split('.')[2],
             "not a JWT" => "not-a-jwt",
+            "JWE-shaped with a bad segment" => Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode("{\"alg\":\"RSA-OAEP\",\"enc\":\"A256GCM\"}") + ".a.b.c.d",
             "typ of an ID-JAG" => fixture.Keys.Sign(claims, typ: "oauth-id-jag+jwt"),
             _ => fixture.Keys.Sign(claims, alg),
         };
