@@ -65,6 +65,13 @@ public static class PersonInBrowser
                     // The click's navigation replaced the document while PuppeteerSharp still watched the old one.
                     steps.Add($"  ({e.GetType().Name}: {e.Message})");
                 }
+                catch (TimeoutException e)
+                {
+                    // No navigation event within its wait. Chromium can swap the main frame without one (the reason
+                    // the document carries the __personActed marker): look at the page again. A page that really did
+                    // not move on is still caught, by this loop's own deadline, with every step named.
+                    steps.Add($"  (no navigation seen after the click: {e.Message}; looking at the page again)");
+                }
 
                 return await arrived();
             }, "the end of the sign-in", TimeSpan.FromSeconds(30));
