@@ -88,6 +88,11 @@ const first = await call('retrieve_entities', { limit: 2 });
 expect(first.total === 5 && first.next_offset === 2, 'a first page pointing at the second');
 const last = await call('retrieve_entities', { limit: 2, offset: 4 });
 expect(last.entities.length === 1 && last.next_offset === null, 'a last page with no next');
+// The same list by cursor: the first page's next_cursor leads on, without repeats, to a last page with none.
+const second = await call('retrieve_entities', { limit: 2, cursor: first.next_cursor });
+expect(second.entities.length === 2 && !second.entities.some((e) => first.entities.some((f) => f.id === e.id)), 'a cursor page after the first');
+const third = await call('retrieve_entities', { limit: 2, cursor: second.next_cursor });
+expect(third.entities.length === 1 && third.next_cursor === null, 'a last cursor page with no next');
 expect((await call('retrieve_entities', { entity_type: 'company' })).entities[0].fields.hq.city === 'London', 'nested fields back');
 expect((await call('retrieve_entities', { search: 'countess' })).entities[0].id === ada, 'found by alias');
 expect((await call('retrieve_entities', { search: 'no such thing' })).entities.length === 0, 'an empty search');
@@ -119,6 +124,9 @@ expect((await call('retrieve_related_entities', { entity_id: engine2 })).related
 
 const timeline = await call('list_timeline_events', { from: '1800-01-01T00:00:00Z', to: '1850-01-01T00:00:00Z', limit: 2 });
 expect(timeline.events.length === 2 && timeline.next_offset === 2, 'a paged timeline');
+const timelineNext = await call('list_timeline_events', { from: '1800-01-01T00:00:00Z', to: '1850-01-01T00:00:00Z', limit: 2, cursor: timeline.next_cursor });
+const eventKey = (e) => `${e.observation_id} ${e.field}`;
+expect(timelineNext.events.length > 0 && !timelineNext.events.some((e) => timeline.events.some((f) => eventKey(f) === eventKey(e))), 'a timeline page by cursor');
 expect((await call('list_timeline_events', { entity_type: 'company' })).events[0].field === 'founded', 'a company on the timeline');
 
 // A duplicate merged into the original: its name becomes an alias, it points at the target.
