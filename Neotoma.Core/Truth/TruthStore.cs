@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Neotoma.Core.Storage;
@@ -446,12 +447,28 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     private const string RetrieveOrder = "ORDER BY e.updated_at DESC, e.id LIMIT @limit";
 
     /// <summary>
-    /// A search: the person's entities newest first, names and aliases matched as they are read, and
-    /// the matches counted. Row-level security lets an index serve only leakproof operators ahead of
-    /// its own check, and LIKE is not one, so no trigram index can serve this under the policy: its
-    /// cost grows with the person's entities (never with other people's), see docs/storage.md.
+    /// A search served by the trigram index on <c>entity_search</c> (migrations 0015 and 0016): the
+    /// index finds the person's entities whose name or an alias holds the text (the function
+    /// neotoma_search_entities, planned apart so that the index is always used), joined to
+    /// <c>entities</c> (whose own policy returns the person's rows only) and counted. Its
+    /// cost follows the matches and the text's trigrams, not the person's entity count.
     /// </summary>
     internal const string SearchEntitiesSql = $"""
+        WITH matches AS MATERIALIZED (
+            SELECT e.id, e.updated_at
+            FROM neotoma_search_entities('%' || @search || '%') found JOIN entities e ON e.id = found
+            WHERE e.merged_to IS NULL
+              AND (@includeDeleted OR e.deleted_at IS NULL)
+              AND (@type::text IS NULL OR e.entity_type = @type))
+        {SearchPage}
+        """;
+
+    /// <summary>
+    /// A search for text with no three letters or digits in a row, which gives the trigram index no
+    /// trigram to look up: the person's own entities are read and matched instead, at a cost that grows
+    /// with their count.
+    /// </summary>
+    internal const string SearchEntitiesByScanSql = $"""
         WITH matches AS MATERIALIZED (
             SELECT e.id, e.updated_at FROM entities e
             WHERE e.merged_to IS NULL
@@ -459,21 +476,45 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
               AND (@type::text IS NULL OR e.entity_type = @type)
               AND (e.normalized_name LIKE '%' || @search || '%'
                    OR EXISTS (SELECT 1 FROM unnest(e.normalized_aliases) a WHERE a LIKE '%' || @search || '%')))
+        {SearchPage}
+        """;
+
+    private const string SearchPage = $"""
         SELECT {SummaryColumns}, (SELECT count(*) FROM matches)
         FROM (SELECT id FROM matches ORDER BY updated_at DESC, id LIMIT @limit OFFSET @offset) page
         JOIN entities e ON e.id = page.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id
         ORDER BY e.updated_at DESC, e.id
         """;
 
+    /// <summary>
+    /// Whether the trigram index can narrow a search for this text: pg_trgm takes trigrams from runs
+    /// of letters and digits, so a text without three in a row gives it none to look up.
+    /// </summary>
+    internal static bool IndexCanServe(string normalizedSearch)
+    {
+        var run = 0;
+        foreach (var rune in normalizedSearch.EnumerateRunes())
+        {
+            run = Rune.IsLetterOrDigit(rune) ? run + 1 : 0;
+            if (run >= 3)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     public async Task<EntityPage> RetrieveEntitiesAsync(string userId, string? entityType, string? search, int? limit, int? offset,
         bool includeDeleted, CancellationToken cancellationToken, string? cursor = null)
     {
         var (take, skip) = Page(limit, offset);
         var searching = !string.IsNullOrWhiteSpace(search);
+        var normalizedSearch = searching ? EntityIdentity.Normalize(search!) : null;
         var after = PageCursor.Read(cursor, PageCursor.Entities, offset, searching ? "search" : null);
         var sql = (searching, entityType is null, after is not null, skip > 0) switch
         {
-            (true, _, _, _) => SearchEntitiesSql,
+            (true, _, _, _) => IndexCanServe(normalizedSearch!) ? SearchEntitiesSql : SearchEntitiesByScanSql,
             (_, true, true, _) => RetrieveEntitiesAfterSql,
             (_, false, true, _) => RetrieveEntitiesOfTypeAfterSql,
             (_, true, _, true) => RetrieveEntitiesAtOffsetSql,
@@ -488,7 +529,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
                 parameters.Add(EntityTypeFilter(entityType));
                 if (searching)
                 {
-                    parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = EscapeLike(EntityIdentity.Normalize(search!)) });
+                    parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = EscapeLike(normalizedSearch!) });
                 }
 
                 if (after is { } place)

@@ -99,6 +99,30 @@ public sealed class AzureTemplateTests(CompiledTemplate template) : IClassFixtur
         Assert.DoesNotContain("functionapp", template.Module("postgres")["properties"]!["parameters"]!.ToJsonString());
     }
 
+    /// <summary>
+    /// Every extension a migration creates is allow-listed on the server (azure.extensions) and created
+    /// by the post-provision hook as the administrator: the app's role may create tables, not extensions,
+    /// and Flexible Server refuses an extension that is not allow-listed, so the migration would fail.
+    /// </summary>
+    [Fact]
+    public void EveryExtensionTheMigrationsCreate_IsAllowListedAndCreatedByTheAdministrator()
+    {
+        var root = DevIdentityProvider.RepositoryRoot();
+        var extensions = Directory.EnumerateFiles(Path.Combine(root, "Neotoma.Core", "Storage", "Migrations"), "*.sql")
+            .SelectMany(path => Regex.Matches(File.ReadAllText(path), @"CREATE EXTENSION IF NOT EXISTS (\w+)").Select(match => match.Groups[1].Value))
+            .ToArray();
+        var postgres = template.Module("postgres").ToJsonString();
+        var hook = File.ReadAllText(Path.Combine(root, "infra", "hooks", "postprovision.sh"));
+
+        Assert.Equal(["pg_trgm", "btree_gin"], extensions);
+        Assert.Contains("azure.extensions", postgres);
+        Assert.All(extensions, extension =>
+        {
+            Assert.Contains(extension.ToUpperInvariant(), postgres);
+            Assert.Contains($"CREATE EXTENSION IF NOT EXISTS {extension};", hook);
+        });
+    }
+
     [Fact]
     public void Operator_MaySetKeyVaultSecrets()
     {

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
+using Neotoma.Core.Truth;
 using Neotoma.Tests.Infrastructure;
 using Npgsql;
 
@@ -325,6 +326,68 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         Assert.Equal(64, new NpgsqlConnectionStringBuilder(dataSource.ConnectionString).MaxAutoPrepare);
     }
 
+    /// <summary>
+    /// Issue 26: a search with three letters or digits in a row goes through the trigram index (whose
+    /// table every person's search may read), a shorter one reads the person's own entities; both find
+    /// names and aliases, treat % and _ as text, follow new aliases, merges and deletes, and neither
+    /// returns nor counts the entities of another person who stored the very same names.
+    /// </summary>
+    [Fact]
+    public async Task Search_ByIndexAndByScan_FindsOnlyThePersonsOwn()
+    {
+        await using var erin = await fixture.ConnectAsync(Unique("search-erin"));
+        await using var frank = await fixture.ConnectAsync(Unique("search-frank"));
+        var names = new object[]
+        {
+            new { entity_type = "person", name = "Grace Hopper", aliases = new[] { "Amazing Grace" } },
+            new { entity_type = "note", name = "Hopper's notebook" },
+            new { entity_type = "note", name = "50% off (sale_2024)" },
+            new { entity_type = "note", name = "sale02024 and 50 off" },
+            new { entity_type = "person", name = "Zoë Ångström", aliases = new[] { "Чайковская" } },
+        };
+        await CallAsync(frank, "store", new { entities = names });
+        var stored = await CallAsync(erin, "store", new { entities = names });
+        string Id(int i) => stored.GetProperty("entities")[i].GetProperty("id").GetString()!;
+        async Task<string[]> FoundAsync(string search, bool includeDeleted = false)
+        {
+            var page = await CallAsync(erin, "retrieve_entities", new { search, include_deleted = includeDeleted });
+            var ids = page.GetProperty("entities").EnumerateArray().Select(e => e.GetProperty("id").GetString()!).Order().ToArray();
+            Assert.Equal(ids.Length, page.GetProperty("total").GetInt64());
+            return ids;
+        }
+
+        Assert.True(TruthStore.IndexCanServe("hopper"));
+        Assert.Equal(new[] { Id(0), Id(1) }.Order(), await FoundAsync("HOPPER"));
+        Assert.Equal([Id(0)], await FoundAsync("amazing"));
+        Assert.False(TruthStore.IndexCanServe("ce h"));
+        Assert.Equal([Id(0)], await FoundAsync("ce h"));
+        Assert.Equal([Id(2)], await FoundAsync("50%"));
+        Assert.True(TruthStore.IndexCanServe("sale_2024"));
+        Assert.Equal([Id(2)], await FoundAsync("sale_2024"));
+        Assert.Equal(new[] { Id(2), Id(3) }.Order(), await FoundAsync("2024"));
+        // Letters beyond ASCII, in either case, through the index.
+        Assert.True(TruthStore.IndexCanServe("чайк"));
+        Assert.Equal([Id(4)], await FoundAsync("ÅNGSTRÖM"));
+        Assert.Equal([Id(4)], await FoundAsync("zoë"));
+        Assert.Equal([Id(4)], await FoundAsync("ЧАЙК"));
+        // A name and an alias are matched apart: the words at their seam are not one text.
+        Assert.Empty(await FoundAsync("hopper amazing"));
+
+        await CallAsync(erin, "store", new { entities = new object[] { new { entity_type = "person", name = "grace hopper", aliases = new[] { "Grandma COBOL" } } } });
+        Assert.Equal([Id(0)], await FoundAsync("cobol"));
+        await CallAsync(erin, "merge_entities", new { source_entity_id = Id(1), target_entity_id = Id(0) });
+        Assert.Equal([Id(0)], await FoundAsync("notebook"));
+        await CallAsync(erin, "delete_entity", new { entity_id = Id(0) });
+        Assert.Empty(await FoundAsync("hopper"));
+        Assert.Equal([Id(0)], await FoundAsync("hopper", includeDeleted: true));
+        await CallAsync(erin, "restore_entity", new { entity_id = Id(0) });
+        Assert.Equal([Id(0)], await FoundAsync("hopper"));
+
+        // Frank's four are still his own, untouched by Erin's changes.
+        var franks = await CallAsync(frank, "retrieve_entities", new { search = "hopper" });
+        Assert.Equal(2, franks.GetProperty("total").GetInt64());
+    }
+
     [Fact]
     public async Task RowLevelSecurity_BlocksCrossUserReads_EvenWithoutAWhereClause()
     {
@@ -345,7 +408,26 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
             Assert.Equal(0L, await count.ExecuteScalarAsync());
         }
 
+        // The search table is the one whose rows any person's search may read (docs/storage.md); its
+        // rows are still written only by their owner: Mallory changes none of Alice's and plants none.
+        await using (var change = new NpgsqlCommand("UPDATE entity_search SET haystack = 'planted' WHERE user_id = 'rls-alice'", connection, transaction))
+        {
+            Assert.Equal(0, await change.ExecuteNonQueryAsync());
+        }
+
+        await using (var delete = new NpgsqlCommand("DELETE FROM entity_search WHERE user_id = 'rls-alice'", connection, transaction))
+        {
+            Assert.Equal(0, await delete.ExecuteNonQueryAsync());
+        }
+
+        var aliceEntity = await fixture.Database.AdminScalarAsync<string>("SELECT id FROM entities WHERE user_id = 'rls-alice' LIMIT 1");
+        await using (var plant = new NpgsqlCommand($"INSERT INTO entity_search (entity_id, user_id, haystack) VALUES ('{aliceEntity}x', 'rls-alice', 'planted')", connection, transaction))
+        {
+            Assert.Equal("42501", (await Assert.ThrowsAsync<PostgresException>(() => plant.ExecuteNonQueryAsync())).SqlState);
+        }
+
         Assert.True(await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM entities WHERE user_id = 'rls-alice'") > 0);
+        Assert.Equal(0L, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM entity_search WHERE haystack = 'planted'"));
     }
 
     [Fact]

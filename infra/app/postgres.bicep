@@ -65,17 +65,25 @@ resource allowAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@202
   dependsOn: [ allowAzure ]
 }
 
-// The built-in PgBouncer (General Purpose and Memory Optimized only), in transaction mode.
-var poolerSettings = tier == 'generalpurpose'
-  ? [
-      { name: 'pgbouncer.enabled', value: 'true' }
-      { name: 'pgbouncer.pool_mode', value: 'TRANSACTION' }
-      { name: 'pgbouncer.default_pool_size', value: string(poolerServerConnections) }
-    ]
-  : []
+// The extensions the migrations create must be allow-listed on Flexible Server: pg_trgm and
+// btree_gin, the index behind retrieve_entities' search (0015_entity_search.sql; the post-provision
+// hook creates them as the administrator). Then the built-in PgBouncer (General Purpose and Memory
+// Optimized only), in transaction mode. One at a time: the server takes one change of settings at once.
+var serverSettings = concat(
+  [
+    { name: 'azure.extensions', value: 'BTREE_GIN,PG_TRGM' }
+  ],
+  tier == 'generalpurpose'
+    ? [
+        { name: 'pgbouncer.enabled', value: 'true' }
+        { name: 'pgbouncer.pool_mode', value: 'TRANSACTION' }
+        { name: 'pgbouncer.default_pool_size', value: string(poolerServerConnections) }
+      ]
+    : []
+)
 
 @batchSize(1)
-resource pooler 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = [for setting in poolerSettings: {
+resource settings 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = [for setting in serverSettings: {
   parent: server
   name: setting.name
   properties: { value: setting.value, source: 'user-override' }
@@ -92,7 +100,7 @@ resource admin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08
     principalName: adminPrincipalName
     tenantId: subscription().tenantId
   }
-  dependsOn: [ database, allowAzure, pooler ]
+  dependsOn: [ database, allowAzure, settings ]
 }
 
 output name string = server.name

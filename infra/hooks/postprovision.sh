@@ -2,9 +2,10 @@
 # Run by `azd provision` / `azd up` after the infrastructure exists, as you (the PostgreSQL Entra
 # administrator): creates the function app's own PostgreSQL role for its managed identity and lets
 # it create tables in the neotoma database's public schema, so it migrates (and owns) its own
-# tables and nothing else. The role has no CREATEROLE, no CREATEDB, no BYPASSRLS and is not an
-# administrator. Grants rather than a change of database owner: an Entra administrator is not a
-# superuser and may not hand a database to a role it is not a member of. Idempotent.
+# tables and nothing else; the extensions its migrations use are created here, by you. The role
+# has no CREATEROLE, no CREATEDB, no BYPASSRLS and is not an administrator. Grants rather than a
+# change of database owner: an Entra administrator is not a superuser and may not hand a database
+# to a role it is not a member of. Idempotent.
 #
 # Needs: az (signed in as the administrator), psql, and your IP admitted (ADMIN_CLIENT_IP).
 set -eu
@@ -31,5 +32,9 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app');
 GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"app";
 \connect :"db"
 GRANT USAGE, CREATE ON SCHEMA public TO :"app";
+-- The extensions the migrations use (allow-listed in azure.extensions by the Bicep); the app's role
+-- may not create them itself.
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE EXTENSION IF NOT EXISTS btree_gin;
 SQL
 echo "postprovision: role \"$app\" may create its tables in database \"$database\""
