@@ -101,10 +101,11 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
         return new EmptyResult();
     }
 
+    private const int SmallBody = 16 * 1024;
+
     /// <summary>
-    /// Refuses a body over the limit before any tool runs, so an oversized call writes nothing
-    /// (null). A declared Content-Length is enforced by the server itself; only a chunked body of
-    /// unknown length, or one to be peeked at, has to be read ahead. Empty when not read.
+    /// The request's body, read whole and put back for the SDK; null for a body over the limit
+    /// (declared or, when chunked, counted as it comes), so an oversized call writes nothing.
     /// </summary>
     private async Task<ReadOnlyMemory<byte>?> BufferBodyAsync(HttpRequest req, CancellationToken cancellationToken)
     {
@@ -115,22 +116,48 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
 
         // Read whole before a pooled connection is taken for the call (even when the scope needs no look at
         // it): a body sent slowly must hold nothing but its own socket, or a handful of slow senders would hold
-        // every connection of the pool and turn every other request into a 503.
-        var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await req.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        // every connection of the pool and turn every other request into a 503. A small declared length (the
+        // usual call: a few hundred bytes) is read into one array of that size; a larger or chunked body grows
+        // a stream as its bytes arrive, so a sender holds no more memory than it has sent.
+        byte[] bytes;
+        int length;
+        if (req.ContentLength is { } declared && declared <= SmallBody)
         {
-            if (buffer.Length + read > options.MaxBodyBytes)
+            bytes = new byte[declared];
+            length = 0;
+            int read;
+            while (length < bytes.Length && (read = await req.Body.ReadAsync(bytes.AsMemory(length), cancellationToken)) > 0)
             {
-                return null;
+                length += read;
+            }
+        }
+        else
+        {
+            var buffer = new MemoryStream();
+            var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(SmallBody);
+            try
+            {
+                int read;
+                while ((read = await req.Body.ReadAsync(chunk, cancellationToken)) > 0)
+                {
+                    if (buffer.Length + read > options.MaxBodyBytes)
+                    {
+                        return null;
+                    }
+
+                    buffer.Write(chunk, 0, read);
+                }
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
             }
 
-            buffer.Write(chunk, 0, read);
+            bytes = buffer.GetBuffer();
+            length = (int)buffer.Length;
         }
 
-        buffer.Position = 0;
-        req.Body = buffer;
-        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+        req.Body = new MemoryStream(bytes, 0, length, writable: false, publiclyVisible: true);
+        return bytes.AsMemory(0, length);
     }
 }

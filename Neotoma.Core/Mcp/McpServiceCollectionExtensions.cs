@@ -1,3 +1,4 @@
+using System.Reflection;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -31,8 +32,18 @@ public static class McpServiceCollectionExtensions
         services.AddMcpServer(mcp => mcp.ServerInfo = new() { Name = "neotoma", Version = "1.0.0" })
             .WithHttpTransport(http => http.Stateless = true)
             .WithRequestFilters(filters => filters.AddCallToolFilter(ToolScopes.Filter).AddCallToolFilter(ToolArgumentCheck.Filter).AddCallToolFilter(ToolFailures.Filter))
-            .WithTools<IdentityTools>(ToolJson.Options)
-            .WithTools<TruthTools>(ToolJson.Options);
+            .WithTools<IdentityTools>(ToolJson.Options);
+
+        // The truth tools hold nothing per call (the store is a singleton, the user comes with each
+        // call), so one instance serves every call; WithTools<T>() would build one per call.
+        services.AddSingleton<TruthTools>();
+        foreach (var method in typeof(TruthTools).GetMethods(BindingFlags.Public | BindingFlags.Instance)
+                     .Where(method => method.GetCustomAttribute<McpServerToolAttribute>() is not null))
+        {
+            services.AddSingleton(provider => McpServerTool.Create(method, provider.GetRequiredService<TruthTools>(),
+                new McpServerToolCreateOptions { Services = provider, SerializerOptions = ToolJson.Options }));
+        }
+
         return services;
     }
 }

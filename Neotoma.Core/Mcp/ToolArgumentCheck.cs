@@ -25,9 +25,18 @@ public static class ToolArgumentCheck
             return await next(context, cancellationToken);
         };
 
-    /// <summary>The first problem of the arguments (a path and what it needs), or null.</summary>
-    public static string? Problem(JsonElement schema, IDictionary<string, JsonElement>? arguments) =>
-        Check(schema, JsonSerializer.SerializeToElement(arguments ?? new Dictionary<string, JsonElement>()), "");
+    /// <summary>
+    /// The first problem of the arguments (a path and what it needs), or null. The arguments are walked
+    /// as the SDK parsed them: the top level is the members of an object (the call's arguments), each
+    /// value checked against its property's schema.
+    /// </summary>
+    public static string? Problem(JsonElement schema, IDictionary<string, JsonElement>? arguments)
+    {
+        arguments ??= NoArguments;
+        return CheckMembers(schema, arguments, arguments.ContainsKey, "");
+    }
+
+    private static readonly IDictionary<string, JsonElement> NoArguments = new Dictionary<string, JsonElement>();
 
     private static string? Check(JsonElement schema, JsonElement value, string path)
     {
@@ -54,7 +63,16 @@ public static class ToolArgumentCheck
             }
         }
 
-        if (value.ValueKind != JsonValueKind.Object)
+        return value.ValueKind == JsonValueKind.Object
+            ? CheckMembers(schema, value.EnumerateObject().Select(member => KeyValuePair.Create(member.Name, member.Value)),
+                name => value.TryGetProperty(name, out _), path)
+            : null;
+    }
+
+    /// <summary>An object's members against the schema's required names and properties.</summary>
+    private static string? CheckMembers(JsonElement schema, IEnumerable<KeyValuePair<string, JsonElement>> members, Func<string, bool> has, string path)
+    {
+        if (schema.ValueKind != JsonValueKind.Object)
         {
             return null;
         }
@@ -62,7 +80,7 @@ public static class ToolArgumentCheck
         var required = Required(schema).ToHashSet(StringComparer.Ordinal);
         foreach (var name in required)
         {
-            if (!value.TryGetProperty(name, out _))
+            if (!has(name))
             {
                 return $"{Join(path, name)}: is required.";
             }
@@ -73,15 +91,15 @@ public static class ToolArgumentCheck
             return null;
         }
 
-        foreach (var member in value.EnumerateObject())
+        foreach (var (name, value) in members)
         {
             // An optional member sent as null is taken as left out (PortableSchemas: optional means absent).
-            if (member.Value.ValueKind == JsonValueKind.Null && !required.Contains(member.Name))
+            if (value.ValueKind == JsonValueKind.Null && !required.Contains(name))
             {
                 continue;
             }
 
-            if (properties.TryGetProperty(member.Name, out var property) && Check(property, member.Value, Join(path, member.Name)) is { } problem)
+            if (properties.TryGetProperty(name, out var property) && Check(property, value, Join(path, name)) is { } problem)
             {
                 return problem;
             }
