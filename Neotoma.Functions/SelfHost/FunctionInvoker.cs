@@ -19,6 +19,13 @@ internal static class FunctionInvoker
     // delegate call, as with the worker's generated executor, not a reflection lookup.
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, ObjectFactory> Factories = new();
 
+    // Each function's parameters, read once (GetParameters copies the array on every call).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<MethodInfo, ParameterInfo[]> Parameters = new();
+
+    // The action a result executes in: no MVC action runs here, and an ActionDescriptor's constructor
+    // makes a new GUID and dictionaries, so one empty descriptor serves every request (results only read it).
+    private static readonly ActionDescriptor NoAction = new();
+
     /// <summary>Fails at start-up, naming the function, when it takes a parameter the self-host cannot give.</summary>
     public static void EnsureSupported(MethodInfo method)
     {
@@ -46,18 +53,23 @@ internal static class FunctionInvoker
 
     public static async Task InvokeHttpAsync(HttpContext context, HttpFunction function)
     {
-        var routeValues = context.GetRouteData().Values;
-        var arguments = function.Method.GetParameters().Select(parameter => parameter.ParameterType switch
+        var routeData = context.GetRouteData();
+        var parameters = Parameters.GetOrAdd(function.Method, method => method.GetParameters());
+        var arguments = new object?[parameters.Length];
+        for (var i = 0; i < parameters.Length; i++)
         {
-            var t when t == typeof(HttpRequest) => context.Request,
-            var t when t == typeof(CancellationToken) => context.RequestAborted,
-            _ => (object?)routeValues[parameter.Name!]?.ToString(),
-        }).ToArray();
+            arguments[i] = parameters[i].ParameterType switch
+            {
+                var t when t == typeof(HttpRequest) => context.Request,
+                var t when t == typeof(CancellationToken) => context.RequestAborted,
+                _ => routeData.Values[parameters[i].Name!]?.ToString(),
+            };
+        }
 
         var result = await InvokeAsync(context.RequestServices, function.Method, arguments);
         if (result is IActionResult actionResult)
         {
-            await actionResult.ExecuteResultAsync(new ActionContext(context, context.GetRouteData(), new ActionDescriptor()));
+            await actionResult.ExecuteResultAsync(new ActionContext(context, routeData, NoAction));
         }
     }
 
