@@ -45,7 +45,7 @@ END $$;
 -- The person's entities whose name or an alias matches a LIKE pattern, by the index. The planner's
 -- estimate for a trigram lookup weighs each trigram's entries over every person's rows, and where
 -- many names share trigrams it takes a sequential scan of the whole table (every person's rows)
--- for cheaper than the index: 40 ms against 3 for the index at 200,000 rows (./neotoma bench
+-- for cheaper than the index: 40 ms against 2 for the index at 200,000 rows (./neotoma bench
 -- scale). Planned apart, with sequential scans ruled out, the lookup always goes through the index.
 CREATE FUNCTION neotoma_search_entities(pattern text) RETURNS SETOF text
     LANGUAGE sql STABLE ROWS 100 SET enable_seqscan = off
