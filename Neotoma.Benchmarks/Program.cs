@@ -356,7 +356,7 @@ if (groups.Contains("soak"))
     // person gains 45 entities a second); every 20 s the client rotates its refresh token (and uses the
     // new access token from then on), and another client signs in and revokes its sign-in, whose
     // access token must then be refused.
-    var minutes = double.TryParse(Environment.GetEnvironmentVariable("BENCH_SOAK_MINUTES"), System.Globalization.CultureInfo.InvariantCulture, out var m) ? m : 20;
+    var minutes = double.TryParse(Environment.GetEnvironmentVariable("BENCH_SOAK_MINUTES"), System.Globalization.CultureInfo.InvariantCulture, out var m) && m > 0 ? m : 20;
     var rate = int.TryParse(Environment.GetEnvironmentVariable("BENCH_SOAK_RATE"), out var perSecond) && perSecond > 0 ? perSecond : 150;
     var tokenUrl = $"http://127.0.0.1:{neotomaPort}/api/mcp/oauth/token";
     var revokeUrl = $"http://127.0.0.1:{neotomaPort}/api/mcp/oauth/revoke";
@@ -364,6 +364,8 @@ if (groups.Contains("soak"))
     var (access, refresh) = await IssueTokensAsync("bench-soak");
     var buckets = Enumerable.Range(0, (int)Math.Ceiling(minutes) + 1).Select(_ => new System.Collections.Concurrent.ConcurrentBag<double>()).ToArray();
     var failures = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+    var warmUpFailures = 0;
+    var rotations = 0;
     var rss = new List<long>();
     var stored = 0;
     var clock = Stopwatch.StartNew();
@@ -385,7 +387,8 @@ if (groups.Contains("soak"))
             var text = await response.Content.ReadAsStringAsync();
             return response.StatusCode != HttpStatusCode.OK ? $"HTTP {(int)response.StatusCode}"
                 : text.Contains("\"isError\":true") ? "tool error: " + (text.Length > 160 ? text[..160] : text)
-                : text.Contains("\"error\"") ? "JSON-RPC error" : null;
+                : text.Contains("\"error\"") ? "JSON-RPC error"
+                : !text.Contains("\"result\"") ? "an answer without a result" : null;
         }
         catch (Exception e)
         {
@@ -404,11 +407,20 @@ if (groups.Contains("soak"))
         var failure = await SoakCallAsync(body);
         if (scheduled < warmUp)
         {
+            if (failure is not null)
+            {
+                Interlocked.Increment(ref warmUpFailures);
+            }
+
             return;
         }
 
-        buckets[(int)(scheduled - warmUp).TotalMinutes].Add((clock.Elapsed - scheduled).TotalMilliseconds);
-        if (failure is not null)
+        // A failure is counted, not timed: a fast refusal would pull the percentiles down.
+        if (failure is null)
+        {
+            buckets[(int)(scheduled - warmUp).TotalMinutes].Add((clock.Elapsed - scheduled).TotalMilliseconds);
+        }
+        else
         {
             failures.AddOrUpdate(failure, 1, (_, count) => count + 1);
         }
@@ -422,51 +434,81 @@ if (groups.Contains("soak"))
 
     async Task RotateAndRevokeAsync()
     {
-        var round = 0;
-        while (clock.Elapsed < end)
+        while (true)
         {
             await Task.Delay(TimeSpan.FromSeconds(20));
-            round++;
-            using (var rotated = await http.PostAsync(tokenUrl, new FormUrlEncodedContent(new Dictionary<string, string>
-                   {
-                       ["grant_type"] = "refresh_token", ["refresh_token"] = refresh, ["client_id"] = "bench-soak",
-                   })))
+            if (clock.Elapsed >= end)
             {
-                if (!rotated.IsSuccessStatusCode)
-                {
-                    failures.AddOrUpdate($"refresh HTTP {(int)rotated.StatusCode}", 1, (_, count) => count + 1);
-                    continue;
-                }
-
-                using var pair = System.Text.Json.JsonDocument.Parse(await rotated.Content.ReadAsStringAsync());
-                refresh = pair.RootElement.GetProperty("refresh_token").GetString()!;
-                Volatile.Write(ref access, pair.RootElement.GetProperty("access_token").GetString()!);
+                return;
             }
 
-            var other = (await CreateConnectionsAsync([$"bench-soak-revoked-{round}"]))[0];
-            var (otherAccess, otherRefresh) = await IssueTokensAsync(other);
-            using (var revoked = await http.PostAsync(revokeUrl, new FormUrlEncodedContent(new Dictionary<string, string>
-                   {
-                       ["token"] = otherRefresh, ["token_type_hint"] = "refresh_token", ["client_id"] = other,
-                   })))
+            try
             {
-                if (!revoked.IsSuccessStatusCode)
-                {
-                    failures.AddOrUpdate($"revoke HTTP {(int)revoked.StatusCode}", 1, (_, count) => count + 1);
-                }
+                await RotateAndRevokeOnceAsync(++rotations);
             }
-
-            using var afterwards = new HttpRequestMessage(HttpMethod.Post, neotomaUrl) { Content = new StringContent(WhoAmI, Encoding.UTF8, "application/json") };
-            afterwards.Headers.Accept.ParseAdd("application/json");
-            afterwards.Headers.Accept.ParseAdd("text/event-stream");
-            afterwards.Headers.Authorization = new("Bearer", otherAccess);
-            using var refused = await http.SendAsync(afterwards);
-            if (refused.StatusCode != HttpStatusCode.Unauthorized)
+            catch (Exception e)
             {
-                failures.AddOrUpdate("a revoked sign-in's access token was still accepted", 1, (_, count) => count + 1);
+                failures.AddOrUpdate($"rotation or revocation threw {e.GetType().Name}", 1, (_, count) => count + 1);
             }
         }
     }
+
+    async Task<HttpStatusCode> WhoAmIStatusAsync(string bearer)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, neotomaUrl) { Content = new StringContent(WhoAmI, Encoding.UTF8, "application/json") };
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        request.Headers.Authorization = new("Bearer", bearer);
+        using var response = await http.SendAsync(request);
+        return response.StatusCode;
+    }
+
+    async Task RotateAndRevokeOnceAsync(int round)
+    {
+        using (var rotated = await http.PostAsync(tokenUrl, new FormUrlEncodedContent(new Dictionary<string, string>
+               {
+                   ["grant_type"] = "refresh_token", ["refresh_token"] = refresh, ["client_id"] = "bench-soak",
+               })))
+        {
+            if (!rotated.IsSuccessStatusCode)
+            {
+                failures.AddOrUpdate($"refresh HTTP {(int)rotated.StatusCode}", 1, (_, count) => count + 1);
+                return;
+            }
+
+            using var pair = System.Text.Json.JsonDocument.Parse(await rotated.Content.ReadAsStringAsync());
+            refresh = pair.RootElement.GetProperty("refresh_token").GetString()!;
+            Volatile.Write(ref access, pair.RootElement.GetProperty("access_token").GetString()!);
+        }
+
+        // The other client's token is used once before the revocation, so it sits in the access-token
+        // cache: its refusal afterwards proves the revocation reached the cache, not only the database.
+        var other = (await CreateConnectionsAsync([$"bench-soak-revoked-{round}"]))[0];
+        var (otherAccess, otherRefresh) = await IssueTokensAsync(other);
+        if (await WhoAmIStatusAsync(otherAccess) != HttpStatusCode.OK)
+        {
+            failures.AddOrUpdate("a fresh sign-in's access token was refused", 1, (_, count) => count + 1);
+        }
+
+        using (var revoked = await http.PostAsync(revokeUrl, new FormUrlEncodedContent(new Dictionary<string, string>
+               {
+                   ["token"] = otherRefresh, ["token_type_hint"] = "refresh_token", ["client_id"] = other,
+               })))
+        {
+            if (!revoked.IsSuccessStatusCode)
+            {
+                failures.AddOrUpdate($"revoke HTTP {(int)revoked.StatusCode}", 1, (_, count) => count + 1);
+            }
+        }
+
+        if (await WhoAmIStatusAsync(otherAccess) != HttpStatusCode.Unauthorized)
+        {
+            failures.AddOrUpdate("a revoked sign-in's access token was still accepted", 1, (_, count) => count + 1);
+        }
+    }
+
+    async Task<long> EntitiesAsync() => (await database.QueryListAsync(DbScope.ForUser(userId),
+        "SELECT coalesce(sum(live_count), 0)::bigint FROM entity_types", _ => { }, reader => reader.GetInt64(0), CancellationToken.None))[0];
 
     Console.WriteLine($"soak: {rate} requests/s for {minutes} min after 15 s of warm-up (60 % get_authenticated_user, 30 % retrieve_entities(20), " +
         "10 % store of 3), a token rotation and a revocation every 20 s; latency from each request's scheduled start");
@@ -492,7 +534,7 @@ if (groups.Contains("soak"))
             var errors = failures.Values.Sum();
             rss.Add(Process.GetCurrentProcess().WorkingSet64 / (1024 * 1024));
             Console.WriteLine($"{reported + 1,6} {latencies.Length,9} {Percentile(latencies, 0.50),8:F2} {Percentile(latencies, 0.99),8:F2} {latencies.LastOrDefault(),8:F1} " +
-                $"{errors - errorsSoFar,7} {rss[^1],7} {100 + 3 * Volatile.Read(ref stored),9}");
+                $"{errors - errorsSoFar,7} {rss[^1],7} {await EntitiesAsync(),9}");
             errorsSoFar = errors;
         }
     }
@@ -525,13 +567,13 @@ if (groups.Contains("soak"))
     await reporter;
     var first = Percentile(buckets[0].Order().ToArray(), 0.99);
     var minutesSeen = buckets.Take(reported + 1).Where(bucket => !bucket.IsEmpty).Select(bucket => Percentile(bucket.Order().ToArray(), 0.99)).ToArray();
-    var worst = minutesSeen.Max();
+    var worst = minutesSeen.DefaultIfEmpty(double.NaN).Max();
     var lastRss = Process.GetCurrentProcess().WorkingSet64 / (1024 * 1024);
     var settled = rss.Count > 2 ? rss.Skip(2).ToArray() : rss.ToArray();
     var line = $"soak {minutes} min at {rate}/s: {failures.Values.Sum()} errors (target 0: {(failures.IsEmpty ? "met" : "NOT met")}); " +
         $"p99 first minute {first:F2} ms, worst minute {worst:F2} ms ({worst / first:F2}x, target <= 2x: {(worst <= 2 * first ? "met" : "NOT met")}); " +
         $"RSS {settled.Min()}-{Math.Max(settled.Max(), lastRss)} MB from minute 3 on, {lastRss} MB at the end (target <= 250 MB: {(Math.Max(settled.Max(), lastRss) <= 250 ? "met" : "NOT met")}); " +
-        $"the person grew from 100 to {100 + 3 * stored:N0} entities";
+        $"the person grew to {await EntitiesAsync():N0} entities; {rotations} rotations and revocations; {warmUpFailures} errors in the warm-up";
     foreach (var (failure, count) in failures)
     {
         Console.WriteLine($"  {count} x {failure}");

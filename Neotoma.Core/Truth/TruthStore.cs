@@ -451,7 +451,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     /// index finds the person's entities whose name or an alias holds the text (the function
     /// neotoma_search_entities, planned apart so that the index is always used), joined to
     /// <c>entities</c> (whose own policy returns the person's rows only) and counted. Its
-    /// cost follows the matches and the text's trigrams, not the person's entity count.
+    /// cost follows the matches and how common the text's trigrams are, not a read of every entity.
     /// </summary>
     internal const string SearchEntitiesSql = $"""
         WITH matches AS MATERIALIZED (

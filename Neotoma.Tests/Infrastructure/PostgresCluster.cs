@@ -52,7 +52,7 @@ public sealed class PostgresCluster : IAsyncDisposable
             await RunAsync("chown", "postgres", directory);
         }
 
-        await cluster.AsPostgresAsync("initdb", "-D", Path.Combine(directory, "data"), "-U", "postgres", "-E", "UTF8", "--no-locale",
+        await cluster.AsPostgresAsync("initdb", "-D", Path.Combine(directory, "data"), "-U", "postgres", "-E", "UTF8", "--locale=C", "--lc-ctype=C.UTF-8",
             "--auth-local=trust", "--auth-host=scram-sha-256");
         await cluster.AsPostgresAsync("mkdir", "-p", Path.Combine(directory, "run"));
         await cluster.StartServerAsync();

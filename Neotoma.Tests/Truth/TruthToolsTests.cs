@@ -367,6 +367,8 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         Assert.Equal(new[] { Id(2), Id(3) }.Order(), await FoundAsync("2024"));
         // Letters beyond ASCII, in either case, through the index.
         Assert.True(TruthStore.IndexCanServe("чайк"));
+        // The database classifies characters as Unicode (as Azure's does), so the index has trigrams to look up.
+        Assert.NotEmpty((await fixture.Database.AdminScalarAsync<string[]>("SELECT show_trgm('чайк')"))!);
         Assert.Equal([Id(4)], await FoundAsync("ÅNGSTRÖM"));
         Assert.Equal([Id(4)], await FoundAsync("zoë"));
         Assert.Equal([Id(4)], await FoundAsync("ЧАЙК"));
@@ -428,6 +430,9 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
 
         Assert.True(await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM entities WHERE user_id = 'rls-alice'") > 0);
         Assert.Equal(0L, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM entity_search WHERE haystack = 'planted'"));
+        // And it stays the one: no other policy lets every row be read.
+        Assert.Equal("entity_search.search_reads", await fixture.Database.AdminScalarAsync<string>(
+            "SELECT string_agg(tablename || '.' || policyname, ', ') FROM pg_policies WHERE schemaname = 'public' AND qual = 'true'"));
     }
 
     [Fact]
@@ -655,6 +660,43 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
         Assert.Contains("nothing was done", await response.Content.ReadAsStringAsync());
         Assert.Equal(0L, await fixture.Database.AdminScalarAsync<long>("SELECT count(*) FROM entities WHERE user_id = @u", ("u", "big-body-" + chunked)));
+    }
+
+    /// <summary>
+    /// /mcp reads a body whole before the call takes a pooled connection: one array for a small declared
+    /// length, a stream that grows as the bytes arrive for a larger or chunked one. Every size under the
+    /// limit arrives whole, whichever way it was sent.
+    /// </summary>
+    [Theory]
+    [InlineData(300, false)]
+    [InlineData(300, true)]
+    [InlineData(16 * 1024 + 1, false)]
+    [InlineData(16 * 1024 + 1, true)]
+    [InlineData(400_000, false)]
+    [InlineData(400_000, true)]
+    public async Task BodiesUnderTheLimit_ArriveWhole_HoweverTheyAreSent(int bytes, bool chunked)
+    {
+        var user = $"body-{bytes}-{chunked}";
+        var (tokens, _) = await fixture.SignInAsync(user);
+        var data = new string('y', bytes);
+        var body = JsonSerializer.Serialize(new
+        {
+            jsonrpc = "2.0", id = 1, method = "tools/call",
+            @params = new { name = "store", arguments = new { entities = new[] { new { entity_type = "blob", name = "sized", fields = new { data } } } } },
+        });
+        HttpContent content = chunked ? new UnknownLengthContent(Encoding.UTF8.GetBytes(body)) : new StringContent(body, Encoding.UTF8);
+        content.Headers.ContentType = new("application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = content };
+        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+
+        var response = await fixture.Server.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.DoesNotContain("\"isError\":true", await response.Content.ReadAsStringAsync());
+        Assert.Equal(bytes, await fixture.Database.AdminScalarAsync<int>(
+            "SELECT length(s.fields->>'data') FROM entity_snapshots s JOIN entities e ON e.id = s.entity_id WHERE e.user_id = @u", ("u", user)));
     }
 
     [Theory]

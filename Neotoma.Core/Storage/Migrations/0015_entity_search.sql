@@ -12,8 +12,8 @@
 -- table's text. docs/storage.md says the same.
 --
 -- The index (0016) is one GIN over (user_id, haystack): pg_trgm's trigrams and btree_gin's equality on
--- user_id in one index, so a lookup intersects the person's entries with the text's trigrams and its
--- cost does not grow with other people's names. Both are trusted extensions: the database's owner
+-- user_id in one index, so a lookup intersects the person's entries with the text's trigrams (each
+-- trigram's entries are everyone's, so other people's names weigh a little, never a scan of them). Both are trusted extensions: the database's owner
 -- creates them (locally and in the tests); on Azure the post-provision hook creates them as the
 -- administrator and the Bicep allow-lists them (azure.extensions), so these lines find them there.
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
