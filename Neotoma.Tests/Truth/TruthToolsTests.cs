@@ -637,25 +637,31 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         }
     }
 
+    /// <summary>A store of one entity whose field holds <paramref name="data"/>, posted raw with a declared length or chunked.</summary>
+    private async Task<HttpResponseMessage> StoreBlobAsync(string accessToken, string data, bool chunked)
+    {
+        var body = JsonSerializer.Serialize(new
+        {
+            jsonrpc = "2.0", id = 1, method = "tools/call",
+            @params = new { name = "store", arguments = new { entities = new[] { new { entity_type = "blob", name = "sized", fields = new { data } } } } },
+        });
+        HttpContent content = chunked ? new UnknownLengthContent(Encoding.UTF8.GetBytes(body)) : new StringContent(body, Encoding.UTF8);
+        content.Headers.ContentType = new("application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = content };
+        request.Headers.Authorization = new("Bearer", accessToken);
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        return await fixture.Server.Client.SendAsync(request);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task OversizedBody_Is413AndWritesNothing(bool chunked)
     {
         var (tokens, _) = await fixture.SignInAsync("big-body-" + chunked);
-        var huge = JsonSerializer.Serialize(new
-        {
-            jsonrpc = "2.0", id = 1, method = "tools/call",
-            @params = new { name = "store", arguments = new { entities = new[] { new { entity_type = "blob", name = "big", fields = new { data = new string('x', 2 * 1024 * 1024) } } } } },
-        });
-        HttpContent content = chunked ? new UnknownLengthContent(Encoding.UTF8.GetBytes(huge)) : new StringContent(huge, Encoding.UTF8);
-        content.Headers.ContentType = new("application/json");
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = content };
-        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
-        request.Headers.Accept.ParseAdd("application/json");
-        request.Headers.Accept.ParseAdd("text/event-stream");
 
-        var response = await fixture.Server.Client.SendAsync(request);
+        var response = await StoreBlobAsync(tokens.AccessToken, new string('x', 2 * 1024 * 1024), chunked);
 
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
         Assert.Contains("nothing was done", await response.Content.ReadAsStringAsync());
@@ -678,20 +684,8 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
     {
         var user = $"body-{bytes}-{chunked}";
         var (tokens, _) = await fixture.SignInAsync(user);
-        var data = new string('y', bytes);
-        var body = JsonSerializer.Serialize(new
-        {
-            jsonrpc = "2.0", id = 1, method = "tools/call",
-            @params = new { name = "store", arguments = new { entities = new[] { new { entity_type = "blob", name = "sized", fields = new { data } } } } },
-        });
-        HttpContent content = chunked ? new UnknownLengthContent(Encoding.UTF8.GetBytes(body)) : new StringContent(body, Encoding.UTF8);
-        content.Headers.ContentType = new("application/json");
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/mcp") { Content = content };
-        request.Headers.Authorization = new("Bearer", tokens.AccessToken);
-        request.Headers.Accept.ParseAdd("application/json");
-        request.Headers.Accept.ParseAdd("text/event-stream");
 
-        var response = await fixture.Server.Client.SendAsync(request);
+        var response = await StoreBlobAsync(tokens.AccessToken, new string('y', bytes), chunked);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.DoesNotContain("\"isError\":true", await response.Content.ReadAsStringAsync());
