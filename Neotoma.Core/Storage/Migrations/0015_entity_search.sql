@@ -7,15 +7,16 @@
 --
 -- What that opens, and what it does not: writes stay the person's own (the owner policy, as on every
 -- user table, so nobody plants or changes another person's rows); reads of this table are open to
--- the app role. Its one reader, TruthStore's search, filters on the person and joins `entities`,
--- whose forced policy returns the person's rows only, and returns `entities`' columns, never this
--- table's text. docs/storage.md says the same.
+-- the app role. Its one reader, neotoma_search_entities (below), filters on the person; TruthStore's
+-- search joins what it finds to `entities`, whose forced policy returns the person's rows only, and
+-- returns `entities`' columns, never this table's text. docs/storage.md says the same.
 --
--- The index (0016) is one GIN over (user_id, haystack): pg_trgm's trigrams and btree_gin's equality on
--- user_id in one index, so a lookup intersects the person's entries with the text's trigrams (each
--- trigram's entries are everyone's, so other people's names weigh a little, never a scan of them). Both are trusted extensions: the database's owner
--- creates them (locally and in the tests); on Azure the post-provision hook creates them as the
--- administrator and the Bicep allow-lists them (azure.extensions), so these lines find them there.
+-- The index (0016) is one GIN over (user_id, haystack): pg_trgm's trigrams and btree_gin's equality
+-- on user_id in one index, so a lookup intersects the person's entries with the text's trigrams
+-- (each trigram's entries are everyone's, so other people's names weigh a little; never a scan of
+-- them). Both are trusted extensions: the database's owner creates them (locally and in the tests);
+-- on Azure the post-provision hook creates them as the administrator and the Bicep allow-lists them
+-- (azure.extensions), so these lines find them there.
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE EXTENSION IF NOT EXISTS btree_gin;
 
