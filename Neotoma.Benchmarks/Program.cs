@@ -194,7 +194,7 @@ if (groups.Contains("retrieve"))
         await using var batch = new NpgsqlBatch(connection);
         var scope = new NpgsqlBatchCommand("SELECT set_config('neotoma.user_id', $1, true)");
         scope.Parameters.Add(new NpgsqlParameter { Value = userId });
-        var query = new NpgsqlBatchCommand(TruthStore.RetrieveEntitiesSql);
+        var query = new NpgsqlBatchCommand(TruthStore.EntityPages.For(ofType: false));
         query.Parameters.AddWithValue("includeDeleted", false);
         query.Parameters.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
         query.Parameters.Add(new NpgsqlParameter("search", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
@@ -605,14 +605,14 @@ if (groups.Contains("scale"))
         var middle = PageCursor.Write(PageCursor.Entities, middleAt, $"ent_scale_{probe}");
         var calls = new (string Name, string Tool, string Arguments, string Sql, Action<NpgsqlParameterCollection> Parameters)[]
         {
-            ("retrieve_entities(20) half-way by offset", "retrieve_entities", $$"""{"limit":20,"offset":{{probe}}}""", TruthStore.RetrieveEntitiesAtOffsetSql, p =>
+            ("retrieve_entities(20) half-way by offset", "retrieve_entities", $$"""{"limit":20,"offset":{{probe}}}""", TruthStore.EntityPages.For(ofType: false, atOffset: true), p =>
             {
                 p.AddWithValue("includeDeleted", false);
                 p.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
                 p.AddWithValue("limit", 21);
                 p.AddWithValue("offset", probe);
             }),
-            ("retrieve_entities(20) half-way by cursor", "retrieve_entities", $$"""{"limit":20,"cursor":"{{middle}}"}""", TruthStore.RetrieveEntitiesAfterSql, p =>
+            ("retrieve_entities(20) half-way by cursor", "retrieve_entities", $$"""{"limit":20,"cursor":"{{middle}}"}""", TruthStore.EntityPages.For(ofType: false, afterCursor: true), p =>
             {
                 p.AddWithValue("includeDeleted", false);
                 p.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
@@ -621,7 +621,7 @@ if (groups.Contains("scale"))
                 p.AddWithValue("limit", 21);
                 p.AddWithValue("offset", 0);
             }),
-            ("retrieve_entities(20)", "retrieve_entities", """{"limit":20}""", TruthStore.RetrieveEntitiesSql, p =>
+            ("retrieve_entities(20)", "retrieve_entities", """{"limit":20}""", TruthStore.EntityPages.For(ofType: false), p =>
             {
                 p.AddWithValue("includeDeleted", false);
                 p.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
@@ -639,7 +639,7 @@ if (groups.Contains("scale"))
                 p.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
             }),
             ("list_entity_types", "list_entity_types", "{}", TruthStore.EntityTypesSql, _ => { }),
-            ("list_timeline_events(20)", "list_timeline_events", """{"limit":20}""", TruthStore.TimelineSql, p =>
+            ("list_timeline_events(20)", "list_timeline_events", """{"limit":20}""", TruthStore.TimelinePages.For(ofType: false), p =>
             {
                 p.Add(new NpgsqlParameter("from", NpgsqlTypes.NpgsqlDbType.TimestampTz) { Value = DBNull.Value });
                 p.Add(new NpgsqlParameter("to", NpgsqlTypes.NpgsqlDbType.TimestampTz) { Value = DBNull.Value });
@@ -1027,7 +1027,7 @@ internal sealed class SimpleRetrieveTool(NpgsqlDataSource dataSource)
         await using var batch = new NpgsqlBatch(connection);
         var scope = new NpgsqlBatchCommand("SELECT set_config('neotoma.user_id', $1, true)");
         scope.Parameters.Add(new NpgsqlParameter { Value = "bench-user" });
-        var query = new NpgsqlBatchCommand(TruthStore.RetrieveEntitiesSql);
+        var query = new NpgsqlBatchCommand(TruthStore.EntityPages.For(ofType: false));
         query.Parameters.AddWithValue("includeDeleted", false);
         query.Parameters.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
         query.Parameters.AddWithValue("limit", limit);

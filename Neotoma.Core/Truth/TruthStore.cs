@@ -393,48 +393,12 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         """;
 
     /// <summary>
-    /// retrieve_entities' statement without a search (the benchmark runs it bare as the database's
-    /// floor): a page read along entities_recent_idx (entities_type_recent_idx with a type), and the
-    /// total from the counts kept in entity_types, so neither grows with what the person has stored.
-    /// Each shape (type or not, cursor or not) is its own statement, so that a prepared (generic) plan
-    /// of one shape never serves another, whose index or bound differs.
+    /// retrieve_entities' statements without a search (the benchmark runs the first page's bare as the
+    /// database's floor): a page read along entities_recent_idx (entities_type_recent_idx with a type),
+    /// from a cursor's place on (newest first, then by id) when given, and the total from the counts
+    /// kept in entity_types, so neither grows with what the person has stored.
     /// </summary>
-    internal const string RetrieveEntitiesSql = $"""
-        {RetrieveFrom}
-        {RetrieveOrder}
-        """;
-
-    internal const string RetrieveEntitiesOfTypeSql = $"""
-        {RetrieveFrom} AND e.entity_type = @type
-        {RetrieveOrder}
-        """;
-
-    /// <summary>
-    /// A page at an offset: its own statement, apart from the first page's. A prepared statement's plan
-    /// may become generic after five runs, chosen against the average cost of the runs so far: deep
-    /// offsets in that average let a generic plan (a sort of every row) replace the first page's index
-    /// walk, on that connection, for every later call.
-    /// </summary>
-    internal const string RetrieveEntitiesAtOffsetSql = $"""
-        {RetrieveFrom}
-        {RetrieveOrder} OFFSET @offset
-        """;
-
-    internal const string RetrieveEntitiesOfTypeAtOffsetSql = $"""
-        {RetrieveFrom} AND e.entity_type = @type
-        {RetrieveOrder} OFFSET @offset
-        """;
-
-    /// <summary>The page after a cursor: the index read from the cursor's place on (newest first, then by id).</summary>
-    internal const string RetrieveEntitiesAfterSql = $"""
-        {RetrieveFrom} AND {RetrieveAfter}
-        {RetrieveOrder}
-        """;
-
-    internal const string RetrieveEntitiesOfTypeAfterSql = $"""
-        {RetrieveFrom} AND e.entity_type = @type AND {RetrieveAfter}
-        {RetrieveOrder}
-        """;
+    internal static readonly PageStatements EntityPages = new(RetrieveFrom, "e.entity_type = @type", RetrieveAfter, RetrieveOrder);
 
     private const string RetrieveFrom = $"""
         SELECT {SummaryColumns}, {RetrieveTotal}
@@ -512,16 +476,9 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         var searching = !string.IsNullOrWhiteSpace(search);
         var normalizedSearch = searching ? EntityIdentity.Normalize(search!) : null;
         var after = PageCursor.Read(cursor, PageCursor.Entities, offset, searching ? "search" : null);
-        var sql = (searching, entityType is null, after is not null, skip > 0) switch
-        {
-            (true, _, _, _) => IndexCanServe(normalizedSearch!) ? SearchEntitiesSql : SearchEntitiesByScanSql,
-            (_, true, true, _) => RetrieveEntitiesAfterSql,
-            (_, false, true, _) => RetrieveEntitiesOfTypeAfterSql,
-            (_, true, _, true) => RetrieveEntitiesAtOffsetSql,
-            (_, false, _, true) => RetrieveEntitiesOfTypeAtOffsetSql,
-            (_, true, _, false) => RetrieveEntitiesSql,
-            (_, false, _, false) => RetrieveEntitiesOfTypeSql,
-        };
+        var sql = !searching ? EntityPages.For(ofType: entityType is not null, afterCursor: after is not null, atOffset: skip > 0)
+            : IndexCanServe(normalizedSearch!) ? SearchEntitiesSql
+            : SearchEntitiesByScanSql;
         var rows = await database.QueryListAsync(DbScope.ForUser(userId), sql,
             parameters =>
             {
@@ -842,15 +799,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             throw new TruthInputException("from", "must not be after to");
         }
 
-        var sql = (entityType is null, after is not null, skip > 0) switch
-        {
-            (true, true, _) => TimelineAfterSql,
-            (false, true, _) => TimelineOfTypeAfterSql,
-            (true, false, true) => TimelineAtOffsetSql,
-            (false, false, true) => TimelineOfTypeAtOffsetSql,
-            (true, false, false) => TimelineSql,
-            (false, false, false) => TimelineOfTypeSql,
-        };
+        var sql = TimelinePages.For(ofType: entityType is not null, afterCursor: after is not null, atOffset: skip > 0);
         var rows = await database.QueryListAsync(DbScope.ForUser(userId), sql,
             parameters =>
             {
@@ -875,41 +824,11 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     }
 
     /// <summary>
-    /// list_timeline_events along timeline_events_at_idx; from and to as bounds of that index (given
-    /// or not: the missing one is the end of time, so one prepared plan serves every call).
+    /// list_timeline_events along timeline_events_at_idx (timeline_events_type_at_idx with a type); from
+    /// and to as bounds of that index (given or not: the missing one is the end of time, so one prepared
+    /// plan serves every call); after a cursor, from just past its (event_at, id).
     /// </summary>
-    internal const string TimelineSql = $"""
-        {TimelineFrom}
-        {TimelineOrder}
-        """;
-
-    /// <summary>The same for one type, along timeline_events_type_at_idx.</summary>
-    internal const string TimelineOfTypeSql = $"""
-        {TimelineFrom} AND t.entity_type = @type
-        {TimelineOrder}
-        """;
-
-    /// <summary>At an offset: apart from the first page's statement, for the reason given at <see cref="RetrieveEntitiesAtOffsetSql"/>.</summary>
-    internal const string TimelineAtOffsetSql = $"""
-        {TimelineFrom}
-        {TimelineOrder} OFFSET @offset
-        """;
-
-    internal const string TimelineOfTypeAtOffsetSql = $"""
-        {TimelineFrom} AND t.entity_type = @type
-        {TimelineOrder} OFFSET @offset
-        """;
-
-    /// <summary>The page after a cursor: the index read from just past the cursor's (event_at, id).</summary>
-    internal const string TimelineAfterSql = $"""
-        {TimelineFrom} AND (t.event_at, t.id) > (@afterAt, @afterId)
-        {TimelineOrder}
-        """;
-
-    internal const string TimelineOfTypeAfterSql = $"""
-        {TimelineFrom} AND t.entity_type = @type AND (t.event_at, t.id) > (@afterAt, @afterId)
-        {TimelineOrder}
-        """;
+    internal static readonly PageStatements TimelinePages = new(TimelineFrom, "t.entity_type = @type", "(t.event_at, t.id) > (@afterAt, @afterId)", TimelineOrder);
 
     private const string TimelineFrom = """
         SELECT t.event_at, t.entity_id, t.entity_type, e.canonical_name, t.field, t.observation_id, t.id
