@@ -93,41 +93,21 @@ bareApp.MapPost("/token", async (Microsoft.AspNetCore.Http.HttpRequest request) 
 await bareApp.StartAsync();
 
 // The same bare server listing Neotoma's 14 tools: separates the cost of a larger tools/list from the cost of auth and hosting.
-var sameTools = WebApplication.CreateSlimBuilder();
-sameTools.Logging.SetMinimumLevel(LogLevel.Warning);
-var sameToolsPort = FreePorts.Next();
-sameTools.WebHost.UseUrlsCompat($"http://127.0.0.1:{sameToolsPort}");
-sameTools.Services.AddMcpServer().WithHttpTransport(options => options.Stateless = true)
-    .WithTools<Neotoma.Core.Mcp.IdentityTools>().WithTools<Neotoma.Core.Mcp.TruthTools>();
-var sameToolsApp = sameTools.Build();
-sameToolsApp.MapMcp("/mcp");
-await sameToolsApp.StartAsync();
+var (sameToolsApp, sameToolsPort) = await StartSdkServerAsync(services => services.AddMcpServer().WithHttpTransport(options => options.Stateless = true)
+    .WithTools<Neotoma.Core.Mcp.IdentityTools>().WithTools<Neotoma.Core.Mcp.TruthTools>());
 
 // The bare server's echo among Neotoma's 14 tools (no auth): the SDK builds a server per stateless
 // request, and how much of that grows with the number of tools shows beside the 1-tool echo, so the
 // identity call's distance to it is Neotoma's own (bearer, filters, the self-host), not the SDK's.
-var echo15 = WebApplication.CreateSlimBuilder();
-echo15.Logging.SetMinimumLevel(LogLevel.Warning);
-var echo15Port = FreePorts.Next();
-echo15.WebHost.UseUrlsCompat($"http://127.0.0.1:{echo15Port}");
-echo15.Services.AddMcpServer().WithHttpTransport(options => options.Stateless = true)
-    .WithTools<BareTools>().WithTools<Neotoma.Core.Mcp.IdentityTools>().WithTools<Neotoma.Core.Mcp.TruthTools>();
-var echo15App = echo15.Build();
-echo15App.MapMcp("/mcp");
-await echo15App.StartAsync();
+var (echo15App, echo15Port) = await StartSdkServerAsync(services => services.AddMcpServer().WithHttpTransport(options => options.Stateless = true)
+    .WithTools<BareTools>().WithTools<Neotoma.Core.Mcp.IdentityTools>().WithTools<Neotoma.Core.Mcp.TruthTools>());
 
 // The simplest MCP SDK tool that does retrieve_entities' work: the same statement as the same role
 // with the user set in the same round trip, rows to records, structured output; no auth, no filters.
 // Beside the floor and Neotoma it shows the SDK's share of a tool call and Neotoma's own.
-var simple = WebApplication.CreateSlimBuilder();
-simple.Logging.SetMinimumLevel(LogLevel.Warning);
-var simplePort = FreePorts.Next();
-simple.WebHost.UseUrlsCompat($"http://127.0.0.1:{simplePort}");
-simple.Services.AddSingleton(NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 64 }.ConnectionString));
-simple.Services.AddMcpServer().WithHttpTransport(options => options.Stateless = true).WithTools<SimpleRetrieveTool>();
-var simpleApp = simple.Build();
-simpleApp.MapMcp("/mcp");
-await simpleApp.StartAsync();
+var (simpleApp, simplePort) = await StartSdkServerAsync(services => services
+    .AddSingleton(NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 64 }.ConnectionString))
+    .AddMcpServer().WithHttpTransport(options => options.Stateless = true).WithTools<SimpleRetrieveTool>());
 
 // A user with a connection, a token from the token endpoint (a code redeemed as a client does), and 100 entities.
 var userId = "bench-user";
@@ -681,6 +661,20 @@ await sameToolsApp.StopAsync();
 await simpleApp.StopAsync();
 await echo15App.StopAsync();
 return 0;
+
+// A reference server: the MCP SDK alone on Kestrel (slim host, warnings only), stateless at /mcp, on a port of its own.
+static async Task<(WebApplication App, int Port)> StartSdkServerAsync(Action<IServiceCollection> configure)
+{
+    var builder = WebApplication.CreateSlimBuilder();
+    builder.Logging.SetMinimumLevel(LogLevel.Warning);
+    var port = FreePorts.Next();
+    builder.WebHost.UseUrlsCompat($"http://127.0.0.1:{port}");
+    configure(builder.Services);
+    var app = builder.Build();
+    app.MapMcp("/mcp");
+    await app.StartAsync();
+    return (app, port);
+}
 
 Func<Task<bool>> Http(string url, string? bearer, string body) => HttpEach(url, bearer, () => body);
 
