@@ -358,11 +358,7 @@ if (groups.Contains("soak"))
     {
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, neotomaUrl) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-            request.Headers.Accept.ParseAdd("application/json");
-            request.Headers.Accept.ParseAdd("text/event-stream");
-            request.Headers.Add("MCP-Protocol-Version", "2025-11-25");
-            request.Headers.Authorization = new("Bearer", Volatile.Read(ref access));
+            using var request = McpPost(neotomaUrl, Volatile.Read(ref access), body);
             using var response = await http.SendAsync(request);
             var text = await response.Content.ReadAsStringAsync();
             return response.StatusCode != HttpStatusCode.OK ? $"HTTP {(int)response.StatusCode}"
@@ -435,10 +431,7 @@ if (groups.Contains("soak"))
 
     async Task<HttpStatusCode> WhoAmIStatusAsync(string bearer)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, neotomaUrl) { Content = new StringContent(WhoAmI, Encoding.UTF8, "application/json") };
-        request.Headers.Accept.ParseAdd("application/json");
-        request.Headers.Accept.ParseAdd("text/event-stream");
-        request.Headers.Authorization = new("Bearer", bearer);
+        using var request = McpPost(neotomaUrl, bearer, WhoAmI);
         using var response = await http.SendAsync(request);
         return response.StatusCode;
     }
@@ -778,7 +771,16 @@ async Task<string> PlanAsync(string sql, Action<NpgsqlParameterCollection> param
 // A request whose body is made anew for each call (store's entities must be new each time).
 Func<Task<bool>> HttpEach(string url, string? bearer, Func<string> body) => async () =>
 {
-    using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body(), Encoding.UTF8, "application/json") };
+    using var request = McpPost(url, bearer, body());
+    using var response = await http.SendAsync(request);
+    var text = await response.Content.ReadAsStringAsync();
+    return response.StatusCode == HttpStatusCode.OK && !text.Contains("\"isError\":true") && !text.Contains("\"error\"");
+};
+
+// A JSON-RPC message posted to /mcp as a client does: JSON or an event stream accepted, the protocol version said.
+static HttpRequestMessage McpPost(string url, string? bearer, string body)
+{
+    var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
     request.Headers.Accept.ParseAdd("application/json");
     request.Headers.Accept.ParseAdd("text/event-stream");
     request.Headers.Add("MCP-Protocol-Version", "2025-11-25");
@@ -787,10 +789,8 @@ Func<Task<bool>> HttpEach(string url, string? bearer, Func<string> body) => asyn
         request.Headers.Authorization = new("Bearer", bearer);
     }
 
-    using var response = await http.SendAsync(request);
-    var text = await response.Content.ReadAsStringAsync();
-    return response.StatusCode == HttpStatusCode.OK && !text.Contains("\"isError\":true") && !text.Contains("\"error\"");
-};
+    return request;
+}
 
 // The rows of one comparison are measured in turns, `rounds` slices each, so a busy moment of
 // the machine falls on all of them alike instead of on whichever happened to be running.
