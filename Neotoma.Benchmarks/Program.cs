@@ -21,9 +21,18 @@ using Neotoma.TestSupport;
 // Run with `./neotoma bench`, which starts a throwaway PostgreSQL and sets DATABASE_CONNECTION_STRING.
 var connectionString = Environment.GetEnvironmentVariable("DATABASE_CONNECTION_STRING")
     ?? throw new InvalidOperationException("DATABASE_CONNECTION_STRING is not set; run ./neotoma bench");
+// `serve <reference> <port>`: one of the reference servers alone in this process, for the rows that
+// measure servers in processes of their own (the wrk group starts it so).
+if (args is ["serve", var reference, var servePort])
+{
+    var (served, _) = await StartSdkServerAsync(ReferenceServer(reference, connectionString), int.Parse(servePort, System.Globalization.CultureInfo.InvariantCulture));
+    await Microsoft.Extensions.Hosting.HostingAbstractionsHostExtensions.WaitForShutdownAsync(served);
+    return 0;
+}
+
 var seconds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_SECONDS"), out var s) ? s : 8;
 var rounds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_ROUNDS"), out var r) && r > 0 ? r : 4;
-// BENCH_ONLY=calls,retrieve,store,list,oauth,cleanup,scale,soak (any of them) measures those groups alone; scale and soak run only when named.
+// BENCH_ONLY=wrk,allocations,calls,retrieve,store,list,oauth,cleanup,scale,soak (any of them) measures those groups alone; scale and soak run only when named.
 // `./neotoma bench scale` names the groups as arguments, the same as BENCH_ONLY=scale.
 var only = args.Length > 0 ? string.Join(',', args) : Environment.GetEnvironmentVariable("BENCH_ONLY");
 
@@ -32,6 +41,7 @@ var neotomaPort = FreePorts.Next();
 // /initiate only builds the provider's authorize URL from it).
 var barePort = FreePorts.Next();
 // The app's own logging defaults, as `./neotoma up` and Azure run it; rate limits off (every request comes from one address).
+var encryptionKey = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
 var neotoma = SelfHostApplication.Build(["--urls", $"http://127.0.0.1:{neotomaPort}"], builder =>
 {
     builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -42,7 +52,7 @@ var neotoma = SelfHostApplication.Build(["--urls", $"http://127.0.0.1:{neotomaPo
         ["RATE_LIMIT_CALLBACK_PER_MINUTE"] = "0",
         ["DATABASE_CONNECTION_STRING"] = connectionString,
         ["API_BASE"] = $"http://127.0.0.1:{neotomaPort}",
-        ["MCP_TOKEN_ENCRYPTION_KEY"] = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+        ["MCP_TOKEN_ENCRYPTION_KEY"] = encryptionKey,
         ["OIDC_ISSUER"] = $"http://127.0.0.1:{barePort}",
         ["OIDC_CLIENT_ID"] = "bench",
     });
@@ -53,7 +63,7 @@ await neotoma.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(Cance
 var bare = WebApplication.CreateSlimBuilder();
 bare.Logging.SetMinimumLevel(LogLevel.Warning);
 bare.WebHost.UseUrlsCompat($"http://127.0.0.1:{barePort}");
-bare.Services.AddMcpServer().WithHttpTransport(options => options.Stateless = true).WithTools<BareTools>();
+ReferenceServer("bare", connectionString)(bare.Services);
 var bareApp = bare.Build();
 bareApp.MapMcp("/mcp");
 var upstream = $"http://127.0.0.1:{barePort}";
@@ -92,22 +102,9 @@ bareApp.MapPost("/token", async (Microsoft.AspNetCore.Http.HttpRequest request) 
 });
 await bareApp.StartAsync();
 
-// The same bare server listing Neotoma's 14 tools: separates the cost of a larger tools/list from the cost of auth and hosting.
-var (sameToolsApp, sameToolsPort) = await StartSdkServerAsync(services => services.AddMcpServer().WithHttpTransport(options => options.Stateless = true)
-    .WithTools<Neotoma.Core.Mcp.IdentityTools>().WithTools<Neotoma.Core.Mcp.TruthTools>());
-
-// The bare server's echo among Neotoma's 14 tools (no auth): the SDK builds a server per stateless
-// request, and how much of that grows with the number of tools shows beside the 1-tool echo, so the
-// identity call's distance to it is Neotoma's own (bearer, filters, the self-host), not the SDK's.
-var (echo15App, echo15Port) = await StartSdkServerAsync(services => services.AddMcpServer().WithHttpTransport(options => options.Stateless = true)
-    .WithTools<BareTools>().WithTools<Neotoma.Core.Mcp.IdentityTools>().WithTools<Neotoma.Core.Mcp.TruthTools>());
-
-// The simplest MCP SDK tool that does retrieve_entities' work: the same statement as the same role
-// with the user set in the same round trip, rows to records, structured output; no auth, no filters.
-// Beside the floor and Neotoma it shows the SDK's share of a tool call and Neotoma's own.
-var (simpleApp, simplePort) = await StartSdkServerAsync(services => services
-    .AddSingleton(NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 64 }.ConnectionString))
-    .AddMcpServer().WithHttpTransport(options => options.Stateless = true).WithTools<SimpleRetrieveTool>());
+var (sameToolsApp, sameToolsPort) = await StartSdkServerAsync(ReferenceServer("bare-14", connectionString));
+var (echo15App, echo15Port) = await StartSdkServerAsync(ReferenceServer("bare-15", connectionString));
+var (simpleApp, simplePort) = await StartSdkServerAsync(ReferenceServer("simple", connectionString));
 
 // A user with a connection, a token from the token endpoint (a code redeemed as a client does), and 100 entities.
 var userId = "bench-user";
@@ -141,12 +138,209 @@ const string Echo = """{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"
 const string WhoAmI = """{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"get_authenticated_user","arguments":{}}}""";
 var neotomaUrl = $"http://127.0.0.1:{neotomaPort}/mcp";
 var bareUrl = $"http://127.0.0.1:{barePort}/mcp";
-var groups = (only ?? "calls,retrieve,store,list,oauth,cleanup").Split(',', StringSplitOptions.TrimEntries);
+var groups = (only ?? "wrk,allocations,calls,retrieve,store,list,oauth,cleanup").Split(',', StringSplitOptions.TrimEntries);
 
 Console.WriteLine($"Neotoma benchmark: {seconds} s per row after 2 s warm-up, rows of a comparison in {rounds} interleaved turns, " +
     $"{Environment.ProcessorCount} cores, .NET {Environment.Version}, load generator in the same process");
 Console.WriteLine($"{"target",-10} {"operation",-32} {"clients",7} {"req/s",9} {"p50 ms",8} {"p95 ms",8} {"p99 ms",8} {"errors",7} {"peak MB",8}");
 var summary = new List<string>();
+
+if (groups.Contains("wrk"))
+{
+    // Issue 26's deciding numbers. The app in its own process as `./neotoma up` runs it (the built
+    // Neotoma.Functions.dll, `selfhost`, its own logging and runtime settings), loaded over HTTP by wrk,
+    // a load generator that is not .NET; each reference in a process of its own with the app's runtime
+    // settings (the app's build keeps the workstation GC; the bench's own asks for the server GC); the
+    // database's floor through pgbench, prepared. Rows of a comparison alternate, `rounds` slices each;
+    // a row's numbers are the medians of its slices.
+    var appDll = Environment.GetEnvironmentVariable("NEOTOMA_APP_DLL")
+        ?? throw new InvalidOperationException("NEOTOMA_APP_DLL is not set; run ./neotoma bench");
+    var pgbench = Path.Combine(Environment.GetEnvironmentVariable("NEOTOMA_PG_BIN") ?? "/usr/bin", "pgbench");
+    var work = Directory.CreateTempSubdirectory("neotoma-bench-").FullName;
+    var appPort = FreePorts.Next();
+    var appOrigin = $"http://127.0.0.1:{appPort}";
+    var appEnvironment = new Dictionary<string, string>
+    {
+        ["DATABASE_CONNECTION_STRING"] = connectionString, ["API_BASE"] = appOrigin, ["MCP_TOKEN_ENCRYPTION_KEY"] = encryptionKey,
+        ["OIDC_ISSUER"] = upstream, ["OIDC_CLIENT_ID"] = "bench",
+    };
+    var referenceEnvironment = new Dictionary<string, string> { ["DATABASE_CONNECTION_STRING"] = connectionString, ["DOTNET_gcServer"] = "0" };
+    var benchDll = typeof(BareTools).Assembly.Location;
+    ChildProcess StartApp() => ChildProcess.Start(["dotnet", appDll, "selfhost", "--urls", appOrigin], appEnvironment, Path.Combine(work, "app.log"));
+    ChildProcess StartReference(string name, int port) => ChildProcess.Start(["dotnet", benchDll, "serve", name, port.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+        referenceEnvironment, Path.Combine(work, name + ".log"));
+    // Milliseconds from `started` to the first call answered in full (connection refused until the server listens).
+    async Task<double> FirstAnswerAsync(ChildProcess server, Func<Task<bool>> call, long started)
+    {
+        while (true)
+        {
+            if (server.HasExited)
+            {
+                throw new InvalidOperationException($"a server the bench started exited; its output: {server.Log}");
+            }
+
+            try
+            {
+                if (await call())
+                {
+                    return Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            if (Stopwatch.GetElapsedTime(started) > TimeSpan.FromMinutes(1))
+            {
+                throw new TimeoutException($"a server the bench started did not answer within a minute; its output: {server.Log}");
+            }
+
+            await Task.Delay(5);
+        }
+    }
+
+    var appUrl = appOrigin + "/mcp";
+    var simplePortOut = FreePorts.Next();
+    var simpleUrl = $"http://127.0.0.1:{simplePortOut}/mcp";
+    string appToken;
+    await CreateConnectionsAsync(["bench-wrk"]);
+    await using (var first = StartApp())
+    {
+        await FirstAnswerAsync(first, async () => (await http.GetAsync(appOrigin + "/api/health")).IsSuccessStatusCode, Stopwatch.GetTimestamp());
+        appToken = (await IssueTokensAsync("bench-wrk", appOrigin)).Access;
+    }
+
+    // Cold start: from starting the process to the first retrieve_entities(100) answered in full, the
+    // app (its token checked against the database on the first call) beside the simplest SDK tool's server.
+    var coldApp = new List<double>();
+    var coldSimple = new List<double>();
+    for (var turn = 0; turn < Math.Max(3, rounds); turn++)
+    {
+        var started = Stopwatch.GetTimestamp();
+        await using (var app = StartApp())
+        {
+            coldApp.Add(await FirstAnswerAsync(app, Http(appUrl, appToken, Retrieve), started));
+        }
+
+        started = Stopwatch.GetTimestamp();
+        await using (var simpleServer = StartReference("simple", simplePortOut))
+        {
+            coldSimple.Add(await FirstAnswerAsync(simpleServer, Http(simpleUrl, null, Retrieve), started));
+        }
+    }
+
+    var coldLine = $"cold start to the first answered retrieve_entities(100), median of {coldApp.Count}: neotoma {Median(coldApp):F0} ms, " +
+        $"simplest SDK server {Median(coldSimple):F0} ms (its time / Neotoma's: {Median(coldSimple) / Median(coldApp):F2})";
+    Console.WriteLine(coldLine);
+    summary.Add(coldLine);
+
+    var barePortOut = FreePorts.Next();
+    var bareUrlOut = $"http://127.0.0.1:{barePortOut}/mcp";
+    await using var appServer = StartApp();
+    await using var bareServer = StartReference("bare", barePortOut);
+    await using var simpleServerOut = StartReference("simple", simplePortOut);
+    await FirstAnswerAsync(appServer, Http(appUrl, appToken, WhoAmI), Stopwatch.GetTimestamp());
+    await FirstAnswerAsync(bareServer, Http(bareUrlOut, null, Echo), Stopwatch.GetTimestamp());
+    await FirstAnswerAsync(simpleServerOut, Http(simpleUrl, null, Retrieve), Stopwatch.GetTimestamp());
+    var floorScript = Pgbench.Script(userId, TruthStore.EntityPages.For(ofType: false),
+        new Dictionary<string, string> { ["includeDeleted"] = "false", ["type"] = "NULL::text", ["limit"] = ":limit" }, new Dictionary<string, int> { ["limit"] = 100 });
+
+    Console.WriteLine($"-- over HTTP with wrk (1 thread), every server in its own process; the last column is the server's RSS (MB) after the row");
+    async Task<OutsideSample[]> OutsideInTurnsAsync((string Target, string Name, ChildProcess? Server, Func<int, TimeSpan, Task<OutsideSample>> Measure)[] compared, int clients)
+    {
+        var slices = compared.Select(_ => new List<OutsideSample>()).ToArray();
+        foreach (var row in compared)
+        {
+            await row.Measure(clients, TimeSpan.FromSeconds(2));
+        }
+
+        for (var round = 0; round < Math.Max(3, rounds); round++)
+        {
+            for (var i = 0; i < compared.Length; i++)
+            {
+                slices[i].Add(await compared[i].Measure(clients, TimeSpan.FromSeconds(Math.Max(2.0, (double)seconds / rounds))));
+            }
+        }
+
+        // A row's outcome: the median slice's rate (as requests in one second), percentiles and the errors of all slices.
+        return compared.Select((row, i) =>
+        {
+            var median = new OutsideSample((long)Math.Round(Median(slices[i].Select(slice => slice.PerSecond))), 1, slices[i].Sum(slice => slice.Errors),
+                Median(slices[i].Select(slice => slice.P50)), Median(slices[i].Select(slice => slice.P95)), Median(slices[i].Select(slice => slice.P99)));
+            Console.WriteLine($"{row.Target,-10} {row.Name,-32} {clients,7} {median.Requests,9} {median.P50,8:F2} {median.P95,8:F2} {median.P99,8:F2} {median.Errors,7} " +
+                $"{(row.Server is { } server ? server.ResidentMegabytes().ToString(System.Globalization.CultureInfo.InvariantCulture) : "-"),8}");
+            return median;
+        }).ToArray();
+    }
+
+    foreach (var clients in new[] { 1, 16 })
+    {
+        var calls = await OutsideInTurnsAsync([
+            ("bare", "tools/call echo", bareServer, (c, d) => Wrk.RunAsync(bareUrlOut, null, Echo, c, d, work)),
+            ("neotoma", "tools/call get_authenticated_user", appServer, (c, d) => Wrk.RunAsync(appUrl, appToken, WhoAmI, c, d, work))], clients);
+        summary.Add(Ratio("wrk: get_authenticated_user / bare echo", Outcome(calls[1]), Outcome(calls[0]), clients, ">= 0.90", 0.90));
+        if (clients == 16)
+        {
+            var line = $"wrk: get_authenticated_user p99 / bare echo p99 at 16 client(s): {calls[1].P99 / calls[0].P99:F2} " +
+                $"({calls[1].P99:F2} ms / {calls[0].P99:F2} ms; target <= 1.2: {(calls[1].P99 <= 1.2 * calls[0].P99 ? "met" : "NOT met")})";
+            Console.WriteLine(line);
+            summary.Add(line);
+        }
+    }
+
+    foreach (var clients in new[] { 1, 16 })
+    {
+        var reads = await OutsideInTurnsAsync([
+            ("pgbench", "retrieve statement (prepared)", null, (c, d) => Pgbench.RunAsync(pgbench, connectionString, floorScript, c, d, work)),
+            ("simple", "simplest SDK tool, same SQL (100)", simpleServerOut, (c, d) => Wrk.RunAsync(simpleUrl, null, Retrieve, c, d, work)),
+            ("neotoma", "tools/call retrieve_entities(100)", appServer, (c, d) => Wrk.RunAsync(appUrl, appToken, Retrieve, c, d, work))], clients);
+        summary.Add(Ratio("wrk: retrieve_entities / simplest SDK tool", Outcome(reads[2]), Outcome(reads[1]), clients, ">= 1.2", 1.2));
+        var floorLine = $"wrk: retrieve_entities / pgbench floor at {clients,2} client(s): {reads[2].Requests / (double)reads[0].Requests:F2}" +
+            (clients == 16 ? $" (target >= 0.40: {(reads[2].Requests >= 0.40 * reads[0].Requests ? "met" : "NOT met")})" : " (no target at 1 client)");
+        Console.WriteLine(floorLine);
+        summary.Add(floorLine);
+    }
+
+    var memory = $"app RSS after the wrk rows: {appServer.ResidentMegabytes()} MB (target <= 200 MB: {(appServer.ResidentMegabytes() <= 200 ? "met" : "NOT met")}); " +
+        $"bare echo server {bareServer.ResidentMegabytes()} MB, simplest SDK server {simpleServerOut.ResidentMegabytes()} MB";
+    Console.WriteLine(memory);
+    summary.Add(memory);
+    Directory.Delete(work, recursive: true);
+}
+
+if (groups.Contains("allocations"))
+{
+    // Allocations per call, server side alone: wrk loads this process's own servers (the self-host and the
+    // bare echo, idle otherwise), and this process's allocated bytes over a slice, divided by its calls.
+    var work = Directory.CreateTempSubdirectory("neotoma-bench-").FullName;
+    var allocationRows = new (string Url, string? Bearer, string Body)[]
+    {
+        (bareUrl, null, Echo), ($"http://127.0.0.1:{echo15Port}/mcp", null, Echo), (neotomaUrl, token, WhoAmI),
+    };
+    var allocated = allocationRows.Select(_ => new List<double>()).ToArray();
+    foreach (var (url, bearer, body) in allocationRows)
+    {
+        await Wrk.RunAsync(url, bearer, body, 16, TimeSpan.FromSeconds(2), work);
+    }
+
+    for (var round = 0; round < Math.Max(3, rounds); round++)
+    {
+        for (var i = 0; i < allocationRows.Length; i++)
+        {
+            var before = GC.GetTotalAllocatedBytes(precise: true);
+            var slice = await Wrk.RunAsync(allocationRows[i].Url, allocationRows[i].Bearer, allocationRows[i].Body, 16, TimeSpan.FromSeconds(2), work);
+            allocated[i].Add((GC.GetTotalAllocatedBytes(precise: true) - before) / (double)slice.Requests);
+        }
+    }
+
+    var (bareBytes, echo15Bytes, neotomaBytes) = (Median(allocated[0]), Median(allocated[1]), Median(allocated[2]));
+    var allocationLine = $"allocated per call, server side (median of {allocated[0].Count} slices at 16 connections): get_authenticated_user {neotomaBytes / 1024:F1} KB, " +
+        $"bare echo {bareBytes / 1024:F1} KB (echo among the same 15 tools {echo15Bytes / 1024:F1} KB), ratio {neotomaBytes / bareBytes:F2} " +
+        $"(target <= 1.10: {(neotomaBytes <= 1.10 * bareBytes ? "met" : "NOT met")})";
+    Console.WriteLine(allocationLine);
+    summary.Add(allocationLine);
+    Directory.Delete(work, recursive: true);
+}
 
 if (groups.Contains("calls"))
 {
@@ -656,11 +850,11 @@ await echo15App.StopAsync();
 return 0;
 
 // A reference server: the MCP SDK alone on Kestrel (slim host, warnings only), stateless at /mcp, on a port of its own.
-static async Task<(WebApplication App, int Port)> StartSdkServerAsync(Action<IServiceCollection> configure)
+static async Task<(WebApplication App, int Port)> StartSdkServerAsync(Action<IServiceCollection> configure, int? atPort = null)
 {
     var builder = WebApplication.CreateSlimBuilder();
     builder.Logging.SetMinimumLevel(LogLevel.Warning);
-    var port = FreePorts.Next();
+    var port = atPort ?? FreePorts.Next();
     builder.WebHost.UseUrlsCompat($"http://127.0.0.1:{port}");
     configure(builder.Services);
     var app = builder.Build();
@@ -668,6 +862,28 @@ static async Task<(WebApplication App, int Port)> StartSdkServerAsync(Action<ISe
     await app.StartAsync();
     return (app, port);
 }
+
+// The reference servers, each the MCP SDK alone (stateless, no auth):
+// - bare: one trivial tool, echo; what any MCP server on this SDK costs per call.
+// - bare-14: Neotoma's 14 tools, to separate the cost of a larger tools/list from the cost of auth and hosting.
+// - bare-15: echo among Neotoma's 14 tools: the SDK builds a server per stateless request, and how much of
+//   that grows with the number of tools shows beside the 1-tool echo, so the identity call's distance to
+//   it is Neotoma's own (bearer, filters, the self-host), not the SDK's.
+// - simple: the simplest SDK tool that does retrieve_entities' work (the same statement as the same role,
+//   the user set in the same round trip, rows to records, structured output; no auth, no filters): beside
+//   the floor and Neotoma it shows the SDK's share of a tool call and Neotoma's own.
+static Action<IServiceCollection> ReferenceServer(string name, string connectionString) => name switch
+{
+    "bare" => services => services.AddMcpServer().WithHttpTransport(options => options.Stateless = true).WithTools<BareTools>(),
+    "bare-14" => services => services.AddMcpServer().WithHttpTransport(options => options.Stateless = true)
+        .WithTools<Neotoma.Core.Mcp.IdentityTools>().WithTools<Neotoma.Core.Mcp.TruthTools>(),
+    "bare-15" => services => services.AddMcpServer().WithHttpTransport(options => options.Stateless = true)
+        .WithTools<BareTools>().WithTools<Neotoma.Core.Mcp.IdentityTools>().WithTools<Neotoma.Core.Mcp.TruthTools>(),
+    "simple" => services => services
+        .AddSingleton(NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 64 }.ConnectionString))
+        .AddMcpServer().WithHttpTransport(options => options.Stateless = true).WithTools<SimpleRetrieveTool>(),
+    _ => throw new ArgumentException($"no reference server named {name} (bare, bare-14, bare-15, simple)", nameof(name)),
+};
 
 Func<Task<bool>> Http(string url, string? bearer, string body) => HttpEach(url, bearer, () => body);
 
@@ -966,10 +1182,12 @@ async Task<string[]> CreateConnectionsAsync(string[] ids)
 }
 
 // A token pair for one connection, as its client gets one: a code as the callback stores it, redeemed at the token endpoint.
-async Task<(string Access, string Refresh)> IssueTokensAsync(string connectionId)
+// The app at another origin (the wrk group's own process) redeems a code made for its /mcp.
+async Task<(string Access, string Refresh)> IssueTokensAsync(string connectionId, string? origin = null)
 {
-    var code = (await CreateCodesAsync([connectionId], 1))[0];
-    using var response = await http.PostAsync($"http://127.0.0.1:{neotomaPort}/api/mcp/oauth/token", new FormUrlEncodedContent(new Dictionary<string, string>
+    origin ??= $"http://127.0.0.1:{neotomaPort}";
+    var code = (await CreateCodesAsync([connectionId], 1, origin + "/mcp"))[0];
+    using var response = await http.PostAsync(origin + "/api/mcp/oauth/token", new FormUrlEncodedContent(new Dictionary<string, string>
     {
         ["grant_type"] = "authorization_code", ["code"] = code, ["client_id"] = connectionId,
         ["redirect_uri"] = "http://127.0.0.1:9/cb", ["code_verifier"] = CodeVerifier,
@@ -980,8 +1198,9 @@ async Task<(string Access, string Refresh)> IssueTokensAsync(string connectionId
 }
 
 // Authorization codes as the callback stores them (through its store: hash only, one PKCE challenge); code i belongs to connection i % count.
-async Task<string[]> CreateCodesAsync(string[] connections, int count)
+async Task<string[]> CreateCodesAsync(string[] connections, int count, string? resource = null)
 {
+    resource ??= $"http://127.0.0.1:{neotomaPort}/mcp";
     var codes = Enumerable.Range(0, count).Select(_ => OpaqueToken.New(32)).ToArray();
     var now = DateTimeOffset.UtcNow;
     await database.InTransactionAsync(DbScope.OAuth, async (_, transaction) =>
@@ -990,11 +1209,20 @@ async Task<string[]> CreateCodesAsync(string[] connections, int count)
         {
             var connection = connections[i % connections.Length];
             await CodeStore.InsertAsync(transaction, new NewCode(OpaqueToken.Hash(codes[i]), connection, connection, "http://127.0.0.1:9/cb",
-                Pkce.Challenge(CodeVerifier), NeotomaScopes.Default, $"http://127.0.0.1:{neotomaPort}/mcp", now, now.AddHours(1)), CancellationToken.None);
+                Pkce.Challenge(CodeVerifier), NeotomaScopes.Default, resource, now, now.AddHours(1)), CancellationToken.None);
         }
     }, CancellationToken.None);
     return codes;
 }
+
+static double Median(IEnumerable<double> values)
+{
+    var sorted = values.Order().ToArray();
+    return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+}
+
+// A row measured outside this process, as the in-process rows' Result (its median slice's rate and percentiles).
+static Result Outcome(OutsideSample sample) => new(sample.Requests / sample.Seconds, sample.P50, sample.P95, sample.P99, (int)sample.Errors);
 
 static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
 
