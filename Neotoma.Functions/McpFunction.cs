@@ -46,6 +46,7 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
                 "A JSON-RPC message is sent with Content-Type: application/json; nothing was done.");
         }
 
+        var usesDatabase = false;
         if (HttpMethods.IsPost(req.Method))
         {
             // A token that allows every tool needs no look at the call; a narrower one has its call
@@ -63,6 +64,8 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
                 req.HttpContext.Response.Headers.WWWAuthenticate = bearer.InsufficientScope(shortfall);
                 return JsonRpcResults.Error(StatusCodes.Status403Forbidden, shortfall.Description + " Authorize again to approve it.");
             }
+
+            usesDatabase = ToolDatabase.MayBeNeededBy(body.Span);
         }
 
         req.HttpContext.User = result.Principal;
@@ -70,9 +73,10 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
         // cannot take now (the pool busy past DATABASE_POOL_WAIT_SECONDS, or the server down) has to
         // be refused here, while the status can still say 503 and when to retry. The connection taken
         // to find out is the one the call's queries then use (RequestConnection), so asking costs no
-        // round trip and no second wait.
+        // round trip and no second wait. A request that cannot use the database (tools/list, the
+        // identity tool) takes none: it is answered even while the pool is busy.
         RequestConnection? connection = null;
-        if (HttpMethods.IsPost(req.Method))
+        if (usesDatabase)
         {
             try
             {

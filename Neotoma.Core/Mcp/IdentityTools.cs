@@ -16,6 +16,7 @@ public sealed record AuthenticatedUser(
 public sealed class IdentityTools
 {
     [RequiresScope(NeotomaScopes.Read)]
+    [AnswersWithoutDatabase]
     [McpServerTool(Name = "get_authenticated_user", UseStructuredContent = true, ReadOnly = true, Idempotent = true)]
     [Description("Returns who this MCP connection acts for: the signed-in user's id, and the client and connection that were authorized.")]
     public static AuthenticatedUser GetAuthenticatedUser(ClaimsPrincipal user) => new(

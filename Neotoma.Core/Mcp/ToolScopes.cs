@@ -30,7 +30,7 @@ public sealed record ScopeShortfall(string Tool, string Required, string Granted
 public static class ToolScopes
 {
     /// <summary>The classes registered with WithTools; a test holds the two lists together through tools/list.</summary>
-    private static readonly Type[] ToolTypes = [typeof(IdentityTools), typeof(TruthTools)];
+    internal static readonly Type[] ToolTypes = [typeof(IdentityTools), typeof(TruthTools)];
 
     private static readonly FrozenDictionary<string, string> ByTool = ToolTypes
         .SelectMany(type => type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.Instance))

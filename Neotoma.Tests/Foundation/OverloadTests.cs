@@ -75,6 +75,40 @@ public sealed class OverloadTests(OAuthFixture fixture) : IClassFixture<OAuthFix
     }
 
     /// <summary>
+    /// A request that cannot use the database takes no connection: while the only one is held, the
+    /// tool list and the identity tool are answered in full, and a call of a tool that reads the store
+    /// (its name escaped, as a client may send it) is still refused before the SDK answers.
+    /// </summary>
+    [Fact]
+    public async Task CallsThatCannotUseTheDatabase_AreAnsweredWhileThePoolIsBusy()
+    {
+        await using var instance = await StartOneConnectionInstanceAsync();
+        var (tokens, _) = await fixture.SignInAsync("overload-nodb");
+        Assert.Equal(HttpStatusCode.OK, (await fixture.SendMcpAsync(tokens.AccessToken, RetrieveCall, instance: instance)).StatusCode);
+
+        var dataSource = instance.Services.GetRequiredService<NpgsqlDataSource>();
+        await using (await dataSource.OpenConnectionAsync())
+        {
+            var listed = await fixture.SendMcpAsync(tokens.AccessToken, """{"jsonrpc":"2.0","id":3,"method":"tools/list"}""", instance: instance);
+            var listedBody = await listed.Content.ReadAsStringAsync();
+            Assert.Equal(HttpStatusCode.OK, listed.StatusCode);
+            Assert.True(listedBody.Contains("\"retrieve_entities\""), listedBody);
+
+            var identity = await fixture.SendMcpAsync(tokens.AccessToken,
+                """{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"get_authenticated_user","arguments":{}}}""", instance: instance);
+            var identityBody = await identity.Content.ReadAsStringAsync();
+            Assert.Equal(HttpStatusCode.OK, identity.StatusCode);
+            Assert.True(identityBody.Contains("\"user_id\""), identityBody);
+            Assert.DoesNotContain("\"isError\":true", identityBody);
+
+            var escaped = await fixture.SendMcpAsync(tokens.AccessToken,
+                """{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"retrieve\u005fentities","arguments":{"limit":5}}}""", instance: instance);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, escaped.StatusCode);
+            Assert.NotNull(escaped.Headers.RetryAfter);
+        }
+    }
+
+    /// <summary>
     /// A body sent slowly holds nothing but its own socket: the function reads it whole before it takes a
     /// connection, so a handful of slow senders cannot hold the pool and turn every other request into a 503.
     /// </summary>
