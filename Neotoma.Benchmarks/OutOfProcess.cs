@@ -75,7 +75,8 @@ internal sealed class ChildProcess : IAsyncDisposable
 /// <param name="P50">Milliseconds; NaN where the generator reports no percentiles (pgbench).</param>
 internal sealed record OutsideSample(long Requests, double Seconds, long Errors, double P50, double P95, double P99)
 {
-    public double PerSecond => Requests / Seconds;
+    /// <summary>Answers without error a second: a failed answer (often a fast one) never counts as throughput.</summary>
+    public double PerSecond => (Requests - Errors) / Seconds;
 }
 
 /// <summary>wrk (a C load generator) posting one JSON-RPC message to /mcp as a client does, every answer checked.</summary>
@@ -161,10 +162,10 @@ internal static partial class Pgbench
 {
     /// <summary>
     /// A pgbench script for <paramref name="sql"/> as <paramref name="person"/>: each <c>@name</c> of the
-    /// statement replaced by the text <paramref name="values"/> gives it (a pgbench variable such as
-    /// <c>:limit</c> is sent as a parameter of the prepared statement).
+    /// statement replaced by the text <paramref name="values"/> gives it; a pgbench variable there (such
+    /// as <c>:limit</c>, set from <paramref name="variables"/>) is sent as a parameter of the prepared statement.
     /// </summary>
-    public static string Script(string person, string sql, IReadOnlyDictionary<string, string> values, IReadOnlyDictionary<string, int> variables)
+    public static string Script(string person, string sql, IReadOnlyDictionary<string, string> values, IReadOnlyDictionary<string, string> variables)
     {
         var statement = ParameterName().Replace(sql, match => values.TryGetValue(match.Groups[1].Value, out var value)
             ? value
@@ -199,7 +200,8 @@ internal static partial class Pgbench
             var processed = long.Parse(Transactions().Match(output).Groups[1].Value, CultureInfo.InvariantCulture);
             var perSecond = double.Parse(TransactionsPerSecond().Match(output).Groups[1].Value, CultureInfo.InvariantCulture);
             var failed = Failed().Match(output) is { Success: true } failure ? long.Parse(failure.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
-            return new OutsideSample(processed, processed / perSecond, failed, double.NaN, double.NaN, double.NaN);
+            // "Processed" counts the transactions that succeeded; the failed ones are counted apart.
+            return new OutsideSample(processed + failed, processed / perSecond, failed, double.NaN, double.NaN, double.NaN);
         }
         finally
         {

@@ -27,8 +27,9 @@ public static class ToolDatabase
     /// False only for one JSON-RPC message that is certainly no call of a tool using the database:
     /// a method other than tools/call (initialize, tools/list, ping, notifications), or a tools/call
     /// naming a tool marked <see cref="AnswersWithoutDatabaseAttribute"/>. Anything else (a batch,
-    /// malformed JSON, a method or name that is not a string) may, and keeps the connection. As the
-    /// SDK's serializer, a member given twice counts as its last value.
+    /// malformed JSON, a method or name that is not a string) may, and keeps the connection. Read as
+    /// the SDK reads it: the message's members by their exact names, the params' members ignoring case
+    /// (its web defaults), and a member given twice as its last value.
     /// </summary>
     public static bool MayBeNeededBy(ReadOnlySpan<byte> body)
     {
@@ -82,7 +83,7 @@ public static class ToolDatabase
         var without = false;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            var isName = reader.ValueTextEquals("name"u8);
+            var isName = IsNameIgnoringCase(ref reader);
             reader.Read();
             if (isName)
             {
@@ -94,6 +95,10 @@ public static class ToolDatabase
 
         return without;
     }
+
+    private static bool IsNameIgnoringCase(ref Utf8JsonReader reader) => reader.ValueIsEscaped
+        ? string.Equals(reader.GetString(), "name", StringComparison.OrdinalIgnoreCase)
+        : System.Text.Ascii.EqualsIgnoreCase(reader.ValueSpan, "name"u8);
 
     private static bool IsWithoutDatabase(ref Utf8JsonReader reader)
     {

@@ -52,8 +52,8 @@ public static class ToolScopes
 
     /// <summary>
     /// The first tools/call in a JSON-RPC body (one message or a batch) that the grant does not
-    /// allow. Anything that is not a well-formed call is left to the SDK to answer. A name given
-    /// twice is read as the SDK's serializer reads it: the last one.
+    /// allow. Anything that is not a well-formed call is left to the SDK to answer. The name is read
+    /// as the SDK's serializer reads it: ignoring case, and the last one when given twice.
     /// </summary>
     public static ScopeShortfall? ShortfallOf(ReadOnlyMemory<byte> body, string granted)
     {
@@ -68,7 +68,7 @@ public static class ToolScopes
                 if (message.ValueKind == JsonValueKind.Object
                     && message.TryGetProperty("method", out var method) && method.ValueKind == JsonValueKind.String && method.ValueEquals("tools/call")
                     && message.TryGetProperty("params", out var parameters) && parameters.ValueKind == JsonValueKind.Object
-                    && parameters.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String
+                    && NameOf(parameters) is { ValueKind: JsonValueKind.String } name
                     && ShortfallOf(name.GetString()!, granted) is { } shortfall)
                 {
                     return shortfall;
@@ -80,6 +80,21 @@ public static class ToolScopes
         }
 
         return null;
+    }
+
+    // The params' "name" as the SDK reads it (its web defaults ignore case; the last one given counts).
+    private static JsonElement? NameOf(JsonElement parameters)
+    {
+        JsonElement? name = null;
+        foreach (var member in parameters.EnumerateObject())
+        {
+            if (string.Equals(member.Name, "name", StringComparison.OrdinalIgnoreCase))
+            {
+                name = member.Value;
+            }
+        }
+
+        return name;
     }
 
     private static CallToolResult Refusal(string text) => new() { IsError = true, Content = [new TextContentBlock { Text = text }] };

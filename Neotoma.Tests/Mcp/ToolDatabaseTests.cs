@@ -18,6 +18,9 @@ public sealed class ToolDatabaseTests
     [InlineData("""{"params":{"arguments":{"name":"retrieve_entities"},"name":"get_authenticated_user"},"id":1,"jsonrpc":"2.0","method":"tools/call"}""")]
     [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get\u005fauthenticated_user"}}""")]
     [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"retrieve_entities","name":"get_authenticated_user"}}""")]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"retrieve_entities","name":"get_authenticated_user"}}""")]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"n\u0061me":"get_authenticated_user"}}""")]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"\u006dethod":"tools/list"}""")]
     public void RequestThatCannotUseTheDatabase_TakesNoConnection(string body) =>
         Assert.False(ToolDatabase.MayBeNeededBy(Encoding.UTF8.GetBytes(body)), body);
 
@@ -28,7 +31,12 @@ public sealed class ToolDatabaseTests
     [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call","params":{"name":"store"}}""")]
     [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_authenticated_user"},"params":{"name":"store"}}""")]
     [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"name":"get_authenticated_user"},"name":"store"}}""")]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_authenticated_user","Name":"retrieve_entities"}}""")]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_authenticated_user","N\u0041ME":"store"}}""")]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"NAME":"Get_Authenticated_User"}}""")]
     [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"no_such_tool"}}""")]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"method":null,"params":{"name":"get_authenticated_user"}}""")]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"params":{"method":"tools/list","name":"store"}}""")]
     [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":["get_authenticated_user"]}}""")]
     [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["get_authenticated_user"]}""")]
     [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/call"}""")]

@@ -41,6 +41,12 @@ public sealed class ScopeTests(OAuthFixture fixture) : IClassFixture<OAuthFixtur
             refused.Headers.WwwAuthenticate.ToString());
         using var body = JsonDocument.Parse(await refused.Content.ReadAsStringAsync());
         Assert.Contains("needs neotoma:write", body.RootElement.GetProperty("error").GetProperty("message").GetString());
+
+        // The tool's name read as the SDK reads it (ignoring case, the last one given): a decoy before it changes nothing.
+        Assert.Contains("\"name\":\"store\"", StoreCall);
+        using var disguised = await fixture.SendMcpAsync(tokens.AccessToken,
+            StoreCall.Replace("\"name\":\"store\"", "\"name\":\"get_authenticated_user\",\"Name\":\"store\""));
+        Assert.Equal(HttpStatusCode.Forbidden, disguised.StatusCode);
         Assert.Equal(0, await fixture.Database.AdminScalarAsync<long>(
             "SELECT count(*) FROM entities WHERE user_id = 'scope-reader'"));
     }
