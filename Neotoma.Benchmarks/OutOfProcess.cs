@@ -9,15 +9,38 @@ using Npgsql;
 // generators that are not .NET (wrk over HTTP, pgbench for the database), so that no row's numbers
 // include the load generator's own work or another server's garbage collections.
 
-/// <summary>A server started in its own process, its output in a log file; stopped when disposed.</summary>
+/// <summary>
+/// A server started in its own process, its output in a log file; stopped when disposed, and when the
+/// bench ends any other way (an exception, Ctrl-C, a TERM), so no server outlives the run on its port.
+/// </summary>
 internal sealed class ChildProcess : IAsyncDisposable
 {
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<ChildProcess, bool> Running = new();
+
     private readonly Process process;
+
+    // Ctrl-C and TERM end the bench at once, its servers first: the in-process hosts' own handlers
+    // would only stop those hosts and leave the measuring going on against them.
+    private static readonly System.Runtime.InteropServices.PosixSignalRegistration[] Signals =
+    [
+        System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, Interrupted),
+        System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, Interrupted),
+    ];
+
+    static ChildProcess() => AppDomain.CurrentDomain.ProcessExit += (_, _) => StopAll();
+
+    private static void Interrupted(System.Runtime.InteropServices.PosixSignalContext context)
+    {
+        StopAll();
+        Console.Error.WriteLine($"bench: stopped by {context.Signal}");
+        Environment.Exit(130);
+    }
 
     private ChildProcess(Process process, string log)
     {
         this.process = process;
         Log = log;
+        Running[this] = true;
     }
 
     public string Log { get; }
@@ -61,13 +84,33 @@ internal sealed class ChildProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (!process.HasExited)
-        {
-            process.Kill(entireProcessTree: true);
-        }
-
+        Stop();
         await process.WaitForExitAsync();
+        Running.TryRemove(this, out _);
         process.Dispose();
+    }
+
+    private void Stop()
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Exited (or disposed) meanwhile.
+        }
+    }
+
+    private static void StopAll()
+    {
+        foreach (var child in Running.Keys)
+        {
+            child.Stop();
+        }
     }
 }
 
