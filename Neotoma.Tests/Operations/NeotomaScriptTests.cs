@@ -292,6 +292,57 @@ public sealed class NeotomaScriptTests(ScriptFixture script, ITestOutputHelper o
         Assert.Contains("get_authenticated_user / bare echo", bench.Output);
     }
 
+    /// <summary>
+    /// The deciding rows run on a clean machine: wrk installed when missing, the app built and started
+    /// in its own process, the references in theirs, pgbench as the floor; every row answered without
+    /// error, and no server left running afterwards.
+    /// </summary>
+    [Fact]
+    public async Task BenchWrk_WithAShortDuration_PrintsEveryRowWithoutErrors_AndStopsItsServers()
+    {
+        using var bench = await script.RunAsync(new Dictionary<string, string>
+        {
+            ["BENCH_SECONDS"] = "1", ["BENCH_ROUNDS"] = "1",
+        }, "bench", "wrk", "allocations");
+
+        output.WriteLine(bench.Output);
+        Assert.True(bench.ExitCode == 0, bench.Output);
+        Assert.Matches(@"cold start to the first answered retrieve_entities\(100\), median of 3: neotoma \d+ ms, simplest SDK server \d+ ms", bench.Output);
+        foreach (var clients in new[] { 1, 16 })
+        {
+            foreach (var row in new[] { @"bare\s+tools/call echo", @"neotoma\s+tools/call get_authenticated_user", @"simple\s+simplest SDK tool, same SQL \(100\)",
+                         @"neotoma\s+tools/call retrieve_entities\(100\)" })
+            {
+                // target, operation, clients, req/s, p50, p95, p99, errors (0), the server's RSS
+                Assert.Matches(row + $@"\s+{clients}\s+[1-9]\d*\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+0\s+\d+\r?\n", bench.Output);
+            }
+
+            Assert.Matches($@"pgbench\s+retrieve \(prepared, pipelined\)\s+{clients}\s+[1-9]\d*\s+NaN\s+NaN\s+NaN\s+0\s+-", bench.Output);
+        }
+
+        Assert.Matches(@"app RSS after the wrk rows: \d+ MB", bench.Output);
+        Assert.Matches(@"allocated per call, server side .* get_authenticated_user [\d.]+ KB, bare echo [\d.]+ KB .*, 0 errors", bench.Output);
+        Assert.DoesNotContain(System.Diagnostics.Process.GetProcesses(), process => SafeCommandLine(process).Contains(" serve bare ", StringComparison.Ordinal)
+            || SafeCommandLine(process).Contains($"{Path.DirectorySeparatorChar}Neotoma.Functions.dll selfhost --urls http://127.0.0.1:", StringComparison.Ordinal));
+    }
+
+    // A process's command line (Linux), or "" when it has gone or cannot be read.
+    private static string SafeCommandLine(System.Diagnostics.Process process)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{process.Id}/cmdline").Replace('\0', ' ');
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return "";
+        }
+    }
+
     private async Task WaitForHealthAsync(ScriptProcess up)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
