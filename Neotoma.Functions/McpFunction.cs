@@ -74,7 +74,7 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
         // be refused here, while the status can still say 503 and when to retry. The connection taken
         // to find out is the one the call's queries then use (RequestConnection), so asking costs no
         // round trip and no second wait. A request that cannot use the database (tools/list, the
-        // identity tool) takes none: it is answered even while the pool is busy.
+        // identity tool) takes none: with its token in the cache, it is answered even while the pool is busy.
         RequestConnection? connection = null;
         if (usesDatabase)
         {
