@@ -16,8 +16,7 @@ public sealed class AnswersWithoutDatabaseAttribute : Attribute;
 /// </summary>
 public static class ToolDatabase
 {
-    private static readonly FrozenSet<string> WithoutDatabase = ToolScopes.ToolTypes
-        .SelectMany(type => type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.Instance))
+    private static readonly FrozenSet<string> WithoutDatabase = ToolScopes.ToolMethods
         .Where(method => method.GetCustomAttribute<AnswersWithoutDatabaseAttribute>() is not null)
         .Select(method => method.GetCustomAttribute<McpServerToolAttribute>()?.Name
             ?? throw new InvalidOperationException($"{method.Name} is marked [AnswersWithoutDatabase] but is no tool."))

@@ -30,10 +30,13 @@ public sealed record ScopeShortfall(string Tool, string Required, string Granted
 public static class ToolScopes
 {
     /// <summary>The classes registered with WithTools; a test holds the two lists together through tools/list.</summary>
-    internal static readonly Type[] ToolTypes = [typeof(IdentityTools), typeof(TruthTools)];
+    private static readonly Type[] ToolTypes = [typeof(IdentityTools), typeof(TruthTools)];
 
-    private static readonly FrozenDictionary<string, string> ByTool = ToolTypes
-        .SelectMany(type => type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.Instance))
+    /// <summary>The public methods of the tool classes, where each tool's attributes are read.</summary>
+    internal static IEnumerable<MethodInfo> ToolMethods =>
+        ToolTypes.SelectMany(type => type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.Instance));
+
+    private static readonly FrozenDictionary<string, string> ByTool = ToolMethods
         .Select(method => (Tool: method.GetCustomAttribute<McpServerToolAttribute>(), Scope: method.GetCustomAttribute<RequiresScopeAttribute>()))
         .Where(declared => declared.Tool?.Name is not null)
         .ToFrozenDictionary(
