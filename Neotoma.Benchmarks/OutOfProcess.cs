@@ -50,21 +50,7 @@ internal sealed class ChildProcess : IAsyncDisposable
     /// <summary>Starts <paramref name="arguments"/> through <c>sh -c 'exec …'</c>, so the process started is the server itself (its RSS is the server's) and its output goes to <paramref name="log"/>.</summary>
     public static ChildProcess Start(IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string> environment, string log)
     {
-        var start = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-        start.ArgumentList.Add("-c");
-        start.ArgumentList.Add("log=\"$1\"; shift; exec \"$@\" >>\"$log\" 2>&1");
-        start.ArgumentList.Add("sh");
-        start.ArgumentList.Add(log);
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        foreach (var (name, value) in environment)
-        {
-            start.Environment[name] = value;
-        }
-
+        var start = ExternalProgram.StartInfo("/bin/sh", ["-c", "log=\"$1\"; shift; exec \"$@\" >>\"$log\" 2>&1", "sh", log, .. arguments], environment);
         return new ChildProcess(Process.Start(start) ?? throw new InvalidOperationException($"could not start {arguments[0]}"), log);
     }
 
@@ -136,7 +122,7 @@ internal static class Wrk
         await File.WriteAllTextAsync(script, Script(bearer, body));
         try
         {
-            var output = await RunToEndAsync("wrk", ["-t1", $"-c{connections}", $"-d{Math.Max(1, (int)Math.Round(duration.TotalSeconds))}s",
+            var output = await ExternalProgram.RunToEndAsync("wrk", ["-t1", $"-c{connections}", $"-d{Math.Max(1, (int)Math.Round(duration.TotalSeconds))}s",
                 "--timeout", "10s", "-s", script, url], new Dictionary<string, string>());
             var summary = output.Split('\n').LastOrDefault(line => line.StartsWith("{\"requests\"", StringComparison.Ordinal))
                 ?? throw new InvalidOperationException("wrk printed no summary:\n" + output);
@@ -173,31 +159,6 @@ internal static class Wrk
             summary.requests, summary.duration, failed, latency:percentile(50), latency:percentile(95), latency:percentile(99)))
         end
         """;
-
-    internal static async Task<string> RunToEndAsync(string fileName, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string> environment)
-    {
-        var start = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        foreach (var (name, value) in environment)
-        {
-            start.Environment[name] = value;
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {fileName}");
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{fileName} exited with {process.ExitCode}:\n{await output}\n{await errors}");
-        }
-
-        return await output;
-    }
 }
 
 /// <summary>pgbench running one statement as the app runs it: prepared, the person set in the same round trip (a pipeline, one sync).</summary>
@@ -236,7 +197,7 @@ internal static partial class Pgbench
         {
             var database = new NpgsqlConnectionStringBuilder(connectionString);
             var seconds = Math.Max(1, (int)Math.Round(duration.TotalSeconds));
-            var output = await Wrk.RunToEndAsync(pgbench, ["-n", "-M", "prepared", "-f", file, "-c", clients.ToString(CultureInfo.InvariantCulture),
+            var output = await ExternalProgram.RunToEndAsync(pgbench, ["-n", "-M", "prepared", "-f", file, "-c", clients.ToString(CultureInfo.InvariantCulture),
                 "-j", Math.Min(clients, 2).ToString(CultureInfo.InvariantCulture), "-T", seconds.ToString(CultureInfo.InvariantCulture),
                 "-h", database.Host!, "-p", database.Port.ToString(CultureInfo.InvariantCulture), "-U", database.Username!, database.Database!],
                 new Dictionary<string, string> { ["PGPASSWORD"] = database.Password ?? "" });
@@ -263,4 +224,43 @@ internal static partial class Pgbench
 
     [GeneratedRegex(@"number of failed transactions: (\d+)")]
     private static partial Regex Failed();
+}
+
+/// <summary>Programs this process starts: servers in their own processes, and wrk and pgbench run to their end.</summary>
+internal static class ExternalProgram
+{
+    /// <summary>How to start <paramref name="fileName"/>: the arguments passed as they are (no shell), this process's environment plus <paramref name="environment"/>.</summary>
+    public static ProcessStartInfo StartInfo(string fileName, IEnumerable<string> arguments, IReadOnlyDictionary<string, string> environment)
+    {
+        var start = new ProcessStartInfo(fileName) { UseShellExecute = false };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
+        return start;
+    }
+
+    /// <summary>Its standard output; throws with everything it printed when it exits non-zero.</summary>
+    public static async Task<string> RunToEndAsync(string fileName, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string> environment)
+    {
+        var start = StartInfo(fileName, arguments, environment);
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {fileName}");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{fileName} exited with {process.ExitCode}:\n{await output}\n{await errors}");
+        }
+
+        return await output;
+    }
 }

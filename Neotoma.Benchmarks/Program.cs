@@ -32,6 +32,8 @@ if (args is ["serve", var reference, var servePort])
 
 var seconds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_SECONDS"), out var s) ? s : 8;
 var rounds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_ROUNDS"), out var r) && r > 0 ? r : 4;
+// Rows measured outside this process report medians of their slices: at least 3 of them.
+var outsideTurns = Math.Max(3, rounds);
 // BENCH_ONLY=wrk,allocations,calls,retrieve,store,list,oauth,cleanup,scale,soak (any of them) measures those groups alone; scale and soak run only when named.
 // `./neotoma bench scale` names the groups as arguments, the same as BENCH_ONLY=scale.
 var only = args.Length > 0 ? string.Join(',', args) : Environment.GetEnvironmentVariable("BENCH_ONLY");
@@ -214,7 +216,7 @@ if (groups.Contains("wrk"))
     // app (its token checked against the database on the first call) beside the simplest SDK tool's server.
     var coldApp = new List<double>();
     var coldSimple = new List<double>();
-    for (var turn = 0; turn < Math.Max(3, rounds); turn++)
+    for (var turn = 0; turn < outsideTurns; turn++)
     {
         var started = Stopwatch.GetTimestamp();
         await using (var app = StartApp())
@@ -252,19 +254,8 @@ if (groups.Contains("wrk"))
     Console.WriteLine($"-- over HTTP with wrk (1 thread), every server in its own process; the last column is the server's RSS (MB) after the row");
     async Task<OutsideSample[]> OutsideInTurnsAsync((string Target, string Name, ChildProcess? Server, Func<int, TimeSpan, Task<OutsideSample>> Measure)[] compared, int clients)
     {
-        var slices = compared.Select(_ => new List<OutsideSample>()).ToArray();
-        foreach (var row in compared)
-        {
-            await row.Measure(clients, TimeSpan.FromSeconds(2));
-        }
-
-        for (var round = 0; round < Math.Max(3, rounds); round++)
-        {
-            for (var i = 0; i < compared.Length; i++)
-            {
-                slices[i].Add(await compared[i].Measure(clients, TimeSpan.FromSeconds(Math.Max(2.0, (double)seconds / rounds))));
-            }
-        }
+        var slices = await AlternatingAsync(compared.Length, (i, duration) => compared[i].Measure(clients, duration),
+            outsideTurns, TimeSpan.FromSeconds(Math.Max(2.0, (double)seconds / rounds)));
 
         // A row's outcome: the medians of its slices' rates of answers without error (as requests in one
         // second) and of their percentiles, and the errors of all slices.
@@ -324,24 +315,14 @@ if (groups.Contains("allocations"))
     {
         (bareUrl, null, Echo), ($"http://127.0.0.1:{echo15Port}/mcp", null, Echo), (neotomaUrl, token, WhoAmI),
     };
-    var allocated = allocationRows.Select(_ => new List<double>()).ToArray();
-    var failed = 0L;
-    foreach (var (url, bearer, body) in allocationRows)
+    var slices = await AlternatingAsync(allocationRows.Length, async (i, duration) =>
     {
-        await Wrk.RunAsync(url, bearer, body, 16, TimeSpan.FromSeconds(2), work);
-    }
-
-    for (var round = 0; round < Math.Max(3, rounds); round++)
-    {
-        for (var i = 0; i < allocationRows.Length; i++)
-        {
-            var before = GC.GetTotalAllocatedBytes(precise: true);
-            var slice = await Wrk.RunAsync(allocationRows[i].Url, allocationRows[i].Bearer, allocationRows[i].Body, 16, TimeSpan.FromSeconds(2), work);
-            allocated[i].Add((GC.GetTotalAllocatedBytes(precise: true) - before) / (double)slice.Requests);
-            failed += slice.Errors;
-        }
-    }
-
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        var slice = await Wrk.RunAsync(allocationRows[i].Url, allocationRows[i].Bearer, allocationRows[i].Body, 16, duration, work);
+        return (Bytes: (GC.GetTotalAllocatedBytes(precise: true) - before) / (double)slice.Requests, slice.Errors);
+    }, outsideTurns, TimeSpan.FromSeconds(2));
+    var failed = slices.Sum(row => row.Sum(slice => slice.Errors));
+    var allocated = slices.Select(row => row.Select(slice => slice.Bytes).ToList()).ToArray();
     var (bareBytes, echo15Bytes, neotomaBytes) = (Median(allocated[0]), Median(allocated[1]), Median(allocated[2]));
     var allocationLine = $"allocated per call, server side (median of {allocated[0].Count} slices at 16 connections): get_authenticated_user {neotomaBytes / 1024:F1} KB, " +
         $"bare echo {bareBytes / 1024:F1} KB (echo among the same 15 tools {echo15Bytes / 1024:F1} KB), ratio {neotomaBytes / bareBytes:F2} " +
@@ -1021,21 +1002,30 @@ static HttpRequestMessage McpPost(string url, string? bearer, string body)
 // the machine falls on all of them alike instead of on whichever happened to be running.
 async Task<Result[]> InTurnsAsync(Row[] rows, int clients)
 {
-    var samples = rows.Select(_ => new List<Sample>()).ToArray();
-    foreach (var row in rows)
+    var samples = await AlternatingAsync(rows.Length, (i, duration) => MeasureAsync(rows[i].Operation, clients, duration),
+        rounds, TimeSpan.FromSeconds((double)seconds / rounds));
+    return rows.Select((row, i) => Print(row, clients, Summarize(samples[i]))).ToArray();
+}
+
+// Each of `count` rows warmed up for 2 s, then measured in `turns` slices of `slice` each, the rows
+// alternating; every row's slices, in order.
+static async Task<List<T>[]> AlternatingAsync<T>(int count, Func<int, TimeSpan, Task<T>> measure, int turns, TimeSpan slice)
+{
+    var slices = Enumerable.Range(0, count).Select(_ => new List<T>()).ToArray();
+    for (var i = 0; i < count; i++)
     {
-        await MeasureAsync(row.Operation, clients, TimeSpan.FromSeconds(2));
+        await measure(i, TimeSpan.FromSeconds(2));
     }
 
-    for (var round = 0; round < rounds; round++)
+    for (var turn = 0; turn < turns; turn++)
     {
-        for (var i = 0; i < rows.Length; i++)
+        for (var i = 0; i < count; i++)
         {
-            samples[i].Add(await MeasureAsync(rows[i].Operation, clients, TimeSpan.FromSeconds((double)seconds / rounds)));
+            slices[i].Add(await measure(i, slice));
         }
     }
 
-    return rows.Select((row, i) => Print(row, clients, Summarize(samples[i]))).ToArray();
+    return slices;
 }
 
 async Task<Result> RunAsync(Row row, int clients)
