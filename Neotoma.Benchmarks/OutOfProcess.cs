@@ -68,6 +68,19 @@ internal sealed class ChildProcess : IAsyncDisposable
         return -1;
     }
 
+    /// <summary>The CPU time the server has used so far, user and system (utime and stime of /proc/[pid]/stat).</summary>
+    public TimeSpan CpuTime()
+    {
+        // The fields after the command's closing parenthesis: the state is the first, utime the 12th, stime the 13th.
+        var stat = File.ReadAllText($"/proc/{process.Id}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        return TimeSpan.FromSeconds(ticks / (double)ClockTicksPerSecond.Value);
+    }
+
+    private static readonly Lazy<long> ClockTicksPerSecond = new(() =>
+        long.Parse(ExternalProgram.RunToEndAsync("getconf", ["CLK_TCK"], new Dictionary<string, string>()).GetAwaiter().GetResult().Trim(), CultureInfo.InvariantCulture));
+
     public async ValueTask DisposeAsync()
     {
         Stop();
@@ -104,6 +117,9 @@ internal sealed class ChildProcess : IAsyncDisposable
 /// <param name="P50">Milliseconds; NaN where the generator reports no percentiles (pgbench).</param>
 internal sealed record OutsideSample(long Requests, double Seconds, long Errors, double P50, double P95, double P99)
 {
+    /// <summary>The server's CPU time per answer without error, in microseconds; NaN where the server is not a process the bench started.</summary>
+    public double ServerCpuMicroseconds { get; init; } = double.NaN;
+
     /// <summary>Answers without error a second: a failed answer (often a fast one) never counts as throughput.</summary>
     public double PerSecond => (Requests - Errors) / Seconds;
 }

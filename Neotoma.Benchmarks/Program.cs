@@ -251,20 +251,29 @@ if (groups.Contains("wrk"))
         new Dictionary<string, string> { ["includeDeleted"] = ":includeDeleted", ["type"] = "NULL::text", ["limit"] = ":limit" },
         new Dictionary<string, string> { ["includeDeleted"] = "false", ["limit"] = "101" });
 
-    Console.WriteLine($"-- over HTTP with wrk (1 thread), every server in its own process; the last column is the server's RSS (MB) after the row");
+    Console.WriteLine($"-- over HTTP with wrk (1 thread), every server in its own process; then the server's RSS (MB) after the row and its CPU time per answer (µs, user and system)");
     async Task<OutsideSample[]> OutsideInTurnsAsync((string Target, string Name, ChildProcess? Server, Func<int, TimeSpan, Task<OutsideSample>> Measure)[] compared, int clients)
     {
-        var slices = await AlternatingAsync(compared.Length, (i, duration) => compared[i].Measure(clients, duration),
-            outsideTurns, TimeSpan.FromSeconds(Math.Max(2.0, (double)seconds / rounds)));
+        var slices = await AlternatingAsync(compared.Length, async (i, duration) =>
+        {
+            var before = compared[i].Server?.CpuTime();
+            var sample = await compared[i].Measure(clients, duration);
+            return compared[i].Server is { } server && sample.Requests > sample.Errors
+                ? sample with { ServerCpuMicroseconds = (server.CpuTime() - before!.Value).TotalMicroseconds / (sample.Requests - sample.Errors) }
+                : sample;
+        }, outsideTurns, TimeSpan.FromSeconds(Math.Max(2.0, (double)seconds / rounds)));
 
         // A row's outcome: the medians of its slices' rates of answers without error (as requests in one
         // second) and of their percentiles, and the errors of all slices.
         return compared.Select((row, i) =>
         {
             var median = new OutsideSample((long)Math.Round(Median(slices[i].Select(slice => slice.PerSecond))), 1, slices[i].Sum(slice => slice.Errors),
-                Median(slices[i].Select(slice => slice.P50)), Median(slices[i].Select(slice => slice.P95)), Median(slices[i].Select(slice => slice.P99)));
+                Median(slices[i].Select(slice => slice.P50)), Median(slices[i].Select(slice => slice.P95)), Median(slices[i].Select(slice => slice.P99)))
+            {
+                ServerCpuMicroseconds = Median(slices[i].Select(slice => slice.ServerCpuMicroseconds)),
+            };
             Console.WriteLine($"{row.Target,-10} {row.Name,-32} {clients,7} {median.Requests,9} {median.P50,8:F2} {median.P95,8:F2} {median.P99,8:F2} {median.Errors,7} " +
-                $"{(row.Server is { } server ? server.ResidentMegabytes().ToString(System.Globalization.CultureInfo.InvariantCulture) : "-"),8}");
+                $"{(row.Server is { } server ? server.ResidentMegabytes().ToString(System.Globalization.CultureInfo.InvariantCulture) : "-"),8} {median.ServerCpuMicroseconds,8:F0}");
             return median;
         }).ToArray();
     }
@@ -276,6 +285,10 @@ if (groups.Contains("wrk"))
             ("neotoma", "tools/call get_authenticated_user", appServer, (c, d) => Wrk.RunAsync(appUrl, appToken, WhoAmI, c, d, work))], clients);
         summary.Add(Ratio("wrk: get_authenticated_user / bare echo", Outcome(calls[1]), Outcome(calls[0]), clients, ">= 0.90", 0.90,
             calls.All(row => row.Errors == 0)));
+        var cpuLine = $"wrk: server CPU per answer at {clients,2} client(s): get_authenticated_user {calls[1].ServerCpuMicroseconds:F0} µs, " +
+            $"bare echo {calls[0].ServerCpuMicroseconds:F0} µs ({calls[1].ServerCpuMicroseconds - calls[0].ServerCpuMicroseconds:F0} µs more)";
+        Console.WriteLine(cpuLine);
+        summary.Add(cpuLine);
         if (clients == 16)
         {
             var line = $"wrk: get_authenticated_user p99 / bare echo p99 at 16 client(s): {calls[1].P99 / calls[0].P99:F2} " +

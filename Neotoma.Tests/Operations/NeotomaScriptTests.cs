@@ -313,11 +313,12 @@ public sealed class NeotomaScriptTests(ScriptFixture script, ITestOutputHelper o
             foreach (var row in new[] { @"bare\s+tools/call echo", @"neotoma\s+tools/call get_authenticated_user", @"simple\s+simplest SDK tool, same SQL \(100\)",
                          @"neotoma\s+tools/call retrieve_entities\(100\)" })
             {
-                // target, operation, clients, req/s, p50, p95, p99, errors (0), the server's RSS
-                Assert.Matches(row + $@"\s+{clients}\s+[1-9]\d*\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+0\s+\d+\r?\n", bench.Output);
+                // target, operation, clients, req/s, p50, p95, p99, errors (0), the server's RSS, its CPU per answer
+                Assert.Matches(row + $@"\s+{clients}\s+[1-9]\d*\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+0\s+\d+\s+[1-9]\d*\r?\n", bench.Output);
             }
 
             Assert.Matches($@"pgbench\s+retrieve \(prepared, pipelined\)\s+{clients}\s+[1-9]\d*\s+NaN\s+NaN\s+NaN\s+0\s+-", bench.Output);
+            Assert.Matches($@"server CPU per answer at\s+{clients} client\(s\): get_authenticated_user [1-9]\d* µs, bare echo [1-9]\d* µs", bench.Output);
         }
 
         Assert.Matches(@"app RSS after the wrk rows: \d+ MB", bench.Output);
