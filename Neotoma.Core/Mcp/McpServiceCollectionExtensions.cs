@@ -44,6 +44,7 @@ public static class McpServiceCollectionExtensions
                 new McpServerToolCreateOptions { Services = provider, SerializerOptions = ToolJson.Options }));
         }
 
+        services.AddSingleton<IOptionsFactory<McpServerOptions>, StatelessServerOptions>();
         return services;
     }
 }

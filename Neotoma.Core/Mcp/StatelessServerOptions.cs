@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Options;
+using ModelContextProtocol.AspNetCore;
+using ModelContextProtocol.Server;
+
+namespace Neotoma.Core.Mcp;
+
+/// <summary>
+/// The MCP server's options, built once for every stateless request. The SDK asks the options factory
+/// for a fresh <see cref="McpServerOptions"/> on each stateless request (every tool, filter and
+/// post-configuration registered again, about 5 KB and a sixth of the identity call's throughput), only
+/// so that it can set <c>ScopeRequests = false</c> without touching the instance its stateful sessions
+/// share; and it shares that one instance among concurrent stateful sessions itself, so a server takes
+/// a shared instance by design. Nothing here changes per request: the tools, filters and server info
+/// are fixed at start, the user comes with each request, and a stateless server subscribes to no
+/// collection's changes. A hook that shapes options per session (<c>ConfigureSessionOptions</c>) or a
+/// mode with sessions gets a fresh instance each time, as the SDK would build it.
+/// </summary>
+internal sealed class StatelessServerOptions(
+    IEnumerable<IConfigureOptions<McpServerOptions>> setups,
+    IEnumerable<IPostConfigureOptions<McpServerOptions>> postConfigures,
+    IEnumerable<IValidateOptions<McpServerOptions>> validations,
+    IOptions<HttpServerTransportOptions> transport) : IOptionsFactory<McpServerOptions>
+{
+    private readonly OptionsFactory<McpServerOptions> factory = new(setups, postConfigures, validations);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<McpServerOptions>> built = new();
+
+    public McpServerOptions Create(string name)
+    {
+        if (transport.Value is not { SessionMode: HttpServerSessionMode.Stateless, ConfigureSessionOptions: null })
+        {
+            return factory.Create(name);
+        }
+
+        return built.GetOrAdd(name, key => new Lazy<McpServerOptions>(() => factory.Create(key))).Value;
+    }
+}
