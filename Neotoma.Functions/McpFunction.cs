@@ -1,6 +1,9 @@
+using System.Buffers;
+using System.IO.Pipelines;
 using System.Security.Claims;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 using Neotoma.Core.Mcp;
@@ -161,7 +164,15 @@ public sealed class McpFunction(BearerAuthenticator bearer, McpEndpoint mcp, Mcp
             length = (int)buffer.Length;
         }
 
+        // The SDK reads the message through the body's PipeReader: one over the bytes already here, not the
+        // adapter ASP.NET Core would otherwise put around the new stream (a pooled buffer and a copy per call).
         req.Body = new MemoryStream(bytes, 0, length, writable: false, publiclyVisible: true);
+        req.HttpContext.Features.Set<IRequestBodyPipeFeature>(new BufferedBody(PipeReader.Create(new ReadOnlySequence<byte>(bytes, 0, length))));
         return bytes.AsMemory(0, length);
+    }
+
+    private sealed class BufferedBody(PipeReader reader) : IRequestBodyPipeFeature
+    {
+        public PipeReader Reader => reader;
     }
 }
