@@ -22,9 +22,11 @@ namespace Neotoma.Core.Mcp;
 public static class PortableSchemas
 {
     /// <summary>
-    /// The tools already rewritten. The SDK's stateless transport configures a fresh
-    /// <see cref="McpServerOptions"/> for every request, over the same tool instances: rewriting them
-    /// again each time cost more than half of a simple tool call's throughput.
+    /// The tools already rewritten. The SDK's stateless transport asks for a fresh
+    /// <see cref="McpServerOptions"/> on every request, over the same tool instances: rewriting them
+    /// again each time cost more than half of a simple tool call's throughput. Neotoma builds its options
+    /// once (<see cref="StatelessServerOptions"/>), but a transport with sessions or per-session options
+    /// still gets a fresh instance each time, so a tool is still rewritten only once.
     /// </summary>
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ModelContextProtocol.Protocol.Tool, object> Rewritten = new();
 

@@ -14,6 +14,10 @@ namespace Neotoma.Core.Mcp;
 /// are fixed at start, the user comes with each request, and a stateless server subscribes to no
 /// collection's changes. A hook that shapes options per session (<c>ConfigureSessionOptions</c>) or a
 /// mode with sessions gets a fresh instance each time, as the SDK would build it.
+/// What this asks of the code around it: nothing may write to a server's options after they are built
+/// (a tool through <c>RequestContext.Server.ServerOptions</c>, an outgoing filter editing the shared
+/// <c>ServerInfo</c>), and no options setup may read the request (<c>IHttpContextAccessor</c>): either
+/// would now reach every later request. None does today.
 /// </summary>
 internal sealed class StatelessServerOptions(
     IEnumerable<IConfigureOptions<McpServerOptions>> setups,
@@ -22,15 +26,31 @@ internal sealed class StatelessServerOptions(
     IOptions<HttpServerTransportOptions> transport) : IOptionsFactory<McpServerOptions>
 {
     private readonly OptionsFactory<McpServerOptions> factory = new(setups, postConfigures, validations);
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<McpServerOptions>> built = new();
+    private readonly Lock building = new();
+    private McpServerOptions? shared;
 
     public McpServerOptions Create(string name)
     {
-        if (transport.Value is not { SessionMode: HttpServerSessionMode.Stateless, ConfigureSessionOptions: null })
+        if (name != Options.DefaultName || transport.Value is not { SessionMode: HttpServerSessionMode.Stateless, ConfigureSessionOptions: null })
         {
             return factory.Create(name);
         }
 
-        return built.GetOrAdd(name, key => new Lazy<McpServerOptions>(() => factory.Create(key))).Value;
+        if (Volatile.Read(ref shared) is { } built)
+        {
+            return built;
+        }
+
+        // One build at a time; a build that throws (a setting's validation) is tried again by the next
+        // request, as the default options cache would, not kept and thrown to every request until a restart.
+        lock (building)
+        {
+            if (shared is null)
+            {
+                Volatile.Write(ref shared, factory.Create(name));
+            }
+
+            return shared;
+        }
     }
 }

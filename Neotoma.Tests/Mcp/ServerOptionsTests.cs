@@ -51,6 +51,9 @@ public sealed class ServerOptionsTests(CountedServerOptionsFixture fixture) : IC
 
         var builtBefore = fixture.Counter.Built;
         Assert.Equal(1, builtBefore);
+        var options = fixture.Server.Services.GetRequiredService<IOptions<McpServerOptions>>().Value;
+        Assert.Same(options, fixture.Server.Services.GetRequiredService<IOptionsFactory<McpServerOptions>>().Create(Options.DefaultName));
+        var filters = options.Filters.Request.CallToolFilters.Count;
 
         // 40 calls at once, the two people's interleaved, each answer checked against who asked.
         var calls = Enumerable.Range(0, 40).Select(async i =>
@@ -68,29 +71,54 @@ public sealed class ServerOptionsTests(CountedServerOptionsFixture fixture) : IC
         await Task.WhenAll(calls);
 
         Assert.Equal(builtBefore, fixture.Counter.Built);
+        // Nothing is added to the shared options per request.
+        Assert.Equal(filters, options.Filters.Request.CallToolFilters.Count);
     }
 
     [Fact]
-    public void ATransportThatShapesOptionsPerSession_GetsAFreshInstanceEachTime()
+    public void ATransportWithSessionsOrThatShapesOptionsPerSession_GetsAFreshInstanceEachTime()
     {
         var shaped = Factory(new HttpServerTransportOptions
         {
             Stateless = true,
             ConfigureSessionOptions = (_, _, _) => Task.CompletedTask,
         });
+        var withSessions = Factory(new HttpServerTransportOptions { Stateless = false });
         var stateless = Factory(new HttpServerTransportOptions { Stateless = true });
 
         Assert.NotSame(shaped.Create(Options.DefaultName), shaped.Create(Options.DefaultName));
+        Assert.NotSame(withSessions.Create(Options.DefaultName), withSessions.Create(Options.DefaultName));
         Assert.Same(stateless.Create(Options.DefaultName), stateless.Create(Options.DefaultName));
     }
 
-    private static IOptionsFactory<McpServerOptions> Factory(HttpServerTransportOptions transport)
+    [Fact]
+    public void ABuildThatFails_IsTriedAgainByTheNextRequest_NotKept()
+    {
+        var fail = true;
+        var factory = Factory(new HttpServerTransportOptions { Stateless = true },
+            services => services.Configure<McpServerOptions>(_ =>
+            {
+                if (fail)
+                {
+                    throw new InvalidOperationException("the first build fails");
+                }
+            }));
+
+        Assert.Equal("the first build fails", Assert.Throws<InvalidOperationException>(() => factory.Create(Options.DefaultName)).Message);
+        fail = false;
+        var built = factory.Create(Options.DefaultName);
+
+        Assert.Same(built, factory.Create(Options.DefaultName));
+    }
+
+    private static IOptionsFactory<McpServerOptions> Factory(HttpServerTransportOptions transport, Action<IServiceCollection>? more = null)
     {
         var services = new ServiceCollection();
         services.AddLogging();
         services.AddMcpServer().WithHttpTransport();
         services.AddSingleton<IOptionsFactory<McpServerOptions>, StatelessServerOptions>();
         services.AddSingleton(Options.Create(transport));
+        more?.Invoke(services);
         return services.BuildServiceProvider().GetRequiredService<IOptionsFactory<McpServerOptions>>();
     }
 
