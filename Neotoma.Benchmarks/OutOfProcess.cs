@@ -19,15 +19,20 @@ internal sealed class ChildProcess : IAsyncDisposable
 
     private readonly Process process;
 
-    // Ctrl-C and TERM end the bench at once, its servers first: the in-process hosts' own handlers
-    // would only stop those hosts and leave the measuring going on against them.
-    private static readonly System.Runtime.InteropServices.PosixSignalRegistration[] Signals =
+    private static System.Runtime.InteropServices.PosixSignalRegistration[]? signals;
+
+    static ChildProcess() => AppDomain.CurrentDomain.ProcessExit += (_, _) => StopAll();
+
+    /// <summary>
+    /// From now on Ctrl-C and TERM end the bench at once, its servers first. Called as the bench starts,
+    /// whatever its groups: the in-process hosts' own handlers would only stop those hosts and leave the
+    /// measuring going on against them.
+    /// </summary>
+    public static void EndOnSignals() => signals ??=
     [
         System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, Interrupted),
         System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, Interrupted),
     ];
-
-    static ChildProcess() => AppDomain.CurrentDomain.ProcessExit += (_, _) => StopAll();
 
     private static void Interrupted(System.Runtime.InteropServices.PosixSignalContext context)
     {

@@ -30,6 +30,7 @@ if (args is ["serve", var reference, var servePort])
     return 0;
 }
 
+ChildProcess.EndOnSignals();
 var seconds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_SECONDS"), out var s) ? s : 8;
 var rounds = int.TryParse(Environment.GetEnvironmentVariable("BENCH_ROUNDS"), out var r) && r > 0 ? r : 4;
 // Rows measured outside this process report medians of their slices: at least 3 of them.

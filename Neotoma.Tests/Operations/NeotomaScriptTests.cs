@@ -39,12 +39,21 @@ public sealed class ScriptFixture : IAsyncLifetime
     public Task InitializeAsync() => Task.CompletedTask;
 
     /// <summary>Starts `./neotoma` with <paramref name="arguments"/>; the caller waits for it or stops it.</summary>
-    public ScriptProcess Start(IDictionary<string, string>? environment = null, params string[] arguments)
+    public ScriptProcess Start(IDictionary<string, string>? environment = null, params string[] arguments) =>
+        Start(environment, ownProcessGroup: false, arguments);
+
+    /// <param name="ownProcessGroup">
+    /// The script leads a process group of its own (setsid), as a command typed in a terminal does, so
+    /// that <see cref="ScriptProcess.InterruptGroupAsync"/> can send Ctrl-C to everything it started.
+    /// </param>
+    public ScriptProcess Start(IDictionary<string, string>? environment, bool ownProcessGroup, params string[] arguments)
     {
         // SIGINT back to its default first, as in a person's terminal: a shell started with SIGINT
         // ignored (any background job of a non-interactive shell, such as a CI step) cannot trap it,
         // and Ctrl-C would then test the runner's signal dispositions instead of the script.
-        var start = new ProcessStartInfo("env", ["--default-signal=INT", "bash", Path.Combine(DevIdentityProvider.RepositoryRoot(), "neotoma"), .. arguments])
+        string[] command = ["env", "--default-signal=INT", "bash", Path.Combine(DevIdentityProvider.RepositoryRoot(), "neotoma"), .. arguments];
+        // setsid execs in place (this child leads no group yet), so the script's PID is its group's id.
+        var start = new ProcessStartInfo(ownProcessGroup ? "setsid" : command[0], ownProcessGroup ? command : command[1..])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -147,6 +156,17 @@ public sealed class ScriptProcess : IDisposable
     public async Task InterruptAsync()
     {
         using (var kill = Process.Start("kill", ["-INT", Process.Id.ToString()])!)
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        await WaitForExitAsync(TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>Ctrl-C in a terminal: SIGINT to the script's whole process group (started with ownProcessGroup).</summary>
+    public async Task InterruptGroupAsync()
+    {
+        using (var kill = Process.Start("kill", ["-INT", "--", "-" + Process.Id])!)
         {
             await kill.WaitForExitAsync();
         }
@@ -290,6 +310,34 @@ public sealed class NeotomaScriptTests(ScriptFixture script, ITestOutputHelper o
         Assert.True(bench.ExitCode == 0, bench.Output);
         Assert.Matches(@"neotoma\s+tools/call get_authenticated_user\s+16\s+\d+ .* 0\s+\d+", bench.Output);
         Assert.Contains("get_authenticated_user / bare echo", bench.Output);
+    }
+
+    /// <summary>
+    /// Ctrl-C (SIGINT to the terminal's whole process group) ends the bench at once, also in a group
+    /// that measures servers inside the bench's own process, whose hosts would otherwise take the signal
+    /// for themselves and leave the bench measuring stopped servers for as long as its rows last.
+    /// </summary>
+    [Fact]
+    public async Task Bench_CtrlC_EndsAGroupOfInProcessServersAtOnce()
+    {
+        var clustersBefore = Directory.GetDirectories("/tmp", "neotoma-test-pg.*").ToHashSet();
+        using var bench = script.Start(new Dictionary<string, string> { ["BENCH_SECONDS"] = "600" }, ownProcessGroup: true, "bench", "calls");
+        var started = Stopwatch.StartNew();
+        while (!bench.Output.Contains("req/s", StringComparison.Ordinal))
+        {
+            Assert.False(bench.Process.HasExited, "the bench ended before its rows:\n" + bench.Output);
+            Assert.True(started.Elapsed < TimeSpan.FromMinutes(4), "the bench printed no rows in 4 minutes:\n" + bench.Output);
+            await Task.Delay(200);
+        }
+
+        var interrupted = Stopwatch.StartNew();
+        await bench.InterruptGroupAsync();
+
+        output.WriteLine(bench.Output);
+        Assert.True(interrupted.Elapsed < TimeSpan.FromSeconds(20), $"the bench took {interrupted.Elapsed} to end after Ctrl-C");
+        Assert.Contains("bench: stopped by SIGINT", bench.Output);
+        Assert.DoesNotContain(Process.GetProcesses(), process => SafeCommandLine(process).Contains("Neotoma.Benchmarks calls", StringComparison.Ordinal));
+        Assert.DoesNotContain(Directory.GetDirectories("/tmp", "neotoma-test-pg.*"), directory => !clustersBefore.Contains(directory));
     }
 
     /// <summary>
