@@ -1270,11 +1270,11 @@ internal sealed class SimpleRetrieveTool(NpgsqlDataSource dataSource)
         batch.BatchCommands.Add(query);
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
         await reader.NextResultAsync(cancellationToken);
-        var entities = new List<EntitySummary>();
+        var entities = new List<SimpleEntity>();
         long total = 0;
         while (await reader.ReadAsync(cancellationToken))
         {
-            entities.Add(new EntitySummary(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetFieldValue<string[]>(3),
+            entities.Add(new SimpleEntity(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetFieldValue<string[]>(3),
                 System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, System.Text.Json.JsonElement>>(reader.GetString(4))!,
                 reader.GetBoolean(5), reader.IsDBNull(6) ? null : reader.GetString(6), reader.GetFieldValue<DateTimeOffset>(7)));
             total = reader.GetInt64(8);
@@ -1284,7 +1284,11 @@ internal sealed class SimpleRetrieveTool(NpgsqlDataSource dataSource)
     }
 }
 
-internal sealed record SimplePage(long Total, IReadOnlyList<EntitySummary> Entities);
+internal sealed record SimplePage(long Total, IReadOnlyList<SimpleEntity> Entities);
+
+// Rows to records as any SDK tool would write them (Neotoma's own records keep the fields' jsonb text).
+internal sealed record SimpleEntity(string Id, string EntityType, string CanonicalName, IReadOnlyList<string> Aliases,
+    IReadOnlyDictionary<string, System.Text.Json.JsonElement> Fields, bool Deleted, string? MergedInto, DateTimeOffset UpdatedAt);
 
 [McpServerToolType]
 internal sealed class BareTools

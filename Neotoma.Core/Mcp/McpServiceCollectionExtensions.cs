@@ -41,7 +41,7 @@ public static class McpServiceCollectionExtensions
                      .Where(method => method.GetCustomAttribute<McpServerToolAttribute>() is not null))
         {
             services.AddSingleton(provider => McpServerTool.Create(method, provider.GetRequiredService<TruthTools>(),
-                new McpServerToolCreateOptions { Services = provider, SerializerOptions = ToolJson.Options }));
+                new McpServerToolCreateOptions { Services = provider, SerializerOptions = ToolJson.Options, SchemaCreateOptions = ToolJson.SchemaOptions }));
         }
 
         services.AddSingleton<IOptionsFactory<McpServerOptions>, StatelessServerOptions>();

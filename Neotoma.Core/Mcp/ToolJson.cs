@@ -1,6 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Microsoft.Extensions.AI;
 using ModelContextProtocol;
+using Neotoma.Core.Truth;
 
 namespace Neotoma.Core.Mcp;
 
@@ -17,6 +19,9 @@ namespace Neotoma.Core.Mcp;
 public static class ToolJson
 {
     public static JsonSerializerOptions Options { get; } = Create();
+
+    /// <summary>How the tools' schemas are generated: as the serializer writes the answers.</summary>
+    public static AIJsonSchemaCreateOptions SchemaOptions { get; } = new() { TransformSchemaNode = StoredFields.Schema };
 
     private static JsonSerializerOptions Create()
     {

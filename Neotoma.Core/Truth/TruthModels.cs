@@ -98,7 +98,7 @@ public sealed record EntitySummary(
     string EntityType,
     string CanonicalName,
     IReadOnlyList<string> Aliases,
-    IReadOnlyDictionary<string, JsonElement> Fields,
+    StoredFields Fields,
     bool Deleted,
     string? MergedInto,
     DateTimeOffset UpdatedAt);
@@ -161,7 +161,7 @@ public sealed record EntitySnapshot(
 public sealed record ObservationView(
     string Id,
     string EntityId,
-    IReadOnlyDictionary<string, JsonElement> Fields,
+    StoredFields Fields,
     string Source,
     int Specificity,
     DateTimeOffset ObservedAt);
@@ -176,7 +176,7 @@ public sealed record RelationshipView(
     string Type,
     string SourceEntityId,
     string TargetEntityId,
-    IReadOnlyDictionary<string, JsonElement> Fields);
+    StoredFields Fields);
 
 public sealed record RelatedEntity(
     EntitySummary Entity,

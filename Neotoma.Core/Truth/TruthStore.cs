@@ -384,7 +384,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
 
     private static EntitySummary ReadSummary(NpgsqlDataReader reader, int offset = 0) => new(
         reader.GetString(offset), reader.GetString(offset + 1), reader.GetString(offset + 2), reader.GetFieldValue<string[]>(offset + 3),
-        FieldsOf(reader.GetString(offset + 4)), reader.GetBoolean(offset + 5),
+        StoredFields.FromJsonb(reader.GetString(offset + 4)), reader.GetBoolean(offset + 5),
         reader.IsDBNull(offset + 6) ? null : reader.GetString(offset + 6), reader.GetFieldValue<DateTimeOffset>(offset + 7));
 
     private const string RetrieveTotal = """
@@ -510,9 +510,6 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             more && !searching ? PageCursor.Write(PageCursor.Entities, entities[^1].UpdatedAt, entities[^1].Id) : null);
     }
 
-    /// <summary>A jsonb object of fields as the answers carry it.</summary>
-    private static Dictionary<string, JsonElement> FieldsOf(string json) => JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(json)!;
-
     /// <summary>
     /// A page of a list read with one row more than asked for: that row only tells that another page
     /// follows (its offset), without counting every match.
@@ -616,7 +613,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
-                observations.Add(new ObservationView(reader.GetString(0), reader.GetString(1), FieldsOf(reader.GetString(2)),
+                observations.Add(new ObservationView(reader.GetString(0), reader.GetString(1), StoredFields.FromJsonb(reader.GetString(2)),
                     reader.GetString(3), reader.GetInt32(4), reader.GetFieldValue<DateTimeOffset>(5)));
             }
 
@@ -718,7 +715,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
                 parameters.AddWithValue("offset", skip);
             },
             reader => new RelationshipView(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
-                FieldsOf(reader.GetString(4))),
+                StoredFields.FromJsonb(reader.GetString(4))),
             cancellationToken);
         var (page, next) = Slice(rows, take, skip);
         return new RelationshipPage(take, skip, next, page);

@@ -590,6 +590,49 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         Assert.NotEqual(true, optionalAsNull.IsError);
     }
 
+    [Fact]
+    public async Task StoredFields_OfEveryJsonKind_ComeBackAsStored_InEveryReadingTool()
+    {
+        await using var client = await fixture.ConnectAsync("field-kinds");
+        // Fields as a person's imports bring them: text in other scripts, quotes, backslashes, line
+        // breaks, markup, numbers past a long, fractions, booleans, nested objects with nulls, arrays.
+        var fields = JsonDocument.Parse("""
+            {
+              "name_local": "Zoë 日本語 🙂", "quote": "she said \"hi\" \\ back", "lines": "one\ntwo\tthree",
+              "markup": "</script><b>&amp;</b>", "big": 123456789012345678901234567890, "fraction": -0.125,
+              "scientific": 6.02e23, "flag": false, "nested": { "none": null, "list": [1, "two", [3], { "four": 4 }] },
+              "empty_object": {}, "empty_list": []
+            }
+            """).RootElement;
+        var stored = await CallAsync(client, "store", new
+        {
+            entities = new object[] { new { entity_type = "note", name = "Every kind", fields }, new { entity_type = "note", name = "Other note" } },
+            relationships = new object[] { new { type = "REFERS_TO", source = new { entity_type = "note", name = "Every kind" }, target = new { entity_type = "note", name = "Other note" }, fields } },
+        });
+        var id = stored.GetProperty("entities")[0].GetProperty("id").GetString()!;
+
+        var answers = new (string Tool, object Arguments, Func<JsonElement, JsonElement> Fields)[]
+        {
+            ("retrieve_entities", new { entity_type = "note", search = "every kind" }, answer => answer.GetProperty("entities")[0].GetProperty("fields")),
+            ("retrieve_entity_snapshot", new { entity_id = id }, answer => answer.GetProperty("entity").GetProperty("fields")),
+            ("retrieve_entity_by_identifier", new { identifier = "Every kind" }, answer => answer.GetProperty("entities")[0].GetProperty("fields")),
+            ("list_observations", new { entity_id = id }, answer => answer.GetProperty("observations")[0].GetProperty("fields")),
+            ("list_relationships", new { entity_id = id }, answer => answer.GetProperty("relationships")[0].GetProperty("fields")),
+        };
+        foreach (var (tool, arguments, fieldsOf) in answers)
+        {
+            var result = await client.CallToolAsync(tool, ToArguments(arguments));
+            var text = Assert.IsType<TextContentBlock>(Assert.Single(result.Content)).Text;
+            Assert.True(result.IsError != true, $"{tool} failed: {text}");
+            var fromText = fieldsOf(JsonDocument.Parse(text).RootElement);
+            var fromStructured = fieldsOf(result.StructuredContent!.Value);
+            Assert.True(JsonElement.DeepEquals(fields, fromStructured), $"{tool}: structured fields {fromStructured} differ from the stored {fields}");
+            Assert.True(JsonElement.DeepEquals(fields, fromText), $"{tool}: text fields {fromText} differ from the stored {fields}");
+            Assert.Equal("Zoë 日本語 🙂", fromStructured.GetProperty("name_local").GetString());
+            Assert.Equal("123456789012345678901234567890", fromStructured.GetProperty("big").GetRawText());
+        }
+    }
+
     private static void CollectUnions(JsonElement schema, string path, List<string> unions)
     {
         if (schema.ValueKind == JsonValueKind.Object)
