@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
@@ -7,17 +9,15 @@ namespace Neotoma.Core.Truth;
 
 /// <summary>
 /// An object of fields as PostgreSQL returned it from a jsonb column (an entity's snapshot, an
-/// observation, a relationship), kept as that text and written into an answer as it is. The reads
-/// used to parse it into a dictionary of values, which made a JSON document per field only for the
-/// serializer to write each value back out: for a page of 100 entities with three fields, 300
-/// documents a call. The SDK parses the whole answer once for <c>structuredContent</c> anyway and
-/// writes every value again from its own parse, so an answer's bytes are the same as before (compared
-/// byte for byte on a page with quotes, backslashes, text in other scripts, numbers and nesting).
+/// observation, a relationship), kept as that text until an answer is written. The reads used to parse
+/// it into a dictionary of values, which made a JSON document per field only for the serializer to
+/// write each value out again: for a page of 100 entities with three fields, 300 documents a call.
+/// Writing it copies its tokens instead, through the writer, so what a client receives is what the
+/// dictionary gave, byte for byte: names and strings escaped by the answer's own encoder (PostgreSQL's
+/// text leaves non-ASCII characters and markup as they are), numbers as PostgreSQL wrote them, no
+/// whitespace (PostgreSQL puts a space after every colon and comma). The SDK writes an answer twice, its
+/// structured content and its text copy, and both come out as they did.
 /// </summary>
-/// <remarks>
-/// The text is written unchecked: PostgreSQL returns only valid JSON from jsonb, and a value that was
-/// not would fail the SDK's parse of the answer (a tool error), never reach a client as broken JSON.
-/// </remarks>
 [JsonConverter(typeof(Converter))]
 public sealed class StoredFields
 {
@@ -52,7 +52,43 @@ public sealed class StoredFields
                 : throw new JsonException("fields must be a JSON object");
         }
 
-        public override void Write(Utf8JsonWriter writer, StoredFields value, JsonSerializerOptions options) =>
-            writer.WriteRawValue(value.json, skipInputValidation: true);
+        public override void Write(Utf8JsonWriter writer, StoredFields value, JsonSerializerOptions options)
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(value.json.Length));
+            try
+            {
+                var reader = new Utf8JsonReader(buffer.AsSpan(0, Encoding.UTF8.GetBytes(value.json, buffer)));
+                while (reader.Read())
+                {
+                    Copy(ref reader, writer);
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
+        // One token as the writer would have written the value it stands for: an escaped name or string
+        // is read unescaped and escaped again by the writer's encoder, a number keeps PostgreSQL's digits.
+        private static void Copy(ref Utf8JsonReader reader, Utf8JsonWriter writer)
+        {
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.StartObject: writer.WriteStartObject(); break;
+                case JsonTokenType.EndObject: writer.WriteEndObject(); break;
+                case JsonTokenType.StartArray: writer.WriteStartArray(); break;
+                case JsonTokenType.EndArray: writer.WriteEndArray(); break;
+                case JsonTokenType.PropertyName when reader.ValueIsEscaped: writer.WritePropertyName(reader.GetString()!); break;
+                case JsonTokenType.PropertyName: writer.WritePropertyName(reader.ValueSpan); break;
+                case JsonTokenType.String when reader.ValueIsEscaped: writer.WriteStringValue(reader.GetString()); break;
+                case JsonTokenType.String: writer.WriteStringValue(reader.ValueSpan); break;
+                case JsonTokenType.Number: writer.WriteRawValue(reader.ValueSpan, skipInputValidation: true); break;
+                case JsonTokenType.True: writer.WriteBooleanValue(true); break;
+                case JsonTokenType.False: writer.WriteBooleanValue(false); break;
+                case JsonTokenType.Null: writer.WriteNullValue(); break;
+                default: throw new JsonException($"unexpected {reader.TokenType} in stored fields");
+            }
+        }
     }
 }

@@ -619,6 +619,8 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
             ("list_observations", new { entity_id = id }, answer => answer.GetProperty("observations")[0].GetProperty("fields")),
             ("list_relationships", new { entity_id = id }, answer => answer.GetProperty("relationships")[0].GetProperty("fields")),
         };
+        var other = await CallAsync(client, "retrieve_related_entities", new { entity_id = id });
+        Assert.Equal("{}", other.GetProperty("related")[0].GetProperty("entity").GetProperty("fields").GetRawText());
         foreach (var (tool, arguments, fieldsOf) in answers)
         {
             var result = await client.CallToolAsync(tool, ToArguments(arguments));
@@ -630,6 +632,49 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
             Assert.True(JsonElement.DeepEquals(fields, fromText), $"{tool}: text fields {fromText} differ from the stored {fields}");
             Assert.Equal("Zoë 日本語 🙂", fromStructured.GetProperty("name_local").GetString());
             Assert.Equal("123456789012345678901234567890", fromStructured.GetProperty("big").GetRawText());
+            // The fields in the text copy are written as the serializer writes every answer (compact, its
+            // own escaping), not with the spacing and raw characters of PostgreSQL's jsonb text.
+            Assert.Equal(JsonSerializer.Serialize(fromText), fromText.GetRawText());
+        }
+    }
+
+    [Fact]
+    public async Task ToolsList_EveryStoredFieldsMember_IsDeclaredAnObject()
+    {
+        await using var client = await fixture.ConnectAsync("fields-schema");
+
+        var declared = new List<string>();
+        foreach (var tool in await client.ListToolsAsync())
+        {
+            CollectFieldSchemas(tool.ProtocolTool.OutputSchema!.Value, tool.Name, declared);
+        }
+
+        // Ten tools answer with an entity's, an observation's or a relationship's fields; list_entity_types'
+        // fields are a map of field names to JSON type names.
+        Assert.Equal(10, declared.Count(schema => schema == """{"type":"object"}"""));
+        Assert.All(declared, schema => Assert.StartsWith("""{"type":"object""", schema));
+    }
+
+    private static void CollectFieldSchemas(JsonElement schema, string path, List<string> found)
+    {
+        if (schema.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var member in schema.EnumerateObject())
+            {
+                if (member.Name == "properties" && member.Value.TryGetProperty("fields", out var fields))
+                {
+                    found.Add(fields.GetRawText());
+                }
+
+                CollectFieldSchemas(member.Value, $"{path}.{member.Name}", found);
+            }
+        }
+        else if (schema.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var item in schema.EnumerateArray())
+            {
+                CollectFieldSchemas(item, path, found);
+            }
         }
     }
 
