@@ -81,7 +81,7 @@ public sealed class TruthTools(TruthStore store)
     [McpServerTool(Name = "correct", UseStructuredContent = true, Idempotent = false)]
     [Description("Records the user's correction of one field of an entity. A correction outranks every other observation of that field.")]
     public Task<EntitySnapshot> Correct(ClaimsPrincipal user, [Description("The entity id.")] string entity_id,
-        [Description("The field to correct.")] string field, [Description("The correct value (any JSON value; null removes the field).")] JsonElement value,
+        [Description("The field to correct.")] string field, [Description("The correct value (any JSON value nested at most 32 levels; null removes the field).")] JsonElement value,
         CancellationToken cancellationToken = default) =>
         store.CorrectAsync(UserOf(user), entity_id, field, value, cancellationToken);
 

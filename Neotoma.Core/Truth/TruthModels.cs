@@ -42,7 +42,7 @@ public sealed record EntityInput
     [Description("Other names the entity is known by.")]
     public IReadOnlyList<string>? Aliases { get; init; }
 
-    [Description("Facts about the entity as a JSON object of field names to values. Dates as ISO 8601 strings (2026-01-31) also appear on the timeline.")]
+    [Description("Facts about the entity as a JSON object of field names to values. Dates as ISO 8601 strings (2026-01-31) also appear on the timeline. A value nests at most 32 levels of arrays and objects.")]
     public IReadOnlyDictionary<string, JsonElement>? Fields { get; init; }
 
     [Description("When the facts were true or observed (ISO 8601). Defaults to now.")]
@@ -71,7 +71,7 @@ public sealed record RelationshipInput
     public EntityReference? Source { get; init; }
     public EntityReference? Target { get; init; }
 
-    [Description("Facts about the relationship itself, as a JSON object.")]
+    [Description("Facts about the relationship itself, as a JSON object; a value nests at most 32 levels of arrays and objects.")]
     public IReadOnlyDictionary<string, JsonElement>? Fields { get; init; }
 }
 

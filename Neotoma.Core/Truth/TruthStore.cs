@@ -119,6 +119,8 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             {
                 RequireText($"entities[{i}].aliases", alias, 500);
             }
+
+            RequireShallow($"entities[{i}].fields", e.Fields);
         }
 
         for (var i = 0; i < relationships.Count; i++)
@@ -129,8 +131,42 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
                 throw new TruthInputException($"relationships[{i}].type", $"must be one of {string.Join(", ", RelationshipTypes.All.Order())}");
             }
 
+            RequireShallow($"relationships[{i}].fields", r.Fields);
         }
     }
+
+    /// <summary>
+    /// How deep a field's value may nest (arrays and objects inside one another). Every answer that
+    /// carries the value puts it up to 7 levels into the JSON-RPC message, and common JSON readers stop
+    /// at 64 levels (System.Text.Json's default, so the .NET MCP client's): a value that was accepted
+    /// deeper would make every later answer that carries it unreadable to them, so it is refused when
+    /// stored. 32 is deeper than any record format people import.
+    /// </summary>
+    internal const int MaxFieldNesting = 32;
+
+    private static void RequireShallow(string field, IReadOnlyDictionary<string, JsonElement>? fields)
+    {
+        foreach (var (name, value) in fields ?? new Dictionary<string, JsonElement>())
+        {
+            RequireShallow($"{field}.{name}", value);
+        }
+    }
+
+    private static void RequireShallow(string field, JsonElement value)
+    {
+        if (NestingOf(value) > MaxFieldNesting)
+        {
+            throw new TruthInputException(field, $"nests arrays or objects more than {MaxFieldNesting} levels deep; store it flatter");
+        }
+    }
+
+    // The request's parser caps the depth (64), so this recursion is bounded.
+    private static int NestingOf(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.Object => 1 + value.EnumerateObject().Select(member => NestingOf(member.Value)).DefaultIfEmpty(0).Max(),
+        JsonValueKind.Array => 1 + value.EnumerateArray().Select(NestingOf).DefaultIfEmpty(0).Max(),
+        _ => 0,
+    };
 
     private static void RequireText(string field, string? value, int max)
     {
@@ -628,6 +664,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     public async Task<EntitySnapshot> CorrectAsync(string userId, string entityId, string field, JsonElement value, CancellationToken cancellationToken)
     {
         RequireText("field", field, 200);
+        RequireShallow("value", value);
         await database.InTransactionAsync(DbScope.ForUser(userId), async (connection, transaction) =>
         {
             var liveId = await LiveIdAsync(connection, transaction, entityId, cancellationToken) ?? throw NotFound(entityId);

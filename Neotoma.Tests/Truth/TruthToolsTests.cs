@@ -702,6 +702,42 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
     }
 
     [Fact]
+    public async Task FieldValues_NestedDeeperThanAnswersCanCarry_AreRefused_AndWhatIsKeptStaysReadable()
+    {
+        await using var client = await fixture.ConnectAsync("nesting");
+        var stored = await CallAsync(client, "store", new { entities = new object[] { new { entity_type = "probe", name = "Deep" }, new { entity_type = "probe", name = "Near" } } });
+        var id = stored.GetProperty("entities")[0].GetProperty("id").GetString()!;
+        JsonElement Nested(int levels) => JsonDocument.Parse(new string('[', levels) + "1" + new string(']', levels)).RootElement;
+        var tooDeep = Nested(TruthStore.MaxFieldNesting + 1);
+
+        // Accepted, a value of 60 levels made every later answer carrying it deeper than 64 levels:
+        // the .NET client (this test's) could not read the person's pages any more.
+        Assert.Contains("value", await CallFailingAsync(client, "correct", new { entity_id = id, field = "deep", value = tooDeep }));
+        Assert.Contains("entities[0].fields.deep", await CallFailingAsync(client, "store",
+            new { entities = new object[] { new { entity_type = "probe", name = "Deeper", fields = new { ok = 1, deep = tooDeep } } } }));
+        Assert.Contains("relationships[0].fields.deep", await CallFailingAsync(client, "store", new
+        {
+            relationships = new object[] { new { type = "REFERS_TO", source = new { entity_id = id }, target = new { entity_type = "probe", name = "Near" }, fields = new { deep = tooDeep } } },
+        }));
+        Assert.Equal(2, (await CallAsync(client, "retrieve_entities", new { entity_type = "probe" })).GetProperty("total").GetInt64());
+        Assert.Equal(0, (await CallAsync(client, "list_relationships", new { entity_id = id })).GetProperty("relationships").GetArrayLength());
+
+        // As deep as allowed: stored, and every answer that carries it can be read.
+        var deepest = Nested(TruthStore.MaxFieldNesting);
+        await CallAsync(client, "correct", new { entity_id = id, field = "deep", value = deepest });
+        await CallAsync(client, "store", new
+        {
+            relationships = new object[] { new { type = "REFERS_TO", source = new { entity_id = id }, target = new { entity_type = "probe", name = "Near" }, fields = new { deep = deepest } } },
+        });
+        var page = await CallAsync(client, "retrieve_entities", new { entity_type = "probe", search = "deep" });
+        Assert.True(JsonElement.DeepEquals(deepest, page.GetProperty("entities")[0].GetProperty("fields").GetProperty("deep")));
+        var related = await CallAsync(client, "retrieve_related_entities", new { entity_id = Assert.Single(page.GetProperty("entities").EnumerateArray()).GetProperty("id").GetString() });
+        Assert.Equal("Near", related.GetProperty("related")[0].GetProperty("entity").GetProperty("canonical_name").GetString());
+        var relationships = await CallAsync(client, "list_relationships", new { entity_id = id });
+        Assert.True(JsonElement.DeepEquals(deepest, relationships.GetProperty("relationships")[0].GetProperty("fields").GetProperty("deep")));
+    }
+
+    [Fact]
     public async Task Store_OverTheEntityLimit_WritesNothing()
     {
         await using var client = await fixture.ConnectAsync("too-many");
