@@ -11,7 +11,9 @@ namespace Neotoma.Core.Mcp;
 /// itself, the SDK serializes it twice (once to a JSON element, once more to the text), which for a page
 /// of 100 entities is about a tenth of a call's work. The bytes are those the SDK wrote (the same
 /// serializer, <see cref="ToolJson"/>), so clients see the same answer; the tool declares its record as
-/// <c>OutputSchemaType</c>, so they see the same output schema too.
+/// <c>OutputSchemaType</c>, so they see the same output schema too. For records whose schema is an
+/// object (every tool's is; the tool-contract tests require it): the SDK wraps any other result in
+/// <c>{"result": …}</c> for clients of older protocol versions, which a ready-made answer skips.
 /// </summary>
 public static class ToolAnswer
 {

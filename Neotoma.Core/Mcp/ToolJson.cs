@@ -14,7 +14,9 @@ namespace Neotoma.Core.Mcp;
 /// leaves null members out while its schemas list them as required, which is what clients that
 /// validate answers (the TypeScript SDK, the MCP Inspector) refused. Members are snake_case by
 /// policy (the truth models say nothing about their names); wire records that must keep a name
-/// whatever the policy say it with an attribute.
+/// whatever the policy say it with an attribute. The agreement holds while every tool is registered
+/// with these options (McpServiceCollectionExtensions does), since <see cref="ToolAnswer"/> writes
+/// the answers with them and the SDK generates the schemas with the registration's.
 /// </summary>
 public static class ToolJson
 {

@@ -15,8 +15,8 @@ namespace Neotoma.Core.Truth;
 /// Writing it copies its tokens instead, through the writer, so what a client receives is what the
 /// dictionary gave, byte for byte: names and strings escaped by the answer's own encoder (PostgreSQL's
 /// text leaves non-ASCII characters and markup as they are), numbers as PostgreSQL wrote them, no
-/// whitespace (PostgreSQL puts a space after every colon and comma). The SDK writes an answer twice, its
-/// structured content and its text copy, and both come out as they did.
+/// whitespace (PostgreSQL puts a space after every colon and comma). The answer's structured content and
+/// its text copy (one serialization, <c>ToolAnswer</c>) come out as they did.
 /// </summary>
 [JsonConverter(typeof(Converter))]
 public sealed class StoredFields

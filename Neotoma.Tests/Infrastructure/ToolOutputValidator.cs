@@ -36,8 +36,73 @@ public static class ToolOutputValidator
         Assert.True(result.TryGetProperty("structuredContent", out var structured), $"{tool} answered without structuredContent although it declares an outputSchema: {result}");
         var problems = Problems(outputSchema, structured);
         Assert.True(problems.Count == 0, $"{tool}'s answer does not match its outputSchema:\n{string.Join("\n", problems)}\nanswer: {structured}");
+        var strays = new List<string>();
+        CollectStrayMembers(outputSchema, structured, "$", strays);
+        Assert.True(strays.Count == 0, $"{tool}'s answer has members its outputSchema does not list (a schema declared from another record?): {string.Join(", ", strays)}");
         Assert.True(result.TryGetProperty("content", out var content) && content.GetArrayLength() > 0, $"{tool} answered with no text content beside structuredContent");
     }
+
+    /// <summary>
+    /// Neotoma's own contract beyond what a validating host checks: every object in an answer has
+    /// exactly the members its schema lists (the serializer writes every member and every schema
+    /// requires them all), so an output schema declared from a looser record than the one answered
+    /// (each tool names its record as <c>OutputSchemaType</c>) fails here, where it would pass a host
+    /// because the schemas allow additional members.
+    /// </summary>
+    private static void CollectStrayMembers(JsonElement schema, JsonElement instance, string path, List<string> strays)
+    {
+        if (schema.TryGetProperty("anyOf", out var anyOf))
+        {
+            foreach (var branch in anyOf.EnumerateArray().Where(branch => Admits(branch, instance)))
+            {
+                CollectStrayMembers(branch, instance, path, strays);
+            }
+
+            return;
+        }
+
+        if (instance.ValueKind == JsonValueKind.Object && schema.TryGetProperty("properties", out var properties))
+        {
+            foreach (var member in instance.EnumerateObject())
+            {
+                if (properties.TryGetProperty(member.Name, out var memberSchema))
+                {
+                    CollectStrayMembers(memberSchema, member.Value, $"{path}.{member.Name}", strays);
+                }
+                else
+                {
+                    strays.Add($"{path}.{member.Name}");
+                }
+            }
+        }
+        else if (instance.ValueKind == JsonValueKind.Object && schema.TryGetProperty("additionalProperties", out var values) && values.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var member in instance.EnumerateObject())
+            {
+                CollectStrayMembers(values, member.Value, $"{path}.{member.Name}", strays);
+            }
+        }
+        else if (instance.ValueKind == JsonValueKind.Array && schema.TryGetProperty("items", out var items))
+        {
+            var i = 0;
+            foreach (var item in instance.EnumerateArray())
+            {
+                CollectStrayMembers(items, item, $"{path}[{i++}]", strays);
+            }
+        }
+    }
+
+    private static bool Admits(JsonElement branch, JsonElement instance) =>
+        !branch.TryGetProperty("type", out var type)
+        || (type.ValueKind == JsonValueKind.Array ? type.EnumerateArray().Any(one => Admits(one.GetString(), instance)) : Admits(type.GetString(), instance));
+
+    private static bool Admits(string? type, JsonElement instance) => type switch
+    {
+        "object" => instance.ValueKind == JsonValueKind.Object,
+        "array" => instance.ValueKind == JsonValueKind.Array,
+        "null" => instance.ValueKind == JsonValueKind.Null,
+        _ => instance.ValueKind is not (JsonValueKind.Object or JsonValueKind.Array or JsonValueKind.Null),
+    };
 }
 
 /// <summary>
