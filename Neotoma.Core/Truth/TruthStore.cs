@@ -1,3 +1,4 @@
+using System.Collections.ObjectModel;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -146,7 +147,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
 
     private static void RequireShallow(string field, IReadOnlyDictionary<string, JsonElement>? fields)
     {
-        foreach (var (name, value) in fields ?? new Dictionary<string, JsonElement>())
+        foreach (var (name, value) in fields ?? ReadOnlyDictionary<string, JsonElement>.Empty)
         {
             RequireShallow($"{field}.{name}", value);
         }

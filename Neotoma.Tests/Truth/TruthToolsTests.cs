@@ -643,11 +643,11 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
     {
         await using var client = await fixture.ConnectAsync("fields-schema");
 
-        var declared = new List<string>();
-        foreach (var tool in await client.ListToolsAsync())
-        {
-            CollectFieldSchemas(tool.ProtocolTool.OutputSchema!.Value, tool.Name, declared);
-        }
+        var declared = (await client.ListToolsAsync())
+            .SelectMany(tool => Nodes(tool.ProtocolTool.OutputSchema!.Value, tool.Name))
+            .Where(node => node.Path.EndsWith(".properties.fields", StringComparison.Ordinal))
+            .Select(node => node.Schema.GetRawText())
+            .ToList();
 
         // Ten tools answer with an entity's, an observation's or a relationship's fields; list_entity_types'
         // fields are a map of field names to JSON type names.
@@ -655,48 +655,26 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         Assert.All(declared, schema => Assert.StartsWith("""{"type":"object""", schema));
     }
 
-    private static void CollectFieldSchemas(JsonElement schema, string path, List<string> found)
+    private static void CollectUnions(JsonElement schema, string path, List<string> unions) =>
+        unions.AddRange(Nodes(schema, path)
+            .Where(node => node.Schema.ValueKind == JsonValueKind.Object && node.Schema.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.Array)
+            .Select(node => node.Path));
+
+    /// <summary>Every value inside a schema (members of objects, items of arrays) with its path, the schema first.</summary>
+    private static IEnumerable<(string Path, JsonElement Schema)> Nodes(JsonElement schema, string path)
     {
-        if (schema.ValueKind == JsonValueKind.Object)
+        yield return (path, schema);
+        var children = schema.ValueKind switch
         {
-            foreach (var member in schema.EnumerateObject())
-            {
-                if (member.Name == "properties" && member.Value.TryGetProperty("fields", out var fields))
-                {
-                    found.Add(fields.GetRawText());
-                }
-
-                CollectFieldSchemas(member.Value, $"{path}.{member.Name}", found);
-            }
-        }
-        else if (schema.ValueKind == JsonValueKind.Array)
+            JsonValueKind.Object => schema.EnumerateObject().Select(member => ($"{path}.{member.Name}", member.Value)),
+            JsonValueKind.Array => schema.EnumerateArray().Select(item => (path + "[]", item)),
+            _ => [],
+        };
+        foreach (var (childPath, child) in children)
         {
-            foreach (var item in schema.EnumerateArray())
+            foreach (var node in Nodes(child, childPath))
             {
-                CollectFieldSchemas(item, path, found);
-            }
-        }
-    }
-
-    private static void CollectUnions(JsonElement schema, string path, List<string> unions)
-    {
-        if (schema.ValueKind == JsonValueKind.Object)
-        {
-            if (schema.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.Array)
-            {
-                unions.Add(path);
-            }
-
-            foreach (var member in schema.EnumerateObject())
-            {
-                CollectUnions(member.Value, $"{path}.{member.Name}", unions);
-            }
-        }
-        else if (schema.ValueKind == JsonValueKind.Array)
-        {
-            foreach (var item in schema.EnumerateArray())
-            {
-                CollectUnions(item, path + "[]", unions);
+                yield return node;
             }
         }
     }
