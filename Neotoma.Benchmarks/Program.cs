@@ -803,6 +803,13 @@ if (groups.Contains("scale"))
             // (sequential scans off): EXPLAIN of the tool's own statement shows the function as one node.
             ("retrieve_entities(search)", "retrieve_entities", $$"""{"search":"scale {{probe}}","limit":20}""", SearchLookupSql, p =>
                 p.AddWithValue("search", $"scale {probe}")),
+            // Common texts, found by walking the newest entities (EntitySearch): one in nine of the person's
+            // names (more among the newest), every name; and one whose matches come in clusters (one among
+            // the newest 250, thousands further down), found by the index after the first walk.
+            ("retrieve_entities(search) a ninth", "retrieve_entities", """{"search":"scale 5","limit":20}""", EntitySearch.Walk(ofType: false, afterPlace: false), p => Walk(p, "scale 5")),
+            ("retrieve_entities(search) every one", "retrieve_entities", """{"search":"cale","limit":20}""", EntitySearch.Walk(ofType: false, afterPlace: false), p => Walk(p, "cale")),
+            ("retrieve_entities(search) clustered", "retrieve_entities", """{"search":"scale 99","limit":20}""", SearchLookupSql, p =>
+                p.AddWithValue("search", "scale 99")),
             ("retrieve_entity_by_identifier", "retrieve_entity_by_identifier", $$"""{"identifier":"S{{probe}}"}""", TruthStore.ByIdentifierSql, p =>
             {
                 p.AddWithValue("identifier", $"S{probe}");
@@ -890,6 +897,16 @@ static Action<IServiceCollection> ReferenceServer(string name, string connection
 };
 
 Func<Task<bool>> Http(string url, string? bearer, string body) => HttpEach(url, bearer, () => body);
+
+// The parameters of a search's first walk (EntitySearch.Walk) for a page of 20.
+static void Walk(NpgsqlParameterCollection parameters, string search)
+{
+    parameters.AddWithValue("includeDeleted", false);
+    parameters.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
+    parameters.AddWithValue("search", search);
+    parameters.AddWithValue("window", EntitySearch.FirstWalk);
+    parameters.AddWithValue("need", 21);
+}
 
 // One person's entities numbered from..to, each with an alias, one observation with a date, its
 // snapshot and its timeline event. A million entities cannot come through the store tool in the time

@@ -35,7 +35,8 @@ public sealed class TruthTools(TruthStore store)
 
     [RequiresScope(NeotomaScopes.Read)]
     [McpServerTool(Name = "retrieve_entities", UseStructuredContent = true, OutputSchemaType = typeof(EntityPage), ReadOnly = true)]
-    [Description("Lists the user's entities, newest first, with their current fields; filter by type and search names and aliases. Returns the total count for paging. " +
+    [Description("Lists the user's entities, newest first, with their current fields; filter by type and search names and aliases. " +
+                 "total counts them; for a search it is null where counting every match would be slow (a common text, or a page after a cursor). " +
                  "To read on, give next_cursor back as cursor (fast however far you page), or next_offset as offset.")]
     public Task<CallToolResult> RetrieveEntities(
         ClaimsPrincipal user,
@@ -44,7 +45,7 @@ public sealed class TruthTools(TruthStore store)
         [Description("Page size, 1-100 (default 20).")] int? limit = null,
         [Description("Entities to skip (default 0).")] int? offset = null,
         [Description("Include soft-deleted entities.")] bool include_deleted = false,
-        [Description("next_cursor of the previous page, to read the next (not with search or offset).")] string? cursor = null,
+        [Description("next_cursor of the previous page, to read the next (not with offset).")] string? cursor = null,
         CancellationToken cancellationToken = default) =>
         ToolAnswer.Of(store.RetrieveEntitiesAsync(UserOf(user), entity_type, search, limit, offset, include_deleted, cancellationToken, cursor));
 

@@ -23,16 +23,11 @@ internal static class PageCursor
             .TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     /// <summary>The place a cursor names, or null without one; bad input as the field's error.</summary>
-    public static Place? Read(string? cursor, string list, int? offset, string? unavailableWith)
+    public static Place? Read(string? cursor, string list, int? offset)
     {
         if (string.IsNullOrEmpty(cursor))
         {
             return null;
-        }
-
-        if (unavailableWith is not null)
-        {
-            throw new TruthInputException("cursor", $"cannot be given with {unavailableWith}; page it with offset");
         }
 
         if (offset is > 0)

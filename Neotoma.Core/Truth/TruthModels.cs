@@ -110,7 +110,7 @@ public sealed record EntitySummary(
 /// ended, whose cost does not grow with how far into the list it is (an offset's does).
 /// </summary>
 public sealed record EntityPage(
-    long Total,
+    long? Total,
     int Limit,
     int Offset,
     int? NextOffset,

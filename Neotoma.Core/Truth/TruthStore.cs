@@ -415,7 +415,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
 
     // ------------------------------------------------------------------ reads
 
-    private const string SummaryColumns = """
+    internal const string SummaryColumns = """
         e.id, e.entity_type, e.canonical_name, e.aliases, coalesce(s.fields, '{}')::text, e.deleted_at IS NOT NULL, e.merged_to, e.updated_at
         """;
 
@@ -424,7 +424,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         StoredFields.FromJsonb(reader.GetString(offset + 4)), reader.GetBoolean(offset + 5),
         reader.IsDBNull(offset + 6) ? null : reader.GetString(offset + 6), reader.GetFieldValue<DateTimeOffset>(offset + 7));
 
-    private const string RetrieveTotal = """
+    internal const string RetrieveTotal = """
         (SELECT coalesce(sum(t.live_count + CASE WHEN @includeDeleted THEN t.deleted_count ELSE 0 END), 0)::bigint
          FROM entity_types t WHERE @type::text IS NULL OR t.entity_type = @type)
         """;
@@ -443,95 +443,25 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL)
         """;
 
-    private const string RetrieveAfter = "e.updated_at <= @afterAt AND (e.updated_at < @afterAt OR e.id > @afterId)";
+    internal const string RetrieveAfter = "e.updated_at <= @afterAt AND (e.updated_at < @afterAt OR e.id > @afterId)";
 
     private const string RetrieveOrder = "ORDER BY e.updated_at DESC, e.id LIMIT @limit";
-
-    /// <summary>
-    /// A search served by the trigram index on <c>entity_search</c> (migrations 0015 and 0016): the
-    /// index finds the person's entities whose name or an alias holds the text (the function
-    /// neotoma_search_entities, planned apart so that the index is always used), joined to
-    /// <c>entities</c> (whose own policy returns the person's rows only) and counted. Its
-    /// cost follows the matches and how common the text's trigrams are, not a read of every entity.
-    /// </summary>
-    internal const string SearchEntitiesSql = $"""
-        WITH matches AS MATERIALIZED (
-            SELECT e.id, e.updated_at
-            FROM neotoma_search_entities('%' || @search || '%') found JOIN entities e ON e.id = found
-            WHERE e.merged_to IS NULL
-              AND (@includeDeleted OR e.deleted_at IS NULL)
-              AND (@type::text IS NULL OR e.entity_type = @type))
-        {SearchPage}
-        """;
-
-    /// <summary>
-    /// A search for text with no three letters or digits in a row, which gives the trigram index no
-    /// trigram to look up: the person's own entities are read and matched instead, at a cost that grows
-    /// with their count.
-    /// </summary>
-    internal const string SearchEntitiesByScanSql = $"""
-        WITH matches AS MATERIALIZED (
-            SELECT e.id, e.updated_at FROM entities e
-            WHERE e.merged_to IS NULL
-              AND (@includeDeleted OR e.deleted_at IS NULL)
-              AND (@type::text IS NULL OR e.entity_type = @type)
-              AND (e.normalized_name LIKE '%' || @search || '%'
-                   OR EXISTS (SELECT 1 FROM unnest(e.normalized_aliases) a WHERE a LIKE '%' || @search || '%')))
-        {SearchPage}
-        """;
-
-    private const string SearchPage = $"""
-        SELECT {SummaryColumns}, (SELECT count(*) FROM matches)
-        FROM (SELECT id FROM matches ORDER BY updated_at DESC, id LIMIT @limit OFFSET @offset) page
-        JOIN entities e ON e.id = page.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id
-        ORDER BY e.updated_at DESC, e.id
-        """;
-
-    /// <summary>
-    /// Whether the trigram index can narrow a search for this text: pg_trgm takes trigrams from runs
-    /// of letters and digits, so a text without three in a row gives it none to look up.
-    /// </summary>
-    internal static bool IndexCanServe(string normalizedSearch)
-    {
-        var run = 0;
-        foreach (var rune in normalizedSearch.EnumerateRunes())
-        {
-            run = Rune.IsLetterOrDigit(rune) ? run + 1 : 0;
-            if (run >= 3)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
 
     public async Task<EntityPage> RetrieveEntitiesAsync(string userId, string? entityType, string? search, int? limit, int? offset,
         bool includeDeleted, CancellationToken cancellationToken, string? cursor = null)
     {
         var (take, skip) = Page(limit, offset);
-        var searching = !string.IsNullOrWhiteSpace(search);
-        var normalizedSearch = searching ? EntityIdentity.Normalize(search!) : null;
-        var after = PageCursor.Read(cursor, PageCursor.Entities, offset, searching ? "search" : null);
-        var sql = !searching ? EntityPages.For(ofType: entityType is not null, afterCursor: after is not null, atOffset: skip > 0)
-            : IndexCanServe(normalizedSearch!) ? SearchEntitiesSql
-            : SearchEntitiesByScanSql;
-        var rows = await database.QueryListAsync(DbScope.ForUser(userId), sql,
+        var after = PageCursor.Read(cursor, PageCursor.Entities, offset);
+        if (!string.IsNullOrWhiteSpace(search))
+        {
+            return await SearchEntitiesAsync(userId, entityType, EntityIdentity.Normalize(search), take, skip, after, includeDeleted, cancellationToken);
+        }
+
+        var rows = await database.QueryListAsync(DbScope.ForUser(userId),
+            EntityPages.For(ofType: entityType is not null, afterCursor: after is not null, atOffset: skip > 0),
             parameters =>
             {
-                parameters.AddWithValue("includeDeleted", includeDeleted);
-                parameters.Add(EntityTypeFilter(entityType));
-                if (searching)
-                {
-                    parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = EscapeLike(normalizedSearch!) });
-                }
-
-                if (after is { } place)
-                {
-                    parameters.AddWithValue("afterAt", place.At);
-                    parameters.AddWithValue("afterId", place.Id);
-                }
-
+                AddListParameters(parameters, entityType, includeDeleted, after);
                 // One row more than asked for tells whether another page follows.
                 parameters.AddWithValue("limit", take + 1);
                 parameters.AddWithValue("offset", skip);
@@ -540,11 +470,112 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             cancellationToken);
 
         // Past the end there is no row to carry the count: the total is unknown, and a caller asks again from offset 0.
-        var total = rows.Count > 0 ? rows[0].Total : 0;
+        return EntityPageOf(rows.Select(row => row.Entity).ToList(), rows.Count > 0 ? rows[0].Total : 0, take, skip, after);
+    }
+
+    /// <summary>
+    /// A page of a search, found as <see cref="EntitySearch"/> says: a walk of the newest entities
+    /// first, then a further walk or the trigram index (a scan of the person's entities for a text
+    /// the index cannot look up).
+    /// </summary>
+    private async Task<EntityPage> SearchEntitiesAsync(string userId, string? entityType, string normalizedSearch, int take, int skip,
+        PageCursor.Place? after, bool includeDeleted, CancellationToken cancellationToken)
+    {
+        var pattern = EscapeLike(normalizedSearch);
+        var need = skip + take + 1;
+        var first = await WalkAsync(userId, entityType, pattern, includeDeleted, after, EntitySearch.FirstWalk, need, cancellationToken);
+        var found = first.Hits;
+        var matched = first.Matched;
+        // A walk that read fewer than it could reached the end of the list: every match after its start is in hand.
+        var complete = first.Walked < EntitySearch.FirstWalk;
+        var walked = first.Walked;
+        var tail = first.Tail;
+        while (found.Count < need && !complete)
+        {
+            var step = EntitySearch.NextStep(walked, matched, need, first.Listed);
+            if (step.AskIndex)
+            {
+                return await SearchByIndexAsync(userId, entityType, normalizedSearch, pattern, take, skip, after, includeDeleted, cancellationToken);
+            }
+
+            var further = await WalkAsync(userId, entityType, pattern, includeDeleted, tail, step.Walk, need - found.Count, cancellationToken);
+            found = [.. found, .. further.Hits];
+            matched += further.Matched;
+            walked += further.Walked;
+            tail = further.Tail;
+            complete = further.Walked < step.Walk;
+        }
+
+        // Every match was seen only when the walks began at the start of the list and reached its end.
+        long? total = complete && after is null ? matched : null;
+        return EntityPageOf(found.Skip(skip).ToList(), total, take, skip, after);
+    }
+
+    private readonly record struct SearchWalk(List<EntitySummary> Hits, long Walked, long Matched, PageCursor.Place? Tail, long Listed);
+
+    private async Task<SearchWalk> WalkAsync(string userId, string? entityType, string pattern, bool includeDeleted,
+        PageCursor.Place? from, int window, int need, CancellationToken cancellationToken)
+    {
+        var rows = await database.QueryListAsync(DbScope.ForUser(userId), EntitySearch.Walk(ofType: entityType is not null, afterPlace: from is not null),
+            parameters =>
+            {
+                AddListParameters(parameters, entityType, includeDeleted, from);
+                parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = pattern });
+                parameters.AddWithValue("window", window);
+                parameters.AddWithValue("need", need);
+            },
+            reader => (
+                Entity: reader.IsDBNull(0) ? null : ReadSummary(reader),
+                Walked: reader.GetInt64(8),
+                Matched: reader.GetInt64(9),
+                Tail: reader.IsDBNull(10) ? (PageCursor.Place?)null : new PageCursor.Place(reader.GetFieldValue<DateTimeOffset>(11), reader.GetString(10)),
+                Listed: reader.GetInt64(12)),
+            cancellationToken);
+        var last = rows[^1];
+        return new SearchWalk(rows.Where(row => row.Entity is not null).Select(row => row.Entity!).ToList(), last.Walked, last.Matched, last.Tail, last.Listed);
+    }
+
+    private async Task<EntityPage> SearchByIndexAsync(string userId, string? entityType, string normalizedSearch, string pattern, int take, int skip,
+        PageCursor.Place? after, bool includeDeleted, CancellationToken cancellationToken)
+    {
+        var afterPlace = after is not null;
+        var rows = await database.QueryListAsync(DbScope.ForUser(userId),
+            EntitySearch.IndexCanServe(normalizedSearch) ? EntitySearch.Index(afterPlace) : EntitySearch.Scan(afterPlace),
+            parameters =>
+            {
+                AddListParameters(parameters, entityType, includeDeleted, after);
+                parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = pattern });
+                parameters.AddWithValue("limit", take + 1);
+                parameters.AddWithValue("offset", skip);
+            },
+            reader => (Entity: ReadSummary(reader), Total: reader.GetInt64(8)),
+            cancellationToken);
+        // No match after the start: none to count either when it is the start of the list.
+        long? total = rows.Count > 0 ? rows[0].Total : after is null && skip == 0 ? 0 : null;
+        return EntityPageOf(rows.Select(row => row.Entity).ToList(), total, take, skip, after);
+    }
+
+    private static void AddListParameters(NpgsqlParameterCollection parameters, string? entityType, bool includeDeleted, PageCursor.Place? after)
+    {
+        parameters.AddWithValue("includeDeleted", includeDeleted);
+        parameters.Add(EntityTypeFilter(entityType));
+        if (after is { } place)
+        {
+            parameters.AddWithValue("afterAt", place.At);
+            parameters.AddWithValue("afterId", place.Id);
+        }
+    }
+
+    /// <summary>
+    /// A page from rows read with one more than asked for (that row only tells that another page
+    /// follows): the next offset when the page was asked by offset, and a cursor at its last entity.
+    /// </summary>
+    private static EntityPage EntityPageOf(List<EntitySummary> rows, long? total, int take, int offset, PageCursor.Place? after)
+    {
         var more = rows.Count > take;
-        var entities = rows.Take(take).Select(row => row.Entity).ToList();
-        return new EntityPage(total, take, skip, more && after is null ? skip + take : null, entities,
-            more && !searching ? PageCursor.Write(PageCursor.Entities, entities[^1].UpdatedAt, entities[^1].Id) : null);
+        var entities = more ? rows.GetRange(0, take) : rows;
+        return new EntityPage(total, take, offset, more && after is null ? offset + take : null, entities,
+            more ? PageCursor.Write(PageCursor.Entities, entities[^1].UpdatedAt, entities[^1].Id) : null);
     }
 
     /// <summary>
@@ -822,7 +853,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         int? limit, int? offset, CancellationToken cancellationToken, string? cursor = null)
     {
         var (take, skip) = Page(limit, offset);
-        var after = PageCursor.Read(cursor, PageCursor.Timeline, offset, null);
+        var after = PageCursor.Read(cursor, PageCursor.Timeline, offset);
         long afterId = 0;
         if (after is { } given && !long.TryParse(given.Id, NumberStyles.None, CultureInfo.InvariantCulture, out afterId))
         {

@@ -192,8 +192,8 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
 
     /// <summary>
     /// Issue 26: next_cursor reads on from where a page ended; paging by cursor gives every entity and
-    /// every event once, in the order paging by offset gives; a cursor from elsewhere, or with an
-    /// offset or a search, is an argument error naming the field.
+    /// every event once, in the order paging by offset gives, a search's pages too; a cursor from
+    /// elsewhere, or with an offset, is an argument error naming the field.
     /// </summary>
     [Fact]
     public async Task PagingByCursor_GivesWhatOffsetsGive_AndRefusesCursorsItDidNotGive()
@@ -248,7 +248,9 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         var first = await CallAsync(client, "retrieve_entities", new { entity_type = "visit", limit = 2 });
         var cursor = first.GetProperty("next_cursor").GetString();
         Assert.Contains("cursor", await CallFailingAsync(client, "retrieve_entities", new { cursor, offset = 2 }));
-        Assert.Contains("cursor", await CallFailingAsync(client, "retrieve_entities", new { cursor, search = "visit" }));
+        // A search pages by cursor as well (Search_PagesAreTheNewestMatches_HoweverCommonTheText).
+        var visits = await AllAsync("retrieve_entities", "entities", e => e.GetProperty("id").GetString()!, new { search = "visit" }, true);
+        Assert.Equal(byOffset, visits);
         Assert.Contains("cursor", await CallFailingAsync(client, "list_timeline_events", new { cursor }));
         Assert.Contains("cursor", await CallFailingAsync(client, "retrieve_entities", new { cursor = "not-a-cursor" }));
     }
@@ -327,15 +329,20 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
     }
 
     /// <summary>
-    /// Issue 26: a search with three letters or digits in a row goes through the trigram index (whose
-    /// table every person's search may read), a shorter one reads the person's own entities; both find
-    /// names and aliases, treat % and _ as text, follow new aliases, merges and deletes, and neither
-    /// returns nor counts the entities of another person who stored the very same names.
+    /// Issue 26: a search finds names and aliases, treats % and _ as text, follows new aliases, merges
+    /// and deletes, and never returns nor counts the entities of another person who stored the very same
+    /// names, whichever way it finds them: by walking the person's newest entities (here all of them),
+    /// or, with more than the first walk's worth of newer entities ahead of the matches, through the
+    /// trigram index (whose table every person's search may read) for a text with three letters or
+    /// digits in a row, and by a scan of the person's own entities for a shorter one.
     /// </summary>
-    [Fact]
-    public async Task Search_ByIndexAndByScan_FindsOnlyThePersonsOwn()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Search_ByWalkByIndexAndByScan_FindsOnlyThePersonsOwn(bool behindNewerEntities)
     {
-        await using var erin = await fixture.ConnectAsync(Unique("search-erin"));
+        var erinLogin = Unique("search-erin");
+        await using var erin = await fixture.ConnectAsync(erinLogin);
         await using var frank = await fixture.ConnectAsync(Unique("search-frank"));
         var names = new object[]
         {
@@ -348,6 +355,11 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         await CallAsync(frank, "store", new { entities = names });
         var stored = await CallAsync(erin, "store", new { entities = names });
         string Id(int i) => stored.GetProperty("entities")[i].GetProperty("id").GetString()!;
+        if (behindNewerEntities)
+        {
+            await StoreNewerAsync(erinLogin, EntitySearch.FirstWalk + 100, "filler");
+        }
+
         async Task<string[]> FoundAsync(string search, bool includeDeleted = false)
         {
             var page = await CallAsync(erin, "retrieve_entities", new { search, include_deleted = includeDeleted });
@@ -356,17 +368,17 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
             return ids;
         }
 
-        Assert.True(TruthStore.IndexCanServe("hopper"));
+        Assert.True(EntitySearch.IndexCanServe("hopper"));
         Assert.Equal(new[] { Id(0), Id(1) }.Order(), await FoundAsync("HOPPER"));
         Assert.Equal([Id(0)], await FoundAsync("amazing"));
-        Assert.False(TruthStore.IndexCanServe("ce h"));
+        Assert.False(EntitySearch.IndexCanServe("ce h"));
         Assert.Equal([Id(0)], await FoundAsync("ce h"));
         Assert.Equal([Id(2)], await FoundAsync("50%"));
-        Assert.True(TruthStore.IndexCanServe("sale_2024"));
+        Assert.True(EntitySearch.IndexCanServe("sale_2024"));
         Assert.Equal([Id(2)], await FoundAsync("sale_2024"));
         Assert.Equal(new[] { Id(2), Id(3) }.Order(), await FoundAsync("2024"));
         // Letters beyond ASCII, in either case, through the index.
-        Assert.True(TruthStore.IndexCanServe("чайк"));
+        Assert.True(EntitySearch.IndexCanServe("чайк"));
         // The database classifies characters as Unicode (as Azure's does), so the index has trigrams to look up.
         Assert.NotEmpty((await fixture.Database.AdminScalarAsync<string[]>("SELECT show_trgm('чайк')"))!);
         Assert.Equal([Id(4)], await FoundAsync("ÅNGSTRÖM"));
@@ -388,6 +400,115 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         // Frank's four are still his own, untouched by Erin's changes.
         var franks = await CallAsync(frank, "retrieve_entities", new { search = "hopper" });
         Assert.Equal(2, franks.GetProperty("total").GetInt64());
+    }
+
+    /// <summary>
+    /// Entities named "{name} N" (N from 1), written as the store would leave them (the search table,
+    /// the counts and the aliases kept by the entities' triggers), each a millisecond newer than the
+    /// last and than everything stored before: a thousand through the store tool would take seconds.
+    /// </summary>
+    private Task StoreNewerAsync(string userId, int count, string name, Func<int, string>? alias = null) =>
+        fixture.Database.AdminExecuteAsync("""
+            INSERT INTO entities (id, user_id, entity_type, canonical_name, normalized_name, aliases, normalized_aliases, created_at, updated_at)
+            SELECT 'ent_' || md5(@user || @name || g), @user, 'note', initcap(@name) || ' ' || g, @name || ' ' || g,
+                   ARRAY[@aliases[g]]::text[], ARRAY[@aliases[g]]::text[], now(), now() + interval '10 seconds' + g * interval '1 millisecond'
+            FROM generate_series(1, @count) g
+            """, ("user", userId), ("name", name), ("count", count),
+            ("aliases", Enumerable.Range(1, count).Select(g => alias?.Invoke(g) ?? $"{name[0]}{g}").ToArray()));
+
+    /// <summary>
+    /// Issue 26: a search's page is the newest matches however common or rare the text, read page after
+    /// page by cursor or by offset: a text in every entity and in every tenth (the first walk of the
+    /// newest entities fills the page, and no total is counted), in every 20th (too few in that walk:
+    /// a second, longer walk), in every 150th (too rare to walk for: the index, which counts), in three
+    /// of the oldest, and in none. The same names stored by another person never come back.
+    /// </summary>
+    [Fact]
+    public async Task Search_PagesAreTheNewestMatches_HoweverCommonTheText()
+    {
+        var login = Unique("search-pages");
+        await using var client = await fixture.ConnectAsync(login);
+        var other = Unique("search-other");
+        await using (await fixture.ConnectAsync(other))
+        {
+        }
+
+        const int count = 20_000;
+        // Entity g (named "item g") is the g-th oldest; its alias says which texts it holds.
+        string Alias(int g) => (g % 10 == 0 ? "tenth " : "") + (g % 20 == 0 ? "twentieth " : "") + (g % 150 == 0 ? "rare150 " : "")
+            + (g <= 3 ? "oldie " : "") + $"x{g}";
+        await StoreNewerAsync(login, count, "item", Alias);
+        await StoreNewerAsync(other, 3000, "item", Alias);
+        string[] Expected(Func<int, bool> matches) => Enumerable.Range(1, count).Reverse().Where(matches).Select(g => $"item {g}").ToArray();
+        // The first walk finds 12 of every 20th: a page of 20 needs a few hundred rows more, fewer than the index would find.
+        Assert.Equal(250, EntitySearch.FirstWalk);
+        Assert.False(EntitySearch.NextStep(walked: EntitySearch.FirstWalk, hits: 12, need: 21, listed: count).AskIndex);
+        var cases = new (string Search, string[] Names, bool Counted)[]
+        {
+            ("item", Expected(_ => true), false),
+            ("tenth", Expected(g => g % 10 == 0), false),
+            ("twentieth", Expected(g => g % 20 == 0), false),
+            ("rare150", Expected(g => g % 150 == 0), true),
+            ("oldie", Expected(g => g <= 3), true),
+            ("nothing like it", [], true),
+        };
+        const int pagesRead = 12;
+        foreach (var (search, names, counted) in cases)
+        {
+            var byCursor = new List<string>();
+            string? cursor = null;
+            var pages = 0;
+            do
+            {
+                var page = await CallAsync(client, "retrieve_entities", cursor is null ? new { search, limit = 20 } : (object)new { search, limit = 20, cursor });
+                if (pages == 0)
+                {
+                    var total = page.GetProperty("total");
+                    Assert.Equal(counted ? JsonValueKind.Number : JsonValueKind.Null, total.ValueKind);
+                    if (counted)
+                    {
+                        Assert.Equal(names.Length, total.GetInt64());
+                    }
+                }
+
+                byCursor.AddRange(Names(page));
+                cursor = page.GetProperty("next_cursor").GetString();
+                pages++;
+            }
+            while (cursor is not null && pages < pagesRead);
+            Assert.Equal(names.Take(20 * pagesRead), byCursor);
+            Assert.Equal(names.Length > 20 * pagesRead, cursor is not null);
+
+            var byOffset = new List<string>();
+            for (var offset = 0; offset < Math.Min(names.Length, 60); offset += 20)
+            {
+                var page = await CallAsync(client, "retrieve_entities", new { search, limit = 20, offset });
+                byOffset.AddRange(Names(page));
+                var next = page.GetProperty("next_offset");
+                Assert.Equal(offset + 20 < names.Length ? offset + 20 : (int?)null, next.ValueKind == JsonValueKind.Null ? null : next.GetInt32());
+            }
+
+            Assert.Equal(names.Take(60), byOffset);
+        }
+
+        static IEnumerable<string> Names(JsonElement page) =>
+            page.GetProperty("entities").EnumerateArray().Select(e => e.GetProperty("canonical_name").GetString()!.ToLowerInvariant());
+    }
+
+    /// <summary>Issue 26: after a first walk, walk on only where that reads fewer rows than the index would find matches.</summary>
+    [Fact]
+    public void Search_AfterAFirstWalk_WalksOnOnlyWhereThatReadsLessThanTheIndexWould()
+    {
+        // No match among the newest thousand: the text is rare, the index finds it.
+        Assert.True(EntitySearch.NextStep(walked: 1000, hits: 0, need: 21, listed: 1_000_000).AskIndex);
+        // One in a hundred of a million: about 1,650 more rows against some 10,000 matches.
+        var step = EntitySearch.NextStep(walked: 1000, hits: 10, need: 21, listed: 1_000_000);
+        Assert.False(step.AskIndex);
+        Assert.Equal(1650, step.Walk);
+        // The same share of 3,000 entities: some 30 matches cost the index less than 1,650 rows.
+        Assert.True(EntitySearch.NextStep(walked: 1000, hits: 10, need: 21, listed: 3000).AskIndex);
+        // One in a thousand: 30,000 rows to walk is past the longest walk (4,000).
+        Assert.True(EntitySearch.NextStep(walked: 1000, hits: 1, need: 21, listed: 1_000_000).AskIndex);
     }
 
     [Fact]

@@ -98,6 +98,12 @@ expect((await call('retrieve_entities', { search: 'countess' })).entities[0].id 
 expect((await call('retrieve_entities', { search: 'no such thing' })).entities.length === 0, 'an empty search');
 // Two letters give the trigram index nothing to look up: the person's entities are read instead, same answer shape.
 expect((await call('retrieve_entities', { search: 'ss' })).entities.some((e) => e.id === ada), 'a short search (no trigram) found by alias');
+// A search pages by cursor too; a page after a cursor has no total (null: not counted).
+const engines = await call('retrieve_entities', { search: 'engine', limit: 1 });
+expect(engines.total === 2 && engines.entities.length === 1 && engines.next_cursor !== null, 'a counted search with a cursor to its next page');
+const moreEngines = await call('retrieve_entities', { search: 'engine', limit: 1, cursor: engines.next_cursor });
+expect(moreEngines.total === null && moreEngines.entities.length === 1 && moreEngines.entities[0].id !== engines.entities[0].id
+  && moreEngines.next_cursor === null, 'a search page after a cursor, its total not counted');
 expect((await call('retrieve_entity_by_identifier', { identifier: 'Augusta Ada King' })).entities[0].id === ada, 'found by alias');
 expect((await call('retrieve_entity_by_identifier', { identifier: company, entity_type: 'company' })).entities[0].id === company, 'found by id');
 

@@ -1,0 +1,157 @@
+namespace Neotoma.Core.Truth;
+
+/// <summary>
+/// How retrieve_entities finds a page of a search (issue 26) at a cost that does not follow how much
+/// the person has stored. A page is the newest matches, so two ways can find it:
+/// <list type="bullet">
+/// <item><b>Walking</b> the person's entities newest first (entities_recent_idx), matching each name
+/// and alias, until the page is full: cheap when the text is common (a text in every tenth entity
+/// fills a page of 20 within about 200 of them), and what a broad search needs, since the index below would
+/// first find, join and sort every match (2.1 s for a text in all of a million entities).</item>
+/// <item><b>The trigram index</b> on <c>entity_search</c> (migrations 0015 and 0016), which finds
+/// every match wherever it is: cheap when the text is rare, where a walk would read everything.</item>
+/// </list>
+/// A search first walks <see cref="FirstWalk"/> entities; what it found there tells how common the
+/// text is, and <see cref="NextStep"/> decides between walking on and asking the index, whichever is
+/// expected to read fewer rows, again after each walk (matches often come in clusters: a further walk
+/// that finds none lowers the estimate rather than giving up on walking). A total is exact when every match was seen (the index's count, or a
+/// walk that reached the end of the list from its start); a page that a walk filled early has none.
+/// </summary>
+internal static class EntitySearch
+{
+    /// <summary>Entities the first walk reads (under a millisecond; a walk reads one in about 2.5 µs).</summary>
+    public const int FirstWalk = 250;
+
+    /// <summary>The most rows the walks after the first read in all (about 10 ms); a text rarer than that asks the index.</summary>
+    public const int MaxWalk = 4000;
+
+    /// <summary>
+    /// What a match found by the index costs beside an entity read by a walk: the index's matches are
+    /// rechecked, joined to their entities and sorted, about 2.2 µs each at a million entities, a walk's
+    /// rows about 2.5 µs each (./neotoma bench scale): about the same.
+    /// </summary>
+    private const double IndexCostPerMatch = 1.0;
+
+    /// <summary>The next step after a first walk that neither filled the page nor reached the end.</summary>
+    public readonly record struct Step(bool AskIndex, int Walk);
+
+    /// <summary>
+    /// After walks that read <paramref name="walked"/> entities in all and found <paramref name="hits"/>
+    /// matches, short of the <paramref name="need"/> a page needs, in a list of <paramref name="listed"/>:
+    /// walk on (and how far) when the rows that should find the rest cost less than the matches the
+    /// index would find and stay within <see cref="FirstWalk"/> + <see cref="MaxWalk"/> rows in all,
+    /// else ask the index. No match at all says the text is rarer than one in
+    /// <paramref name="walked"/>: the index then has little to find.
+    /// </summary>
+    public static Step NextStep(long walked, long hits, int need, long listed)
+    {
+        if (hits == 0 || walked == 0)
+        {
+            return new Step(AskIndex: true, Walk: 0);
+        }
+
+        var density = (double)hits / walked;
+        // Half again as far as the density says, so a page is rarely a few matches short.
+        var rows = Math.Ceiling((need - hits) / density * 1.5);
+        var expectedMatches = density * listed;
+        return walked + rows <= FirstWalk + MaxWalk && rows <= expectedMatches * IndexCostPerMatch
+            ? new Step(AskIndex: false, Walk: (int)rows)
+            : new Step(AskIndex: true, Walk: 0);
+    }
+
+    /// <summary>
+    /// A walk: the person's entities in the list's order (newest first, then by id), from the start or
+    /// after a place, at most @window of them, each matched as the index's haystack holds it (name and
+    /// aliases, one per line, so a match never spans two). One row per match (at most @need, in order),
+    /// or one row without an entity when there is none; every row carries the entities read, the
+    /// matches among them, the last one read (where a further walk starts) and the list's size (the
+    /// counts kept in entity_types).
+    /// </summary>
+    public static string Walk(bool ofType, bool afterPlace) => Walks[(ofType ? 1 : 0) + (afterPlace ? 2 : 0)];
+
+    private static readonly string[] Walks = [BuildWalk(false, false), BuildWalk(true, false), BuildWalk(false, true), BuildWalk(true, true)];
+
+    private static string BuildWalk(bool ofType, bool afterPlace) => $"""
+        WITH walked AS MATERIALIZED (
+            SELECT e.id, e.updated_at,
+                   neotoma_search_text(e.normalized_name, e.normalized_aliases) LIKE '%' || @search || '%' AS hit
+            FROM entities e
+            WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL){(ofType ? " AND e.entity_type = @type" : "")}{(afterPlace ? $" AND {TruthStore.RetrieveAfter}" : "")}
+            ORDER BY e.updated_at DESC, e.id
+            LIMIT @window),
+        hits AS (
+            SELECT id, row_number() OVER (ORDER BY updated_at DESC, id) AS n
+            FROM walked WHERE hit ORDER BY updated_at DESC, id LIMIT @need),
+        tally AS (SELECT count(*) AS walked, count(*) FILTER (WHERE hit) AS hits FROM walked),
+        tail AS (SELECT id, updated_at FROM walked ORDER BY updated_at, id DESC LIMIT 1)
+        SELECT {TruthStore.SummaryColumns}, tally.walked, tally.hits, tail.id, tail.updated_at, {TruthStore.RetrieveTotal}
+        FROM tally LEFT JOIN tail ON true
+        LEFT JOIN (hits JOIN entities e ON e.id = hits.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id) ON true
+        ORDER BY hits.n
+        """;
+
+    /// <summary>
+    /// The index's way: every match found by the trigram index (the function neotoma_search_entities,
+    /// planned apart so that the index is always used), joined to <c>entities</c> (whose own policy
+    /// returns the person's rows only), counted, and the page taken from them, after a place when given.
+    /// </summary>
+    public static string Index(bool afterPlace) => afterPlace ? IndexAfter : IndexFirst;
+
+    private static readonly string IndexFirst = Matches(IndexSelect, afterPlace: false);
+
+    private static readonly string IndexAfter = Matches(IndexSelect, afterPlace: true);
+
+    private const string IndexSelect = """
+        SELECT e.id, e.updated_at
+        FROM neotoma_search_entities('%' || @search || '%') found JOIN entities e ON e.id = found
+        WHERE e.merged_to IS NULL
+          AND (@includeDeleted OR e.deleted_at IS NULL)
+          AND (@type::text IS NULL OR e.entity_type = @type)
+        """;
+
+    /// <summary>
+    /// For a text with no three letters or digits in a row, which gives the trigram index no trigram to
+    /// look up: the person's own entities are read and matched, at a cost that grows with their count.
+    /// </summary>
+    public static string Scan(bool afterPlace) => afterPlace ? ScanAfter : ScanFirst;
+
+    private static readonly string ScanFirst = Matches(ScanSelect, afterPlace: false);
+
+    private static readonly string ScanAfter = Matches(ScanSelect, afterPlace: true);
+
+    private const string ScanSelect = """
+        SELECT e.id, e.updated_at FROM entities e
+        WHERE e.merged_to IS NULL
+          AND (@includeDeleted OR e.deleted_at IS NULL)
+          AND (@type::text IS NULL OR e.entity_type = @type)
+          AND neotoma_search_text(e.normalized_name, e.normalized_aliases) LIKE '%' || @search || '%'
+        """;
+
+    private static string Matches(string select, bool afterPlace) => $"""
+        WITH matches AS MATERIALIZED ({select})
+        SELECT {TruthStore.SummaryColumns}, (SELECT count(*) FROM matches)
+        FROM (SELECT e.id FROM matches e{(afterPlace ? $" WHERE {TruthStore.RetrieveAfter}" : "")}
+              ORDER BY e.updated_at DESC, e.id LIMIT @limit OFFSET @offset) page
+        JOIN entities e ON e.id = page.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id
+        ORDER BY e.updated_at DESC, e.id
+        """;
+
+    /// <summary>
+    /// Whether the trigram index can narrow a search for this text: pg_trgm takes trigrams from runs
+    /// of letters and digits, so a text without three in a row gives it none to look up.
+    /// </summary>
+    public static bool IndexCanServe(string normalizedSearch)
+    {
+        var run = 0;
+        foreach (var rune in normalizedSearch.EnumerateRunes())
+        {
+            run = System.Text.Rune.IsLetterOrDigit(rune) ? run + 1 : 0;
+            if (run >= 3)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
