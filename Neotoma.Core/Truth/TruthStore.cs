@@ -1,6 +1,5 @@
 using System.Collections.ObjectModel;
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Neotoma.Core.Storage;
@@ -457,17 +456,8 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             return await SearchEntitiesAsync(userId, entityType, EntityIdentity.Normalize(search), take, skip, after, includeDeleted, cancellationToken);
         }
 
-        var rows = await database.QueryListAsync(DbScope.ForUser(userId),
-            EntityPages.For(ofType: entityType is not null, afterCursor: after is not null, atOffset: skip > 0),
-            parameters =>
-            {
-                AddListParameters(parameters, entityType, includeDeleted, after);
-                // One row more than asked for tells whether another page follows.
-                parameters.AddWithValue("limit", take + 1);
-                parameters.AddWithValue("offset", skip);
-            },
-            reader => (Entity: ReadSummary(reader), Total: reader.GetInt64(8)),
-            cancellationToken);
+        var rows = await PageRowsAsync(userId, EntityPages.For(ofType: entityType is not null, afterCursor: after is not null, atOffset: skip > 0),
+            entityType, includeDeleted, after, pattern: null, take, skip, cancellationToken);
 
         // Past the end there is no row to carry the count: the total is unknown, and a caller asks again from offset 0.
         return EntityPageOf(rows.Select(row => row.Entity).ToList(), rows.Count > 0 ? rows[0].Total : 0, take, skip, after);
@@ -519,8 +509,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         var rows = await database.QueryListAsync(DbScope.ForUser(userId), EntitySearch.Walk(ofType: entityType is not null, afterPlace: from is not null),
             parameters =>
             {
-                AddListParameters(parameters, entityType, includeDeleted, from);
-                parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = pattern });
+                AddListParameters(parameters, entityType, includeDeleted, from, pattern);
                 parameters.AddWithValue("window", window);
                 parameters.AddWithValue("need", need);
             },
@@ -539,23 +528,32 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         PageCursor.Place? after, bool includeDeleted, CancellationToken cancellationToken)
     {
         var afterPlace = after is not null;
-        var rows = await database.QueryListAsync(DbScope.ForUser(userId),
-            EntitySearch.IndexCanServe(normalizedSearch) ? EntitySearch.Index(afterPlace) : EntitySearch.Scan(afterPlace),
-            parameters =>
-            {
-                AddListParameters(parameters, entityType, includeDeleted, after);
-                parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = pattern });
-                parameters.AddWithValue("limit", take + 1);
-                parameters.AddWithValue("offset", skip);
-            },
-            reader => (Entity: ReadSummary(reader), Total: reader.GetInt64(8)),
-            cancellationToken);
+        var rows = await PageRowsAsync(userId, EntitySearch.IndexCanServe(normalizedSearch) ? EntitySearch.Index(afterPlace) : EntitySearch.Scan(afterPlace),
+            entityType, includeDeleted, after, pattern, take, skip, cancellationToken);
         // No match after the start: none to count either when it is the start of the list.
         long? total = rows.Count > 0 ? rows[0].Total : after is null && skip == 0 ? 0 : null;
         return EntityPageOf(rows.Select(row => row.Entity).ToList(), total, take, skip, after);
     }
 
-    private static void AddListParameters(NpgsqlParameterCollection parameters, string? entityType, bool includeDeleted, PageCursor.Place? after)
+    /// <summary>
+    /// A page of entities and the list's total (each row carries it), read with one row more than
+    /// asked for: that row only tells that another page follows.
+    /// </summary>
+    private Task<List<(EntitySummary Entity, long Total)>> PageRowsAsync(string userId, string sql, string? entityType, bool includeDeleted,
+        PageCursor.Place? after, string? pattern, int take, int skip, CancellationToken cancellationToken) =>
+        database.QueryListAsync(DbScope.ForUser(userId), sql,
+            parameters =>
+            {
+                AddListParameters(parameters, entityType, includeDeleted, after, pattern);
+                parameters.AddWithValue("limit", take + 1);
+                parameters.AddWithValue("offset", skip);
+            },
+            reader => (ReadSummary(reader), reader.GetInt64(8)),
+            cancellationToken);
+
+    /// <summary>The parameters every statement of the entity list takes, and a search's LIKE pattern when given.</summary>
+    private static void AddListParameters(NpgsqlParameterCollection parameters, string? entityType, bool includeDeleted, PageCursor.Place? after,
+        string? pattern = null)
     {
         parameters.AddWithValue("includeDeleted", includeDeleted);
         parameters.Add(EntityTypeFilter(entityType));
@@ -563,6 +561,11 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         {
             parameters.AddWithValue("afterAt", place.At);
             parameters.AddWithValue("afterId", place.Id);
+        }
+
+        if (pattern is not null)
+        {
+            parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = pattern });
         }
     }
 
