@@ -941,8 +941,10 @@ async Task SeedScaleAsync(string person, int from, int to)
             FROM generate_series(@from, @to) g;
             INSERT INTO entity_aliases (user_id, normalized_alias, entity_id)
             SELECT @person, 's' || g, 'ent_' || @prefix || g FROM generate_series(@from, @to) g;
-            INSERT INTO entity_search (entity_id, user_id, haystack)
-            SELECT 'ent_' || @prefix || g, @person, neotoma_search_text('scale ' || g, ARRAY['s' || g]) FROM generate_series(@from, @to) g;
+            INSERT INTO entity_search (entity_id, user_id, haystack, entity_type, updated_at, merged, deleted)
+            SELECT 'ent_' || @prefix || g, @person, neotoma_search_text('scale ' || g, ARRAY['s' || g]), (ARRAY['contact', 'company', 'note', 'task'])[1 + g % 4],
+                   now() - g * interval '1 second', false, false
+            FROM generate_series(@from, @to) g;
             INSERT INTO entity_types (user_id, entity_type, fields, live_count)
             SELECT @person, entity_type, '{"email":"string","since":"date"}', count(*) FILTER (WHERE deleted_at IS NULL)
             FROM entities WHERE merged_to IS NULL GROUP BY entity_type

@@ -12,6 +12,12 @@ public sealed record MigrationScripts(Assembly Assembly, string ResourcePrefix)
     /// <summary>Neotoma's own migrations: Neotoma.Core/Storage/Migrations/*.sql.</summary>
     public static MigrationScripts Neotoma { get; } = new(typeof(MigrationScripts).Assembly, "Neotoma.Core.Storage.Migrations.");
 
+    /// <summary>
+    /// The last migration these scripts go to (e.g. <c>0016_entity_search_index</c>), or null for all of
+    /// them: a database brought to an earlier version, as an upgrade finds it.
+    /// </summary>
+    public string? Through { get; init; }
+
     /// <summary>Migration names (e.g. <c>0001_oauth</c>) in the order they apply.</summary>
     public IReadOnlyList<string> Names => Assembly.GetManifestResourceNames()
         .Where(Contains)
@@ -21,11 +27,12 @@ public sealed record MigrationScripts(Assembly Assembly, string ResourcePrefix)
 
     public string? Latest => Names.LastOrDefault();
 
-    public bool Contains(string resourceName) => resourceName.StartsWith(ResourcePrefix, StringComparison.Ordinal);
+    public bool Contains(string resourceName) => resourceName.StartsWith(ResourcePrefix, StringComparison.Ordinal)
+        && (Through is null || string.CompareOrdinal(ToMigrationName(resourceName), Through) <= 0);
 
     public string ToMigrationName(string resourceName)
     {
-        var name = Contains(resourceName) ? resourceName[ResourcePrefix.Length..] : resourceName;
+        var name = resourceName.StartsWith(ResourcePrefix, StringComparison.Ordinal) ? resourceName[ResourcePrefix.Length..] : resourceName;
         return name.EndsWith(".sql", StringComparison.Ordinal) ? name[..^4] : name;
     }
 }

@@ -8,7 +8,7 @@ namespace Neotoma.Core.Truth;
 /// and alias, until the page is full: cheap when the text is common (a text in every tenth entity
 /// fills a page of 20 within about 200 of them), and what a broad search needs, since the index below would
 /// first find, join and sort every match (2.1 s for a text in all of a million entities).</item>
-/// <item><b>The trigram index</b> on <c>entity_search</c> (migrations 0015 and 0016), which finds
+/// <item><b>The trigram index</b> on <c>entity_search</c> (migrations 0015 to 0017), which finds
 /// every match wherever it is: cheap when the text is rare, where a walk would read everything.</item>
 /// </list>
 /// A search first walks <see cref="FirstWalk"/> entities; what it found there tells how common the
@@ -92,8 +92,9 @@ internal static class EntitySearch
 
     /// <summary>
     /// The index's way: every match found by the trigram index (the function neotoma_search_entities,
-    /// planned apart so that the index is always used), joined to <c>entities</c> (whose own policy
-    /// returns the person's rows only), counted, and the page taken from them, after a place when given.
+    /// planned apart so that the index is always used), each with its place in the list as entity_search
+    /// keeps it (migration 0017), counted, and the page taken from them, after a place when given; only
+    /// the page's rows are read from <c>entities</c> (whose own policy returns the person's rows only).
     /// </summary>
     public static string Index(bool afterPlace) => afterPlace ? IndexAfter : IndexFirst;
 
@@ -101,13 +102,7 @@ internal static class EntitySearch
 
     private static readonly string IndexAfter = Matches(IndexSelect, afterPlace: true);
 
-    private const string IndexSelect = """
-        SELECT e.id, e.updated_at
-        FROM neotoma_search_entities('%' || @search || '%') found JOIN entities e ON e.id = found
-        WHERE e.merged_to IS NULL
-          AND (@includeDeleted OR e.deleted_at IS NULL)
-          AND (@type::text IS NULL OR e.entity_type = @type)
-        """;
+    private const string IndexSelect = "SELECT id, updated_at FROM neotoma_search_entities('%' || @search || '%', @includeDeleted, @type)";
 
     /// <summary>
     /// For a text with no three letters or digits in a row, which gives the trigram index no trigram to

@@ -126,6 +126,56 @@ public sealed class MigrationTests
         }
     }
 
+    /// <summary>
+    /// Issue 26: 0017 builds the search table anew with each entity's place in the list and whether it is
+    /// listed. Upgraded from 0016 with two people's entities present (one merged, one deleted, two
+    /// types): every entity has its row and every row agrees with its entity, each person's search finds
+    /// their own through the rebuilt index, the table keeps its two policies, and a later write keeps it.
+    /// </summary>
+    [Fact]
+    public async Task Migrate_FromADatabaseWithEntities_RebuildsTheSearchTableForEveryEntity()
+    {
+        var database = await PostgresServer.CreateEmptyDatabaseAsync();
+        try
+        {
+            await MigrateAsync(database, MigrationScripts.Neotoma with { Through = "0016_entity_search_index" });
+            await QueryAsync(database, """
+                INSERT INTO entities (id, user_id, entity_type, canonical_name, normalized_name, aliases, normalized_aliases, updated_at)
+                SELECT 'ent_' || p || '_' || g, p, (ARRAY['note', 'person'])[1 + g % 2], 'Name ' || g, 'name ' || g,
+                       ARRAY['A' || g], ARRAY['a' || g], now() - g * interval '1 minute'
+                FROM unnest(ARRAY['upgrade-ann', 'upgrade-bob']) p, generate_series(1, 300) g;
+                UPDATE entities SET merged_to = 'ent_upgrade-ann_1' WHERE id = 'ent_upgrade-ann_2';
+                UPDATE entities SET deleted_at = now() WHERE id = 'ent_upgrade-bob_3';
+                """);
+
+            var outcome = await MigrateAsync(database, MigrationScripts.Neotoma);
+
+            Assert.Contains("0017_entity_search_order", outcome.Applied);
+            Assert.Equal([("rows 600, merged 1, deleted 1, disagreeing 0", true)], await QueryAsync(database, """
+                SELECT format('rows %s, merged %s, deleted %s, disagreeing %s', count(s.entity_id), count(*) FILTER (WHERE s.merged),
+                              count(*) FILTER (WHERE s.deleted),
+                              count(*) FILTER (WHERE (s.haystack, s.entity_type, s.updated_at, s.merged, s.deleted) IS DISTINCT FROM
+                                  (neotoma_search_text(e.normalized_name, e.normalized_aliases), e.entity_type, e.updated_at,
+                                   e.merged_to IS NOT NULL, e.deleted_at IS NOT NULL))), true
+                FROM entities e FULL JOIN entity_search s ON s.entity_id = e.id
+                """));
+            Assert.Equal([("entity_search_trgm_idx", true)], await QueryAsync(database,
+                "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'entity_search_trgm_idx'"));
+            Assert.Equal([("owner", true), ("search_reads", true)], await QueryAsync(database,
+                "SELECT policyname, true FROM pg_policies WHERE tablename = 'entity_search' ORDER BY policyname"));
+
+            // "name 1", "name 10" to "name 19" and "name 100" to "name 199": 111 of each person's.
+            Assert.Equal(111L, await FoundAsync(database, "upgrade-ann", "%name 1%"));
+            Assert.Equal(111L, await FoundAsync(database, "upgrade-bob", "%name 1%"));
+            await QueryAsync(database, "UPDATE entities SET deleted_at = now() WHERE id = 'ent_upgrade-ann_10'");
+            Assert.Equal(110L, await FoundAsync(database, "upgrade-ann", "%name 1%"));
+        }
+        finally
+        {
+            await PostgresServer.DropDatabaseAsync(database);
+        }
+    }
+
     [Fact]
     public async Task Migrate_FailingScript_IsRolledBackAndNamed()
     {
@@ -166,6 +216,23 @@ public sealed class MigrationTests
         var migrator = new DatabaseMigrator(dataSource,
             NullLogger<DatabaseMigrator>.Instance, scripts);
         return await migrator.MigrateAsync(CancellationToken.None);
+    }
+
+    /// <summary>How many of the person's entities the search table's reader finds for a pattern, read as the app reads it.</summary>
+    private static async Task<long> FoundAsync(string database, string person, string pattern)
+    {
+        await using var connection = new NpgsqlConnection(PostgresServer.AppConnectionString(database, pooling: false));
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("""
+            SELECT set_config('neotoma.user_id', @person, false);
+            SELECT count(*) FROM neotoma_search_entities(@pattern, false, NULL)
+            """, connection);
+        command.Parameters.AddWithValue("person", person);
+        command.Parameters.AddWithValue("pattern", pattern);
+        await using var reader = await command.ExecuteReaderAsync();
+        await reader.NextResultAsync();
+        await reader.ReadAsync();
+        return reader.GetInt64(0);
     }
 
     private static async Task<List<(string, bool)>> QueryAsync(string database, string sql)

@@ -360,13 +360,23 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
             await StoreNewerAsync(erinLogin, EntitySearch.FirstWalk + 100, "filler");
         }
 
-        async Task<string[]> FoundAsync(string search, bool includeDeleted = false)
+        async Task<string[]> InOrderAsync(string search, bool includeDeleted = false, string? type = null)
         {
-            var page = await CallAsync(erin, "retrieve_entities", new { search, include_deleted = includeDeleted });
-            var ids = page.GetProperty("entities").EnumerateArray().Select(e => e.GetProperty("id").GetString()!).Order().ToArray();
+            var page = await CallAsync(erin, "retrieve_entities", new { search, include_deleted = includeDeleted, entity_type = type });
+            var ids = page.GetProperty("entities").EnumerateArray().Select(e => e.GetProperty("id").GetString()!).ToArray();
             Assert.Equal(ids.Length, page.GetProperty("total").GetInt64());
             return ids;
         }
+
+        async Task<string[]> FoundAsync(string search, bool includeDeleted = false, string? type = null) =>
+            (await InOrderAsync(search, includeDeleted, type)).Order().ToArray();
+
+        // Pages of one: which match comes first is then decided in choosing each page, not in ordering it.
+        async Task<string[]> OneByOneAsync(string search) =>
+        [
+            .. await Task.WhenAll(Enumerable.Range(0, 2).Select(async offset =>
+                (await CallAsync(erin, "retrieve_entities", new { search, limit = 1, offset })).GetProperty("entities")[0].GetProperty("id").GetString()!)),
+        ];
 
         Assert.True(EntitySearch.IndexCanServe("hopper"));
         Assert.Equal(new[] { Id(0), Id(1) }.Order(), await FoundAsync("HOPPER"));
@@ -387,8 +397,18 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         // A name and an alias are matched apart: the words at their seam are not one text.
         Assert.Empty(await FoundAsync("hopper amazing"));
 
+        Assert.Equal([Id(0)], await FoundAsync("hopper", type: "person"));
+        Assert.Equal([Id(1)], await FoundAsync("hopper", type: "note"));
+
+        // A page is newest first, and an entity written again moves to the front (here with a field
+        // only: its name and aliases, the search table's text, unchanged).
         await CallAsync(erin, "store", new { entities = new object[] { new { entity_type = "person", name = "grace hopper", aliases = new[] { "Grandma COBOL" } } } });
         Assert.Equal([Id(0)], await FoundAsync("cobol"));
+        Assert.Equal([Id(0), Id(1)], await InOrderAsync("hopper"));
+        Assert.Equal([Id(0), Id(1)], await OneByOneAsync("hopper"));
+        await CallAsync(erin, "store", new { entities = new object[] { new { entity_type = "note", name = "Hopper's notebook", fields = new { colour = "red" } } } });
+        Assert.Equal([Id(1), Id(0)], await InOrderAsync("hopper"));
+        Assert.Equal([Id(1), Id(0)], await OneByOneAsync("hopper"));
         await CallAsync(erin, "merge_entities", new { source_entity_id = Id(1), target_entity_id = Id(0) });
         Assert.Equal([Id(0)], await FoundAsync("notebook"));
         await CallAsync(erin, "delete_entity", new { entity_id = Id(0) });
@@ -400,6 +420,14 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         // Frank's four are still his own, untouched by Erin's changes.
         var franks = await CallAsync(frank, "retrieve_entities", new { search = "hopper" });
         Assert.Equal(2, franks.GetProperty("total").GetInt64());
+        // What the index's way reads instead of each match's entity (0017) agrees with every entity after
+        // the writes, merges, deletes and restores above.
+        Assert.Equal(0L, await fixture.Database.AdminScalarAsync<long>("""
+            SELECT count(*) FROM entities e FULL JOIN entity_search s ON s.entity_id = e.id
+            WHERE (e.user_id = @user OR s.user_id = @user)
+              AND (s.haystack, s.entity_type, s.updated_at, s.merged, s.deleted) IS DISTINCT FROM
+                  (neotoma_search_text(e.normalized_name, e.normalized_aliases), e.entity_type, e.updated_at, e.merged_to IS NOT NULL, e.deleted_at IS NOT NULL)
+            """, ("user", erinLogin)));
     }
 
     /// <summary>
@@ -544,7 +572,7 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         }
 
         var aliceEntity = await fixture.Database.AdminScalarAsync<string>("SELECT id FROM entities WHERE user_id = 'rls-alice' LIMIT 1");
-        await using (var plant = new NpgsqlCommand($"INSERT INTO entity_search (entity_id, user_id, haystack) VALUES ('{aliceEntity}x', 'rls-alice', 'planted')", connection, transaction))
+        await using (var plant = new NpgsqlCommand($"INSERT INTO entity_search (entity_id, user_id, haystack, entity_type, updated_at, merged, deleted) VALUES ('{aliceEntity}x', 'rls-alice', 'planted', 'note', now(), false, false)", connection, transaction))
         {
             Assert.Equal("42501", (await Assert.ThrowsAsync<PostgresException>(() => plant.ExecuteNonQueryAsync())).SqlState);
         }
