@@ -19,7 +19,7 @@ namespace Neotoma.Core.Truth;
 /// </summary>
 internal static class EntitySearch
 {
-    /// <summary>Entities the first walk reads (under a millisecond; a walk reads one in about 2.5 µs).</summary>
+    /// <summary>Entities the first walk reads (under a millisecond; a walk reads one in about 3 µs).</summary>
     public const int FirstWalk = 250;
 
     /// <summary>The most rows the walks after the first read in all (about 10 ms); a text rarer than that asks the index.</summary>
@@ -27,10 +27,11 @@ internal static class EntitySearch
 
     /// <summary>
     /// What a match found by the index costs beside an entity read by a walk: the index's matches are
-    /// rechecked, joined to their entities and sorted, about 2.2 µs each at a million entities, a walk's
-    /// rows about 2.5 µs each (./neotoma bench scale): about the same.
+    /// rechecked and sorted where entity_search holds them (0017), about 0.9 µs each at a million
+    /// entities (a text in 111,111 entities against one in 11,111), a walk's rows about 3 µs each (a
+    /// walk of 4,250 against one of 250), timed in psql on a copy of the bench's million entities.
     /// </summary>
-    private const double IndexCostPerMatch = 1.0;
+    private const double IndexCostPerMatch = 0.3;
 
     /// <summary>The next step after a first walk that neither filled the page nor reached the end.</summary>
     public readonly record struct Step(bool AskIndex, int Walk);
@@ -64,31 +65,44 @@ internal static class EntitySearch
     /// after a place, at most @window of them, each matched as the index's haystack holds it (name and
     /// aliases, one per line, so a match never spans two). One row per match (at most @need, in order),
     /// or one row without an entity when there is none; every row carries the entities read, the
-    /// matches among them, the last one read (where a further walk starts) and the list's size (the
-    /// counts kept in entity_types).
+    /// matches among them, the last one read (where a further walk starts), the list's size (the
+    /// counts kept in entity_types) and, when counting words, for each of @words (see
+    /// <see cref="Words"/>) how many of the entities read hold it (else none).
     /// </summary>
-    public static string Walk(bool ofType, bool afterPlace) => Walks[(ofType ? 1 : 0) + (afterPlace ? 2 : 0)];
+    public static string Walk(bool ofType, bool afterPlace, bool countWords) =>
+        Walks[(ofType ? 1 : 0) + (afterPlace ? 2 : 0) + (countWords ? 4 : 0)];
 
-    private static readonly string[] Walks = [BuildWalk(false, false), BuildWalk(true, false), BuildWalk(false, true), BuildWalk(true, true)];
+    // Counting words is a statement of its own: the count's subquery over the walked rows raises the
+    // statement's estimated cost past where PostgreSQL keeps one plan for it (and past where it would
+    // compile that plan, 15 ms), so it is planned at every call, about 0.3 ms, which only a search of
+    // two words or more pays.
+    private static readonly string[] Walks = [.. Enumerable.Range(0, 8).Select(i => BuildWalk((i & 1) != 0, (i & 2) != 0, (i & 4) != 0))];
 
-    private static string BuildWalk(bool ofType, bool afterPlace) => $"""
-        WITH walked AS MATERIALIZED (
-            SELECT e.id, e.updated_at,
-                   neotoma_search_text(e.normalized_name, e.normalized_aliases) LIKE '%' || @search || '%' AS hit
-            FROM entities e
-            WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL){(ofType ? " AND e.entity_type = @type" : "")}{(afterPlace ? $" AND {TruthStore.RetrieveAfter}" : "")}
-            ORDER BY e.updated_at DESC, e.id
-            LIMIT @window),
-        hits AS (
-            SELECT id, row_number() OVER (ORDER BY updated_at DESC, id) AS n
-            FROM walked WHERE hit ORDER BY updated_at DESC, id LIMIT @need),
-        tally AS (SELECT count(*) AS walked, count(*) FILTER (WHERE hit) AS hits FROM walked),
-        tail AS (SELECT id, updated_at FROM walked ORDER BY updated_at, id DESC LIMIT 1)
-        SELECT {TruthStore.SummaryColumns}, tally.walked, tally.hits, tail.id, tail.updated_at, {TruthStore.RetrieveTotal}
-        FROM tally LEFT JOIN tail ON true
-        LEFT JOIN (hits JOIN entities e ON e.id = hits.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id) ON true
-        ORDER BY hits.n
-        """;
+    private static string BuildWalk(bool ofType, bool afterPlace, bool countWords)
+    {
+        var read = countWords
+            ? "t.text, t.text LIKE '%' || @search || '%' AS hit\n    FROM entities e, LATERAL (SELECT neotoma_search_text(e.normalized_name, e.normalized_aliases) AS text) t"
+            : "neotoma_search_text(e.normalized_name, e.normalized_aliases) LIKE '%' || @search || '%' AS hit\n    FROM entities e";
+        var wordHits = countWords
+            ? "ARRAY(SELECT (SELECT count(*) FROM walked w WHERE w.text LIKE '%' || word || '%') FROM unnest(@words::text[]) WITH ORDINALITY u(word, n) ORDER BY n)"
+            : "'{}'::bigint[]";
+        return $"""
+            WITH walked AS MATERIALIZED (
+                SELECT e.id, e.updated_at, {read}
+                WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL){(ofType ? " AND e.entity_type = @type" : "")}{(afterPlace ? $" AND {TruthStore.RetrieveAfter}" : "")}
+                ORDER BY e.updated_at DESC, e.id
+                LIMIT @window),
+            hits AS (
+                SELECT id, row_number() OVER (ORDER BY updated_at DESC, id) AS n
+                FROM walked WHERE hit ORDER BY updated_at DESC, id LIMIT @need),
+            tally AS (SELECT count(*) AS walked, count(*) FILTER (WHERE hit) AS hits, {wordHits} AS word_hits FROM walked),
+            tail AS (SELECT id, updated_at FROM walked ORDER BY updated_at, id DESC LIMIT 1)
+            SELECT {TruthStore.SummaryColumns}, tally.walked, tally.hits, tail.id, tail.updated_at, {TruthStore.RetrieveTotal}, tally.word_hits
+            FROM tally LEFT JOIN tail ON true
+            LEFT JOIN (hits JOIN entities e ON e.id = hits.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id) ON true
+            ORDER BY hits.n
+            """;
+    }
 
     /// <summary>
     /// The index's way: every match found by the trigram index (the function neotoma_search_entities,
@@ -102,7 +116,41 @@ internal static class EntitySearch
 
     private static readonly string IndexAfter = Matches(IndexSelect, afterPlace: true);
 
-    private const string IndexSelect = "SELECT id, updated_at FROM neotoma_search_entities('%' || @search || '%', @includeDeleted, @type)";
+    private const string IndexSelect =
+        "SELECT id, updated_at FROM neotoma_search_entities('%' || @lookup || '%', '%' || @search || '%', @includeDeleted, @type)";
+
+    /// <summary>
+    /// The words of a search text that the index could look up alone (three letters or digits in a
+    /// row), when it has two or more: the first walk counts how many of the entities it reads hold
+    /// each, and <see cref="RarestWord"/> chooses what the index looks up.
+    /// </summary>
+    public static string[] Words(string normalizedSearch)
+    {
+        var words = normalizedSearch.Split(' ', StringSplitOptions.RemoveEmptyEntries).Where(IndexCanServe).Distinct().ToArray();
+        return words.Length >= 2 ? words : [];
+    }
+
+    /// <summary>
+    /// What the index should look up instead of the whole text, or null for the whole text. The index
+    /// intersects the entries of every trigram it is given, and a trigram in most of the person's names
+    /// has most of their entities as entries: a text whose other words are common (the person's
+    /// "inc" or a surname most contacts share) costs the reading of those long lists, about 3 ms each at a
+    /// million entities (./neotoma bench scale: 18 ms against 3 for its rare word alone). The first walk
+    /// is a sample of the person's newest entities: the word it found in the fewest of them (the longest
+    /// of those, whose trigrams narrow the most) is looked up alone, and every entity found is then
+    /// matched against the whole text. A sample that tells the words apart by nothing (each in as
+    /// many) leaves the whole text.
+    /// </summary>
+    public static string? RarestWord(IReadOnlyList<string> words, IReadOnlyList<long> walkedHolding)
+    {
+        if (words.Count < 2 || walkedHolding.Count != words.Count || walkedHolding.Min() == walkedHolding.Max())
+        {
+            return null;
+        }
+
+        var fewest = walkedHolding.Min();
+        return words.Where((_, i) => walkedHolding[i] == fewest).MaxBy(word => word.Length);
+    }
 
     /// <summary>
     /// For a text with no three letters or digits in a row, which gives the trigram index no trigram to

@@ -457,7 +457,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         }
 
         var rows = await PageRowsAsync(userId, EntityPages.For(ofType: entityType is not null, afterCursor: after is not null, atOffset: skip > 0),
-            entityType, includeDeleted, after, pattern: null, take, skip, cancellationToken);
+            entityType, includeDeleted, after, pattern: null, lookup: null, take, skip, cancellationToken);
 
         // Past the end there is no row to carry the count: the total is unknown, and a caller asks again from offset 0.
         return EntityPageOf(rows.Select(row => row.Entity).ToList(), rows.Count > 0 ? rows[0].Total : 0, take, skip, after);
@@ -473,7 +473,9 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     {
         var pattern = EscapeLike(normalizedSearch);
         var need = skip + take + 1;
-        var first = await WalkAsync(userId, entityType, pattern, includeDeleted, after, EntitySearch.FirstWalk, need, cancellationToken);
+        var words = EntitySearch.Words(normalizedSearch);
+        var first = await WalkAsync(userId, entityType, pattern, includeDeleted, after, EntitySearch.FirstWalk, need,
+            words.Select(EscapeLike).ToArray(), cancellationToken);
         var found = first.Hits;
         var matched = first.Matched;
         // A walk that read fewer than it could reached the end of the list: every match after its start is in hand.
@@ -485,10 +487,11 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             var step = EntitySearch.NextStep(walked, matched, need, first.Listed);
             if (step.AskIndex)
             {
-                return await SearchByIndexAsync(userId, entityType, normalizedSearch, pattern, take, skip, after, includeDeleted, cancellationToken);
+                var lookup = EntitySearch.RarestWord(words, first.WordHits) is { } word ? EscapeLike(word) : pattern;
+                return await SearchByIndexAsync(userId, entityType, normalizedSearch, pattern, lookup, take, skip, after, includeDeleted, cancellationToken);
             }
 
-            var further = await WalkAsync(userId, entityType, pattern, includeDeleted, tail, step.Walk, need - found.Count, cancellationToken);
+            var further = await WalkAsync(userId, entityType, pattern, includeDeleted, tail, step.Walk, need - found.Count, [], cancellationToken);
             found = [.. found, .. further.Hits];
             matched += further.Matched;
             walked += further.Walked;
@@ -501,35 +504,42 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         return EntityPageOf(found.Skip(skip).ToList(), total, take, skip, after);
     }
 
-    private readonly record struct SearchWalk(List<EntitySummary> Hits, long Walked, long Matched, PageCursor.Place? Tail, long Listed);
+    private readonly record struct SearchWalk(List<EntitySummary> Hits, long Walked, long Matched, PageCursor.Place? Tail, long Listed, long[] WordHits);
 
     private async Task<SearchWalk> WalkAsync(string userId, string? entityType, string pattern, bool includeDeleted,
-        PageCursor.Place? from, int window, int need, CancellationToken cancellationToken)
+        PageCursor.Place? from, int window, int need, string[] words, CancellationToken cancellationToken)
     {
-        var rows = await database.QueryListAsync(DbScope.ForUser(userId), EntitySearch.Walk(ofType: entityType is not null, afterPlace: from is not null),
+        var rows = await database.QueryListAsync(DbScope.ForUser(userId), EntitySearch.Walk(ofType: entityType is not null, afterPlace: from is not null, countWords: words.Length > 0),
             parameters =>
             {
                 AddListParameters(parameters, entityType, includeDeleted, from, pattern);
                 parameters.AddWithValue("window", window);
                 parameters.AddWithValue("need", need);
+                if (words.Length > 0)
+                {
+                    parameters.AddWithValue("words", words);
+                }
             },
             reader => (
                 Entity: reader.IsDBNull(0) ? null : ReadSummary(reader),
                 Walked: reader.GetInt64(8),
                 Matched: reader.GetInt64(9),
                 Tail: reader.IsDBNull(10) ? (PageCursor.Place?)null : new PageCursor.Place(reader.GetFieldValue<DateTimeOffset>(11), reader.GetString(10)),
-                Listed: reader.GetInt64(12)),
+                Listed: reader.GetInt64(12),
+                WordHits: reader.GetFieldValue<long[]>(13)),
             cancellationToken);
         var last = rows[^1];
-        return new SearchWalk(rows.Where(row => row.Entity is not null).Select(row => row.Entity!).ToList(), last.Walked, last.Matched, last.Tail, last.Listed);
+        return new SearchWalk(rows.Where(row => row.Entity is not null).Select(row => row.Entity!).ToList(), last.Walked, last.Matched, last.Tail,
+            last.Listed, last.WordHits);
     }
 
-    private async Task<EntityPage> SearchByIndexAsync(string userId, string? entityType, string normalizedSearch, string pattern, int take, int skip,
-        PageCursor.Place? after, bool includeDeleted, CancellationToken cancellationToken)
+    private async Task<EntityPage> SearchByIndexAsync(string userId, string? entityType, string normalizedSearch, string pattern, string lookup,
+        int take, int skip, PageCursor.Place? after, bool includeDeleted, CancellationToken cancellationToken)
     {
         var afterPlace = after is not null;
-        var rows = await PageRowsAsync(userId, EntitySearch.IndexCanServe(normalizedSearch) ? EntitySearch.Index(afterPlace) : EntitySearch.Scan(afterPlace),
-            entityType, includeDeleted, after, pattern, take, skip, cancellationToken);
+        var byIndex = EntitySearch.IndexCanServe(normalizedSearch);
+        var rows = await PageRowsAsync(userId, byIndex ? EntitySearch.Index(afterPlace) : EntitySearch.Scan(afterPlace),
+            entityType, includeDeleted, after, pattern, byIndex ? lookup : null, take, skip, cancellationToken);
         // No match after the start: none to count either when it is the start of the list.
         long? total = rows.Count > 0 ? rows[0].Total : after is null && skip == 0 ? 0 : null;
         return EntityPageOf(rows.Select(row => row.Entity).ToList(), total, take, skip, after);
@@ -540,11 +550,16 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     /// asked for: that row only tells that another page follows.
     /// </summary>
     private Task<List<(EntitySummary Entity, long Total)>> PageRowsAsync(string userId, string sql, string? entityType, bool includeDeleted,
-        PageCursor.Place? after, string? pattern, int take, int skip, CancellationToken cancellationToken) =>
+        PageCursor.Place? after, string? pattern, string? lookup, int take, int skip, CancellationToken cancellationToken) =>
         database.QueryListAsync(DbScope.ForUser(userId), sql,
             parameters =>
             {
                 AddListParameters(parameters, entityType, includeDeleted, after, pattern);
+                if (lookup is not null)
+                {
+                    parameters.Add(new NpgsqlParameter("lookup", NpgsqlDbType.Text) { Value = lookup });
+                }
+
                 parameters.AddWithValue("limit", take + 1);
                 parameters.AddWithValue("offset", skip);
             },

@@ -225,7 +225,7 @@ public sealed class MigrationTests
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand("""
             SELECT set_config('neotoma.user_id', @person, false);
-            SELECT count(*) FROM neotoma_search_entities(@pattern, false, NULL)
+            SELECT count(*) FROM neotoma_search_entities(@pattern, @pattern, false, NULL)
             """, connection);
         command.Parameters.AddWithValue("person", person);
         command.Parameters.AddWithValue("pattern", pattern);

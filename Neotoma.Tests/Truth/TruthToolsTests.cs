@@ -478,6 +478,9 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
             ("twentieth", Expected(g => g % 20 == 0), false),
             ("rare150", Expected(g => g % 150 == 0), true),
             ("oldie", Expected(g => g <= 3), true),
+            // "item" is in every name, so the index looks up "1234" alone (in the aliases of 11234 and
+            // others too) and keeps what holds the whole text.
+            ("item 1234", Expected(g => $"{g}".StartsWith("1234", StringComparison.Ordinal)), true),
             ("nothing like it", [], true),
         };
         const int pagesRead = 12;
@@ -535,8 +538,29 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         Assert.Equal(1650, step.Walk);
         // The same share of 3,000 entities: some 30 matches cost the index less than 1,650 rows.
         Assert.True(EntitySearch.NextStep(walked: 1000, hits: 10, need: 21, listed: 3000).AskIndex);
+        // And of 300,000: some 3,000 matches, each a third of a walked row's cost, cost less too.
+        Assert.True(EntitySearch.NextStep(walked: 1000, hits: 10, need: 21, listed: 300_000).AskIndex);
         // One in a thousand: 30,000 rows to walk is past the longest walk (4,000).
         Assert.True(EntitySearch.NextStep(walked: 1000, hits: 1, need: 21, listed: 1_000_000).AskIndex);
+    }
+
+    /// <summary>
+    /// Issue 26: the index looks up the word of a search that the first walk found in the fewest of the
+    /// person's newest entities, when the walk tells the words apart; else the whole text.
+    /// </summary>
+    [Fact]
+    public void Search_ByIndex_LooksUpTheWordTheFirstWalkFoundLeast()
+    {
+        Assert.Equal(["item", "1234"], EntitySearch.Words("item 1234"));
+        Assert.Equal(["acme", "inc"], EntitySearch.Words("acme inc acme"));
+        // One word, or one the index could look up (three letters or digits in a row): the whole text.
+        Assert.Empty(EntitySearch.Words("item"));
+        Assert.Empty(EntitySearch.Words("item 12"));
+
+        Assert.Equal("1234", EntitySearch.RarestWord(["item", "1234"], [250, 0]));
+        Assert.Equal("smithson", EntitySearch.RarestWord(["acme", "inc", "smithson"], [3, 250, 3]));
+        Assert.Null(EntitySearch.RarestWord(["john", "smith"], [0, 0]));
+        Assert.Null(EntitySearch.RarestWord([], []));
     }
 
     [Fact]

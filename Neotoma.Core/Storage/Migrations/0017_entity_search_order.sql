@@ -69,13 +69,17 @@ BEGIN
 END $$;
 
 -- The person's listed entities whose name or an alias matches a LIKE pattern, with their place in the
--- list, by the index (deleted ones too when asked, of one type when given). Planned apart with
--- sequential scans ruled out, as its predecessor in 0015 was, so the index always serves it.
-CREATE OR REPLACE FUNCTION neotoma_search_entities(pattern text, include_deleted boolean, of_type text)
+-- list, by the index (deleted ones too when asked, of one type when given). The index looks up
+-- `lookup`, the pattern itself or one of its words (EntitySearch.RarestWord: a word common in the
+-- person's names would make it read long lists of entries), and what it finds is then matched against
+-- the whole pattern, a condition it cannot serve (an OR). Planned apart with sequential scans ruled
+-- out, as its predecessor in 0015 was, so the index always serves it.
+CREATE OR REPLACE FUNCTION neotoma_search_entities(lookup text, pattern text, include_deleted boolean, of_type text)
     RETURNS TABLE (id text, updated_at timestamptz)
     LANGUAGE sql STABLE ROWS 100 SET enable_seqscan = off
     AS $$ SELECT entity_id, updated_at FROM entity_search
-          WHERE user_id = current_setting('neotoma.user_id', true) AND haystack LIKE pattern
+          WHERE user_id = current_setting('neotoma.user_id', true) AND haystack LIKE lookup
+            AND (pattern = lookup OR haystack LIKE pattern)
             AND NOT merged AND (include_deleted OR NOT deleted) AND (of_type IS NULL OR entity_type = of_type) $$;
 
 DROP INDEX CONCURRENTLY IF EXISTS entity_search_trgm_idx;
