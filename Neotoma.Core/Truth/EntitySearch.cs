@@ -26,12 +26,16 @@ internal static class EntitySearch
     public const int MaxWalk = 4000;
 
     /// <summary>
-    /// What a match found by the index costs beside an entity read by a walk: the index's matches are
-    /// rechecked and sorted where entity_search holds them (0017), about 0.9 µs each at a million
-    /// entities (a text in 111,111 entities against one in 11,111), a walk's rows about 3 µs each (a
-    /// walk of 4,250 against one of 250), timed in psql on a copy of the bench's million entities.
+    /// What a match found by the index weighs beside an entity read by a walk. Measured, a match costs
+    /// less: rechecked and sorted where entity_search holds them (0017), about 0.9 µs each at a million
+    /// entities (a text in 111,111 entities against one in 11,111), a walked row about 3 µs (a walk of
+    /// 4,250 against one of 250), timed in psql on a copy of the bench's million. But the matches are
+    /// counted from the newest entities, where a text is often rarer than further down, and a walk is
+    /// bounded while the index's matches are not: weighed at 0.3, `scale 5` at 100,000 entities (11 of
+    /// the newest 250, none of the next 341, 11,111 in all) went to the index and took 12 ms at p50
+    /// instead of 5.6 (./neotoma bench scale). Weighed as a walked row, the estimate has that margin.
     /// </summary>
-    private const double IndexCostPerMatch = 0.3;
+    private const double IndexCostPerMatch = 1.0;
 
     /// <summary>The next step after a first walk that neither filled the page nor reached the end.</summary>
     public readonly record struct Step(bool AskIndex, int Walk);
