@@ -41,7 +41,7 @@ public sealed class TruthTools(TruthStore store)
     public Task<CallToolResult> RetrieveEntities(
         ClaimsPrincipal user,
         [Description("Only entities of this type, e.g. person.")] string? entity_type = null,
-        [Description("Text to find in names and aliases (case-insensitive).")] string? search = null,
+        [Description("Text to find in names and aliases (case-insensitive; at most 500 characters, as long as a name may be).")] string? search = null,
         [Description("Page size, 1-100 (default 20).")] int? limit = null,
         [Description("Entities to skip (default 0).")] int? offset = null,
         [Description("Include soft-deleted entities.")] bool include_deleted = false,

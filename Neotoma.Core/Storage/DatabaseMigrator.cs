@@ -87,6 +87,10 @@ public sealed class DatabaseMigrator
                     .WithScriptsEmbeddedInAssembly(scripts.Assembly, run.Resources.Contains)
                     // Scripts are plain PostgreSQL: $$ and $tag$ quote function bodies, they are not DbUp variables.
                     .WithVariablesDisabled()
+                    // Not the 30 s a command gets by default: a script that copies or indexes a large
+                    // table takes longer (0017: 15 s at a million entities), and one cut off is retried at
+                    // every start, holding its locks each time.
+                    .WithExecutionTimeout(MigrationTimeout)
                     .LogTo(logger);
                 var upgrader = (run.InTransaction ? builder.WithTransactionPerScript() : builder.WithoutTransaction()).Build();
                 var result = upgrader.PerformUpgrade();
@@ -112,6 +116,9 @@ public sealed class DatabaseMigrator
     /// run again after a failure part-way (each index dropped if present, then built).
     /// </summary>
     internal const string NoTransactionMarker = "-- neotoma: no transaction";
+
+    /// <summary>How long one statement of a migration may run.</summary>
+    internal static readonly TimeSpan MigrationTimeout = TimeSpan.FromHours(1);
 
     private IEnumerable<(bool InTransaction, HashSet<string> Resources)> Runs()
     {

@@ -7,7 +7,8 @@ namespace Neotoma.Core.Truth;
 /// <item><b>Walking</b> the person's entities newest first (entities_recent_idx), matching each name
 /// and alias, until the page is full: cheap when the text is common (a text in every tenth entity
 /// fills a page of 20 within about 200 of them), and what a broad search needs, since the index below would
-/// first find, join and sort every match (2.1 s for a text in all of a million entities).</item>
+/// first find and sort every match (2.1 s for a text in all of a million entities, when each match was
+/// also joined to its entity).</item>
 /// <item><b>The trigram index</b> on <c>entity_search</c> (migrations 0015 to 0017), which finds
 /// every match wherever it is: cheap when the text is rare, where a walk would read everything.</item>
 /// </list>
@@ -126,13 +127,17 @@ internal static class EntitySearch
     /// <summary>
     /// The words of a search text that the index could look up alone (three letters or digits in a
     /// row), when it has two or more: the first walk counts how many of the entities it reads hold
-    /// each, and <see cref="RarestWord"/> chooses what the index looks up.
+    /// each, and <see cref="RarestWord"/> chooses what the index looks up. At most
+    /// <see cref="MaxWords"/>, the longest (each is a count over the walked entities).
     /// </summary>
     public static string[] Words(string normalizedSearch)
     {
         var words = normalizedSearch.Split(' ', StringSplitOptions.RemoveEmptyEntries).Where(IndexCanServe).Distinct().ToArray();
-        return words.Length >= 2 ? words : [];
+        return words.Length < 2 ? [] : words.Length <= MaxWords ? words : [.. words.OrderByDescending(word => word.Length).Take(MaxWords)];
     }
+
+    /// <summary>The most words a first walk counts.</summary>
+    public const int MaxWords = 8;
 
     /// <summary>
     /// What the index should look up instead of the whole text, or null for the whole text. The index

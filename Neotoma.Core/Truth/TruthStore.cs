@@ -104,7 +104,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         {
             var e = entities[i];
             RequireText($"entities[{i}].entity_type", e.EntityType, 100);
-            RequireText($"entities[{i}].name", e.Name, 500);
+            RequireText($"entities[{i}].name", e.Name, MaxNameLength);
             if (e.Source is not null && !Sources.IsKnown(e.Source))
             {
                 throw new TruthInputException($"entities[{i}].source", "must be structured, ai or correction");
@@ -117,7 +117,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
 
             foreach (var alias in e.Aliases ?? [])
             {
-                RequireText($"entities[{i}].aliases", alias, 500);
+                RequireText($"entities[{i}].aliases", alias, MaxNameLength);
             }
 
             RequireShallow($"entities[{i}].fields", e.Fields);
@@ -167,6 +167,9 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         JsonValueKind.Array => 1 + value.EnumerateArray().Select(NestingOf).DefaultIfEmpty(0).Max(),
         _ => 0,
     };
+
+    /// <summary>The longest name or alias, and so the longest search text that could match one.</summary>
+    private const int MaxNameLength = 500;
 
     private static void RequireText(string field, string? value, int max)
     {
@@ -451,6 +454,12 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     {
         var (take, skip) = Page(limit, offset);
         var after = PageCursor.Read(cursor, PageCursor.Entities, offset);
+        if (search is { Length: > MaxNameLength })
+        {
+            // A name or an alias is never longer (store's limit), so a longer text could match nothing.
+            throw new TruthInputException("search", $"must be at most {MaxNameLength} characters (no name or alias is longer)");
+        }
+
         if (!string.IsNullOrWhiteSpace(search))
         {
             return await SearchEntitiesAsync(userId, entityType, EntityIdentity.Normalize(search), take, skip, after, includeDeleted, cancellationToken);

@@ -130,10 +130,14 @@ public sealed class MigrationTests
     /// Issue 26: 0017 builds the search table anew with each entity's place in the list and whether it is
     /// listed. Upgraded from 0016 with two people's entities present (one merged, one deleted, two
     /// types): every entity has its row and every row agrees with its entity, each person's search finds
-    /// their own through the rebuilt index, the table keeps its two policies, and a later write keeps it.
+    /// their own through the rebuilt index (and through 0015's reader, kept for the previous release's
+    /// instances), the table keeps its two policies and its owner (also when a superuser runs the
+    /// upgrade), and a later write keeps it.
     /// </summary>
-    [Fact]
-    public async Task Migrate_FromADatabaseWithEntities_RebuildsTheSearchTableForEveryEntity()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Migrate_FromADatabaseWithEntities_RebuildsTheSearchTableForEveryEntity(bool bySuperuser)
     {
         var database = await PostgresServer.CreateEmptyDatabaseAsync();
         try
@@ -148,9 +152,12 @@ public sealed class MigrationTests
                 UPDATE entities SET deleted_at = now() WHERE id = 'ent_upgrade-bob_3';
                 """);
 
-            var outcome = await MigrateAsync(database, MigrationScripts.Neotoma);
+            var outcome = await MigrateAsync(database, MigrationScripts.Neotoma,
+                bySuperuser ? PostgresServer.AdminConnectionStringFor(database) : null);
 
             Assert.Contains("0017_entity_search_order", outcome.Applied);
+            Assert.Equal([("entity_search", true)], await QueryAsync(database,
+                "SELECT s.tablename, s.tableowner = e.tableowner FROM pg_tables s, pg_tables e WHERE s.tablename = 'entity_search' AND e.tablename = 'entities'"));
             Assert.Equal([("rows 600, merged 1, deleted 1, disagreeing 0", true)], await QueryAsync(database, """
                 SELECT format('rows %s, merged %s, deleted %s, disagreeing %s', count(s.entity_id), count(*) FILTER (WHERE s.merged),
                               count(*) FILTER (WHERE s.deleted),
@@ -167,6 +174,7 @@ public sealed class MigrationTests
             // "name 1", "name 10" to "name 19" and "name 100" to "name 199": 111 of each person's.
             Assert.Equal(111L, await FoundAsync(database, "upgrade-ann", "%name 1%"));
             Assert.Equal(111L, await FoundAsync(database, "upgrade-bob", "%name 1%"));
+            Assert.Equal(111L, await FoundAsync(database, "upgrade-bob", "%name 1%", "SELECT count(*) FROM neotoma_search_entities(@pattern)"));
             await QueryAsync(database, "UPDATE entities SET deleted_at = now() WHERE id = 'ent_upgrade-ann_10'");
             Assert.Equal(110L, await FoundAsync(database, "upgrade-ann", "%name 1%"));
         }
@@ -209,9 +217,9 @@ public sealed class MigrationTests
         Assert.False(reader.GetBoolean(1));
     }
 
-    private static async Task<MigrationOutcome> MigrateAsync(string database, MigrationScripts scripts)
+    private static async Task<MigrationOutcome> MigrateAsync(string database, MigrationScripts scripts, string? connectionString = null)
     {
-        var connectionString = PostgresServer.AppConnectionString(database);
+        connectionString ??= PostgresServer.AppConnectionString(database);
         await using var dataSource = NpgsqlDataSource.Create(connectionString);
         var migrator = new DatabaseMigrator(dataSource,
             NullLogger<DatabaseMigrator>.Instance, scripts);
@@ -219,14 +227,14 @@ public sealed class MigrationTests
     }
 
     /// <summary>How many of the person's entities the search table's reader finds for a pattern, read as the app reads it.</summary>
-    private static async Task<long> FoundAsync(string database, string person, string pattern)
+    private static async Task<long> FoundAsync(string database, string person, string pattern,
+        string sql = "SELECT count(*) FROM neotoma_search_entities(@pattern, @pattern, false, NULL)")
     {
         await using var connection = new NpgsqlConnection(PostgresServer.AppConnectionString(database, pooling: false));
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand("""
             SELECT set_config('neotoma.user_id', @person, false);
-            SELECT count(*) FROM neotoma_search_entities(@pattern, @pattern, false, NULL)
-            """, connection);
+            """ + sql, connection);
         command.Parameters.AddWithValue("person", person);
         command.Parameters.AddWithValue("pattern", pattern);
         await using var reader = await command.ExecuteReaderAsync();

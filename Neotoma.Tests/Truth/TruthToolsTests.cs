@@ -559,6 +559,39 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         Assert.Equal("smithson", EntitySearch.RarestWord(["acme", "inc", "smithson"], [3, 250, 3]));
         Assert.Null(EntitySearch.RarestWord(["john", "smith"], [0, 0]));
         Assert.Null(EntitySearch.RarestWord([], []));
+        // At most eight, the longest (of those as long as each other, the first).
+        Assert.Equal(8, EntitySearch.MaxWords);
+        Assert.Equal(["eight", "eleven", "five", "four", "nine", "one", "seven", "three"],
+            EntitySearch.Words("a one two three four five six seven eight nine ten eleven").Order());
+    }
+
+    /// <summary>
+    /// Issue 26: the word the index looks up is a LIKE pattern of its own, so it is escaped as the whole
+    /// text is: a rare word with backslashes (a path) beside a word in every name finds its entity.
+    /// </summary>
+    [Fact]
+    public async Task Search_ByIndex_LooksUpARareWordWithBackslashesAsText()
+    {
+        var login = Unique("search-path");
+        await using var client = await fixture.ConnectAsync(login);
+        await StoreNewerAsync(login, EntitySearch.FirstWalk + 50, "note", g => g == 7 ? @"c:\dir\x note" : $"n{g} note");
+
+        var page = await CallAsync(client, "retrieve_entities", new { search = @"C:\Dir\X note" });
+
+        Assert.Equal(["note 7"], page.GetProperty("entities").EnumerateArray().Select(e => e.GetProperty("canonical_name").GetString()!.ToLowerInvariant()));
+        Assert.Equal(1, page.GetProperty("total").GetInt64());
+    }
+
+    /// <summary>No name or alias is longer than 500 characters, so a longer search is refused, naming the field.</summary>
+    [Fact]
+    public async Task Search_LongerThanAnyName_IsRefused()
+    {
+        await using var client = await fixture.ConnectAsync(Unique("search-long"));
+
+        Assert.Contains("search", await CallFailingAsync(client, "retrieve_entities", new { search = new string('a', 501) }));
+        // A hundred words: the first walk counts the longest eight.
+        Assert.Empty((await CallAsync(client, "retrieve_entities", new { search = string.Join(' ', Enumerable.Range(0, 100).Select(i => $"w{i:D2}")) }))
+            .GetProperty("entities").EnumerateArray());
     }
 
     [Fact]

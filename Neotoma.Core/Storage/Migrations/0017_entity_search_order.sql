@@ -10,7 +10,7 @@
 -- Filling new columns in place would write every row again and every row's index entries (GIN has no
 -- HOT updates): 70 s a million rows here. So the table is built anew and swapped in, in one
 -- transaction (the DO block below): writes of entities wait while it fills (9 s for 1.1 million rows
--- here; reads do not wait). Each person's rows are read under their own policy: the block sets each
+-- here; reads of entities do not, searches by the index wait for the swap at its end). Each person's rows are read under their own policy: the block sets each
 -- person in turn (those entity_search already holds, which its read policy lets it list), so no policy
 -- is lifted. The GIN index is then built without a lock; until it is, a search reads the table whole
 -- (correct, slower: seconds at a million rows). Each step can run again after a failure part-way.
@@ -35,9 +35,13 @@ BEGIN
         merged      boolean NOT NULL,
         deleted     boolean NOT NULL
     ) WITH (fillfactor = 90);
+    -- Owned as the table it replaces, whoever runs this (a superuser's table would refuse the app's writes).
+    EXECUTE format('ALTER TABLE entity_search_next OWNER TO %I',
+        (SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'entity_search'));
 
     -- Taken before the copy: a write of an entity waits from here to the commit, so none is missed.
     LOCK TABLE entities IN SHARE ROW EXCLUSIVE MODE;
+    -- Everyone with an entity has rows in entity_search: 0015 copied every entity and its trigger adds each new one.
     FOR person IN SELECT DISTINCT user_id FROM entity_search LOOP
         PERFORM set_config('neotoma.user_id', person, true);
         INSERT INTO entity_search_next (entity_id, user_id, haystack, entity_type, updated_at, merged, deleted)
@@ -47,7 +51,8 @@ BEGIN
     END LOOP;
     ALTER TABLE entity_search_next ADD CONSTRAINT entity_search_next_pkey PRIMARY KEY (entity_id);
 
-    DROP FUNCTION neotoma_search_entities(text);
+    -- 0015's reader, neotoma_search_entities(pattern), stays for instances of the previous release still
+    -- serving while this runs (it reads the same columns of the new table); a later release drops it.
     DROP TABLE entity_search;
     ALTER TABLE entity_search_next RENAME TO entity_search;
     ALTER INDEX entity_search_next_pkey RENAME TO entity_search_pkey;
@@ -70,21 +75,21 @@ BEGIN
     CREATE TRIGGER entities_search
         AFTER INSERT OR UPDATE OF normalized_name, normalized_aliases, entity_type, updated_at, merged_to, deleted_at ON entities
         FOR EACH ROW EXECUTE FUNCTION neotoma_index_search_text();
-END $$;
 
--- The person's listed entities whose name or an alias matches a LIKE pattern, with their place in the
--- list, by the index (deleted ones too when asked, of one type when given). The index looks up
--- `lookup`, the pattern itself or one of its words (EntitySearch.RarestWord: a word common in the
--- person's names would make it read long lists of entries), and what it finds is then matched against
--- the whole pattern, a condition it cannot serve (an OR). Planned apart with sequential scans ruled
--- out, as its predecessor in 0015 was, so the index always serves it.
-CREATE OR REPLACE FUNCTION neotoma_search_entities(lookup text, pattern text, include_deleted boolean, of_type text)
-    RETURNS TABLE (id text, updated_at timestamptz)
-    LANGUAGE sql STABLE ROWS 100 SET enable_seqscan = off
-    AS $$ SELECT entity_id, updated_at FROM entity_search
-          WHERE user_id = current_setting('neotoma.user_id', true) AND haystack LIKE lookup
-            AND (pattern = lookup OR haystack LIKE pattern)
-            AND NOT merged AND (include_deleted OR NOT deleted) AND (of_type IS NULL OR entity_type = of_type) $$;
+    -- The person's listed entities whose name or an alias matches a LIKE pattern, with their place in the
+    -- list, by the index (deleted ones too when asked, of one type when given). The index looks up
+    -- `lookup`, the pattern itself or one of its words (EntitySearch.RarestWord: a word common in the
+    -- person's names would make it read long lists of entries), and what it finds is then matched against
+    -- the whole pattern, a condition it cannot serve (an OR). Planned apart with sequential scans ruled
+    -- out, as its predecessor in 0015 was, so the index always serves it.
+    CREATE OR REPLACE FUNCTION neotoma_search_entities(lookup text, pattern text, include_deleted boolean, of_type text)
+        RETURNS TABLE (id text, updated_at timestamptz)
+        LANGUAGE sql STABLE ROWS 100 SET enable_seqscan = off
+        AS $g$ SELECT entity_id, updated_at FROM entity_search
+              WHERE user_id = current_setting('neotoma.user_id', true) AND haystack LIKE lookup
+                AND (pattern = lookup OR haystack LIKE pattern)
+                AND NOT merged AND (include_deleted OR NOT deleted) AND (of_type IS NULL OR entity_type = of_type) $g$;
+END $$;
 
 DROP INDEX CONCURRENTLY IF EXISTS entity_search_trgm_idx;
 CREATE INDEX CONCURRENTLY entity_search_trgm_idx ON entity_search USING gin (user_id, haystack gin_trgm_ops) WITH (fastupdate = off);
