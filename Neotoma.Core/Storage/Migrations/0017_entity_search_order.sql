@@ -10,9 +10,9 @@
 -- Filling new columns in place would write every row again and every row's index entries (GIN has no
 -- HOT updates): 70 s a million rows here. So the table is built anew and swapped in, in one
 -- transaction (the DO block below): writes of entities wait while it fills (9 s for 1.1 million rows
--- here; reads of entities do not, searches by the index wait for the swap at its end). Each person's rows are read under their own policy: the block sets each
--- person in turn (those entity_search already holds, which its read policy lets it list), so no policy
--- is lifted. The GIN index is then built without a lock; until it is, a search reads the table whole
+-- here; reads of entities do not, searches by the index wait for the swap at its end). Each person's
+-- rows are read under their own policy: the block sets each person in turn (those entity_search
+-- already holds, which its read policy lets it list), so no policy is lifted. The GIN index is then built without a lock; until it is, a search reads the table whole
 -- (correct, slower: seconds at a million rows). Each step can run again after a failure part-way.
 -- The table keeps a tenth of each page free (fillfactor 90), so that the update every write of an
 -- entity now makes (its updated_at) stays on its page and leaves the indexes alone (a HOT update:
