@@ -118,7 +118,7 @@ public sealed class DatabaseMigrator
     internal const string NoTransactionMarker = "-- neotoma: no transaction";
 
     /// <summary>How long one statement of a migration may run.</summary>
-    internal static readonly TimeSpan MigrationTimeout = TimeSpan.FromHours(1);
+    private static readonly TimeSpan MigrationTimeout = TimeSpan.FromHours(1);
 
     private IEnumerable<(bool InTransaction, HashSet<string> Resources)> Runs()
     {

@@ -146,11 +146,10 @@ internal static class EntitySearch
     /// has most of their entities as entries: a text whose other words are common (the person's
     /// "inc" or a surname most contacts share) costs the reading of those long lists, about 3 ms each at
     /// a million entities (in psql on the bench's million, the lookup of `scale 500000` took 15 ms, of
-    /// its word `500000` alone 3 ms). The first walk
-    /// is a sample of the person's newest entities: the word it found in the fewest of them (the longest
-    /// of those, whose trigrams narrow the most) is looked up alone, and every entity found is then
-    /// matched against the whole text. A sample that tells the words apart by nothing (each in as
-    /// many) leaves the whole text.
+    /// its word `500000` alone 3 ms). The first walk is a sample of the person's newest entities: the
+    /// word it found in the fewest of them (the longest of those, whose trigrams narrow the most) is
+    /// looked up alone, and every entity found is then matched against the whole text. A sample that
+    /// tells the words apart by nothing (each in as many) leaves the whole text.
     /// </summary>
     public static string? RarestWord(IReadOnlyList<string> words, IReadOnlyList<long> walkedHolding)
     {

@@ -563,21 +563,19 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         database.QueryListAsync(DbScope.ForUser(userId), sql,
             parameters =>
             {
-                AddListParameters(parameters, entityType, includeDeleted, after, pattern);
-                if (lookup is not null)
-                {
-                    parameters.Add(new NpgsqlParameter("lookup", NpgsqlDbType.Text) { Value = lookup });
-                }
-
+                AddListParameters(parameters, entityType, includeDeleted, after, pattern, lookup);
                 parameters.AddWithValue("limit", take + 1);
                 parameters.AddWithValue("offset", skip);
             },
             reader => (ReadSummary(reader), reader.GetInt64(8)),
             cancellationToken);
 
-    /// <summary>The parameters every statement of the entity list takes, and a search's LIKE pattern when given.</summary>
+    /// <summary>
+    /// The parameters every statement of the entity list takes, and when given a search's LIKE pattern
+    /// and what the index looks up for it (<see cref="EntitySearch.Index"/>).
+    /// </summary>
     private static void AddListParameters(NpgsqlParameterCollection parameters, string? entityType, bool includeDeleted, PageCursor.Place? after,
-        string? pattern = null)
+        string? pattern = null, string? lookup = null)
     {
         parameters.AddWithValue("includeDeleted", includeDeleted);
         parameters.Add(EntityTypeFilter(entityType));
@@ -590,6 +588,11 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         if (pattern is not null)
         {
             parameters.Add(new NpgsqlParameter("search", NpgsqlDbType.Text) { Value = pattern });
+        }
+
+        if (lookup is not null)
+        {
+            parameters.Add(new NpgsqlParameter("lookup", NpgsqlDbType.Text) { Value = lookup });
         }
     }
 
