@@ -2,7 +2,8 @@
 // (the client then validates each answer's structuredContent against the tool's outputSchema and
 // throws on a mismatch), then every tool with realistic data: people, companies and projects with
 // string, number, boolean, date, array and nested-object fields, an entity without fields,
-// relationships, an alias lookup, empty results, paging, corrections, a merge, a delete and a restore.
+// relationships, an alias lookup, empty results, paging, corrections, a merge, a delete and a restore,
+// and searches the trigram index serves (behind 300 newer entities).
 // Any validation error or isError answer ends the script with exit code 1. Run by the test suite
 // (Neotoma.Tests/Mcp/ToolContractTests.cs).
 //
@@ -147,6 +148,20 @@ const deleted = await call('delete_entity', { entity_id: engine2 });
 expect(deleted.deleted === true, 'deleted');
 expect((await call('retrieve_entities', { include_deleted: true, entity_type: 'project' })).entities.some((e) => e.deleted), 'a deleted entity listed on request');
 expect((await call('restore_entity', { entity_id: engine2 })).deleted === false, 'restored');
+
+// Searches by the index: 300 newer entities put the matches beyond the first walk of the newest 250.
+for (let batch = 0; batch < 3; batch++) {
+  await call('store', { entities: Array.from({ length: 100 }, (_, i) => ({ entity_type: 'note', name: `Engines filler ${batch * 100 + i}` })) });
+}
+const lovelaces = await call('retrieve_entities', { search: 'lovelace' });
+expect(lovelaces.total === 1 && lovelaces.entities.length === 1 && lovelaces.entities[0].id === ada, 'the index finds the merge target, not the merged duplicate');
+// "engines" is in every one of the newest 250, so the index looks up "ltd" alone and checks the whole text.
+const ltd = await call('retrieve_entities', { search: 'engines ltd' });
+expect(ltd.total === 1 && ltd.entities[0].id === company, 'a two-word search by its rarer word');
+await call('delete_entity', { entity_id: engine2 });
+expect((await call('retrieve_entities', { search: 'difference engine' })).total === 0, 'a deleted entity not found by the index');
+const withDeleted = await call('retrieve_entities', { search: 'difference engine', include_deleted: true });
+expect(withDeleted.total === 1 && withDeleted.entities[0].deleted === true, 'a deleted entity found by the index on request');
 
 const missing = tools.map((t) => t.name).filter((name) => !called.has(name));
 if (missing.length > 0) throw new Error(`tools not called: ${missing.join(', ')}`);
