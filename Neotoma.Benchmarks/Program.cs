@@ -912,7 +912,6 @@ static void Walk(NpgsqlParameterCollection parameters, string search)
     parameters.AddWithValue("includeDeleted", false);
     parameters.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
     parameters.AddWithValue("search", search);
-    parameters.AddWithValue("window", EntitySearch.FirstWalk);
     parameters.AddWithValue("need", 21);
 }
 

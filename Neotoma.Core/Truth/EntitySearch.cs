@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Neotoma.Core.Truth;
 
 /// <summary>
@@ -20,22 +22,21 @@ namespace Neotoma.Core.Truth;
 /// </summary>
 internal static class EntitySearch
 {
-    /// <summary>Entities the first walk reads (under a millisecond; a walk reads one in about 3 µs).</summary>
+    /// <summary>Entities the first walk reads (about a quarter of a millisecond: a walk reads one in about 0.9 µs).</summary>
     public const int FirstWalk = 250;
 
-    /// <summary>The most rows the walks after the first read in all (about 10 ms); a text rarer than that asks the index.</summary>
+    /// <summary>The most rows the walks after the first read in all (about 4 ms); a text rarer than that asks the index.</summary>
     public const int MaxWalk = 4000;
 
     /// <summary>
-    /// What a match found by the index weighs beside an entity read by a walk. Measured, a match costs
-    /// less: rechecked and sorted where entity_search holds them (0017), about 0.9 µs each at a million
-    /// entities (a text in 111,111 entities against one in 11,111), a walked row about 3 µs (a walk of
-    /// 4,250 against one of 250), timed in psql on a copy of the bench's million. But the matches are
-    /// estimated from the newest entities, where a text is often rarer than further down (then the
-    /// index finds far more than estimated), and a walk is bounded while the index's matches are not.
-    /// Where a weight of 0.3 and of 1 disagree the two ways cost about the same (one in 50 of 100,000:
-    /// a walk of 1,200 rows, 3.6 ms, or 2,000 matches, 1.8 ms and the lookup's), so the weight stays 1,
-    /// on the bounded side.
+    /// What a match found by the index weighs beside an entity read by a walk: about the same, measured
+    /// in psql on copies of the bench's entities. A match, rechecked and sorted where entity_search holds
+    /// them (0017), costs about 0.9 µs at a million entities (a text in 111,111 entities against one in
+    /// 11,111); a walked entity about 0.9 µs too (a walk of 4,250 against one of 250, and of 20,250, at
+    /// 100,000), since its text is matched inline (0018: it was 3 µs while a function call per entity
+    /// matched it). The matches are estimated from the newest entities, where a text is often rarer than
+    /// further down (then the index finds far more than estimated), and a walk is bounded while the
+    /// index's matches are not: where the two ways come out even, walking is the safer bet.
     /// </summary>
     private const double IndexCostPerMatch = 1.0;
 
@@ -67,24 +68,33 @@ internal static class EntitySearch
     }
 
     /// <summary>
-    /// A walk: the person's entities in the list's order (newest first, then by id), from the start or
-    /// after a place, at most @window of them, each matched as the index's haystack holds it (name and
-    /// aliases, one per line, so a match never spans two). One row per match (at most @need, in order),
-    /// or one row without an entity when there is none; every row carries the entities read, the
-    /// matches among them, the last one read (where a further walk starts), the list's size (the
-    /// counts kept in entity_types) and, when counting words, for each of @words (see
-    /// <see cref="Words"/>) how many of the entities read hold it (else none).
+    /// The first walk: the person's entities in the list's order (newest first, then by id), from the
+    /// start or after a place, at most <see cref="FirstWalk"/> of them, each matched as the index's
+    /// haystack holds it (name and aliases, one per line, so a match never spans two). One row per
+    /// match (at most @need, in order), or one row without an entity when there is none; every row
+    /// carries the entities read, the matches among them, the last one read (where a further walk
+    /// starts), the list's size (the counts kept in entity_types) and, when counting words, for each
+    /// of @words (see <see cref="Words"/>) how many of the entities read hold it (else none).
     /// </summary>
     public static string Walk(bool ofType, bool afterPlace, bool countWords) =>
         Walks[(ofType ? 1 : 0) + (afterPlace ? 2 : 0) + (countWords ? 4 : 0)];
 
-    // Counting words is a statement of its own: the count's subquery over the walked rows raises the
-    // statement's estimated cost past where PostgreSQL keeps one plan for it (and past where it would
-    // compile that plan, 15 ms), so it is planned at every call, about 0.3 ms, which only a search of
-    // two words or more pays.
-    private static readonly string[] Walks = [.. Enumerable.Range(0, 8).Select(i => BuildWalk((i & 1) != 0, (i & 2) != 0, (i & 4) != 0))];
+    /// <summary>A further walk: as <see cref="Walk"/>, after the place where the last one ended, at most @window entities, no words counted.</summary>
+    public static string WalkOn(bool ofType) => ofType ? WalkOnOfType : WalkOnAll;
 
-    private static string BuildWalk(bool ofType, bool afterPlace, bool countWords)
+    // The first walk's length is written into its statement: PostgreSQL keeps one plan for a prepared
+    // statement only when that plan is not estimated dearer than planning each call, and it estimates a
+    // LIMIT given as a parameter at a tenth of the person's entities, so a walk of @window was planned
+    // at every call (about 0.5 ms, as much as reading the 250 entities; in psql, 0.9 ms a walk planned
+    // each time against 0.45 ms with the one plan). Further walks differ in length and are planned each
+    // time. Counting words is a statement of its own, so that a search of one word (most) has none to count.
+    private static readonly string[] Walks = [.. Enumerable.Range(0, 8).Select(i => BuildWalk((i & 1) != 0, (i & 2) != 0, (i & 4) != 0, FirstWalk.ToString(CultureInfo.InvariantCulture)))];
+
+    private static readonly string WalkOnAll = BuildWalk(ofType: false, afterPlace: true, countWords: false, "@window");
+
+    private static readonly string WalkOnOfType = BuildWalk(ofType: true, afterPlace: true, countWords: false, "@window");
+
+    private static string BuildWalk(bool ofType, bool afterPlace, bool countWords, string window)
     {
         var read = countWords
             ? "t.text, t.text LIKE '%' || @search || '%' AS hit\n    FROM entities e, LATERAL (SELECT neotoma_search_text(e.normalized_name, e.normalized_aliases) AS text) t"
@@ -97,7 +107,7 @@ internal static class EntitySearch
                 SELECT e.id, e.updated_at, {read}
                 WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL){(ofType ? " AND e.entity_type = @type" : "")}{(afterPlace ? $" AND {TruthStore.RetrieveAfter}" : "")}
                 ORDER BY e.updated_at DESC, e.id
-                LIMIT @window),
+                LIMIT {window}),
             hits AS (
                 SELECT id, row_number() OVER (ORDER BY updated_at DESC, id) AS n
                 FROM walked WHERE hit ORDER BY updated_at DESC, id LIMIT @need),

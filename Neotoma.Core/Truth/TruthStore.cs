@@ -483,8 +483,9 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         var pattern = EscapeLike(normalizedSearch);
         var need = skip + take + 1;
         var words = EntitySearch.Words(normalizedSearch);
-        var first = await WalkAsync(userId, entityType, pattern, includeDeleted, after, EntitySearch.FirstWalk, need,
-            words.Select(EscapeLike).ToArray(), cancellationToken);
+        var ofType = entityType is not null;
+        var first = await WalkAsync(EntitySearch.Walk(ofType, afterPlace: after is not null, countWords: words.Length > 0), userId, entityType,
+            pattern, includeDeleted, after, window: null, need, words.Select(EscapeLike).ToArray(), cancellationToken);
         var found = first.Hits;
         var matched = first.Matched;
         // A walk that read fewer than it could reached the end of the list: every match after its start is in hand.
@@ -500,7 +501,8 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
                 return await SearchByIndexAsync(userId, entityType, normalizedSearch, pattern, lookup, take, skip, after, includeDeleted, cancellationToken);
             }
 
-            var further = await WalkAsync(userId, entityType, pattern, includeDeleted, tail, step.Walk, need - found.Count, [], cancellationToken);
+            var further = await WalkAsync(EntitySearch.WalkOn(ofType), userId, entityType, pattern, includeDeleted, tail, step.Walk, need - found.Count, [],
+                cancellationToken);
             found = [.. found, .. further.Hits];
             matched += further.Matched;
             walked += further.Walked;
@@ -515,14 +517,19 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
 
     private readonly record struct SearchWalk(List<EntitySummary> Hits, long Walked, long Matched, PageCursor.Place? Tail, long Listed, long[] WordHits);
 
-    private async Task<SearchWalk> WalkAsync(string userId, string? entityType, string pattern, bool includeDeleted,
-        PageCursor.Place? from, int window, int need, string[] words, CancellationToken cancellationToken)
+    /// <summary>A walk (<see cref="EntitySearch.Walk"/>, whose length is its own, or <see cref="EntitySearch.WalkOn"/> and its <paramref name="window"/>).</summary>
+    private async Task<SearchWalk> WalkAsync(string sql, string userId, string? entityType, string pattern, bool includeDeleted,
+        PageCursor.Place? from, int? window, int need, string[] words, CancellationToken cancellationToken)
     {
-        var rows = await database.QueryListAsync(DbScope.ForUser(userId), EntitySearch.Walk(ofType: entityType is not null, afterPlace: from is not null, countWords: words.Length > 0),
+        var rows = await database.QueryListAsync(DbScope.ForUser(userId), sql,
             parameters =>
             {
                 AddListParameters(parameters, entityType, includeDeleted, from, pattern);
-                parameters.AddWithValue("window", window);
+                if (window is { } length)
+                {
+                    parameters.AddWithValue("window", length);
+                }
+
                 parameters.AddWithValue("need", need);
                 if (words.Length > 0)
                 {
