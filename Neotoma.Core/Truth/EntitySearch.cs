@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Neotoma.Core.Truth;
 
 /// <summary>
@@ -15,17 +13,19 @@ namespace Neotoma.Core.Truth;
 /// every match wherever it is: cheap when the text is rare, where a walk would read everything.</item>
 /// </list>
 /// A search first walks <see cref="FirstWalk"/> entities; what it found there tells how common the
-/// text is, and <see cref="NextStep"/> decides between walking on and asking the index, whichever is
-/// expected to read fewer rows, again after each walk (matches often come in clusters: a further walk
-/// that finds none lowers the estimate rather than giving up on walking). A total is exact when every match was seen (the index's count, or a
-/// walk that reached the end of the list from its start); a page that a walk filled early has none.
+/// text is, and <see cref="WalksOn"/> decides between walking on and asking the index, whichever is
+/// expected to read fewer rows. The walk on reads until the page is full, at most
+/// <see cref="MaxWalk"/> entities (matches often come in clusters: it reads on past a stretch without
+/// any), then the index is asked for what is still missing. A total is exact when every match was seen
+/// (the index's count, or walks that reached the end of the list from its start); a page that a walk
+/// filled early has none.
 /// </summary>
 internal static class EntitySearch
 {
     /// <summary>Entities the first walk reads (about a quarter of a millisecond: a walk reads one in about 0.9 µs).</summary>
     public const int FirstWalk = 250;
 
-    /// <summary>The most rows the walks after the first read in all (about 4 ms); a text rarer than that asks the index.</summary>
+    /// <summary>The most entities the walk after the first reads (about 4 ms); a text rarer than that asks the index.</summary>
     public const int MaxWalk = 4000;
 
     /// <summary>
@@ -40,31 +40,26 @@ internal static class EntitySearch
     /// </summary>
     private const double IndexCostPerMatch = 1.0;
 
-    /// <summary>The next step after a first walk that neither filled the page nor reached the end.</summary>
-    public readonly record struct Step(bool AskIndex, int Walk);
-
     /// <summary>
-    /// After walks that read <paramref name="walked"/> entities in all and found <paramref name="hits"/>
+    /// After a first walk that read <paramref name="walked"/> entities and found <paramref name="hits"/>
     /// matches, short of the <paramref name="need"/> a page needs, in a list of <paramref name="listed"/>:
-    /// walk on (and how far) when the rows that should find the rest cost less than the matches the
-    /// index would find and stay within <see cref="FirstWalk"/> + <see cref="MaxWalk"/> rows in all,
-    /// else ask the index. No match at all says the text is rarer than one in
+    /// walk on (<see cref="FurtherWalk"/>) when the rows that should find the rest cost less than the
+    /// matches the index would find and stay within <see cref="FirstWalk"/> + <see cref="MaxWalk"/>
+    /// rows in all, else ask the index. No match at all says the text is rarer than one in
     /// <paramref name="walked"/>: the index then has little to find.
     /// </summary>
-    public static Step NextStep(long walked, long hits, int need, long listed)
+    public static bool WalksOn(long walked, long hits, int need, long listed)
     {
         if (hits == 0 || walked == 0)
         {
-            return new Step(AskIndex: true, Walk: 0);
+            return false;
         }
 
         var density = (double)hits / walked;
-        // Half again as far as the density says, so a page is rarely a few matches short.
+        // Half again as far as the density says, so that a text a little rarer further down still fills the page.
         var rows = Math.Ceiling((need - hits) / density * 1.5);
         var expectedMatches = density * listed;
-        return walked + rows <= FirstWalk + MaxWalk && rows <= expectedMatches * IndexCostPerMatch
-            ? new Step(AskIndex: false, Walk: (int)rows)
-            : new Step(AskIndex: true, Walk: 0);
+        return walked + rows <= FirstWalk + MaxWalk && rows <= expectedMatches * IndexCostPerMatch;
     }
 
     /// <summary>
@@ -79,46 +74,85 @@ internal static class EntitySearch
     public static string Walk(bool ofType, bool afterPlace, bool countWords) =>
         Walks[(ofType ? 1 : 0) + (afterPlace ? 2 : 0) + (countWords ? 4 : 0)];
 
-    /// <summary>A further walk: as <see cref="Walk"/>, after the place where the last one ended, at most @window entities, no words counted.</summary>
-    public static string WalkOn(bool ofType) => ofType ? WalkOnOfType : WalkOnAll;
+    /// <summary>
+    /// The walk after a first one that neither filled the page nor reached the end of the list: on from
+    /// where it ended (@afterAt, @afterId), at most <see cref="MaxWalk"/> entities, and no further than
+    /// the @need-th match. It reads lazily (each entity numbered by its place in the window as it is read,
+    /// PostgreSQL stopping the read once the @need-th match is found), so a text that the first
+    /// walk found one in twenty-five times, then none for a while, costs one statement however far its
+    /// next matches lie within the window. Rows as <see cref="Walk"/>'s: the entities read are those up to
+    /// the last match (or the whole window when the page stays short), no list size, no words; the last
+    /// column says whether the end of the list was reached.
+    /// </summary>
+    public static string FurtherWalk(bool ofType) => ofType ? FurtherWalkOfType : FurtherWalkAll;
 
     // The first walk's length is written into its statement: PostgreSQL keeps one plan for a prepared
     // statement only when that plan is not estimated dearer than planning each call, and it estimates a
     // LIMIT given as a parameter at a tenth of the person's entities, so a walk of @window was planned
     // at every call (about 0.5 ms, as much as reading the 250 entities; in psql, 0.9 ms a walk planned
-    // each time against 0.45 ms with the one plan). Further walks differ in length and are planned each
-    // time. Counting words is a statement of its own, so that a search of one word (most) has none to count.
-    private static readonly string[] Walks = [.. Enumerable.Range(0, 8).Select(i => BuildWalk((i & 1) != 0, (i & 2) != 0, (i & 4) != 0, FirstWalk.ToString(CultureInfo.InvariantCulture)))];
+    // each time against 0.45 ms with the one plan). The walk on has its window written in too, but it is
+    // still planned at each call: its place in the list, a parameter, makes the one plan's estimate dearer
+    // than a plan for the place given. Counting words is a statement of its own, so that a search of one
+    // word (most) has none to count.
+    private static readonly string[] Walks = [.. Enumerable.Range(0, 8).Select(i => BuildWalk((i & 1) != 0, (i & 2) != 0, (i & 4) != 0))];
 
-    private static readonly string WalkOnAll = BuildWalk(ofType: false, afterPlace: true, countWords: false, "@window");
+    private static readonly string FurtherWalkAll = BuildFurtherWalk(ofType: false);
 
-    private static readonly string WalkOnOfType = BuildWalk(ofType: true, afterPlace: true, countWords: false, "@window");
+    private static readonly string FurtherWalkOfType = BuildFurtherWalk(ofType: true);
 
-    private static string BuildWalk(bool ofType, bool afterPlace, bool countWords, string window)
+    private const string NoWordHits = "'{}'::bigint[]";
+
+    private static string BuildWalk(bool ofType, bool afterPlace, bool countWords)
     {
         var read = countWords
             ? "t.text, t.text LIKE '%' || @search || '%' AS hit\n    FROM entities e, LATERAL (SELECT neotoma_search_text(e.normalized_name, e.normalized_aliases) AS text) t"
             : "neotoma_search_text(e.normalized_name, e.normalized_aliases) LIKE '%' || @search || '%' AS hit\n    FROM entities e";
         var wordHits = countWords
             ? "ARRAY(SELECT (SELECT count(*) FROM walked w WHERE w.text LIKE '%' || word || '%') FROM unnest(@words::text[]) WITH ORDINALITY u(word, n) ORDER BY n)"
-            : "'{}'::bigint[]";
+            : NoWordHits;
         return $"""
             WITH walked AS MATERIALIZED (
                 SELECT e.id, e.updated_at, {read}
                 WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL){(ofType ? " AND e.entity_type = @type" : "")}{(afterPlace ? $" AND {TruthStore.RetrieveAfter}" : "")}
                 ORDER BY e.updated_at DESC, e.id
-                LIMIT {window}),
+                LIMIT {FirstWalk}),
             hits AS (
                 SELECT id, row_number() OVER (ORDER BY updated_at DESC, id) AS n
                 FROM walked WHERE hit ORDER BY updated_at DESC, id LIMIT @need),
             tally AS (SELECT count(*) AS walked, count(*) FILTER (WHERE hit) AS hits, {wordHits} AS word_hits FROM walked),
             tail AS (SELECT id, updated_at FROM walked ORDER BY updated_at, id DESC LIMIT 1)
-            SELECT {TruthStore.SummaryColumns}, tally.walked, tally.hits, tail.id, tail.updated_at, {TruthStore.RetrieveTotal}, tally.word_hits
+            SELECT {TruthStore.SummaryColumns}, tally.walked, tally.hits, tail.id, tail.updated_at, {TruthStore.RetrieveTotal}, tally.word_hits,
+                   tally.walked < {FirstWalk}
             FROM tally LEFT JOIN tail ON true
             LEFT JOIN (hits JOIN entities e ON e.id = hits.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id) ON true
             ORDER BY hits.n
             """;
     }
+
+    // Each entity read has its place in the window (n) and whether it is the window's last (the end of
+    // the list or of MaxWalk, known one entity ahead); of those, the matches and the last one are kept,
+    // at most @need: PostgreSQL stops reading at the @need-th match. Nothing kept means nothing was
+    // left to read after the place: the end of the list.
+    private static string BuildFurtherWalk(bool ofType) => $"""
+        WITH reached AS MATERIALIZED (
+            SELECT id, updated_at, hit, n, last FROM (
+                SELECT w.id, w.updated_at, w.hit, row_number() OVER (ORDER BY w.updated_at DESC, w.id) AS n,
+                       lead(w.id) OVER (ORDER BY w.updated_at DESC, w.id) IS NULL AS last
+                FROM (
+                    SELECT e.id, e.updated_at, neotoma_search_text(e.normalized_name, e.normalized_aliases) LIKE '%' || @search || '%' AS hit
+                    FROM entities e
+                    WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL){(ofType ? " AND e.entity_type = @type" : "")} AND {TruthStore.RetrieveAfter}
+                    ORDER BY e.updated_at DESC, e.id
+                    LIMIT {MaxWalk}) w) walked
+            WHERE hit OR last
+            LIMIT @need),
+        tally AS (SELECT coalesce(max(n), 0) AS walked, count(*) FILTER (WHERE hit) AS hits, coalesce(bool_or(last), true) AND coalesce(max(n), 0) < {MaxWalk} AS ended FROM reached),
+        tail AS (SELECT id, updated_at FROM reached ORDER BY n DESC LIMIT 1)
+        SELECT {TruthStore.SummaryColumns}, tally.walked, tally.hits, tail.id, tail.updated_at, 0::bigint, {NoWordHits}, tally.ended
+        FROM tally LEFT JOIN tail ON true
+        LEFT JOIN (reached h JOIN entities e ON e.id = h.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id) ON h.hit
+        ORDER BY h.n
+        """;
 
     /// <summary>
     /// The index's way: every match found by the trigram index (the function neotoma_search_entities,

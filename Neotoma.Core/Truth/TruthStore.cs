@@ -485,29 +485,23 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         var words = EntitySearch.Words(normalizedSearch);
         var ofType = entityType is not null;
         var first = await WalkAsync(EntitySearch.Walk(ofType, afterPlace: after is not null, countWords: words.Length > 0), userId, entityType,
-            pattern, includeDeleted, after, window: null, need, words.Select(EscapeLike).ToArray(), cancellationToken);
+            pattern, includeDeleted, after, need, words.Select(EscapeLike).ToArray(), cancellationToken);
         var found = first.Hits;
         var matched = first.Matched;
-        // A walk that read fewer than it could reached the end of the list: every match after its start is in hand.
-        var complete = first.Walked < EntitySearch.FirstWalk;
-        var walked = first.Walked;
-        var tail = first.Tail;
-        while (found.Count < need && !complete)
+        var complete = first.Ended;
+        if (found.Count < need && !complete && EntitySearch.WalksOn(first.Walked, first.Matched, need, first.Listed))
         {
-            var step = EntitySearch.NextStep(walked, matched, need, first.Listed);
-            if (step.AskIndex)
-            {
-                var lookup = EntitySearch.RarestWord(words, first.WordHits) is { } word ? EscapeLike(word) : pattern;
-                return await SearchByIndexAsync(userId, entityType, normalizedSearch, pattern, lookup, take, skip, after, includeDeleted, cancellationToken);
-            }
-
-            var further = await WalkAsync(EntitySearch.WalkOn(ofType), userId, entityType, pattern, includeDeleted, tail, step.Walk, need - found.Count, [],
+            var further = await WalkAsync(EntitySearch.FurtherWalk(ofType), userId, entityType, pattern, includeDeleted, first.Tail, need - found.Count, [],
                 cancellationToken);
             found = [.. found, .. further.Hits];
             matched += further.Matched;
-            walked += further.Walked;
-            tail = further.Tail;
-            complete = further.Walked < step.Walk;
+            complete = further.Ended;
+        }
+
+        if (found.Count < need && !complete)
+        {
+            var lookup = EntitySearch.RarestWord(words, first.WordHits) is { } word ? EscapeLike(word) : pattern;
+            return await SearchByIndexAsync(userId, entityType, normalizedSearch, pattern, lookup, take, skip, after, includeDeleted, cancellationToken);
         }
 
         // Every match was seen only when the walks began at the start of the list and reached its end.
@@ -515,21 +509,17 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         return EntityPageOf(found.Skip(skip).ToList(), total, take, skip, after);
     }
 
-    private readonly record struct SearchWalk(List<EntitySummary> Hits, long Walked, long Matched, PageCursor.Place? Tail, long Listed, long[] WordHits);
+    /// <summary>What a walk found: its matches, how many entities it read, whether it reached the end of the list.</summary>
+    private readonly record struct SearchWalk(List<EntitySummary> Hits, long Walked, long Matched, PageCursor.Place? Tail, long Listed, long[] WordHits, bool Ended);
 
-    /// <summary>A walk (<see cref="EntitySearch.Walk"/>, whose length is its own, or <see cref="EntitySearch.WalkOn"/> and its <paramref name="window"/>).</summary>
+    /// <summary>A walk: <see cref="EntitySearch.Walk"/> or <see cref="EntitySearch.FurtherWalk"/>, which answer in the same rows.</summary>
     private async Task<SearchWalk> WalkAsync(string sql, string userId, string? entityType, string pattern, bool includeDeleted,
-        PageCursor.Place? from, int? window, int need, string[] words, CancellationToken cancellationToken)
+        PageCursor.Place? from, int need, string[] words, CancellationToken cancellationToken)
     {
         var rows = await database.QueryListAsync(DbScope.ForUser(userId), sql,
             parameters =>
             {
                 AddListParameters(parameters, entityType, includeDeleted, from, pattern);
-                if (window is { } length)
-                {
-                    parameters.AddWithValue("window", length);
-                }
-
                 parameters.AddWithValue("need", need);
                 if (words.Length > 0)
                 {
@@ -542,11 +532,12 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
                 Matched: reader.GetInt64(9),
                 Tail: reader.IsDBNull(10) ? (PageCursor.Place?)null : new PageCursor.Place(reader.GetFieldValue<DateTimeOffset>(11), reader.GetString(10)),
                 Listed: reader.GetInt64(12),
-                WordHits: reader.GetFieldValue<long[]>(13)),
+                WordHits: reader.GetFieldValue<long[]>(13),
+                Ended: reader.GetBoolean(14)),
             cancellationToken);
         var last = rows[^1];
         return new SearchWalk(rows.Where(row => row.Entity is not null).Select(row => row.Entity!).ToList(), last.Walked, last.Matched, last.Tail,
-            last.Listed, last.WordHits);
+            last.Listed, last.WordHits, last.Ended);
     }
 
     private async Task<EntityPage> SearchByIndexAsync(string userId, string? entityType, string normalizedSearch, string pattern, string lookup,

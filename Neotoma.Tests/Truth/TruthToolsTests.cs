@@ -470,7 +470,7 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         string[] Expected(Func<int, bool> matches) => Enumerable.Range(1, count).Reverse().Where(matches).Select(g => $"item {g}").ToArray();
         // The first walk finds 12 of every 20th: a page of 20 needs a few hundred rows more, fewer than the index would find.
         Assert.Equal(250, EntitySearch.FirstWalk);
-        Assert.False(EntitySearch.NextStep(walked: EntitySearch.FirstWalk, hits: 12, need: 21, listed: count).AskIndex);
+        Assert.True(EntitySearch.WalksOn(walked: EntitySearch.FirstWalk, hits: 12, need: 21, listed: count));
         var cases = new (string Search, string[] Names, bool Counted)[]
         {
             ("item", Expected(_ => true), false),
@@ -531,15 +531,13 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
     public void Search_AfterAFirstWalk_WalksOnOnlyWhereThatReadsLessThanTheIndexWould()
     {
         // No match among the newest thousand: the text is rare, the index finds it.
-        Assert.True(EntitySearch.NextStep(walked: 1000, hits: 0, need: 21, listed: 1_000_000).AskIndex);
+        Assert.False(EntitySearch.WalksOn(walked: 1000, hits: 0, need: 21, listed: 1_000_000));
         // One in a hundred of a million: about 1,650 more rows against some 10,000 matches.
-        var step = EntitySearch.NextStep(walked: 1000, hits: 10, need: 21, listed: 1_000_000);
-        Assert.False(step.AskIndex);
-        Assert.Equal(1650, step.Walk);
+        Assert.True(EntitySearch.WalksOn(walked: 1000, hits: 10, need: 21, listed: 1_000_000));
         // The same share of 3,000 entities: some 30 matches cost the index less than 1,650 rows.
-        Assert.True(EntitySearch.NextStep(walked: 1000, hits: 10, need: 21, listed: 3000).AskIndex);
+        Assert.False(EntitySearch.WalksOn(walked: 1000, hits: 10, need: 21, listed: 3000));
         // One in a thousand: 30,000 rows to walk is past the longest walk (4,000).
-        Assert.True(EntitySearch.NextStep(walked: 1000, hits: 1, need: 21, listed: 1_000_000).AskIndex);
+        Assert.False(EntitySearch.WalksOn(walked: 1000, hits: 1, need: 21, listed: 1_000_000));
     }
 
     /// <summary>
@@ -583,7 +581,7 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
                 statements.Add(EntitySearch.Walk(ofType, afterPlace, countWords: true));
             }
 
-            statements.Add(EntitySearch.WalkOn(ofType));
+            statements.Add(EntitySearch.FurtherWalk(ofType));
         }
 
         statements.Add(EntitySearch.Scan(afterPlace: false));
@@ -595,6 +593,94 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
                 ("words", new[] { "grace", "hopper" }), ("afterAt", DateTimeOffset.UtcNow), ("afterId", "ent_x"), ("limit", 21), ("offset", 0));
             Assert.Contains("array_to_string", plan);
             Assert.DoesNotContain("neotoma_search_text", plan);
+        }
+    }
+
+    /// <summary>
+    /// Issue 26: the walk after the first reads on only until the page's last match, wherever that lies
+    /// within its window (up to 4,000 entities), and says how far it read; PostgreSQL stops reading the
+    /// person's entities there (the plan's own count of rows read).
+    /// </summary>
+    [Fact]
+    public async Task Search_WalkingOn_StopsReadingAtThePagesLastMatch()
+    {
+        var login = Unique("search-walk-on");
+        await using (await fixture.ConnectAsync(login))
+        {
+        }
+
+        await StoreNewerAsync(login, 5000, "item", g => g % 20 == 0 ? $"twentieth x{g}" : $"x{g}");
+        // Where the first walk ended: the 250th newest (entity 4751).
+        await using var connection = new NpgsqlConnection(fixture.Database.AppConnectionString);
+        await connection.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using (var set = new NpgsqlCommand("SELECT set_config('neotoma.user_id', @user, true)", connection, transaction))
+        {
+            set.Parameters.AddWithValue("user", login);
+            await set.ExecuteNonQueryAsync();
+        }
+
+        DateTimeOffset tailAt;
+        string tailId;
+        await using (var tail = new NpgsqlCommand("SELECT updated_at, id FROM entities ORDER BY updated_at DESC, id OFFSET 249 LIMIT 1", connection, transaction))
+        await using (var reader = await tail.ExecuteReaderAsync())
+        {
+            Assert.True(await reader.ReadAsync());
+            (tailAt, tailId) = (reader.GetFieldValue<DateTimeOffset>(0), reader.GetString(1));
+        }
+
+        NpgsqlCommand Walk(string prefix)
+        {
+            var command = new NpgsqlCommand(prefix + EntitySearch.FurtherWalk(ofType: false), connection, transaction);
+            command.Parameters.AddWithValue("includeDeleted", false);
+            command.Parameters.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = DBNull.Value });
+            command.Parameters.AddWithValue("search", "twentieth");
+            command.Parameters.AddWithValue("afterAt", tailAt);
+            command.Parameters.AddWithValue("afterId", tailId);
+            command.Parameters.AddWithValue("need", 9);
+            return command;
+        }
+
+        // The next nine matches are entities 4740, 4720, ... 4580: the 171st entity after the tail is the last.
+        var names = new List<string>();
+        await using (var walk = Walk(""))
+        await using (var reader = await walk.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                names.Add(reader.GetString(2));
+                Assert.Equal(171L, reader.GetInt64(8));
+                Assert.Equal(9L, reader.GetInt64(9));
+                Assert.False(reader.GetBoolean(14));
+            }
+        }
+
+        Assert.Equal(Enumerable.Range(0, 9).Select(i => $"Item {4740 - 20 * i}"), names);
+        await using var explain = Walk("EXPLAIN (ANALYZE, FORMAT JSON) ");
+        using var plan = JsonDocument.Parse((string)(await explain.ExecuteScalarAsync())!);
+        static IEnumerable<JsonElement> Nodes(JsonElement node) =>
+            new[] { node }.Concat(node.TryGetProperty("Plans", out var children) ? children.EnumerateArray().SelectMany(Nodes) : []);
+        var scan = Assert.Single(Nodes(plan.RootElement[0].GetProperty("Plan")),
+            node => node.TryGetProperty("Index Name", out var index) && index.GetString() == "entities_recent_idx");
+        // The 171 entities and the one after (the window's last is known one entity ahead), not the window's 4,000.
+        Assert.Equal(172, scan.GetProperty("Actual Rows").GetInt64());
+
+        // On from the list's last entity there is nothing to read: one row without an entity, and the end of the list reached.
+        await using (var last = new NpgsqlCommand("SELECT updated_at, id FROM entities ORDER BY updated_at, id DESC LIMIT 1", connection, transaction))
+        await using (var reader = await last.ExecuteReaderAsync())
+        {
+            Assert.True(await reader.ReadAsync());
+            (tailAt, tailId) = (reader.GetFieldValue<DateTimeOffset>(0), reader.GetString(1));
+        }
+
+        await using (var walk = Walk(""))
+        await using (var reader = await walk.ExecuteReaderAsync())
+        {
+            Assert.True(await reader.ReadAsync());
+            Assert.True(reader.IsDBNull(0));
+            Assert.Equal(0L, reader.GetInt64(8));
+            Assert.True(reader.GetBoolean(14));
+            Assert.False(await reader.ReadAsync());
         }
     }
 
