@@ -16,9 +16,9 @@ namespace Neotoma.Core.Truth;
 /// text is, and <see cref="WalksOn"/> decides between walking on and asking the index, whichever is
 /// expected to read fewer rows. The walk on reads until the page is full, at most
 /// <see cref="MaxWalk"/> entities (matches often come in clusters: it reads on past a stretch without
-/// any), then the index is asked for what is still missing. A total is exact when every match was seen
-/// (the index's count, or walks that reached the end of the list from its start); a page that a walk
-/// filled early has none.
+/// any); a page still short after it is asked of the index. A total is exact when every match was seen
+/// (the index's count, or walks that reached the end of the list from its start: a list no longer than
+/// the two walks is read to its end, <see cref="WalkToTheEnd"/>); a page that a walk filled early has none.
 /// </summary>
 internal static class EntitySearch
 {
@@ -86,6 +86,14 @@ internal static class EntitySearch
     /// </summary>
     public static string FurtherWalk(bool ofType) => ofType ? FurtherWalkOfType : FurtherWalkAll;
 
+    /// <summary>
+    /// The walk on for a list no longer than <see cref="FirstWalk"/> + <see cref="MaxWalk"/> (the
+    /// counts kept in entity_types say so) read from its start: rows as <see cref="Walk"/>'s after a
+    /// place, at most <see cref="MaxWalk"/> entities, every one of them read whatever the page needs, so
+    /// that the list's end is reached and its matches counted for an exact total.
+    /// </summary>
+    public static string WalkToTheEnd(bool ofType) => ofType ? WalkToTheEndOfType : WalkToTheEndAll;
+
     // The first walk's length is written into its statement: PostgreSQL keeps one plan for a prepared
     // statement only when that plan is not estimated dearer than planning each call, and it estimates a
     // LIMIT given as a parameter at a tenth of the person's entities, so a walk of @window was planned
@@ -94,7 +102,11 @@ internal static class EntitySearch
     // still planned at each call: its place in the list, a parameter, makes the one plan's estimate dearer
     // than a plan for the place given. Counting words is a statement of its own, so that a search of one
     // word (most) has none to count.
-    private static readonly string[] Walks = [.. Enumerable.Range(0, 8).Select(i => BuildWalk((i & 1) != 0, (i & 2) != 0, (i & 4) != 0))];
+    private static readonly string[] Walks = [.. Enumerable.Range(0, 8).Select(i => BuildWalk((i & 1) != 0, (i & 2) != 0, (i & 4) != 0, FirstWalk))];
+
+    private static readonly string WalkToTheEndAll = BuildWalk(ofType: false, afterPlace: true, countWords: false, MaxWalk);
+
+    private static readonly string WalkToTheEndOfType = BuildWalk(ofType: true, afterPlace: true, countWords: false, MaxWalk);
 
     private static readonly string FurtherWalkAll = BuildFurtherWalk(ofType: false);
 
@@ -102,7 +114,7 @@ internal static class EntitySearch
 
     private const string NoWordHits = "'{}'::bigint[]";
 
-    private static string BuildWalk(bool ofType, bool afterPlace, bool countWords)
+    private static string BuildWalk(bool ofType, bool afterPlace, bool countWords, int window)
     {
         var read = countWords
             ? "t.text, t.text LIKE '%' || @search || '%' AS hit\n    FROM entities e, LATERAL (SELECT neotoma_search_text(e.normalized_name, e.normalized_aliases) AS text) t"
@@ -115,14 +127,14 @@ internal static class EntitySearch
                 SELECT e.id, e.updated_at, {read}
                 WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL){(ofType ? " AND e.entity_type = @type" : "")}{(afterPlace ? $" AND {TruthStore.RetrieveAfter}" : "")}
                 ORDER BY e.updated_at DESC, e.id
-                LIMIT {FirstWalk}),
+                LIMIT {window}),
             hits AS (
                 SELECT id, row_number() OVER (ORDER BY updated_at DESC, id) AS n
                 FROM walked WHERE hit ORDER BY updated_at DESC, id LIMIT @need),
             tally AS (SELECT count(*) AS walked, count(*) FILTER (WHERE hit) AS hits, {wordHits} AS word_hits FROM walked),
             tail AS (SELECT id, updated_at FROM walked ORDER BY updated_at, id DESC LIMIT 1)
             SELECT {TruthStore.SummaryColumns}, tally.walked, tally.hits, tail.id, tail.updated_at, {TruthStore.RetrieveTotal}, tally.word_hits,
-                   tally.walked < {FirstWalk}
+                   tally.walked < {window}
             FROM tally LEFT JOIN tail ON true
             LEFT JOIN (hits JOIN entities e ON e.id = hits.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id) ON true
             ORDER BY hits.n
@@ -131,8 +143,10 @@ internal static class EntitySearch
 
     // Each entity read has its place in the window (n) and whether it is the window's last (the end of
     // the list or of MaxWalk, known one entity ahead); of those, the matches and the last one are kept,
-    // at most @need: PostgreSQL stops reading at the @need-th match. Nothing kept means nothing was
-    // left to read after the place: the end of the list.
+    // at most @need: PostgreSQL stops reading at the @need-th match. The LIMIT keeps the first @need
+    // in the order the window functions hand them on, which is the walk's (an ORDER BY there would sort
+    // the whole window before the first row). Nothing kept means nothing was left after the place: the
+    // end of the list.
     private static string BuildFurtherWalk(bool ofType) => $"""
         WITH reached AS MATERIALIZED (
             SELECT id, updated_at, hit, n, last FROM (

@@ -491,8 +491,10 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         var complete = first.Ended;
         if (found.Count < need && !complete && EntitySearch.WalksOn(first.Walked, first.Matched, need, first.Listed))
         {
-            var further = await WalkAsync(EntitySearch.FurtherWalk(ofType), userId, entityType, pattern, includeDeleted, first.Tail, need - found.Count, [],
-                cancellationToken);
+            // A list the two walks can hold, read from its start, is read to its end, for its total.
+            var toTheEnd = after is null && first.Listed <= EntitySearch.FirstWalk + EntitySearch.MaxWalk;
+            var further = await WalkAsync(toTheEnd ? EntitySearch.WalkToTheEnd(ofType) : EntitySearch.FurtherWalk(ofType), userId, entityType, pattern,
+                includeDeleted, first.Tail, need - found.Count, [], cancellationToken);
             found = [.. found, .. further.Hits];
             matched += further.Matched;
             complete = further.Ended;
@@ -512,7 +514,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     /// <summary>What a walk found: its matches, how many entities it read, whether it reached the end of the list.</summary>
     private readonly record struct SearchWalk(List<EntitySummary> Hits, long Walked, long Matched, PageCursor.Place? Tail, long Listed, long[] WordHits, bool Ended);
 
-    /// <summary>A walk: <see cref="EntitySearch.Walk"/> or <see cref="EntitySearch.FurtherWalk"/>, which answer in the same rows.</summary>
+    /// <summary>A walk: <see cref="EntitySearch.Walk"/>, <see cref="EntitySearch.FurtherWalk"/> or <see cref="EntitySearch.WalkToTheEnd"/>, which answer in the same rows.</summary>
     private async Task<SearchWalk> WalkAsync(string sql, string userId, string? entityType, string pattern, bool includeDeleted,
         PageCursor.Place? from, int need, string[] words, CancellationToken cancellationToken)
     {
