@@ -114,18 +114,25 @@ internal static class EntitySearch
 
     private const string NoWordHits = "'{}'::bigint[]";
 
+    /// <summary>Whether an entity (e) holds the text, matched as the index's haystack holds name and aliases.</summary>
+    private const string Hit = "neotoma_search_text(e.normalized_name, e.normalized_aliases) LIKE '%' || @search || '%'";
+
+    /// <summary>The entities a walk reads: the person's listed ones, of the type asked for, after the place when given.</summary>
+    private static string Listed(bool ofType, bool afterPlace) =>
+        $"e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL){(ofType ? " AND e.entity_type = @type" : "")}{(afterPlace ? $" AND {TruthStore.RetrieveAfter}" : "")}";
+
     private static string BuildWalk(bool ofType, bool afterPlace, bool countWords, int window)
     {
         var read = countWords
             ? "t.text, t.text LIKE '%' || @search || '%' AS hit\n    FROM entities e, LATERAL (SELECT neotoma_search_text(e.normalized_name, e.normalized_aliases) AS text) t"
-            : "neotoma_search_text(e.normalized_name, e.normalized_aliases) LIKE '%' || @search || '%' AS hit\n    FROM entities e";
+            : $"{Hit} AS hit\n    FROM entities e";
         var wordHits = countWords
             ? "ARRAY(SELECT (SELECT count(*) FROM walked w WHERE w.text LIKE '%' || word || '%') FROM unnest(@words::text[]) WITH ORDINALITY u(word, n) ORDER BY n)"
             : NoWordHits;
         return $"""
             WITH walked AS MATERIALIZED (
                 SELECT e.id, e.updated_at, {read}
-                WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL){(ofType ? " AND e.entity_type = @type" : "")}{(afterPlace ? $" AND {TruthStore.RetrieveAfter}" : "")}
+                WHERE {Listed(ofType, afterPlace)}
                 ORDER BY e.updated_at DESC, e.id
                 LIMIT {window}),
             hits AS (
@@ -153,9 +160,9 @@ internal static class EntitySearch
                 SELECT w.id, w.updated_at, w.hit, row_number() OVER (ORDER BY w.updated_at DESC, w.id) AS n,
                        lead(w.id) OVER (ORDER BY w.updated_at DESC, w.id) IS NULL AS last
                 FROM (
-                    SELECT e.id, e.updated_at, neotoma_search_text(e.normalized_name, e.normalized_aliases) LIKE '%' || @search || '%' AS hit
+                    SELECT e.id, e.updated_at, {Hit} AS hit
                     FROM entities e
-                    WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL){(ofType ? " AND e.entity_type = @type" : "")} AND {TruthStore.RetrieveAfter}
+                    WHERE {Listed(ofType, afterPlace: true)}
                     ORDER BY e.updated_at DESC, e.id
                     LIMIT {MaxWalk}) w) walked
             WHERE hit OR last
