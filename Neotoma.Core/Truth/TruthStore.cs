@@ -487,6 +487,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         var first = await WalkAsync(EntitySearch.Walk(ofType, afterPlace: after is not null, countWords: words.Length > 0), userId, entityType,
             pattern, includeDeleted, after, need, words.Select(EscapeLike).ToArray(), cancellationToken);
         var found = first.Hits;
+        var walked = first.Walked;
         var matched = first.Matched;
         var complete = first.Ended;
         if (found.Count < need && !complete && EntitySearch.WalksOn(first.Walked, first.Matched, need, first.Listed))
@@ -496,6 +497,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             var further = await WalkAsync(toTheEnd ? EntitySearch.WalkToTheEnd(ofType) : EntitySearch.FurtherWalk(ofType), userId, entityType, pattern,
                 includeDeleted, first.Tail, need - found.Count, [], cancellationToken);
             found = [.. found, .. further.Hits];
+            walked += further.Walked;
             matched += further.Matched;
             complete = further.Ended;
         }
@@ -503,7 +505,9 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         if (found.Count < need && !complete)
         {
             var lookup = EntitySearch.RarestWord(words, first.WordHits) is { } word ? EscapeLike(word) : pattern;
-            return await SearchByIndexAsync(userId, entityType, normalizedSearch, pattern, lookup, take, skip, after, includeDeleted, cancellationToken);
+            var counted = EntitySearch.CountsMatches(walked, matched, first.Listed);
+            return await SearchByIndexAsync(userId, entityType, normalizedSearch, pattern, lookup, counted, take, skip, after, includeDeleted,
+                cancellationToken);
         }
 
         // Every match was seen only when the walks began at the start of the list and reached its end.
@@ -542,12 +546,17 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
             last.Listed, last.WordHits, last.Ended);
     }
 
+    /// <summary>
+    /// A page of a search by the trigram index, or by a scan for a text the index cannot look up (which
+    /// reads every entity anyway, so it always counts); <paramref name="counted"/> says whether the
+    /// index counts every match (<see cref="EntitySearch.CountsMatches"/>).
+    /// </summary>
     private async Task<EntityPage> SearchByIndexAsync(string userId, string? entityType, string normalizedSearch, string pattern, string lookup,
-        int take, int skip, PageCursor.Place? after, bool includeDeleted, CancellationToken cancellationToken)
+        bool counted, int take, int skip, PageCursor.Place? after, bool includeDeleted, CancellationToken cancellationToken)
     {
         var afterPlace = after is not null;
         var byIndex = EntitySearch.IndexCanServe(normalizedSearch);
-        var rows = await PageRowsAsync(userId, byIndex ? EntitySearch.Index(afterPlace) : EntitySearch.Scan(afterPlace),
+        var rows = await PageRowsAsync(userId, byIndex ? EntitySearch.Index(afterPlace, counted) : EntitySearch.Scan(afterPlace),
             entityType, includeDeleted, after, pattern, byIndex ? lookup : null, take, skip, cancellationToken);
         // No match after the start: none to count either when it is the start of the list.
         long? total = rows.Count > 0 ? rows[0].Total : after is null && skip == 0 ? 0 : null;
@@ -555,10 +564,10 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     }
 
     /// <summary>
-    /// A page of entities and the list's total (each row carries it), read with one row more than
-    /// asked for: that row only tells that another page follows.
+    /// A page of entities and the list's total (each row carries it; null where it is not counted), read
+    /// with one row more than asked for: that row only tells that another page follows.
     /// </summary>
-    private Task<List<(EntitySummary Entity, long Total)>> PageRowsAsync(string userId, string sql, string? entityType, bool includeDeleted,
+    private Task<List<(EntitySummary Entity, long? Total)>> PageRowsAsync(string userId, string sql, string? entityType, bool includeDeleted,
         PageCursor.Place? after, string? pattern, string? lookup, int take, int skip, CancellationToken cancellationToken) =>
         database.QueryListAsync(DbScope.ForUser(userId), sql,
             parameters =>
@@ -567,7 +576,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
                 parameters.AddWithValue("limit", take + 1);
                 parameters.AddWithValue("offset", skip);
             },
-            reader => (ReadSummary(reader), reader.GetInt64(8)),
+            reader => (ReadSummary(reader), reader.IsDBNull(8) ? (long?)null : reader.GetInt64(8)),
             cancellationToken);
 
     /// <summary>

@@ -449,7 +449,9 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
     /// page by cursor or by offset: a text in every entity and in every tenth (the first walk of the
     /// newest entities fills the page, and no total is counted), in every 20th (too few in that walk:
     /// a second, longer walk), in every 150th (too rare to walk for: the index, which counts), in three
-    /// of the oldest, and in none. The same names stored by another person never come back.
+    /// of the oldest, and in none; and pages of 100 of a text in every 16th, which the walks would take
+    /// longer to fill than the index to find and which they find too common to count. The same names
+    /// stored by another person never come back.
     /// </summary>
     [Fact]
     public async Task Search_PagesAreTheNewestMatches_HoweverCommonTheText()
@@ -463,7 +465,7 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
 
         const int count = 20_000;
         // Entity g (named "item g") is the g-th oldest; its alias says which texts it holds.
-        string Alias(int g) => (g % 10 == 0 ? "tenth " : "") + (g % 20 == 0 ? "twentieth " : "") + (g % 150 == 0 ? "rare150 " : "")
+        string Alias(int g) => (g % 10 == 0 ? "tenth " : "") + (g % 16 == 0 ? "sixteenth " : "") + (g % 20 == 0 ? "twentieth " : "") + (g % 150 == 0 ? "rare150 " : "")
             + (g <= 3 ? "oldie " : "") + $"x{g}";
         await StoreNewerAsync(login, count, "item", Alias);
         await StoreNewerAsync(other, 3000, "item", Alias);
@@ -522,6 +524,31 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
             Assert.Equal(names.Take(60), byOffset);
         }
 
+        // Pages of 100 of a text in every 16th: the first walk finds 16 of the 101 a page needs, so
+        // walking on for the rest (about 2,000 rows) reads more than the index finds (some 1,280 matches
+        // by that share), and that many are not counted: no total, every page by cursor and by offset.
+        Assert.False(EntitySearch.WalksOn(walked: EntitySearch.FirstWalk, hits: 16, need: 101, listed: count));
+        Assert.False(EntitySearch.CountsMatches(walked: EntitySearch.FirstWalk, hits: 16, listed: count));
+        var sixteenths = Expected(g => g % 16 == 0);
+        var read = new List<string>();
+        string? after = null;
+        do
+        {
+            var page = await CallAsync(client, "retrieve_entities", after is null ? new { search = "sixteenth", limit = 100 } : (object)new { search = "sixteenth", limit = 100, cursor = after });
+            Assert.Equal(JsonValueKind.Null, page.GetProperty("total").ValueKind);
+            read.AddRange(Names(page));
+            after = page.GetProperty("next_cursor").GetString();
+        }
+        while (after is not null);
+
+        Assert.Equal(sixteenths, read);
+        var atOffset = await CallAsync(client, "retrieve_entities", new { search = "sixteenth", limit = 100, offset = 1200 });
+        Assert.Equal(sixteenths.Skip(1200), Names(atOffset));
+        Assert.Equal(JsonValueKind.Null, atOffset.GetProperty("next_offset").ValueKind);
+        // Of one type, and of a type the person has none of.
+        Assert.Equal(sixteenths.Take(100), Names(await CallAsync(client, "retrieve_entities", new { search = "sixteenth", limit = 100, entity_type = "note" })));
+        Assert.Empty(Names(await CallAsync(client, "retrieve_entities", new { search = "sixteenth", limit = 100, entity_type = "person" })));
+
         static IEnumerable<string> Names(JsonElement page) =>
             page.GetProperty("entities").EnumerateArray().Select(e => e.GetProperty("canonical_name").GetString()!.ToLowerInvariant());
     }
@@ -538,6 +565,25 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         Assert.False(EntitySearch.WalksOn(walked: 1000, hits: 10, need: 21, listed: 3000));
         // One in a thousand: 30,000 rows to walk is past the longest walk (4,000).
         Assert.False(EntitySearch.WalksOn(walked: 1000, hits: 1, need: 21, listed: 1_000_000));
+    }
+
+    /// <summary>
+    /// Issue 26: the index counts every match for a total only where the walks suggest at most a
+    /// thousand in the whole list; a text they never found is taken for rare and counted.
+    /// </summary>
+    [Fact]
+    public void Search_ByIndex_CountsTheMatchesOnlyWhereTheWalksSuggestFew()
+    {
+        Assert.Equal(1000, EntitySearch.CountedMatches);
+        // The bench's "scale 99": one of the newest 250 of a million suggests 4,000.
+        Assert.False(EntitySearch.CountsMatches(walked: 250, hits: 1, listed: 1_000_000));
+        // The same at 100,000 suggests 400.
+        Assert.True(EntitySearch.CountsMatches(walked: 250, hits: 1, listed: 100_000));
+        // Walked on: 17 in 4,250 of 20,000 suggests 80, though the first 250 held all 17.
+        Assert.True(EntitySearch.CountsMatches(walked: 4250, hits: 17, listed: 20_000));
+        Assert.True(EntitySearch.CountsMatches(walked: 250, hits: 0, listed: 1_000_000));
+        Assert.True(EntitySearch.CountsMatches(walked: 250, hits: 4, listed: 62_500));
+        Assert.False(EntitySearch.CountsMatches(walked: 250, hits: 4, listed: 62_501));
     }
 
     /// <summary>
