@@ -437,12 +437,27 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     /// from a cursor's place on (newest first, then by id) when given, and the total from the counts
     /// kept in entity_types, so neither grows with what the person has stored.
     /// </summary>
-    internal static readonly PageStatements EntityPages = new(RetrieveFrom, "e.entity_type = @type", RetrieveAfter, RetrieveOrder);
+    internal static readonly PageStatements EntityPages = new(RetrieveFrom, "e.entity_type = @type", RetrieveAfter, RetrieveOrder, RetrieveAtOffset);
+
+    private const string RetrieveListed = "e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL)";
 
     private const string RetrieveFrom = $"""
         SELECT {SummaryColumns}, {RetrieveTotal}
         FROM entities e LEFT JOIN entity_snapshots s ON s.entity_id = e.id
-        WHERE e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL)
+        WHERE {RetrieveListed}
+        """;
+
+    /// <summary>
+    /// A page at an offset: the page's ids first, then their entities and snapshots, so that the rows
+    /// the offset skips are read along the index without a snapshot each (half-way through a
+    /// million entities: 500,000 lookups of entity_snapshots that no answer used).
+    /// </summary>
+    private static string RetrieveAtOffset(string condition) => $"""
+        SELECT {SummaryColumns}, {RetrieveTotal}
+        FROM (SELECT e.id FROM entities e WHERE {RetrieveListed}{condition}
+              {RetrieveOrder} OFFSET @offset) page
+        JOIN entities e ON e.id = page.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id
+        ORDER BY e.updated_at DESC, e.id
         """;
 
     internal const string RetrieveAfter = "e.updated_at <= @afterAt AND (e.updated_at < @afterAt OR e.id > @afterId)";

@@ -734,9 +734,7 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         Assert.Equal(Enumerable.Range(0, 9).Select(i => $"Item {4740 - 20 * i}"), names);
         await using var explain = Walk("EXPLAIN (ANALYZE, FORMAT JSON) ");
         using var plan = JsonDocument.Parse((string)(await explain.ExecuteScalarAsync())!);
-        static IEnumerable<JsonElement> Nodes(JsonElement node) =>
-            new[] { node }.Concat(node.TryGetProperty("Plans", out var children) ? children.EnumerateArray().SelectMany(Nodes) : []);
-        var scan = Assert.Single(Nodes(plan.RootElement[0].GetProperty("Plan")),
+        var scan = Assert.Single(PlanNodes(plan),
             node => node.TryGetProperty("Index Name", out var index) && index.GetString() is "entities_recent_idx" or "entities_type_recent_idx");
         // The 171 entities and the one after (the window's last is known one entity ahead), not the window's 4,000.
         Assert.Equal(172, scan.GetProperty("Actual Rows").GetInt64());
@@ -758,6 +756,62 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
             Assert.True(reader.GetBoolean(14));
             Assert.False(await reader.ReadAsync());
         }
+    }
+
+    /// <summary>Every node of a plan that EXPLAIN (FORMAT JSON) wrote, outermost first.</summary>
+    private static IEnumerable<JsonElement> PlanNodes(JsonDocument plan)
+    {
+        static IEnumerable<JsonElement> Nodes(JsonElement node) =>
+            new[] { node }.Concat(node.TryGetProperty("Plans", out var children) ? children.EnumerateArray().SelectMany(Nodes) : []);
+        return Nodes(plan.RootElement[0].GetProperty("Plan"));
+    }
+
+    /// <summary>
+    /// Issue 26: a page of retrieve_entities at an offset is the one paging reaches, and reads the
+    /// snapshots of its own entities only: the rows the offset skips are read along the index and not
+    /// joined (the plan's own count of snapshot lookups), with a type and without.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task RetrieveAtAnOffset_ReadsTheSnapshotsOfThePageOnly(bool ofType)
+    {
+        var login = Unique("offset-pages");
+        await using var client = await fixture.ConnectAsync(login);
+        await StoreNewerAsync(login, 3000, "item");
+        await fixture.Database.AdminExecuteAsync("ANALYZE entities");
+        await fixture.Database.AdminExecuteAsync("""
+            INSERT INTO entity_snapshots (entity_id, user_id, fields, provenance, observation_count, updated_at)
+            SELECT id, user_id, jsonb_build_object('n', canonical_name), '{}', 1, updated_at FROM entities WHERE user_id = @user
+            """, ("user", login));
+
+        // Item 3000 is the newest: 2,000 entities on, item 1000.
+        var page = await CallAsync(client, "retrieve_entities", ofType ? new { limit = 20, offset = 2000, entity_type = "note" } : (object)new { limit = 20, offset = 2000 });
+        var entities = page.GetProperty("entities").EnumerateArray().ToList();
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => $"Item {1000 - i}"), entities.Select(e => e.GetProperty("canonical_name").GetString()));
+        Assert.All(entities, e => Assert.Equal(e.GetProperty("canonical_name").GetString(), e.GetProperty("fields").GetProperty("n").GetString()));
+        Assert.Equal(2020, page.GetProperty("next_offset").GetInt32());
+        Assert.Equal(3000, page.GetProperty("total").GetInt64());
+
+        await using var connection = new NpgsqlConnection(fixture.Database.AppConnectionString);
+        await connection.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using (var set = new NpgsqlCommand("SELECT set_config('neotoma.user_id', @user, true)", connection, transaction))
+        {
+            set.Parameters.AddWithValue("user", login);
+            await set.ExecuteNonQueryAsync();
+        }
+
+        await using var explain = new NpgsqlCommand("EXPLAIN (ANALYZE, FORMAT JSON) " + TruthStore.EntityPages.For(ofType, atOffset: true), connection, transaction);
+        explain.Parameters.AddWithValue("includeDeleted", false);
+        explain.Parameters.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = ofType ? "note" : DBNull.Value });
+        explain.Parameters.AddWithValue("limit", 21);
+        explain.Parameters.AddWithValue("offset", 2000);
+        using var plan = JsonDocument.Parse((string)(await explain.ExecuteScalarAsync())!);
+        var snapshots = Assert.Single(PlanNodes(plan), node => node.TryGetProperty("Relation Name", out var table) && table.GetString() == "entity_snapshots");
+        // One lookup for each of the page's 21 rows (the 21st tells that a page follows), not the 2,021 read.
+        Assert.Equal("Index Scan", snapshots.GetProperty("Node Type").GetString());
+        Assert.Equal(21, snapshots.GetProperty("Actual Loops").GetInt64());
     }
 
     /// <summary>
