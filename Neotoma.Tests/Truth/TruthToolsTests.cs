@@ -524,27 +524,38 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
             Assert.Equal(names.Take(60), byOffset);
         }
 
-        // Pages of 100 of a text in every 16th: the first walk finds 16 of the 101 a page needs, so
-        // walking on for the rest (about 2,000 rows) reads more than the index finds (some 1,280 matches
-        // by that share), and that many are not counted: no total, every page by cursor and by offset.
-        Assert.False(EntitySearch.WalksOn(walked: EntitySearch.FirstWalk, hits: 16, need: 101, listed: count));
-        Assert.False(EntitySearch.CountsMatches(walked: EntitySearch.FirstWalk, hits: 16, listed: count));
-        var sixteenths = Expected(g => g % 16 == 0);
-        var read = new List<string>();
-        string? after = null;
-        do
+        // Pages of 100 of a text in every 16th, one of them deleted: the first walk finds 15 of the 101 a
+        // page needs, so walking on for the rest (about 2,150 rows) reads more than the index finds (some
+        // 1,200 matches by that share), and that many are not counted: no total, every page by cursor and
+        // by offset (but the last by offset, whose total is the offset and its own).
+        Assert.False(EntitySearch.WalksOn(walked: EntitySearch.FirstWalk, hits: 15, need: 101, listed: count - 1));
+        Assert.False(EntitySearch.CountsMatches(walked: EntitySearch.FirstWalk, hits: 15, listed: count - 1));
+        var deleted = (await CallAsync(client, "retrieve_entity_by_identifier", new { identifier = "item 19984" })).GetProperty("entities")[0].GetProperty("id").GetString();
+        await CallAsync(client, "delete_entity", new { entity_id = deleted });
+        var sixteenths = Expected(g => g % 16 == 0 && g != 19984);
+        async Task<List<string>> AllByCursorAsync(bool includeDeleted)
         {
-            var page = await CallAsync(client, "retrieve_entities", after is null ? new { search = "sixteenth", limit = 100 } : (object)new { search = "sixteenth", limit = 100, cursor = after });
-            Assert.Equal(JsonValueKind.Null, page.GetProperty("total").ValueKind);
-            read.AddRange(Names(page));
-            after = page.GetProperty("next_cursor").GetString();
+            var read = new List<string>();
+            string? after = null;
+            do
+            {
+                var page = await CallAsync(client, "retrieve_entities", after is null
+                    ? new { search = "sixteenth", limit = 100, include_deleted = includeDeleted }
+                    : (object)new { search = "sixteenth", limit = 100, include_deleted = includeDeleted, cursor = after });
+                Assert.Equal(JsonValueKind.Null, page.GetProperty("total").ValueKind);
+                read.AddRange(Names(page));
+                after = page.GetProperty("next_cursor").GetString();
+            }
+            while (after is not null);
+            return read;
         }
-        while (after is not null);
 
-        Assert.Equal(sixteenths, read);
+        Assert.Equal(sixteenths, await AllByCursorAsync(includeDeleted: false));
+        Assert.Equal(Expected(g => g % 16 == 0).Order(), (await AllByCursorAsync(includeDeleted: true)).Order());
         var atOffset = await CallAsync(client, "retrieve_entities", new { search = "sixteenth", limit = 100, offset = 1200 });
         Assert.Equal(sixteenths.Skip(1200), Names(atOffset));
         Assert.Equal(JsonValueKind.Null, atOffset.GetProperty("next_offset").ValueKind);
+        Assert.Equal(1249, atOffset.GetProperty("total").GetInt64());
         // Of one type, and of a type the person has none of.
         Assert.Equal(sixteenths.Take(100), Names(await CallAsync(client, "retrieve_entities", new { search = "sixteenth", limit = 100, entity_type = "note" })));
         Assert.Empty(Names(await CallAsync(client, "retrieve_entities", new { search = "sixteenth", limit = 100, entity_type = "person" })));
@@ -792,6 +803,10 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         Assert.All(entities, e => Assert.Equal(e.GetProperty("canonical_name").GetString(), e.GetProperty("fields").GetProperty("n").GetString()));
         Assert.Equal(2020, page.GetProperty("next_offset").GetInt32());
         Assert.Equal(3000, page.GetProperty("total").GetInt64());
+        // Past the end no row carries the total: unknown, not 0.
+        var past = await CallAsync(client, "retrieve_entities", ofType ? new { limit = 20, offset = 3000, entity_type = "note" } : (object)new { limit = 20, offset = 3000 });
+        Assert.Empty(past.GetProperty("entities").EnumerateArray());
+        Assert.Equal(JsonValueKind.Null, past.GetProperty("total").ValueKind);
 
         await using var connection = new NpgsqlConnection(fixture.Database.AppConnectionString);
         await connection.OpenAsync();
