@@ -698,14 +698,9 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         // reads what its plan reads).
         await fixture.Database.AdminExecuteAsync("ANALYZE entities");
         // Where the first walk ended: the 250th newest (entity 4751).
-        await using var connection = new NpgsqlConnection(fixture.Database.AppConnectionString);
-        await connection.OpenAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await using (var set = new NpgsqlCommand("SELECT set_config('neotoma.user_id', @user, true)", connection, transaction))
-        {
-            set.Parameters.AddWithValue("user", login);
-            await set.ExecuteNonQueryAsync();
-        }
+        var person = await AsPersonAsync(login);
+        await using var connection = person.Connection;
+        await using var transaction = person.Transaction;
 
         DateTimeOffset tailAt;
         string tailId;
@@ -769,6 +764,89 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         }
     }
 
+    /// <summary>
+    /// Issue 26: neotoma_search_page (0019), the index's way for a search whose matches are not counted,
+    /// returns the person's own listed matches in the list's order: of the type asked for, deleted ones
+    /// only when asked, never merged ones, and after a place among entities written at one moment (ties
+    /// on updated_at, ordered by id). Compared with the same list read from `entities`; another person
+    /// with the same names stored never appears.
+    /// </summary>
+    [Fact]
+    public async Task SearchPage_ReturnsThePersonsListedMatches_InTheListsOrder()
+    {
+        var login = Unique("search-page");
+        var other = Unique("search-page-other");
+        await using (await fixture.ConnectAsync(login))
+        await using (await fixture.ConnectAsync(other))
+        {
+        }
+
+        await StoreNewerAsync(login, 300, "item");
+        await StoreNewerAsync(other, 300, "item");
+        // Every third a task, every seventh deleted, every eleventh merged into item 2, items 101-109 written when item 100 was.
+        await fixture.Database.AdminExecuteAsync("""
+            UPDATE entities SET entity_type = 'task' WHERE user_id = @user AND split_part(normalized_name, ' ', 2)::int % 3 = 0;
+            UPDATE entities SET deleted_at = now() WHERE user_id = @user AND split_part(normalized_name, ' ', 2)::int % 7 = 0;
+            UPDATE entities SET merged_to = (SELECT id FROM entities WHERE user_id = @user AND normalized_name = 'item 2')
+            WHERE user_id = @user AND split_part(normalized_name, ' ', 2)::int % 11 = 0;
+            UPDATE entities SET updated_at = (SELECT updated_at FROM entities WHERE user_id = @user AND normalized_name = 'item 100')
+            WHERE user_id = @user AND split_part(normalized_name, ' ', 2)::int BETWEEN 101 AND 109;
+            """, ("user", login));
+
+        var person = await AsPersonAsync(login);
+        await using var connection = person.Connection;
+        await using var transaction = person.Transaction;
+
+        async Task<List<(string Id, DateTimeOffset At)>> ReadAsync(string sql, bool includeDeleted, string? type, (DateTimeOffset At, string Id)? after)
+        {
+            await using var command = new NpgsqlCommand(sql, connection, transaction);
+            command.Parameters.AddWithValue("deleted", includeDeleted);
+            command.Parameters.Add(new NpgsqlParameter("type", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)type ?? DBNull.Value });
+            command.Parameters.Add(new NpgsqlParameter("afterAt", NpgsqlTypes.NpgsqlDbType.TimestampTz) { Value = after is { } a ? a.At : DBNull.Value });
+            command.Parameters.Add(new NpgsqlParameter("afterId", NpgsqlTypes.NpgsqlDbType.Text) { Value = after is { } b ? b.Id : DBNull.Value });
+            var rows = new List<(string, DateTimeOffset)>();
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                rows.Add((reader.GetString(0), reader.GetFieldValue<DateTimeOffset>(1)));
+            }
+
+            return rows;
+        }
+
+        const string Page = "SELECT id, updated_at FROM neotoma_search_page('%item 1%', '%item 1%', @deleted, @type, @afterAt, @afterId, 1000, 0)";
+        const string Listed = """
+            SELECT id, updated_at FROM entities
+            WHERE merged_to IS NULL AND (@deleted OR deleted_at IS NULL) AND (@type::text IS NULL OR entity_type = @type)
+              AND normalized_name LIKE '%item 1%'
+              AND (@afterAt::timestamptz IS NULL OR updated_at < @afterAt OR (updated_at = @afterAt AND id > @afterId))
+            ORDER BY updated_at DESC, id
+            """;
+        foreach (var (includeDeleted, type) in new[] { (false, (string?)null), (true, null), (false, "task"), (true, "note") })
+        {
+            var all = await ReadAsync(Listed, includeDeleted, type, null);
+            Assert.NotEmpty(all);
+            Assert.Equal(all, await ReadAsync(Page, includeDeleted, type, null));
+            // After the second of those written at one moment (ordered by id among them), and after the last.
+            var moment = all.First(row => all.Count(other => other.At == row.At) > 1).At;
+            var place = all.FindIndex(row => row.At == moment) + 1;
+            Assert.Equal(all.Skip(place + 1), await ReadAsync(Page, includeDeleted, type, (all[place].At, all[place].Id)));
+            Assert.Empty(await ReadAsync(Page, includeDeleted, type, (all[^1].At, all[^1].Id)));
+        }
+    }
+
+    /// <summary>A connection of the app's role in a transaction acting for a person (row-level security applied), as the app's statements run.</summary>
+    private async Task<(NpgsqlConnection Connection, NpgsqlTransaction Transaction)> AsPersonAsync(string login)
+    {
+        var connection = new NpgsqlConnection(fixture.Database.AppConnectionString);
+        await connection.OpenAsync();
+        var transaction = await connection.BeginTransactionAsync();
+        await using var set = new NpgsqlCommand("SELECT set_config('neotoma.user_id', @user, true)", connection, transaction);
+        set.Parameters.AddWithValue("user", login);
+        await set.ExecuteNonQueryAsync();
+        return (connection, transaction);
+    }
+
     /// <summary>Every node of a plan that EXPLAIN (FORMAT JSON) wrote, outermost first.</summary>
     private static IEnumerable<JsonElement> PlanNodes(JsonDocument plan)
     {
@@ -808,14 +886,9 @@ public sealed class TruthToolsTests(OAuthFixture fixture) : IClassFixture<OAuthF
         Assert.Empty(past.GetProperty("entities").EnumerateArray());
         Assert.Equal(JsonValueKind.Null, past.GetProperty("total").ValueKind);
 
-        await using var connection = new NpgsqlConnection(fixture.Database.AppConnectionString);
-        await connection.OpenAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await using (var set = new NpgsqlCommand("SELECT set_config('neotoma.user_id', @user, true)", connection, transaction))
-        {
-            set.Parameters.AddWithValue("user", login);
-            await set.ExecuteNonQueryAsync();
-        }
+        var person = await AsPersonAsync(login);
+        await using var connection = person.Connection;
+        await using var transaction = person.Transaction;
 
         await using var explain = new NpgsqlCommand("EXPLAIN (ANALYZE, FORMAT JSON) " + TruthStore.EntityPages.For(ofType, atOffset: true), connection, transaction);
         explain.Parameters.AddWithValue("includeDeleted", false);
