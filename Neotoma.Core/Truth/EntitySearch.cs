@@ -138,7 +138,7 @@ internal static class EntitySearch
 
     /// <summary>The entities a walk reads: the person's listed ones, of the type asked for, after the place when given.</summary>
     private static string Listed(bool ofType, bool afterPlace) =>
-        $"e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL){(ofType ? " AND e.entity_type = @type" : "")}{(afterPlace ? $" AND {TruthStore.RetrieveAfter}" : "")}";
+        $"{TruthStore.RetrieveListed}{(ofType ? " AND e.entity_type = @type" : "")}{(afterPlace ? $" AND {TruthStore.RetrieveAfter}" : "")}";
 
     private static string BuildWalk(bool ofType, bool afterPlace, bool countWords, int window)
     {
@@ -217,8 +217,7 @@ internal static class EntitySearch
         SELECT {TruthStore.SummaryColumns}, NULL::bigint
         FROM neotoma_search_page('%' || @lookup || '%', '%' || @search || '%', @includeDeleted, @type,
                                  {(afterPlace ? "@afterAt, @afterId" : "NULL, NULL")}, @limit, @offset) page
-        JOIN entities e ON e.id = page.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id
-        ORDER BY e.updated_at DESC, e.id
+        {TruthStore.PageEntities}
         """;
 
     private const string IndexSelect =
@@ -271,12 +270,9 @@ internal static class EntitySearch
 
     private static readonly string ScanAfter = Matches(ScanSelect, afterPlace: true);
 
-    private const string ScanSelect = """
+    private const string ScanSelect = $"""
         SELECT e.id, e.updated_at FROM entities e
-        WHERE e.merged_to IS NULL
-          AND (@includeDeleted OR e.deleted_at IS NULL)
-          AND (@type::text IS NULL OR e.entity_type = @type)
-          AND neotoma_search_text(e.normalized_name, e.normalized_aliases) LIKE '%' || @search || '%'
+        WHERE {TruthStore.RetrieveListed} AND (@type::text IS NULL OR e.entity_type = @type) AND {Hit}
         """;
 
     private static string Matches(string select, bool afterPlace) => $"""
@@ -284,8 +280,7 @@ internal static class EntitySearch
         SELECT {TruthStore.SummaryColumns}, (SELECT count(*) FROM matches)
         FROM (SELECT e.id FROM matches e{(afterPlace ? $" WHERE {TruthStore.RetrieveAfter}" : "")}
               ORDER BY e.updated_at DESC, e.id LIMIT @limit OFFSET @offset) page
-        JOIN entities e ON e.id = page.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id
-        ORDER BY e.updated_at DESC, e.id
+        {TruthStore.PageEntities}
         """;
 
     /// <summary>

@@ -439,7 +439,17 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     /// </summary>
     internal static readonly PageStatements EntityPages = new(RetrieveFrom, "e.entity_type = @type", RetrieveAfter, RetrieveOrder, RetrieveAtOffset);
 
-    private const string RetrieveListed = "e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL)";
+    /// <summary>The entities the list shows: not merged into another, and not deleted unless asked for.</summary>
+    internal const string RetrieveListed = "e.merged_to IS NULL AND (@includeDeleted OR e.deleted_at IS NULL)";
+
+    /// <summary>
+    /// The rows of a page whose entity ids a subquery named <c>page</c> chose: each entity (under its
+    /// own policy) with its snapshot, in the list's order; only the page's entities are joined.
+    /// </summary>
+    internal const string PageEntities = """
+        JOIN entities e ON e.id = page.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id
+        ORDER BY e.updated_at DESC, e.id
+        """;
 
     private const string RetrieveFrom = $"""
         SELECT {SummaryColumns}, {RetrieveTotal}
@@ -461,8 +471,7 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         SELECT {SummaryColumns}, {RetrieveTotal}
         FROM (SELECT e.id FROM entities e WHERE {RetrieveListed}{condition}
               {RetrieveOrder} OFFSET @offset) page
-        JOIN entities e ON e.id = page.id LEFT JOIN entity_snapshots s ON s.entity_id = e.id
-        ORDER BY e.updated_at DESC, e.id
+        {PageEntities}
         """;
 
     internal const string RetrieveAfter = "e.updated_at <= @afterAt AND (e.updated_at < @afterAt OR e.id > @afterId)";
@@ -488,8 +497,8 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         var rows = await PageRowsAsync(userId, EntityPages.For(ofType: entityType is not null, afterCursor: after is not null, atOffset: skip > 0),
             entityType, includeDeleted, after, pattern: null, lookup: null, take, skip, cancellationToken);
 
-        // Past the end there is no row to carry the count: the total is unknown (null), and a caller asks again from offset 0.
-        return EntityPageOf(rows.Select(row => row.Entity).ToList(), rows.Count > 0 ? rows[0].Total : after is null && skip == 0 ? 0 : null, take, skip, after);
+        // Past the end there is no row to carry the count (EntityPageOf: unknown, but for an empty list).
+        return EntityPageOf(rows.Select(row => row.Entity).ToList(), rows.Count > 0 ? rows[0].Total : null, take, skip, after);
     }
 
     /// <summary>
@@ -578,16 +587,8 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
         var byIndex = EntitySearch.IndexCanServe(normalizedSearch);
         var rows = await PageRowsAsync(userId, byIndex ? EntitySearch.Index(afterPlace, counted) : EntitySearch.Scan(afterPlace),
             entityType, includeDeleted, after, pattern, byIndex ? lookup : null, take, skip, cancellationToken);
-        // No match after the start: none to count either when it is the start of the list. Uncounted, a
-        // last page read by offset from the start (none after it) holds the last matches: the offset's
-        // and its own are all there are.
-        long? total = rows.Count > 0 ? rows[0].Total : after is null && skip == 0 ? 0 : null;
-        if (total is null && after is null && rows.Count <= take && (rows.Count > 0 || skip == 0))
-        {
-            total = skip + rows.Count;
-        }
-
-        return EntityPageOf(rows.Select(row => row.Entity).ToList(), total, take, skip, after);
+        // Uncounted, or past the end, the rows carry no total: EntityPageOf gives it where a last page tells it.
+        return EntityPageOf(rows.Select(row => row.Entity).ToList(), rows.Count > 0 ? rows[0].Total : null, take, skip, after);
     }
 
     /// <summary>
@@ -635,9 +636,17 @@ public sealed class TruthStore(NeotomaDatabase database, TruthOptions options, T
     /// <summary>
     /// A page from rows read with one more than asked for (that row only tells that another page
     /// follows): the next offset when the page was asked by offset, and a cursor at its last entity.
+    /// Where nothing counted the <paramref name="total"/>, a last page read from the start of the list
+    /// (by offset, not after a cursor) tells it: the entities the offset skipped and its own are all
+    /// there are (an empty list's is 0); past the end, or after a cursor, it stays unknown.
     /// </summary>
     private static EntityPage EntityPageOf(List<EntitySummary> rows, long? total, int take, int offset, PageCursor.Place? after)
     {
+        if (total is null && after is null && rows.Count <= take && (rows.Count > 0 || offset == 0))
+        {
+            total = offset + rows.Count;
+        }
+
         var more = rows.Count > take;
         var entities = more ? rows.GetRange(0, take) : rows;
         return new EntityPage(total, take, offset, more && after is null ? offset + take : null, entities,

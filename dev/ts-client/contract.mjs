@@ -89,6 +89,8 @@ const first = await call('retrieve_entities', { limit: 2 });
 expect(first.total === 5 && first.next_offset === 2, 'a first page pointing at the second');
 const last = await call('retrieve_entities', { limit: 2, offset: 4 });
 expect(last.entities.length === 1 && last.next_offset === null, 'a last page with no next');
+const past = await call('retrieve_entities', { limit: 2, offset: 50 });
+expect(past.entities.length === 0 && past.total === null && past.next_offset === null, 'past the end: no entities, total unknown');
 // The same list by cursor: the first page's next_cursor leads on, without repeats, to a last page with none.
 const second = await call('retrieve_entities', { limit: 2, cursor: first.next_cursor });
 expect(second.entities.length === 2 && !second.entities.some((e) => first.entities.some((f) => f.id === e.id)), 'a cursor page after the first');
