@@ -242,9 +242,13 @@ if (groups.Contains("wrk"))
     var bareUrlOut = $"http://127.0.0.1:{barePortOut}/mcp";
     await using var appServer = StartApp();
     await using var bareServer = StartReference("bare", barePortOut);
+    var identityPortOut = FreePorts.Next();
+    var identityUrl = $"http://127.0.0.1:{identityPortOut}/mcp";
+    await using var identityServer = StartReference("identity", identityPortOut);
     await using var simpleServerOut = StartReference("simple", simplePortOut);
     await FirstAnswerAsync(appServer, Http(appUrl, appToken, WhoAmI), Stopwatch.GetTimestamp());
     await FirstAnswerAsync(bareServer, Http(bareUrlOut, null, Echo), Stopwatch.GetTimestamp());
+    await FirstAnswerAsync(identityServer, Http(identityUrl, null, WhoAmI), Stopwatch.GetTimestamp());
     await FirstAnswerAsync(simpleServerOut, Http(simpleUrl, null, Retrieve), Stopwatch.GetTimestamp());
     // The tool's first page of 100 asks for 101 rows (one more says whether a next page exists). Its
     // parameters go as the statement's parameters, but for the type: pgbench cannot send a NULL
@@ -284,17 +288,25 @@ if (groups.Contains("wrk"))
     {
         var calls = await OutsideInTurnsAsync([
             ("bare", "tools/call echo", bareServer, (c, d) => Wrk.RunAsync(bareUrlOut, null, Echo, c, d, work)),
+            ("sdk", "get_authenticated_user, SDK alone", identityServer, (c, d) => Wrk.RunAsync(identityUrl, null, WhoAmI, c, d, work)),
             ("neotoma", "tools/call get_authenticated_user", appServer, (c, d) => Wrk.RunAsync(appUrl, appToken, WhoAmI, c, d, work))], clients);
+        var (echo, alone, app) = (calls[0], calls[1], calls[2]);
         var clean = calls.All(row => row.Errors == 0);
-        summary.Add(Ratio("wrk: get_authenticated_user / bare echo", Outcome(calls[1]), Outcome(calls[0]), clients, ">= 0.90", 0.90, clean));
-        var cpuLine = $"wrk: server CPU per answer at {clients,2} client(s): get_authenticated_user {calls[1].ServerCpuMicroseconds:F0} µs, " +
-            $"bare echo {calls[0].ServerCpuMicroseconds:F0} µs ({calls[1].ServerCpuMicroseconds - calls[0].ServerCpuMicroseconds:F0} µs more)";
+        summary.Add(Ratio("wrk: get_authenticated_user / bare echo", Outcome(app), Outcome(echo), clients, ">= 0.90", 0.90, clean));
+        // The distance split in two: the tool's answer on the SDK alone, and Neotoma's own path around it.
+        var splitLine = $"wrk: at {clients,2} client(s), the identity tool on the SDK alone / bare echo {alone.Requests / (double)echo.Requests:F2}, " +
+            $"Neotoma / the identity tool on the SDK alone {app.Requests / (double)alone.Requests:F2}";
+        Console.WriteLine(splitLine);
+        summary.Add(splitLine);
+        var cpuLine = $"wrk: server CPU per answer at {clients,2} client(s): get_authenticated_user {app.ServerCpuMicroseconds:F0} µs, " +
+            $"the same on the SDK alone {alone.ServerCpuMicroseconds:F0} µs, bare echo {echo.ServerCpuMicroseconds:F0} µs " +
+            $"({app.ServerCpuMicroseconds - echo.ServerCpuMicroseconds:F0} µs more than the echo, {app.ServerCpuMicroseconds - alone.ServerCpuMicroseconds:F0} µs of them Neotoma's own)";
         Console.WriteLine(cpuLine);
         summary.Add(cpuLine);
         if (clients == 16)
         {
-            var line = $"wrk: get_authenticated_user p99 / bare echo p99 at 16 client(s): {calls[1].P99 / calls[0].P99:F2} " +
-                $"({calls[1].P99:F2} ms / {calls[0].P99:F2} ms; target <= 1.2: {(calls[1].P99 <= 1.2 * calls[0].P99 && clean ? "met" : "NOT met")})";
+            var line = $"wrk: get_authenticated_user p99 / bare echo p99 at 16 client(s): {app.P99 / echo.P99:F2} " +
+                $"({app.P99:F2} ms / {echo.P99:F2} ms; target <= 1.2: {(app.P99 <= 1.2 * echo.P99 && clean ? "met" : "NOT met")})";
             Console.WriteLine(line);
             summary.Add(line);
         }
@@ -888,6 +900,10 @@ static async Task<(WebApplication App, int Port)> StartSdkServerAsync(Action<ISe
 // - bare-15: echo among Neotoma's 14 tools: the SDK builds a server per stateless request, and how much of
 //   that grows with the number of tools shows beside the 1-tool echo, so the identity call's distance to
 //   it is Neotoma's own (bearer, filters, the self-host), not the SDK's.
+// - identity: Neotoma's get_authenticated_user (its class, serializer and answer) on the SDK alone, the
+//   request's user set as a bearer check would set it: beside the bare echo it shows what the tool's
+//   answer costs the SDK, and beside the app what Neotoma's own path costs (the bearer check, CORS, the
+//   body read before the SDK, the call-tool filters, the function and its host).
 // - simple: the simplest SDK tool that does retrieve_entities' work (the same statement as the same role,
 //   the user set in the same round trip, rows to records, structured output; no auth, no filters): beside
 //   the floor and Neotoma it shows the SDK's share of a tool call and Neotoma's own.
@@ -898,10 +914,12 @@ static Action<IServiceCollection> ReferenceServer(string name, string connection
         .WithTools<Neotoma.Core.Mcp.IdentityTools>().WithTools<Neotoma.Core.Mcp.TruthTools>(),
     "bare-15" => services => services.AddMcpServer().WithHttpTransport(options => options.Stateless = true)
         .WithTools<BareTools>().WithTools<Neotoma.Core.Mcp.IdentityTools>().WithTools<Neotoma.Core.Mcp.TruthTools>(),
+    "identity" => services => services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter, SignedInReference>()
+        .AddMcpServer().WithHttpTransport(options => options.Stateless = true).WithTools<Neotoma.Core.Mcp.IdentityTools>(Neotoma.Core.Mcp.ToolJson.Options),
     "simple" => services => services
         .AddSingleton(NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 64 }.ConnectionString))
         .AddMcpServer().WithHttpTransport(options => options.Stateless = true).WithTools<SimpleRetrieveTool>(),
-    _ => throw new ArgumentException($"no reference server named {name} (bare, bare-14, bare-15, simple)", nameof(name)),
+    _ => throw new ArgumentException($"no reference server named {name} (bare, bare-14, bare-15, identity, simple)", nameof(name)),
 };
 
 Func<Task<bool>> Http(string url, string? bearer, string body) => HttpEach(url, bearer, () => body);
@@ -1321,6 +1339,27 @@ internal sealed class BareTools
 {
     [McpServerTool(Name = "echo"), Description("Echoes the text.")]
     public static string Echo(string text) => text;
+}
+
+/// <summary>
+/// The identity reference's requests arrive signed in, with the principal the app's bearer check makes for
+/// the wrk group's grant (the same values, so both answers are the same bytes), one for every request, as
+/// the app keeps one per cached grant.
+/// </summary>
+internal sealed class SignedInReference : Microsoft.AspNetCore.Hosting.IStartupFilter
+{
+    private static readonly System.Security.Claims.ClaimsPrincipal User = Neotoma.Core.Mcp.BearerAuthenticator.PrincipalOf(
+        new AccessGrant("bench-user", "bench-wrk", "bench-wrk", NeotomaScopes.Default, "unused: the tool does not show it"));
+
+    public Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> Configure(Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> next) => app =>
+    {
+        app.Use((context, following) =>
+        {
+            context.User = User;
+            return following(context);
+        });
+        next(app);
+    };
 }
 
 internal static class WebHostExtensions

@@ -47,7 +47,8 @@ public sealed class BearerAuthenticator(AccessTokenValidator tokens, OAuthServer
         return new BearerResult(principals.GetValue(grant, PrincipalOf), null);
     }
 
-    private static ClaimsPrincipal PrincipalOf(AccessGrant grant) => new(new ClaimsIdentity(
+    /// <summary>The principal the tools see for a grant (the benchmark's identity reference signs its requests in with it too).</summary>
+    internal static ClaimsPrincipal PrincipalOf(AccessGrant grant) => new(new ClaimsIdentity(
         [
             new Claim(ClaimTypes.NameIdentifier, grant.UserId),
             new Claim("sub", grant.UserId),
