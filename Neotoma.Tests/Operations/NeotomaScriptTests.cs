@@ -358,20 +358,21 @@ public sealed class NeotomaScriptTests(ScriptFixture script, ITestOutputHelper o
         Assert.Matches(@"cold start to the first answered retrieve_entities\(100\), median of 3: neotoma \d+ ms, simplest SDK server \d+ ms", bench.Output);
         foreach (var clients in new[] { 1, 16 })
         {
-            foreach (var row in new[] { @"bare\s+tools/call echo", @"neotoma\s+tools/call get_authenticated_user", @"simple\s+simplest SDK tool, same SQL \(100\)",
-                         @"neotoma\s+tools/call retrieve_entities\(100\)" })
+            foreach (var row in new[] { @"bare\s+tools/call echo", @"sdk\s+get_authenticated_user, SDK alone", @"neotoma\s+tools/call get_authenticated_user",
+                         @"simple\s+simplest SDK tool, same SQL \(100\)", @"neotoma\s+tools/call retrieve_entities\(100\)" })
             {
                 // target, operation, clients, req/s, p50, p95, p99, errors (0), the server's RSS, its CPU per answer
                 Assert.Matches(row + $@"\s+{clients}\s+[1-9]\d*\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+0\s+\d+\s+[1-9]\d*\r?\n", bench.Output);
             }
 
             Assert.Matches($@"pgbench\s+retrieve \(prepared, pipelined\)\s+{clients}\s+[1-9]\d*\s+NaN\s+NaN\s+NaN\s+0\s+-", bench.Output);
-            Assert.Matches($@"server CPU per answer at\s+{clients} client\(s\): get_authenticated_user [1-9]\d* µs, bare echo [1-9]\d* µs", bench.Output);
+            Assert.Matches($@"server CPU per answer at\s+{clients} client\(s\): get_authenticated_user [1-9]\d* µs, the same on the SDK alone [1-9]\d* µs, bare echo [1-9]\d* µs", bench.Output);
+            Assert.Matches($@"at\s+{clients} client\(s\), the identity tool on the SDK alone / bare echo \d+\.\d\d, Neotoma / the identity tool on the SDK alone \d+\.\d\d", bench.Output);
         }
 
         Assert.Matches(@"app RSS after the wrk rows: \d+ MB", bench.Output);
         Assert.Matches(@"allocated per call, server side .* get_authenticated_user [\d.]+ KB, bare echo [\d.]+ KB .*, 0 errors", bench.Output);
-        Assert.DoesNotContain(System.Diagnostics.Process.GetProcesses(), process => SafeCommandLine(process).Contains(" serve bare ", StringComparison.Ordinal)
+        Assert.DoesNotContain(System.Diagnostics.Process.GetProcesses(), process => SafeCommandLine(process).Contains("Neotoma.Benchmarks.dll serve ", StringComparison.Ordinal)
             || SafeCommandLine(process).Contains($"{Path.DirectorySeparatorChar}Neotoma.Functions.dll selfhost --urls http://127.0.0.1:", StringComparison.Ordinal));
     }
 
